@@ -1,0 +1,20 @@
+# The two commands in the README: `make run` (main job) and `make test` (test suite).
+.PHONY: run test bench lint setup setup-test
+
+setup:
+	@bash scripts/bootstrap.sh
+
+setup-test:
+	@bash scripts/bootstrap.sh --test
+
+run: setup
+	.venv/bin/f1live run $(ARGS)
+
+test: setup-test
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: setup-test
+	.venv/bin/python bench/run_all.py
+
+lint: setup-test
+	.venv/bin/ruff check f1live tests bench

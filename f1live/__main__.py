@@ -1,0 +1,3 @@
+from f1live.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,254 @@
+"""The single source of truth for f1live's telemetry fields, dtypes and units.
+
+Every other module (sources, export, cache, messages, features, widgets) spells
+field names through this module.  One row of the telemetry table is one car-data
+sample of one driver; a Kafka message is that row plus envelope fields.
+
+>>> FIELDS["speed"].unit
+'km/h'
+>>> "date" in TELEMETRY_COLUMNS and "x" in TELEMETRY_COLUMNS
+True
+>>> msg = encode_message({"driver": "VER", "speed": 287.0}, envelope={"seq": 1})
+>>> json.loads(msg)["speed"]
+287.0
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Bumped whenever a field is added, removed or changes meaning/unit.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Field:
+    """One telemetry column.
+
+    Attributes:
+        name: column / JSON key.
+        dtype: pandas dtype of the column in the telemetry table.
+        unit: physical unit ('' when dimensionless).
+        description: meaning, including where it comes from.
+        nullable: whether missing values are allowed.
+        json_type: Python type(s) accepted in a decoded message (None allowed when nullable).
+    """
+
+    name: str
+    dtype: str
+    unit: str
+    description: str
+    nullable: bool = False
+    json_type: tuple[type, ...] = (float, int)
+
+
+_NUM = (float, int)
+
+#: Ordered field list of the telemetry table.
+TELEMETRY: tuple[Field, ...] = (
+    Field("date", "datetime64[ns, UTC]", "UTC", "wall-clock time of the car-data sample (FastF1 `Date`)", json_type=(str,)),
+    Field("session_time", "float64", "s", "time since the session's t0 (FastF1 `SessionTime`), the replay clock"),
+    Field("driver", "string", "", "three-letter driver code (FastF1 `Abbreviation`/`Driver`)", json_type=(str,)),
+    Field("driver_number", "int16", "", "racing number", json_type=(int,)),
+    Field("team", "string", "", "team name", nullable=True, json_type=(str,)),
+    Field("lap_number", "Int16", "lap", "lap the sample belongs to (null before the start / after the flag)", nullable=True, json_type=(int,)),
+    Field("speed", "float32", "km/h", "car speed"),
+    Field("rpm", "float32", "1/min", "engine speed"),
+    Field("gear", "int16", "", "gear (FastF1 `nGear`, raw: glitches such as 72/128 are kept)", json_type=(int,)),
+    Field("throttle", "float32", "%", "throttle pedal 0-100 (raw: sentinel 104 kept)"),
+    Field("brake", "bool", "", "brake pedal pressed", json_type=(bool,)),
+    Field("drs", "int16", "", "raw DRS code: 0-3 off, 8 eligible, 10/12/14 open", json_type=(int,)),
+    Field("compound", "string", "", "tyre compound of the lap (SOFT/MEDIUM/HARD/INTERMEDIATE/WET)", nullable=True, json_type=(str,)),
+    Field("tyre_life", "float32", "laps", "laps driven on this set of tyres", nullable=True),
+    Field("stint", "Int16", "", "stint number", nullable=True, json_type=(int,)),
+    Field("track_status", "string", "", "FastF1 track status code(s) of the lap: 1 green, 2 yellow, 4 SC, 5 red, 6/7 VSC", nullable=True, json_type=(str,)),
+    Field("pit_in_lap", "bool", "", "the sample's lap ends with a pit-lane entry (FastF1 `PitInTime` set)", json_type=(bool,)),
+    Field("pit_out_lap", "bool", "", "the sample's lap starts from the pit exit (FastF1 `PitOutTime` set)", json_type=(bool,)),
+    Field("in_pit", "bool", "", "the sample lies between a pit entry and the following pit exit", json_type=(bool,)),
+    Field("position", "Int16", "", "race position at the end of the lap (FastF1 laps `Position`)", nullable=True, json_type=(int,)),
+    Field("lap_distance", "float32", "m", "distance into the lap (integrated speed)", nullable=True),
+    Field("lap_fraction", "float32", "", "lap_distance / lap length, 0-1", nullable=True),
+    Field("x", "float32", "m", "car X position (FastF1 pos data, or estimated on the circuit outline)", nullable=True),
+    Field("y", "float32", "m", "car Y position", nullable=True),
+    Field("z", "float32", "m", "car Z position (null when estimated)", nullable=True),
+    Field("position_estimated", "bool", "", "x/y were estimated from lap_distance on the circuit outline, not measured", json_type=(bool,)),
+    Field("source", "string", "", "where the row came from: fastf1 | fastf1-csv | file | simulated", json_type=(str,)),
+    Field("simulated", "bool", "", "SIMULATED data, not a real session", json_type=(bool,)),
+)
+
+FIELDS: dict[str, Field] = {f.name: f for f in TELEMETRY}
+TELEMETRY_COLUMNS: tuple[str, ...] = tuple(f.name for f in TELEMETRY)
+DTYPES: dict[str, str] = {f.name: f.dtype for f in TELEMETRY}
+#: Columns a file must have to be accepted as an f1live export (the rest may be derived).
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "date", "session_time", "driver", "speed", "rpm", "gear", "throttle", "brake", "drs",
+)
+
+#: Message envelope fields added by the producer (name -> (json types, unit, meaning)).
+ENVELOPE: dict[str, tuple[tuple[type, ...], str, str]] = {
+    "schema_version": ((int,), "", "SCHEMA_VERSION of the producer"),
+    "seq": ((int,), "", "per-driver sequence number, 0-based, gap-free"),
+    "gseq": ((int,), "", "global sequence number over the whole replay"),
+    "event_time_ns": ((int,), "ns", "sample time (`date`) as Unix epoch nanoseconds"),
+    "produced_at_ns": ((int,), "ns", "wall-clock time the producer sent the message (time.time_ns)"),
+}
+MESSAGE_FIELDS: tuple[str, ...] = tuple(ENVELOPE) + TELEMETRY_COLUMNS
+
+
+class MessageError(ValueError):
+    """A Kafka message that does not satisfy the schema; ``reason`` is short and stable."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def empty_frame() -> pd.DataFrame:
+    """An empty telemetry table with the schema's columns and dtypes."""
+    return pd.DataFrame({f.name: pd.Series(dtype=f.dtype) for f in TELEMETRY})
+
+
+def missing_columns(columns: Iterable[str], required: Iterable[str] = REQUIRED_COLUMNS) -> list[str]:
+    """Required columns not present in ``columns`` (in schema order).
+
+    >>> missing_columns(["date", "speed"])[:3]
+    ['session_time', 'driver', 'rpm']
+    """
+    have = set(columns)
+    return [c for c in required if c not in have]
+
+
+def coerce_frame(df: pd.DataFrame, origin: str = "<frame>") -> pd.DataFrame:
+    """Return ``df`` with exactly the schema's columns (in order) and dtypes.
+
+    Optional columns that are absent are added as nulls/defaults; required ones must
+    exist. Raises ``ValueError`` naming ``origin`` and the offending columns.
+    """
+    miss = missing_columns(df.columns)
+    if miss:
+        raise ValueError(
+            f"missing columns {miss} in {origin}; expected the f1live telemetry schema v{SCHEMA_VERSION}"
+        )
+    out = {}
+    n = len(df)
+    for f in TELEMETRY:
+        if f.name in df.columns:
+            col = df[f.name]
+        elif f.dtype == "bool":
+            col = pd.Series(np.zeros(n, dtype=bool), index=df.index)
+        elif f.name == "source":
+            col = pd.Series(["file"] * n, index=df.index)
+        else:
+            col = pd.Series([None] * n, index=df.index)
+        try:
+            if f.dtype.startswith("datetime64"):
+                col = pd.to_datetime(col, utc=True, format="ISO8601") if col.dtype == object else pd.to_datetime(col, utc=True)
+                col = col.astype(f.dtype)
+            elif f.dtype == "bool":
+                col = col.fillna(False).astype(bool) if col.dtype == object else col.astype(bool)
+            else:
+                col = col.astype(f.dtype)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"column {f.name!r} in {origin} cannot be read as {f.dtype} ({f.unit or 'no unit'}): {exc}"
+            ) from None
+        out[f.name] = col
+    return pd.DataFrame(out, index=df.index)
+
+
+# --------------------------------------------------------------------------- messages
+def _jsonable(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def encode_message(row: Mapping[str, Any], envelope: Mapping[str, Any] | None = None) -> bytes:
+    """Encode one telemetry row (+ envelope fields) as compact UTF-8 JSON.
+
+    Missing values (NaN, NA, NaT) become ``null``; numpy scalars become Python ones.
+    """
+    payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    if envelope:
+        payload.update({k: _jsonable(v) for k, v in envelope.items()})
+    for k, v in row.items():
+        payload[k] = _jsonable(v)
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def decode_message(raw: bytes | None, max_bytes: int = 64 * 1024) -> dict[str, Any]:
+    """Decode and validate one message; raise :class:`MessageError` with a reason.
+
+    Reasons: ``oversize``, ``empty``, ``encoding``, ``json``, ``not-object``,
+    ``schema-version``, ``missing-field``, ``type``, ``non-finite``.
+
+    >>> ok = encode_message({"date": "2023-05-28T13:00:00+00:00", "session_time": 1.0,
+    ...     "driver": "VER", "driver_number": 1, "speed": 1.0, "rpm": 1.0, "gear": 1,
+    ...     "throttle": 1.0, "brake": False, "drs": 0, "source": "file", "simulated": False},
+    ...     envelope={"seq": 0, "gseq": 0, "event_time_ns": 0, "produced_at_ns": 0})
+    >>> decode_message(ok)["driver"]
+    'VER'
+    >>> decode_message(b"{not json")
+    Traceback (most recent call last):
+    ...
+    f1live.schema.MessageError: json: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)
+    """
+    if raw is None or len(raw) == 0:
+        raise MessageError("empty", "message has no value")
+    if len(raw) > max_bytes:
+        raise MessageError("oversize", f"{len(raw)} bytes > limit {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MessageError("encoding", f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except MessageError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise MessageError("json", str(exc)) from None
+    if not isinstance(obj, dict):
+        raise MessageError("not-object", f"expected a JSON object, got {type(obj).__name__}")
+    version = obj.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise MessageError("schema-version", f"schema_version={version!r}, expected {SCHEMA_VERSION}")
+    for name, (types, _unit, _meaning) in ENVELOPE.items():
+        _check(obj, name, types, nullable=False)
+    for f in TELEMETRY:
+        if f.name in REQUIRED_COLUMNS or f.name in obj:
+            _check(obj, f.name, f.json_type, nullable=f.nullable and f.name not in REQUIRED_COLUMNS)
+    return obj
+
+
+def _reject_constant(name: str) -> Any:
+    raise MessageError("non-finite", f"{name} is not allowed")
+
+
+def _check(obj: Mapping[str, Any], name: str, types: tuple[type, ...], nullable: bool) -> None:
+    if name not in obj:
+        raise MessageError("missing-field", name)
+    value = obj[name]
+    if value is None:
+        if nullable:
+            return
+        raise MessageError("missing-field", f"{name} is null")
+    if isinstance(value, bool) and bool not in types:
+        raise MessageError("type", f"{name}={value!r}: expected {'/'.join(t.__name__ for t in types)}")
+    if not isinstance(value, types):
+        raise MessageError("type", f"{name}={value!r}: expected {'/'.join(t.__name__ for t in types)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MessageError("non-finite", f"{name}={value!r}")
