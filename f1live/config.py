@@ -49,6 +49,8 @@ class Settings:
         bootstrap_servers: external Kafka (``host:port[,host:port]``); ``None`` = embedded.
         kafka_home: an Apache Kafka distribution to run instead of the embedded jars.
         kafka_version: the Apache Kafka version resolved from Maven Central.
+        kafka_libs: directory of the resolved Kafka jars (``None``:
+            ``~/.cache/f1live/kafka-<version>/libs``), env ``F1LIVE_KAFKA_LIBS``.
         broker_heap_mb: JVM heap cap for the embedded broker.
         topic, partitions, replication: the telemetry topic (seed: ``f1-speed-stream``).
         dlq_topic: dead-letter topic for malformed messages.
@@ -74,6 +76,7 @@ class Settings:
     bootstrap_servers: str | None = None
     kafka_home: Path | None = None
     kafka_version: str = "4.1.1"
+    kafka_libs: Path | None = None
     broker_heap_mb: int = 512
     topic: str = "f1-speed-stream"
     partitions: int = 4
