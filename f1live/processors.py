@@ -1,0 +1,90 @@
+"""The processor protocol: how analytics plug into :class:`f1live.consumer.RealTimeConsumer`.
+
+A processor sees the *decoded, validated* messages of one consumer poll as a list of
+plain dicts (schema field names, see :mod:`f1live.schema`) and returns one result
+dict per message, in the same order. The consumer merges the results of every
+processor into that message's analysis record, stores it in
+:class:`f1live.state.LiveState` and (when asked) publishes it to
+``Settings.analysis_topic``. Batching per poll lets a processor amortise per-call
+overhead (one ``predict_proba`` on a matrix instead of one per row).
+
+Well-known result keys (all optional): ``anomaly`` (bool), ``anomaly_score`` (float),
+``anomaly_reason`` (str), ``anomaly_type`` (str), ``pit_stop_probability``,
+``crash_risk``, ``tire_failure`` (floats 0-1). Any other JSON-able key is kept as is.
+
+A processor that raises is logged and counted (``processor_errors``); the consumer
+carries on and records ``{"processor_error": name}`` for that batch.
+
+>>> class Fast:
+...     name = "fast"
+...     def process_batch(self, msgs):
+...         return [{"fast": m["speed"] > 250.0} for m in msgs]
+>>> isinstance(Fast(), Processor)
+True
+>>> run_processors([Fast()], [{"speed": 280.0}, {"speed": 90.0}])
+([{'fast': True}, {'fast': False}], 0)
+>>> p = FunctionProcessor("kmh_to_ms", lambda m: {"speed_ms": round(m["speed"] / 3.6, 1)})
+>>> p.process_batch([{"speed": 36.0}])
+[{'speed_ms': 10.0}]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Processor(Protocol):
+    """Per-batch message processor.
+
+    Attributes:
+        name: short identifier (used in logs, errors and timing breakdowns).
+    """
+
+    name: str
+
+    def process_batch(self, msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Return one result dict per message of ``msgs`` (same length, same order)."""
+        ...
+
+
+class FunctionProcessor:
+    """Wrap a per-message function ``fn(msg) -> dict`` as a :class:`Processor`."""
+
+    def __init__(self, name: str, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.name = name
+        self._fn = fn
+
+    def process_batch(self, msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self._fn(m) for m in msgs]
+
+
+def run_processors(
+    processors: Sequence[Processor], msgs: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    """Run every processor over ``msgs``; merged results per message and the error count."""
+    merged: list[dict[str, Any]] = [{} for _ in msgs]
+    errors = 0
+    for proc in processors:
+        name = getattr(proc, "name", type(proc).__name__)
+        try:
+            results = proc.process_batch(msgs)
+            if len(results) != len(msgs):
+                raise ValueError(
+                    f"processor {name!r} returned {len(results)} results for {len(msgs)} messages; "
+                    "expected one result dict per message"
+                )
+        except Exception:
+            errors += 1
+            log.exception("processor %s failed on a batch of %d messages", name, len(msgs))
+            for m in merged:
+                m["processor_error"] = name
+            continue
+        for m, r in zip(merged, results, strict=True):
+            if r:
+                m.update(r)
+    return merged, errors

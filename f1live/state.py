@@ -1,0 +1,152 @@
+"""Thread-safe live state: the single thing the dashboard reads.
+
+The consumer thread writes (:meth:`LiveState.record_batch`, counters, partition
+offsets, status strings); any other thread reads a :meth:`LiveState.snapshot`, a
+plain-data copy (dicts, lists, tuples, numbers) taken under one short lock. Every
+buffer is bounded (deques with ``maxlen``, fixed latency windows), so memory does
+not grow with the length of the replay.
+
+>>> st = LiveState(history=3)
+>>> st.set_meta(source="fastf1-csv", simulated=False)
+>>> msg = {"driver": "VER", "seq": 0, "session_time": 10.0, "speed": 280.0, "rpm": 11000.0,
+...        "gear": 7, "throttle": 100.0, "brake": False, "lap_number": 3}
+>>> st.record_batch([(msg, {"anomaly": True, "anomaly_reason": "speed spike", "anomaly_score": 0.9}, 1.5, 0.2)])
+>>> snap = st.snapshot()
+>>> snap["counters"]["processed"], snap["latest"]["VER"]["row"]["speed"], snap["anomalies"][0]["reason"]
+(1, 280.0, 'speed spike')
+>>> snap["history"]["VER"][0][:3]
+(10.0, 280.0, 11000.0)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from typing import Any
+
+from f1live.metrics import LatencyStats, SecondSeries
+
+#: Order of the values in each per-driver history tuple.
+HISTORY_FIELDS: tuple[str, ...] = (
+    "session_time", "speed", "rpm", "gear", "throttle", "brake",
+    "anomaly", "anomaly_score", "pit_stop_probability", "crash_risk", "tire_failure", "e2e_ms",
+)
+
+#: Counter names the consumer maintains (all start at 0).
+COUNTERS: tuple[str, ...] = ("consumed", "processed", "dlq", "duplicates", "gaps", "processor_errors", "published")
+
+
+class LiveState:
+    """Bounded, lock-protected live view of the stream.
+
+    Args:
+        history: samples kept per driver (at ~3.8 Hz, 600 is about 2.6 minutes).
+        anomalies: most recent anomalies kept.
+        latency_window: samples the latency percentiles are computed over.
+        series_seconds: per-second latency/throughput points kept.
+    """
+
+    def __init__(
+        self,
+        history: int = 600,
+        anomalies: int = 200,
+        latency_window: int = 8192,
+        series_seconds: int = 300,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._history_len = history
+        self._latest: dict[str, dict[str, Any]] = {}
+        self._history: dict[str, deque[tuple[Any, ...]]] = {}
+        self._anomalies: deque[dict[str, Any]] = deque(maxlen=anomalies)
+        self._counters: Counter[str] = Counter({c: 0 for c in COUNTERS})
+        self._partitions: dict[int, dict[str, int | None]] = {}
+        self._status: dict[str, str] = {"producer": "idle", "consumer": "idle", "broker": "unknown"}
+        self._meta: dict[str, Any] = {}
+        self.e2e_ms = LatencyStats(window=latency_window)
+        self.processing_ms = LatencyStats(window=latency_window)
+        self._series = SecondSeries(seconds=series_seconds)
+        self._updated_at = 0.0
+
+    # ------------------------------------------------------------------ writers
+    def set_meta(self, **meta: Any) -> None:
+        """Session metadata shown by the UI (``source``, ``simulated``, event, ...)."""
+        with self._lock:
+            self._meta.update(meta)
+
+    def set_status(self, component: str, text: str) -> None:
+        """Human-readable status of ``producer`` / ``consumer`` / ``broker``."""
+        with self._lock:
+            self._status[component] = text
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counters[name] += n
+
+    def set_partition(self, partition: int, offset: int | None, lag: int | None) -> None:
+        """Next offset to consume and lag (high watermark - offset) of one partition."""
+        with self._lock:
+            self._partitions[partition] = {"offset": offset, "lag": lag}
+
+    def record_batch(self, records: list[tuple[dict[str, Any], dict[str, Any], float, float]]) -> None:
+        """Record processed messages: ``(message, analysis result, e2e_ms, processing_ms)``."""
+        now = time.time()
+        for _m, _r, e2e, proc in records:
+            self.e2e_ms.add(e2e)
+            self.processing_ms.add(proc)
+            self._series.add(now, e2e)
+        with self._lock:
+            for msg, res, e2e, _proc in records:
+                drv = msg.get("driver", "?")
+                self._latest[drv] = {"row": msg, "analysis": res, "e2e_ms": e2e}
+                hist = self._history.get(drv)
+                if hist is None:
+                    hist = self._history[drv] = deque(maxlen=self._history_len)
+                anomaly = bool(res.get("anomaly", False))
+                hist.append((
+                    msg.get("session_time"), msg.get("speed"), msg.get("rpm"), msg.get("gear"),
+                    msg.get("throttle"), msg.get("brake"), anomaly, res.get("anomaly_score"),
+                    res.get("pit_stop_probability"), res.get("crash_risk"), res.get("tire_failure"), e2e,
+                ))
+                if anomaly:
+                    self._anomalies.append({
+                        "session_time": msg.get("session_time"),
+                        "driver": drv,
+                        "lap_number": msg.get("lap_number"),
+                        "seq": msg.get("seq"),
+                        "type": res.get("anomaly_type", "anomaly"),
+                        "reason": res.get("anomaly_reason", ""),
+                        "score": res.get("anomaly_score"),
+                    })
+            self._counters["processed"] += len(records)
+            self._updated_at = now
+
+    # ------------------------------------------------------------------ reader
+    def snapshot(self, history: bool = True) -> dict[str, Any]:
+        """A plain-data copy of everything (cheap: one lock, shallow copies).
+
+        Keys: ``meta``, ``status``, ``counters``, ``partitions``, ``latest``
+        (driver -> {row, analysis, e2e_ms}), ``history`` (driver -> list of tuples in
+        :data:`HISTORY_FIELDS` order; omitted with ``history=False``), ``history_fields``,
+        ``anomalies`` (newest last), ``latency`` (``e2e_ms`` / ``processing_ms`` stats
+        and ``series`` of (unix second, msgs, p50 ms, p99 ms)), ``updated_at``.
+        """
+        with self._lock:
+            snap: dict[str, Any] = {
+                "meta": dict(self._meta),
+                "status": dict(self._status),
+                "counters": dict(self._counters),
+                "partitions": {p: dict(v) for p, v in self._partitions.items()},
+                "latest": {d: dict(v) for d, v in self._latest.items()},
+                "anomalies": list(self._anomalies),
+                "history_fields": HISTORY_FIELDS,
+                "updated_at": self._updated_at,
+            }
+            if history:
+                snap["history"] = {d: list(h) for d, h in self._history.items()}
+        snap["latency"] = {
+            "e2e_ms": self.e2e_ms.summary(),
+            "processing_ms": self.processing_ms.summary(),
+            "series": self._series.points(),
+        }
+        return snap
