@@ -51,13 +51,14 @@ class Field:
 
 _NUM = (float, int)
 
-#: Ordered field list of the telemetry table.
+#: Ordered field list of the telemetry table.  Text columns are ``string[pyarrow]``: a full
+#: race is ~800k rows and Python-object strings would cost ~50 MB per text column.
 TELEMETRY: tuple[Field, ...] = (
     Field("date", "datetime64[ns, UTC]", "UTC", "wall-clock time of the car-data sample (FastF1 `Date`)", json_type=(str,)),
     Field("session_time", "float64", "s", "time since the session's t0 (FastF1 `SessionTime`), the replay clock"),
-    Field("driver", "string", "", "three-letter driver code (FastF1 `Abbreviation`/`Driver`)", json_type=(str,)),
+    Field("driver", "string[pyarrow]", "", "three-letter driver code (FastF1 `Abbreviation`/`Driver`)", json_type=(str,)),
     Field("driver_number", "int16", "", "racing number", json_type=(int,)),
-    Field("team", "string", "", "team name", nullable=True, json_type=(str,)),
+    Field("team", "string[pyarrow]", "", "team name", nullable=True, json_type=(str,)),
     Field("lap_number", "Int16", "lap", "lap the sample belongs to (null before the start / after the flag)", nullable=True, json_type=(int,)),
     Field("speed", "float32", "km/h", "car speed"),
     Field("rpm", "float32", "1/min", "engine speed"),
@@ -65,10 +66,10 @@ TELEMETRY: tuple[Field, ...] = (
     Field("throttle", "float32", "%", "throttle pedal 0-100 (raw: sentinel 104 kept)"),
     Field("brake", "bool", "", "brake pedal pressed", json_type=(bool,)),
     Field("drs", "int16", "", "raw DRS code: 0-3 off, 8 eligible, 10/12/14 open", json_type=(int,)),
-    Field("compound", "string", "", "tyre compound of the lap (SOFT/MEDIUM/HARD/INTERMEDIATE/WET)", nullable=True, json_type=(str,)),
+    Field("compound", "string[pyarrow]", "", "tyre compound of the lap (SOFT/MEDIUM/HARD/INTERMEDIATE/WET)", nullable=True, json_type=(str,)),
     Field("tyre_life", "float32", "laps", "laps driven on this set of tyres", nullable=True),
     Field("stint", "Int16", "", "stint number", nullable=True, json_type=(int,)),
-    Field("track_status", "string", "", "FastF1 track status code(s) of the lap: 1 green, 2 yellow, 4 SC, 5 red, 6/7 VSC", nullable=True, json_type=(str,)),
+    Field("track_status", "string[pyarrow]", "", "FastF1 track status code(s) of the lap: 1 green, 2 yellow, 4 SC, 5 red, 6/7 VSC", nullable=True, json_type=(str,)),
     Field("pit_in_lap", "bool", "", "the sample's lap ends with a pit-lane entry (FastF1 `PitInTime` set)", json_type=(bool,)),
     Field("pit_out_lap", "bool", "", "the sample's lap starts from the pit exit (FastF1 `PitOutTime` set)", json_type=(bool,)),
     Field("in_pit", "bool", "", "the sample lies between a pit entry and the following pit exit", json_type=(bool,)),
@@ -79,7 +80,7 @@ TELEMETRY: tuple[Field, ...] = (
     Field("y", "float32", "m", "car Y position", nullable=True),
     Field("z", "float32", "m", "car Z position (null when estimated)", nullable=True),
     Field("position_estimated", "bool", "", "x/y were estimated from lap_distance on the circuit outline, not measured", json_type=(bool,)),
-    Field("source", "string", "", "where the row came from: fastf1 | fastf1-csv | file | simulated", json_type=(str,)),
+    Field("source", "string[pyarrow]", "", "where the row came from: fastf1 | fastf1-csv | file | simulated", json_type=(str,)),
     Field("simulated", "bool", "", "SIMULATED data, not a real session", json_type=(bool,)),
 )
 
