@@ -1,0 +1,164 @@
+"""Sources of telemetry: each one produces a :class:`SessionData` (one telemetry table).
+
+``load_session(settings)`` dispatches on ``settings.source``:
+
+* ``fastf1``     -- the FastF1 API with its cache (:mod:`f1live.sources.fastf1`)
+* ``file``       -- an f1live CSV/Parquet export (:mod:`f1live.sources.exports`)
+* ``fastf1-csv`` -- raw FastF1 dumps: per-driver ``car_data`` CSVs + ``session.laps`` CSV
+  (:mod:`f1live.sources.fastf1_csv`)
+* ``simulated``  -- a deterministic SIMULATED session (:mod:`f1live.sources.simulated`)
+* ``auto``       -- an existing export in ``settings.data_dir``, then FastF1 (cache, then
+  network unless offline), then raw FastF1 CSV dumps under ``settings.shared_data``, else
+  the simulated session with a loud warning.
+
+>>> sorted(SOURCES)
+['auto', 'fastf1', 'fastf1-csv', 'file', 'simulated']
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from f1live.config import Settings
+
+_log = logging.getLogger(__name__)
+
+#: Accepted values of ``Settings.source``.
+SOURCES: tuple[str, ...] = ("auto", "fastf1", "file", "fastf1-csv", "simulated")
+
+#: FastF1 ``session.laps`` columns kept in :attr:`SessionData.laps` (timedeltas as float seconds).
+LAP_COLUMNS: tuple[str, ...] = (
+    "Driver", "DriverNumber", "LapNumber", "LapTime", "LapStartTime", "Time", "PitInTime",
+    "PitOutTime", "Stint", "Compound", "TyreLife", "TrackStatus", "Position", "Team",
+    "Sector1Time", "Sector2Time", "Sector3Time", "SpeedI1", "SpeedI2", "SpeedFL", "SpeedST",
+    "IsPersonalBest", "FreshTyre", "Deleted", "IsAccurate",
+)
+#: Lap columns that are timedeltas in FastF1 and float seconds here.
+LAP_TIME_COLUMNS: tuple[str, ...] = (
+    "LapTime", "LapStartTime", "Time", "PitInTime", "PitOutTime",
+    "Sector1Time", "Sector2Time", "Sector3Time",
+)
+
+
+class SourceUnavailableError(RuntimeError):
+    """A source cannot provide the requested session (offline, not cached, not found)."""
+
+
+@dataclass
+class SessionData:
+    """One session's data, whatever the source.
+
+    Attributes:
+        telemetry: the telemetry table, exactly :data:`f1live.schema.TELEMETRY_COLUMNS`
+            with the schema dtypes, sorted by ``session_time`` then ``driver``.
+        laps: FastF1 ``session.laps`` columns (see :data:`LAP_COLUMNS`; timedeltas as
+            float seconds on the ``session_time`` clock; ``DriverNumber`` int).
+        track_status: ``session_time`` (s), ``status`` (str code), ``message``.
+        race_control: race-control messages when the source has them, else ``None``.
+        position: raw position samples (``driver``, ``session_time``, ``x``, ``y``, ``z``)
+            when the source has position data, else ``None``.
+        meta: source, year, event, session, simulated, fastf1_version, circuit_key,
+            drivers, t0_date, total_laps, race_start_session_time, ...
+    """
+
+    telemetry: pd.DataFrame
+    laps: pd.DataFrame
+    track_status: pd.DataFrame
+    race_control: pd.DataFrame | None = None
+    position: pd.DataFrame | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def simulated(self) -> bool:
+        """True for SIMULATED data."""
+        return bool(self.meta.get("simulated", False))
+
+
+def empty_track_status() -> pd.DataFrame:
+    """An empty track-status table with the expected columns."""
+    return pd.DataFrame({"session_time": pd.Series(dtype="float64"),
+                         "status": pd.Series(dtype="string"),
+                         "message": pd.Series(dtype="string")})
+
+
+def load_session(settings: Settings, *, progress: bool = True) -> SessionData:
+    """Load the session described by ``settings`` from ``settings.source``.
+
+    Raises ``ValueError`` for an unknown source and :class:`SourceUnavailableError`
+    (with the choices the user has) when an explicit source cannot deliver.
+    """
+    source = settings.source
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    if source == "fastf1-csv":
+        from f1live.sources.fastf1_csv import load_fastf1_csv
+
+        return load_fastf1_csv(settings, progress=progress)
+    if source == "file":
+        if settings.source_path is None:
+            raise ValueError("--source file needs a path (--path FILE, env F1LIVE_SOURCE_PATH)")
+        from f1live.sources.exports import load_export
+
+        return load_export(settings.source_path)
+    if source == "simulated":
+        from f1live.sources.simulated import simulate_session
+
+        return simulate_session(settings)
+    if source == "fastf1":
+        from f1live.sources.fastf1 import load_fastf1
+
+        return load_fastf1(settings, progress=progress)
+    return _load_auto(settings, progress=progress)
+
+
+def _load_auto(settings: Settings, *, progress: bool) -> SessionData:
+    tried: list[str] = []
+    if settings.source_path is not None:
+        p = settings.source_path
+        if p.is_dir():
+            from f1live.sources.fastf1_csv import load_fastf1_csv
+
+            return load_fastf1_csv(settings, progress=progress)
+        from f1live.sources.exports import load_export
+
+        return load_export(p)
+    # 1. an existing export of this session
+    from f1live.sources.exports import find_export, load_export
+
+    found = find_export(settings.data_dir, settings.year, settings.event, settings.session)
+    if found is not None:
+        _log.info("auto: using existing export %s", found)
+        return load_export(found)
+    tried.append(f"no export for {settings.year} {settings.event} {settings.session} in {settings.data_dir}")
+    # 2. FastF1 (cache, then network unless offline)
+    try:
+        from f1live.sources.fastf1 import load_fastf1
+
+        return load_fastf1(settings, progress=progress)
+    except SourceUnavailableError as exc:
+        tried.append(f"FastF1: {exc}")
+        _log.info("auto: FastF1 unavailable: %s", exc)
+    # 3. raw FastF1 CSV dumps in the shared data folder
+    from f1live.sources.fastf1_csv import find_csv_dump, load_fastf1_csv
+
+    dump = find_csv_dump(settings)
+    if dump is not None:
+        _log.warning("auto: FastF1 could not load the session; using the raw FastF1 CSV dump %s", dump)
+        return load_fastf1_csv(settings.replace(source_path=dump), progress=progress)
+    tried.append(f"no FastF1 CSV dump under {settings.shared_data / 'fastf1_csv_exports'}")
+    # 4. simulated, loudly
+    from f1live.sources.simulated import simulate_session
+
+    _log.warning(
+        "!!! auto: NO REAL DATA for %s %s %s (%s). Falling back to a SIMULATED session. "
+        "Give a FastF1 cache (--cache DIR), an export (--source file --path FILE), or "
+        "choose --source simulated explicitly.",
+        settings.year, settings.event, settings.session, "; ".join(tried),
+    )
+    data = simulate_session(settings)
+    data.meta["auto_fallback"] = tried
+    return data

@@ -1,0 +1,145 @@
+"""Sources: raw FastF1 CSV dumps (real data), dispatch, auto order, errors."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from f1live.schema import DTYPES, TELEMETRY_COLUMNS
+from f1live.sources import SOURCES, SourceUnavailableError, load_session
+from f1live.sources.fastf1_csv import load_fastf1_csv, read_laps
+from f1live.sources.telemetry import parse_timedelta_seconds
+
+
+def _lap(tel: pd.DataFrame, drv: str, lap: int) -> pd.DataFrame:
+    return tel[(tel["driver"] == drv) & (tel["lap_number"] == lap).fillna(False)]
+
+
+def test_schema_columns_and_dtypes(monaco_2023):
+    tel = monaco_2023.telemetry
+    assert tuple(tel.columns) == TELEMETRY_COLUMNS
+    for c in TELEMETRY_COLUMNS:
+        assert str(tel[c].dtype) == str(pd.Series(dtype=DTYPES[c]).dtype), c
+    assert len(tel) == 20 * 39_892  # README: 39,892 rows per driver, nothing dropped
+    assert set(tel["driver"].unique()) == set(monaco_2023.meta["drivers"])
+    assert len(monaco_2023.meta["drivers"]) == 20
+    assert not tel["simulated"].any() and (tel["source"] == "fastf1-csv").all()
+
+
+def test_alignment_reference_values(monaco_2023):
+    """README check values: FastF1's t0 alignment gives these per-lap numbers."""
+    assert monaco_2023.meta["t0_date"].startswith("2023-05-28T12:01:00.977")
+    ver = _lap(monaco_2023.telemetry, "VER", 23)
+    assert (len(ver), ver["speed"].max(), round(float(ver["speed"].mean()), 1), ver["rpm"].max()) == (
+        287, 270, 154.0, 11756)
+    ham = _lap(monaco_2023.telemetry, "HAM", 33)
+    assert (len(ham), ham["speed"].max(), round(float(ham["speed"].mean()), 1), ham["rpm"].max()) == (
+        285, 287, 156.0, 11903)
+
+
+def test_chronological_order(monaco_2023):
+    tel = monaco_2023.telemetry
+    t = tel["session_time"].to_numpy()
+    assert np.all(np.diff(t) >= 0)
+    same = np.flatnonzero(np.diff(t) == 0)
+    d = tel["driver"].to_numpy()
+    assert np.all(d[same] < d[same + 1])  # ties broken by driver code
+
+
+def test_lap_context_from_laps_table(monaco_2023):
+    tel, laps = monaco_2023.telemetry, monaco_2023.laps
+    ver23 = laps[(laps["Driver"] == "VER") & (laps["LapNumber"] == 23)].iloc[0]
+    rows = _lap(tel, "VER", 23)
+    assert (rows["compound"] == ver23["Compound"]).all()
+    assert (rows["stint"] == ver23["Stint"]).all()
+    assert (rows["position"] == ver23["Position"]).all()
+    assert (rows["tyre_life"] == ver23["TyreLife"]).all()
+    assert rows["session_time"].between(ver23["LapStartTime"], ver23["Time"]).all()
+    assert (rows["team"] == "Red Bull Racing").all()
+    # pit flags follow PitInTime / PitOutTime of the laps
+    pit_in_laps = laps.dropna(subset=["PitInTime"])
+    assert len(pit_in_laps) == 36  # README: 36 laps with a PitInTime in 2023
+    one = pit_in_laps.iloc[0]
+    r = _lap(tel, one["Driver"], int(one["LapNumber"]))
+    assert r["pit_in_lap"].all()
+    assert r[r["session_time"] >= one["PitInTime"]]["in_pit"].all()
+    assert not r[r["session_time"] < one["PitInTime"]]["in_pit"].any()
+    assert not _lap(tel, "VER", 23)["in_pit"].any()
+    # samples before the start have no lap
+    assert tel[tel["session_time"] < monaco_2023.meta["race_start_session_time"]]["lap_number"].isna().all()
+
+
+def test_estimated_position_on_outline(monaco_2023):
+    rows = _lap(monaco_2023.telemetry, "VER", 23)
+    assert rows["position_estimated"].all() and rows["z"].isna().all()
+    frac = rows["lap_fraction"].to_numpy()
+    assert frac[0] == 0 and frac[-1] == pytest.approx(1.0) and np.all(np.diff(frac) >= 0)
+    # integrated distance of a flying lap is close to the 3.337 km track
+    assert 3000 < rows["lap_distance"].max() < 3600
+
+
+def test_2024_lap1_retirements_are_kept(shared_data, data_settings):
+    s = data_settings.replace(year=2024)
+    d = load_fastf1_csv(s, progress=False, drivers=["PER", "VER"])
+    per = d.telemetry[d.telemetry["driver"] == "PER"]
+    assert len(per) == 45_354  # README: 45,354 rows per driver, kept although no laps
+    assert d.meta["t0_date"] == load_fastf1_csv(s, progress=False, drivers=["VER"]).meta["t0_date"]
+
+
+def test_parse_timedelta_matches_pandas(shared_data):
+    raw = pd.read_csv(shared_data / "fastf1_csv_exports/monaco_2023_race/car_data_2023_driver_44.csv.gz",
+                      usecols=["Time"])["Time"]
+    ours = parse_timedelta_seconds(raw)
+    ref = pd.to_timedelta(raw).dt.total_seconds().to_numpy()
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9)
+
+
+def test_laps_table(monaco_2023):
+    laps = monaco_2023.laps
+    for c in ("Driver", "DriverNumber", "LapNumber", "LapTime", "LapStartTime", "Time", "PitInTime",
+              "PitOutTime", "Stint", "Compound", "TyreLife", "TrackStatus", "Position", "Team"):
+        assert c in laps.columns
+    assert laps["LapTime"].dtype == "float64"
+    ham33 = laps[(laps["Driver"] == "HAM") & (laps["LapNumber"] == 33)]["LapTime"].iloc[0]
+    assert ham33 == pytest.approx(75.650)
+    assert len(monaco_2023.track_status) > 0
+
+
+def test_dispatch(data_settings):
+    assert set(SOURCES) == {"auto", "fastf1", "file", "fastf1-csv", "simulated"}
+    with pytest.raises(ValueError, match="unknown source 'nope'"):
+        load_session(data_settings.replace(source="nope"))
+    with pytest.raises(ValueError, match="needs a path"):
+        load_session(data_settings.replace(source="file"))
+
+
+def test_missing_dump_is_a_clear_error(tmp_path, data_settings):
+    with pytest.raises(SourceUnavailableError, match="no FastF1 CSV dump"):
+        load_session(data_settings.replace(source="fastf1-csv", year=1999))
+    with pytest.raises(SourceUnavailableError, match="no car_data"):
+        load_fastf1_csv(data_settings, path=tmp_path)
+
+
+def test_bad_car_file_names_the_file(tmp_path, shared_data):
+    src = shared_data / "fastf1_csv_exports/monaco_2023_race"
+    for f in ("monaco_laps_2023.csv", "driver_info_2023.csv"):
+        shutil.copy(src / f, tmp_path / f)
+    with gzip.open(tmp_path / "car_data_2023_driver_1.csv.gz", "wt") as fh:
+        fh.write("Time,Date,RPM\n0 days 00:00:01.000000,2023-05-28 12:00:00,1\n")
+    from f1live.config import Settings
+
+    with pytest.raises(ValueError, match=r"missing columns \['Speed'.*car_data_2023_driver_1"):
+        load_fastf1_csv(Settings(), path=tmp_path, progress=False)
+
+
+def test_read_laps_requires_columns(tmp_path):
+    p = tmp_path / "laps.csv"
+    p.write_text("Driver,LapNumber\nVER,1\n")
+    with pytest.raises(ValueError, match=r"missing columns \['DriverNumber', 'LapStartTime', 'Time'\]"):
+        read_laps(p)
