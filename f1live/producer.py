@@ -1,0 +1,709 @@
+"""Replay the telemetry cache into Kafka at the real rate (seed step 3).
+
+:class:`RealTimeProducer` sends each cached row as one JSON message (see
+:func:`f1live.schema.encode_message`) to ``Settings.topic``, keyed by driver so each
+driver's samples stay in order within one partition. Rows are paced by their own
+``session_time`` against a monotonic clock on an *absolute* schedule: row ``i`` is due
+at ``anchor_wall + (session_time[i] - anchor_data) / speed``, so a late send never
+pushes the following rows back (no accumulated drift). ``speed=0`` (or ``"max"``)
+sends as fast as the client can.
+
+Every message carries an envelope: ``schema_version``, ``seq`` (per driver, 0-based,
+gap-free), ``gseq`` (over the whole replay), ``event_time_ns`` (the sample's ``date``)
+and ``produced_at_ns`` (wall clock at send). A Kafka header ``f1live-run`` carries the
+run id so consumers can tell replays apart when de-duplicating by ``seq``.
+Delivery uses ``acks=all`` with idempotent retries; every send is counted as sent,
+then acked or failed (never dropped silently); a missing broker fails fast with a
+:class:`ConnectionError` that names the address.
+
+Seed API (blocking)::
+
+    summary = RealTimeProducer().load_cache("data/monaco_2023_R.parquet").stream_at_frequency(
+        duration_seconds=30, speed=1.0)
+
+Kernel-friendly background mode::
+
+    with RealTimeProducer(settings).load_cache(cache) as prod:
+        prod.start(speed=10)
+        prod.pause(); prod.seek(lap=40); prod.set_speed(1.0); prod.resume()
+        prod.stop(); summary = prod.join(5)
+
+Pacing is testable without real time by injecting a :class:`Clock`:
+
+>>> clk = FakeClock()
+>>> sched = Schedule([0.0, 0.25, 0.5], clock=clk, speed=2.0)
+>>> [round(sched.due(i), 3) for i in range(3)]
+[0.0, 0.125, 0.25]
+>>> clk.sleep(1.0); sched.reanchor(1, speed=1.0); round(sched.due(2), 3)
+1.25
+>>> parse_speed("max"), parse_speed("10x"), parse_speed(1)
+(0.0, 10.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from f1live.clients import producer_config, resolve_bootstrap
+from f1live.config import Settings
+from f1live.metrics import LatencyStats
+from f1live.schema import SCHEMA_VERSION, encode_message
+
+log = logging.getLogger(__name__)
+
+#: Kafka header naming the producer run (consumers de-duplicate per run and driver).
+RUN_HEADER = "f1live-run"
+
+
+# --------------------------------------------------------------------------- clock
+class Clock(Protocol):
+    """Time source for pacing: monotonic seconds and a sleep."""
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock: ``time.perf_counter`` (monotonic, ns resolution) and ``time.sleep``."""
+
+    def monotonic(self) -> float:
+        return time.perf_counter()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class FakeClock:
+    """A deterministic clock for tests: ``sleep`` advances time exactly; ``advance`` too.
+
+    ``cost`` seconds are added on every ``monotonic()`` call to model work taking time.
+    """
+
+    def __init__(self, start: float = 0.0, cost: float = 0.0) -> None:
+        self.t = start
+        self.cost = cost
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            self.t += self.cost
+            return self.t
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            if seconds > 0:
+                self.t += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+def parse_speed(speed: float | int | str | None) -> float:
+    """Speed factor from ``1``, ``10.0``, ``"10x"``, ``"max"`` (0 = as fast as possible)."""
+    if speed is None:
+        return 1.0
+    if isinstance(speed, str):
+        s = speed.strip().lower()
+        s = s[:-1] if s.endswith("x") and s != "max" else s
+        if s in {"max", "inf", "0", ""}:
+            return 0.0
+        try:
+            speed = float(s)
+        except ValueError:
+            raise ValueError(f"speed {speed!r}: expected a positive number like 1, 10, 0.5 or 'max'") from None
+    value = float(speed)
+    if value < 0 or not np.isfinite(value):
+        raise ValueError(f"speed {speed!r}: expected a positive number or 'max' (0)")
+    return value
+
+
+class Schedule:
+    """Absolute pacing schedule over sorted data times (seconds).
+
+    ``due(i)`` is the monotonic time row ``i`` should be sent at; :meth:`reanchor`
+    restarts the schedule at row ``i`` *now* (after a pause, seek or speed change).
+    With ``speed == 0`` every row is due immediately.
+    """
+
+    def __init__(self, times: Sequence[float] | np.ndarray, clock: Clock, speed: float = 1.0, start: int = 0) -> None:
+        self.times = np.asarray(times, dtype=np.float64)
+        self.clock = clock
+        self.speed = speed
+        self.anchor_index = start
+        self.anchor_wall = clock.monotonic()
+
+    def reanchor(self, index: int, speed: float | None = None) -> None:
+        if speed is not None:
+            self.speed = speed
+        self.anchor_index = index
+        self.anchor_wall = self.clock.monotonic()
+
+    def due(self, i: int) -> float:
+        if self.speed <= 0:
+            return self.anchor_wall
+        t0 = float(self.times[min(self.anchor_index, len(self.times) - 1)])
+        return float(self.anchor_wall + (float(self.times[i]) - t0) / self.speed)
+
+
+# --------------------------------------------------------------------------- summary
+@dataclasses.dataclass
+class ProducerSummary:
+    """What a replay did. All rates are messages per second; times in ms unless named."""
+
+    run_id: str
+    topic: str
+    bootstrap_servers: str
+    speed: float
+    rows_available: int
+    sent: int
+    acked: int
+    failed: int
+    errors: list[str]
+    per_driver: dict[str, int]
+    elapsed_s: float
+    achieved_rate: float | None
+    data_rate: float | None
+    rate_error_pct: float | None
+    lateness_ms: dict[str, float | int]
+    send_ms: dict[str, float | int]
+    first_session_time: float | None
+    last_session_time: float | None
+    source: str | None
+    simulated: bool
+    stopped_reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def ok(self) -> bool:
+        """Every sent message acknowledged, none failed."""
+        return self.failed == 0 and self.acked == self.sent
+
+
+# --------------------------------------------------------------------------- producer
+class RealTimeProducer:
+    """Paced replay of a :class:`f1live.cache.ReplayCache` into Kafka.
+
+    Args:
+        settings: configuration (topic, partitions, broker); ``Settings()`` if None.
+        bootstrap_servers: ``host:port[,...]``; default ``settings.bootstrap_servers``,
+            else the embedded broker (:func:`f1live.broker.start_broker`) is used.
+        clock: pacing clock (:class:`SystemClock` by default; :class:`FakeClock` in tests).
+        topic: overrides ``settings.topic``.
+        drivers: only replay these driver codes.
+        client: a ready KafkaProducer-like object (``send``/``flush``/``close``); by
+            default one is built with :func:`f1live.clients.producer_config`.
+        producer_overrides: extra KafkaProducer settings (e.g. ``linger_ms``).
+        ensure_topic: create the topic with ``settings.partitions`` if missing.
+        broker_kind: ``kafka`` | ``tansu`` | ``external`` (client tuning); inferred otherwise.
+
+    No I/O happens here; :meth:`stream_at_frequency` / :meth:`start` connect.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        bootstrap_servers: str | None = None,
+        clock: Clock | None = None,
+        *,
+        topic: str | None = None,
+        drivers: Sequence[str] | None = None,
+        client: Any = None,
+        producer_overrides: dict[str, Any] | None = None,
+        ensure_topic: bool = True,
+        broker_kind: str | None = None,
+        state: Any = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._servers, kind = resolve_bootstrap(self.settings, bootstrap_servers)
+        self.broker_kind = broker_kind or kind
+        self.clock: Clock = clock or SystemClock()
+        self.topic = topic or self.settings.topic
+        self.drivers = list(drivers) if drivers else None
+        self._client = client
+        self._own_client = client is None
+        self._overrides = dict(producer_overrides or {})
+        self._ensure_topic = ensure_topic
+        self.state = state
+        self.broker: Any = None  # an embedded broker this producer had to start
+        self.cache: Any = None
+        self.run_id = uuid.uuid4().hex[:12]
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._thread: threading.Thread | None = None
+        self._pending: dict[str, Any] = {}
+        self._speed = parse_speed(self.settings.speed)
+        self._pos = 0
+        self._reset_counters()
+        self._summary: ProducerSummary | None = None
+        self.error: BaseException | None = None
+
+    # ------------------------------------------------------------ setup
+    def load_cache(self, path_or_cache: Any) -> RealTimeProducer:
+        """Use a ReplayCache, or load one from a CSV/Parquet export path. Returns self."""
+        if isinstance(path_or_cache, str | Path):
+            from f1live.cache import ReplayCache
+
+            cache = ReplayCache.from_path(Path(path_or_cache))
+        elif hasattr(path_or_cache, "session_time") and hasattr(path_or_cache, "row"):
+            cache = path_or_cache
+        else:
+            from f1live.cache import ReplayCache
+
+            cache = ReplayCache.from_frame(path_or_cache)
+        if self.drivers:
+            cache = cache.filter(drivers=self.drivers)
+        if len(cache) == 0:
+            raise ValueError(f"the replay cache has no rows (drivers={self.drivers}); nothing to stream")
+        self.cache = cache
+        self._pos = 0
+        return self
+
+    @property
+    def bootstrap_servers(self) -> str | None:
+        return self._servers
+
+    def _reset_counters(self) -> None:
+        self.sent = 0
+        self.acked = 0
+        self.failed = 0
+        self.errors: list[str] = []
+        self.per_driver: Counter[str] = Counter()
+        self._seq: Counter[str] = Counter()
+        self._gseq = 0
+        self.lateness_ms = LatencyStats()
+        self.send_ms = LatencyStats()
+        self._sched_span = 0.0
+        self._wall_span = 0.0
+        self._first_st: float | None = None
+        self._last_st: float | None = None
+        self._elapsed = 0.0
+
+    def stats(self) -> dict[str, Any]:
+        """Live counters (thread-safe copy)."""
+        with self._lock:
+            return {
+                "sent": self.sent, "acked": self.acked, "failed": self.failed,
+                "position": self._pos, "rows": len(self.cache) if self.cache is not None else 0,
+                "speed": self._speed, "paused": not self._resume.is_set(),
+                "running": self.running, "errors": list(self.errors[-3:]),
+            }
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _connect(self) -> Any:
+        if self._client is not None:
+            return self._client
+        if not self._servers:
+            from f1live.broker import start_broker
+
+            self.broker = start_broker(self.settings)
+            self._servers = self.broker.bootstrap_servers
+            self.broker_kind = self.broker.kind
+        if self._ensure_topic:
+            try:
+                from f1live.topics import ensure_topic
+            except ImportError:  # topic helpers not installed: rely on broker auto-create
+                log.warning("f1live.topics unavailable; topic %s not checked", self.topic)
+            else:
+                ensure_topic(self._servers, self.topic, self.settings.partitions, self.settings.replication)
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError, KafkaTimeoutError
+
+        cfg = producer_config(self.broker_kind, **self._overrides)
+        try:
+            self._client = KafkaProducer(bootstrap_servers=self._servers, **cfg)
+        except KafkaTimeoutError:
+            raise ConnectionError(
+                f"no Kafka broker reachable at {self._servers} within {cfg['bootstrap_timeout_ms'] / 1000:g} s "
+                "(is it running? start one with `f1live broker start`, or pass --bootstrap-servers)"
+            ) from None
+        except KafkaError as exc:
+            raise ConnectionError(f"cannot connect a Kafka producer to {self._servers}: {exc}") from exc
+        try:  # fetch the topic's metadata now, not on the first (timed) send
+            self._client.partitions_for(self.topic)
+        except Exception as exc:
+            log.warning("no metadata for topic %s yet: %s", self.topic, exc)
+        return self._client
+
+    # ------------------------------------------------------------ callbacks (sender thread)
+    def _on_ack(self, _md: Any) -> None:
+        with self._lock:
+            self.acked += 1
+
+    def _on_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self.failed += 1
+            if len(self.errors) < 20:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+        log.warning("message delivery failed: %s", exc)
+
+    # ------------------------------------------------------------ controls
+    def pause(self) -> None:
+        """Stop sending until :meth:`resume` (the schedule restarts on resume)."""
+        self._resume.clear()
+        self._set_status("paused")
+
+    def resume(self) -> None:
+        with self._lock:
+            self._pending["reanchor"] = True
+        self._resume.set()
+        self._set_status("running")
+
+    def seek(self, lap: int | None = None, *, index: int | None = None) -> None:
+        """Continue the replay from the first row of ``lap`` (or a row ``index``)."""
+        if self.cache is None:
+            raise RuntimeError("load_cache() first")
+        target = self.cache.index_of_lap(int(lap)) if lap is not None else int(index or 0)
+        if not 0 <= target < len(self.cache):
+            raise ValueError(f"seek target row {target} outside the cache (0..{len(self.cache) - 1})")
+        with self._lock:
+            self._pending["seek"] = target
+            if not self.running:
+                self._pos = target
+
+    def set_speed(self, speed: float | str) -> None:
+        """Change the replay speed factor (1 = real time, ``'max'`` = no pacing)."""
+        value = parse_speed(speed)
+        with self._lock:
+            self._pending["speed"] = value
+            if not self.running:
+                self._speed = value
+
+    def _set_status(self, text: str) -> None:
+        if self.state is not None:
+            self.state.set_status("producer", text)
+
+    # ------------------------------------------------------------ the loop
+    def stream_at_frequency(
+        self,
+        duration_seconds: float | None = None,
+        speed: float | str | None = None,
+        *,
+        max_messages: int | None = None,
+        start_lap: int | None = None,
+        progress: bool = False,
+    ) -> ProducerSummary:
+        """Replay (blocking) for ``duration_seconds`` of wall time (None: to the end).
+
+        Returns a :class:`ProducerSummary`; raises ``ConnectionError`` if no broker is
+        reachable. Delivery failures do not raise: they are counted in the summary.
+        """
+        if self.cache is None:
+            raise RuntimeError("no data: call load_cache(path_or_cache) before streaming")
+        if speed is not None:
+            self._speed = parse_speed(speed)
+        if start_lap is not None:
+            self._pos = self.cache.index_of_lap(int(start_lap))
+        self._stop.clear()
+        client = self._connect()
+        return self._run(client, duration_seconds, max_messages, progress)
+
+    def start(
+        self,
+        duration_seconds: float | None = None,
+        speed: float | str | None = None,
+        *,
+        max_messages: int | None = None,
+        start_lap: int | None = None,
+    ) -> RealTimeProducer:
+        """Replay in a background thread (connects first, so a missing broker raises here)."""
+        if self.running:
+            raise RuntimeError("producer already running; stop() it first")
+        if self.cache is None:
+            raise RuntimeError("no data: call load_cache(path_or_cache) before start()")
+        if speed is not None:
+            self._speed = parse_speed(speed)
+        if start_lap is not None:
+            self._pos = self.cache.index_of_lap(int(start_lap))
+        self._stop.clear()
+        self._resume.set()
+        self._summary = None
+        self.error = None
+        client = self._connect()
+
+        def target() -> None:
+            try:
+                self._run(client, duration_seconds, max_messages, False)
+            except BaseException as exc:  # surfaced through .error and join()
+                self.error = exc
+                log.exception("producer thread failed")
+                self._set_status(f"error: {exc}")
+
+        self._thread = threading.Thread(target=target, name="f1live-producer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the replay to stop (idempotent; safe before start)."""
+        self._stop.set()
+        self._resume.set()
+
+    def join(self, timeout: float | None = None) -> ProducerSummary | None:
+        """Wait for the background replay; its summary, or None if still running."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return None
+        if self.error is not None:
+            raise RuntimeError(f"producer failed: {self.error}") from self.error
+        return self._summary
+
+    def close(self) -> None:
+        """Stop, flush and close the Kafka client (idempotent)."""
+        self.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(30)
+        if self._client is not None and self._own_client:
+            try:
+                self._client.close(timeout=10)
+            except Exception:  # closing after a broker loss must not raise
+                log.debug("producer close failed", exc_info=True)
+            self._client = None
+
+    def __enter__(self) -> RealTimeProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def summary(self) -> ProducerSummary | None:
+        return self._summary
+
+    # one replay (caller's thread or background thread)
+    def _run(self, client: Any, duration: float | None, max_messages: int | None, progress: bool) -> ProducerSummary:
+        cache = self.cache
+        clock = self.clock
+        times = np.asarray(cache.session_time, dtype=np.float64)
+        n = len(times)
+        self._reset_counters()
+        meta = getattr(cache, "meta", {}) or {}
+        headers = [(RUN_HEADER, self.run_id.encode())]
+        topic = self.topic
+        sched = Schedule(times, clock, self._speed, self._pos)
+        seg_first: tuple[float, float] | None = None  # (due, sent) of the segment's first row
+        seg_last: tuple[float, float] | None = None
+        t_start = clock.monotonic()
+        paused_total = 0.0
+        reason = "end"
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=max_messages or (n - self._pos), unit="msg", desc="produce")
+        self._set_status("running")
+        last_date: Any = None
+        last_ns = 0
+        prep: dict[int, tuple[str, bytes, bytes, Any]] = {}
+
+        def close_segment() -> None:
+            nonlocal seg_first, seg_last
+            if seg_first is not None and seg_last is not None:
+                self._sched_span += seg_last[0] - seg_first[0]
+                self._wall_span += seg_last[1] - seg_first[1]
+            seg_first = seg_last = None
+
+        i = self._pos
+        while True:
+            if self._stop.is_set():
+                reason = "stopped"
+                break
+            if self._pending:
+                with self._lock:
+                    pending, self._pending = self._pending, {}
+                if "seek" in pending:
+                    i = pending["seek"]
+                if "speed" in pending:
+                    self._speed = pending["speed"]
+                close_segment()
+                prep.clear()
+                sched.reanchor(i, self._speed)
+            if not self._resume.is_set():
+                t_p = clock.monotonic()
+                close_segment()
+                while not self._resume.wait(0.05) and not self._stop.is_set():
+                    pass
+                paused_total += clock.monotonic() - t_p
+                sched.reanchor(i, self._speed)
+                continue
+            if i >= n:
+                break
+            if max_messages is not None and self.sent >= max_messages:
+                reason = "max_messages"
+                break
+            now = clock.monotonic()
+            if duration is not None and now - t_start - paused_total >= duration:
+                reason = "duration"
+                break
+            due = sched.due(i)
+            if due > now:
+                # Use the wait to pre-encode the rows due next (row lookup + JSON is the
+                # expensive part), then sleep in short slices so stop/pause/seek react fast.
+                if due - now > 0.002 and len(prep) < 64:
+                    j = i + len(prep)
+                    added = 0
+                    while j < n and len(prep) < 64 and (j == i or times[j] == times[i]):
+                        if j not in prep:
+                            prep[j] = _prepare(cache.row(j))
+                            added += 1
+                        j += 1
+                    if added:
+                        continue
+                clock.sleep(min(due - now, 0.05))
+                continue
+            item = prep.pop(i, None) or _prepare(cache.row(i))
+            drv, key, body, date = item
+            if date is not last_date and date != last_date:
+                last_ns = _epoch_ns(date)
+                last_date = date
+            seq = self._seq[drv]
+            value = b'{"schema_version":%d,"seq":%d,"gseq":%d,"event_time_ns":%d,"produced_at_ns":%d,%s' % (
+                SCHEMA_VERSION, seq, self._gseq, last_ns, time.time_ns(), body)
+            t_send = clock.monotonic()
+            try:
+                fut = client.send(topic, key=key, value=value, headers=headers)
+            except Exception as exc:  # buffer full / metadata timeout: counted, then stop
+                with self._lock:
+                    self.sent += 1
+                self._on_error(exc)
+                reason = "error"
+                log.error("send failed at row %d (%s); stopping the replay", i, exc)
+                break
+            fut.add_callback(self._on_ack)
+            fut.add_errback(self._on_error)
+            t_done = clock.monotonic()
+            with self._lock:
+                self.sent += 1
+                self._pos = i + 1
+            self._seq[drv] = seq + 1
+            self._gseq += 1
+            self.per_driver[drv] += 1
+            if self._speed > 0:
+                self.lateness_ms.add((t_send - due) * 1e3)
+                if seg_first is None:
+                    seg_first = (due, t_send)
+                seg_last = (due, t_send)
+            self.send_ms.add((t_done - t_send) * 1e3)
+            if self._first_st is None:
+                self._first_st = float(times[i])
+            self._last_st = float(times[i])
+            if bar is not None:
+                bar.update(1)
+            i += 1
+        close_segment()
+        self._elapsed = clock.monotonic() - t_start - paused_total
+        try:
+            client.flush(timeout=self.settings_flush_timeout)
+        except Exception as exc:
+            log.warning("flush did not complete: %s", exc)
+            with self._lock:
+                self.errors.append(f"flush: {type(exc).__name__}: {exc}")
+        if bar is not None:
+            bar.close()
+        self._summary = self._make_summary(reason, meta, n)
+        self._set_status(f"done ({reason}): {self.acked}/{self.sent} acked, {self.failed} failed")
+        log.info("producer %s: %s", self.run_id, self._summary)
+        return self._summary
+
+    #: seconds to wait for outstanding acks at the end of a replay
+    settings_flush_timeout: float = 30.0
+
+    def _make_summary(self, reason: str, meta: dict[str, Any], n: int) -> ProducerSummary:
+        with self._lock:
+            sent, acked, failed, errors = self.sent, self.acked, self.failed, list(self.errors)
+        achieved = data = err = None
+        if self._speed > 0 and self._wall_span > 0 and self._sched_span > 0:
+            achieved = sent / self._wall_span
+            data = sent / self._sched_span
+            err = (achieved / data - 1.0) * 100.0
+        elif self._elapsed > 0:
+            achieved = sent / self._elapsed
+        lat = self.lateness_ms.summary()
+        return ProducerSummary(
+            run_id=self.run_id,
+            topic=self.topic,
+            bootstrap_servers=str(self._servers),
+            speed=self._speed,
+            rows_available=n,
+            sent=sent,
+            acked=acked,
+            failed=failed,
+            errors=errors,
+            per_driver=dict(self.per_driver),
+            elapsed_s=round(self._elapsed, 4),
+            achieved_rate=_r(achieved),
+            data_rate=_r(data),
+            rate_error_pct=_r(err, 4),
+            lateness_ms=lat,
+            send_ms=self.send_ms.summary(),
+            first_session_time=self._first_st,
+            last_session_time=self._last_st,
+            source=meta.get("source"),
+            simulated=bool(meta.get("simulated", False)),
+            stopped_reason=reason,
+        )
+
+
+_BODY_START = len(b'{"schema_version":%d,' % SCHEMA_VERSION)
+
+
+def _prepare(row: dict[str, Any]) -> tuple[str, bytes, bytes, Any]:
+    """(driver, key, JSON body after the envelope, date) of one row.
+
+    The message is ``encode_message(row, envelope)`` byte for byte; only the envelope
+    numbers are spliced in at send time, so the JSON work happens before the row is due.
+    """
+    drv = row["driver"]
+    body = encode_message(row)[_BODY_START:]
+    return drv, drv.encode(), body, row.get("date")
+
+
+def build_message(row: dict[str, Any], seq: int, gseq: int, event_time_ns: int, produced_at_ns: int) -> bytes:
+    """The exact bytes the producer sends for ``row`` (same as :func:`encode_message`).
+
+    >>> row = {"driver": "VER", "speed": 280.0}
+    >>> build_message(row, 3, 7, 11, 13) == encode_message(row, envelope={"seq": 3, "gseq": 7,
+    ...     "event_time_ns": 11, "produced_at_ns": 13})
+    True
+    """
+    _drv, _key, body, _date = _prepare(row)
+    return b'{"schema_version":%d,"seq":%d,"gseq":%d,"event_time_ns":%d,"produced_at_ns":%d,%s' % (
+        SCHEMA_VERSION, seq, gseq, event_time_ns, produced_at_ns, body)
+
+
+def _r(x: float | None, digits: int = 3) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+def _epoch_ns(value: Any) -> int:
+    """Unix epoch nanoseconds of a row's ``date`` (Timestamp, datetime, ISO string or int)."""
+    if value is None:
+        return 0
+    if isinstance(value, int | np.integer):
+        return int(value)
+    import pandas as pd
+
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return int(ts.value)
