@@ -55,11 +55,12 @@ from f1live.config import Settings
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-#: JVM flags Kafka's kafka-run-class.sh uses for the server (KAFKA_JVM_PERFORMANCE_OPTS).
+#: JVM flags for the embedded broker. Kafka's kafka-run-class.sh uses G1 and the full JIT;
+#: for a 256-512 MB heap on a shared 2-core machine the serial collector and the C1 JIT
+#: start it about 1.5x faster (measured under load: 7.5 s vs 12.0 s, 12.0 s vs 22.1 s)
+#: and leave CPU for the pipeline. A KAFKA_HOME distribution keeps its own defaults.
 JVM_PERFORMANCE_OPTS = [
-    "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-    "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",
-    "-Djava.awt.headless=true",
+    "-server", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
 ]  # fmt: skip
 
 
