@@ -13,8 +13,8 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import logging
 import json
+import logging
 import signal
 import sys
 import time
