@@ -180,6 +180,7 @@ class ProducerSummary:
     rate_error_pct: float | None
     lateness_ms: dict[str, float | int]
     send_ms: dict[str, float | int]
+    ack_ms: dict[str, float | int]
     first_session_time: float | None
     last_session_time: float | None
     source: str | None
@@ -290,6 +291,7 @@ class RealTimeProducer:
         self._gseq = 0
         self.lateness_ms = LatencyStats()
         self.send_ms = LatencyStats()
+        self.ack_ms = LatencyStats()
         self._sched_span = 0.0
         self._wall_span = 0.0
         self._first_st: float | None = None
@@ -346,7 +348,8 @@ class RealTimeProducer:
         return self._client
 
     # ------------------------------------------------------------ callbacks (sender thread)
-    def _on_ack(self, _md: Any) -> None:
+    def _on_ack(self, t_send: float, _md: Any) -> None:
+        self.ack_ms.add((time.perf_counter() - t_send) * 1e3)
         with self._lock:
             self.acked += 1
 
@@ -515,6 +518,7 @@ class RealTimeProducer:
         last_date: Any = None
         last_ns = 0
         prep: dict[int, tuple[str, bytes, bytes, Any]] = {}
+        date_ns = getattr(cache, "date_ns", None)  # ReplayCache keeps dates as epoch ns
 
         def close_segment() -> None:
             nonlocal seg_first, seg_last
@@ -557,9 +561,15 @@ class RealTimeProducer:
                 break
             due = sched.due(i)
             if due > now:
-                # Use the wait to pre-encode the rows due next (row lookup + JSON is the
-                # expensive part), then sleep in short slices so stop/pause/seek react fast.
-                if due - now > 0.002 and len(prep) < 64:
+                # Pre-encode the rows due next (row lookup + JSON is the expensive part)
+                # shortly before they are due - not right after a burst, where holding the
+                # GIL would delay the client's sender thread - then sleep in short slices so
+                # stop/pause/seek react within 50 ms.
+                wait = due - now
+                if wait > _PREP_LEAD:
+                    clock.sleep(min(wait - _PREP_LEAD + 0.001, 0.05))
+                    continue
+                if wait > 0.002 and len(prep) < 64:
                     j = i + len(prep)
                     added = 0
                     while j < n and len(prep) < 64 and (j == i or times[j] == times[i]):
@@ -569,11 +579,13 @@ class RealTimeProducer:
                         j += 1
                     if added:
                         continue
-                clock.sleep(min(due - now, 0.05))
+                clock.sleep(min(wait, 0.05))
                 continue
             item = prep.pop(i, None) or _prepare(cache.row(i))
             drv, key, body, date = item
-            if date is not last_date and date != last_date:
+            if date_ns is not None:
+                last_ns = int(date_ns[i])
+            elif date is not last_date and date != last_date:
                 last_ns = _epoch_ns(date)
                 last_date = date
             seq = self._seq[drv]
@@ -589,7 +601,7 @@ class RealTimeProducer:
                 reason = "error"
                 log.error("send failed at row %d (%s); stopping the replay", i, exc)
                 break
-            fut.add_callback(self._on_ack)
+            fut.add_callback(self._on_ack, time.perf_counter())
             fut.add_errback(self._on_error)
             t_done = clock.monotonic()
             with self._lock:
@@ -656,6 +668,7 @@ class RealTimeProducer:
             rate_error_pct=_r(err, 4),
             lateness_ms=lat,
             send_ms=self.send_ms.summary(),
+            ack_ms=self.ack_ms.summary(),
             first_session_time=self._first_st,
             last_session_time=self._last_st,
             source=meta.get("source"),
@@ -663,6 +676,9 @@ class RealTimeProducer:
             stopped_reason=reason,
         )
 
+
+#: How long before a row is due its burst is pre-encoded (seconds).
+_PREP_LEAD = 0.02
 
 _BODY_START = len(b'{"schema_version":%d,' % SCHEMA_VERSION)
 

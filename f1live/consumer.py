@@ -1,0 +1,492 @@
+"""Kafka -> validation -> processors -> live state, with a dead-letter queue (seed step 5).
+
+:class:`RealTimeConsumer` reads ``Settings.topic`` as a member of a consumer group
+(default ``f1live``) or from explicitly assigned partitions. Per poll it
+
+1. validates every record with :func:`f1live.schema.decode_message`; a malformed one
+   (bad JSON, missing/wrongly typed field, NaN, oversize, ...) goes to
+   ``Settings.dlq_topic`` as a JSON wrapper (reason, detail, source topic/partition/
+   offset, key, original bytes base64) with an ``f1live-dlq-reason`` header, is
+   counted, and consumption continues;
+2. drops duplicates by ``(run, driver, seq)`` (:class:`f1live.delivery.DeliveryTracker`),
+   which makes at-least-once redelivery after a restart harmless;
+3. runs the processors (:mod:`f1live.processors`) on the valid batch;
+4. records per message the end-to-end latency (results ready - ``produced_at_ns``) and
+   the processing time (results ready - poll returned), updates the
+   :class:`f1live.state.LiveState`, optionally publishes the analysis records to
+   ``Settings.analysis_topic``;
+5. commits the offsets after processing (DLQ writes are flushed first), so a crash
+   replays rather than loses messages.
+
+Seed API::
+
+    summary = RealTimeConsumer().consume_messages(timeout_seconds=30)
+
+Background mode::
+
+    with RealTimeConsumer(settings, processors=[detector], state=state) as cons:
+        cons.start()
+        ...
+        cons.stop(); summary = cons.join(10)
+
+Client settings per broker kind come from :mod:`f1live.clients`.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from f1live.clients import consumer_config, producer_config, resolve_bootstrap
+from f1live.config import Settings
+from f1live.delivery import DeliveryTracker
+from f1live.metrics import LatencyStats
+from f1live.processors import Processor, run_processors
+from f1live.producer import RUN_HEADER
+from f1live.schema import MessageError, decode_message
+
+log = logging.getLogger(__name__)
+
+#: Header on DLQ records naming why the original was rejected.
+DLQ_REASON_HEADER = "f1live-dlq-reason"
+
+
+@dataclasses.dataclass
+class ConsumerSummary:
+    """What a consumer run did. Latencies in ms."""
+
+    topic: str
+    group_id: str | None
+    bootstrap_servers: str
+    consumed: int
+    processed: int
+    dlq: int
+    dlq_reasons: dict[str, int]
+    duplicates: int
+    gaps: int
+    processor_errors: int
+    published: int
+    per_driver: dict[str, int]
+    partitions: dict[int, dict[str, int | None]]
+    elapsed_s: float
+    join_s: float | None
+    rate: float | None
+    e2e_ms: dict[str, float | int]
+    processing_ms: dict[str, float | int]
+    stopped_reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def dlq_record(reason: str, detail: str, topic: str, partition: int, offset: int,
+               key: bytes | None, value: bytes | None, timestamp_ms: int | None = None,
+               group_id: str | None = None) -> bytes:
+    """The JSON body written to the DLQ for one rejected record.
+
+    >>> body = json.loads(dlq_record("json", "Expecting value", "t", 2, 41, b"VER", b"{oops"))
+    >>> body["reason"], body["partition"], body["offset"], base64.b64decode(body["value_b64"])
+    ('json', 2, 41, b'{oops')
+    """
+    return json.dumps({
+        "reason": reason,
+        "detail": detail,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "timestamp_ms": timestamp_ms,
+        "key": key.decode("utf-8", "replace") if key is not None else None,
+        "value_b64": base64.b64encode(value or b"").decode("ascii"),
+        "value_bytes": len(value or b""),
+        "group_id": group_id,
+        "detected_at_ns": time.time_ns(),
+    }, separators=(",", ":")).encode("utf-8")
+
+
+class RealTimeConsumer:
+    """Consume, validate, de-duplicate, process and measure the telemetry stream.
+
+    Args:
+        settings: configuration; ``Settings()`` if None.
+        bootstrap_servers: ``host:port[,...]``; default from settings, else the embedded broker.
+        processors: :class:`f1live.processors.Processor` objects run on every poll batch.
+        state: a :class:`f1live.state.LiveState` to update (the dashboard reads it).
+        group_id: consumer group (default ``settings.consumer_group``); with
+            ``partitions`` set, the group is used for offsets only (no rebalancing).
+        partitions: assign these partitions manually instead of joining the group.
+        topic: overrides ``settings.topic``.
+        tracker: a :class:`DeliveryTracker` to share across restarts (dedup state).
+        publish_analysis: send each analysis record to ``settings.analysis_topic``.
+        keep_messages: keep every processed message (decoded dict) in ``.messages``
+            (for tests and notebooks; unbounded, so only for short runs).
+        commit: commit offsets after processing (off for read-only inspection).
+        broker_kind: ``kafka`` | ``tansu`` | ``external`` (client tuning); inferred otherwise.
+        consumer_overrides: extra KafkaConsumer settings.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        bootstrap_servers: str | None = None,
+        processors: Sequence[Processor] = (),
+        state: Any = None,
+        group_id: str | None = None,
+        partitions: Sequence[int] | None = None,
+        *,
+        topic: str | None = None,
+        tracker: DeliveryTracker | None = None,
+        publish_analysis: bool = False,
+        keep_messages: bool = False,
+        commit: bool = True,
+        broker_kind: str | None = None,
+        consumer_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._servers, kind = resolve_bootstrap(self.settings, bootstrap_servers)
+        self.broker_kind = broker_kind or kind
+        self.processors = list(processors)
+        self.state = state
+        self.group_id = group_id if group_id is not None else self.settings.consumer_group
+        self.partitions = list(partitions) if partitions is not None else None
+        self.topic = topic or self.settings.topic
+        self.tracker = tracker or DeliveryTracker()
+        self.publish_analysis = publish_analysis
+        self.keep_messages = keep_messages
+        self.commit = commit
+        self._overrides = dict(consumer_overrides or {})
+        self.broker: Any = None
+        self.messages: list[dict[str, Any]] = []
+        self.dlq_messages: list[dict[str, Any]] = []
+        self._consumer: Any = None
+        self._producer: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._summary: ConsumerSummary | None = None
+        self.error: BaseException | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.consumed = 0
+        self.processed = 0
+        self.dlq = 0
+        self.dlq_reasons: Counter[str] = Counter()
+        self.duplicates = 0
+        self.processor_errors = 0
+        self.published = 0
+        self.per_driver: Counter[str] = Counter()
+        self.offsets: dict[int, dict[str, int | None]] = {}
+        self.e2e_ms = LatencyStats()
+        self.processing_ms = LatencyStats()
+        self.join_s: float | None = None
+
+    @property
+    def bootstrap_servers(self) -> str | None:
+        return self._servers
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------ connection
+    def _connect(self) -> Any:
+        from kafka import KafkaConsumer, TopicPartition
+        from kafka.errors import KafkaError, KafkaTimeoutError
+
+        if not self._servers:
+            from f1live.broker import start_broker
+
+            self.broker = start_broker(self.settings)
+            self._servers = self.broker.bootstrap_servers
+            self.broker_kind = self.broker.kind
+        cfg = consumer_config(self.broker_kind, **self._overrides)
+        group = self.group_id or None
+        try:
+            consumer = KafkaConsumer(bootstrap_servers=self._servers, group_id=group, **cfg)
+        except KafkaTimeoutError:
+            raise ConnectionError(
+                f"no Kafka broker reachable at {self._servers} within {cfg['bootstrap_timeout_ms'] / 1000:g} s "
+                "(is it running? start one with `f1live broker start`, or pass --bootstrap-servers)"
+            ) from None
+        except KafkaError as exc:
+            raise ConnectionError(f"cannot connect a Kafka consumer to {self._servers}: {exc}") from exc
+        if self.partitions is not None:
+            consumer.assign([TopicPartition(self.topic, p) for p in self.partitions])
+        else:
+            if group is None:
+                raise ValueError("group_id is empty: join a group or pass partitions=[...] to assign manually")
+            consumer.subscribe([self.topic])
+        self._consumer = consumer
+        return consumer
+
+    def _dlq_producer(self) -> Any:
+        if self._producer is None:
+            from kafka import KafkaProducer
+
+            self._producer = KafkaProducer(bootstrap_servers=self._servers, **producer_config(self.broker_kind))
+        return self._producer
+
+    def _set_status(self, text: str) -> None:
+        if self.state is not None:
+            self.state.set_status("consumer", text)
+
+    # ------------------------------------------------------------ public API
+    def consume_messages(
+        self,
+        timeout_seconds: float = 10.0,
+        *,
+        max_messages: int | None = None,
+        idle_timeout: float | None = None,
+    ) -> ConsumerSummary:
+        """Consume (blocking) until ``timeout_seconds`` pass, ``max_messages`` valid
+        messages were processed, or nothing arrived for ``idle_timeout`` seconds after
+        the first message. Returns a :class:`ConsumerSummary`."""
+        self._stop.clear()
+        consumer = self._connect()
+        return self._run(consumer, timeout_seconds, max_messages, idle_timeout)
+
+    def start(self, timeout_seconds: float | None = None, *, max_messages: int | None = None,
+              idle_timeout: float | None = None) -> RealTimeConsumer:
+        """Consume in a background thread until :meth:`stop` (or a limit)."""
+        if self.running:
+            raise RuntimeError("consumer already running; stop() it first")
+        self._stop.clear()
+        self._summary = None
+        self.error = None
+        consumer = self._connect()
+
+        def target() -> None:
+            try:
+                self._run(consumer, timeout_seconds, max_messages, idle_timeout)
+            except BaseException as exc:
+                self.error = exc
+                log.exception("consumer thread failed")
+                self._set_status(f"error: {exc}")
+
+        self._thread = threading.Thread(target=target, name="f1live-consumer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the loop to finish its batch, commit and close (idempotent)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> ConsumerSummary | None:
+        """Wait for the background loop; its summary, or None if still running."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return None
+        if self.error is not None:
+            raise RuntimeError(f"consumer failed: {self.error}") from self.error
+        return self._summary
+
+    def close(self) -> None:
+        """Stop, join and close the Kafka clients (idempotent)."""
+        self.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(30)
+        self._close_clients()
+
+    def __enter__(self) -> RealTimeConsumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def summary(self) -> ConsumerSummary | None:
+        return self._summary
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"consumed": self.consumed, "processed": self.processed, "dlq": self.dlq,
+                    "duplicates": self.duplicates, "running": self.running}
+
+    # ------------------------------------------------------------ the loop
+    def _close_clients(self) -> None:
+        for attr in ("_consumer", "_producer"):
+            client = getattr(self, attr)
+            if client is not None:
+                try:
+                    client.close() if attr == "_consumer" else client.close(timeout=5)
+                except Exception:
+                    log.debug("closing %s failed", attr, exc_info=True)
+                setattr(self, attr, None)
+
+    def _run(self, consumer: Any, timeout: float | None, max_messages: int | None,
+             idle_timeout: float | None) -> ConsumerSummary:
+        from kafka.structs import OffsetAndMetadata
+
+        self._reset()
+        t0 = time.monotonic()
+        deadline = None if timeout is None else t0 + timeout
+        last_msg_t: float | None = None
+        reason = "timeout"
+        max_bytes = self.settings.max_message_bytes
+        state = self.state
+        self._set_status(f"joining {self.group_id}" if self.partitions is None else "assigned")
+        try:
+            while True:
+                if self._stop.is_set():
+                    reason = "stopped"
+                    break
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    reason = "timeout"
+                    break
+                if max_messages is not None and self.processed >= max_messages:
+                    reason = "max_messages"
+                    break
+                if idle_timeout is not None and last_msg_t is not None and now - last_msg_t >= idle_timeout:
+                    reason = "idle"
+                    break
+                wait_ms = 100 if deadline is None else max(1, min(100, int((deadline - now) * 1000)))
+                batch = consumer.poll(timeout_ms=wait_ms, max_records=500)
+                t_recv_ns = time.time_ns()
+                if self.join_s is None and consumer.assignment():
+                    self.join_s = round(time.monotonic() - t0, 3)
+                    self._set_status(f"consuming {len(consumer.assignment())} partitions")
+                    log.info("consumer assigned %s after %.2f s", sorted(tp.partition for tp in consumer.assignment()), self.join_s)
+                if not batch:
+                    continue
+                last_msg_t = time.monotonic()
+                self._handle(consumer, batch, t_recv_ns, max_bytes, state, OffsetAndMetadata)
+        finally:
+            elapsed = time.monotonic() - t0
+            if self.commit and self.group_id:
+                try:
+                    consumer.commit()  # synchronous: what was processed is committed before close
+                except Exception as exc:
+                    log.warning("final offset commit failed: %s", exc)
+            self._summary = self._make_summary(reason, elapsed)
+            self._set_status(f"stopped ({reason}): {self.processed} processed, {self.dlq} to DLQ")
+            self._close_clients()
+        return self._summary
+
+    def _handle(self, consumer: Any, batch: dict[Any, list[Any]], t_recv_ns: int, max_bytes: int,
+                state: Any, OffsetAndMetadata: Any) -> None:
+        good: list[dict[str, Any]] = []
+        dlq_sent = False
+        n_dup = 0
+        commit_offsets: dict[Any, Any] = {}
+        for tp, records in batch.items():
+            for rec in records:
+                try:
+                    msg = decode_message(rec.value, max_bytes=max_bytes)
+                except MessageError as exc:
+                    self._send_dlq(rec, exc.reason, exc.detail)
+                    dlq_sent = True
+                    continue
+                run = ""
+                for k, v in rec.headers or ():
+                    if k == RUN_HEADER:
+                        run = v.decode("utf-8", "replace")
+                if not self.tracker.accept(run, msg["driver"], msg["seq"]):
+                    n_dup += 1
+                    continue
+                msg["_partition"] = rec.partition
+                msg["_offset"] = rec.offset
+                good.append(msg)
+            last = records[-1].offset
+            commit_offsets[tp] = OffsetAndMetadata(last + 1, "", -1)
+            hw = consumer.highwater(tp)
+            self.offsets[tp.partition] = {"offset": last + 1, "lag": None if hw is None else max(hw - last - 1, 0)}
+        results, errors = run_processors(self.processors, good) if self.processors else ([{} for _ in good], 0)
+        t_done_ns = time.time_ns()
+        proc_ms = (t_done_ns - t_recv_ns) / 1e6
+        recs = []
+        for msg, res in zip(good, results, strict=True):
+            e2e = (t_done_ns - msg["produced_at_ns"]) / 1e6
+            self.e2e_ms.add(e2e)
+            self.processing_ms.add(proc_ms)
+            self.per_driver[msg["driver"]] += 1
+            recs.append((msg, res, e2e, proc_ms))
+        n_consumed = sum(len(r) for r in batch.values())
+        with self._lock:
+            self.consumed += n_consumed
+            self.processed += len(good)
+            self.duplicates += n_dup
+            self.processor_errors += errors
+        if self.keep_messages:
+            self.messages.extend(good)
+        if self.publish_analysis and good:
+            self._publish(recs)
+        if state is not None:
+            state.record_batch(recs)
+            state.count("consumed", n_consumed)
+            if n_dup:
+                state.count("duplicates", n_dup)
+            if errors:
+                state.count("processor_errors", errors)
+            for p, o in self.offsets.items():
+                state.set_partition(p, o["offset"], o["lag"])
+        if self.commit and self.group_id:
+            if dlq_sent:
+                # The DLQ copy must be durable before the original's offset is committed.
+                self._dlq_producer().flush(timeout=10)
+            try:
+                consumer.commit_async(commit_offsets)
+            except Exception as exc:
+                log.warning("offset commit failed (will be retried by the next commit): %s", exc)
+
+    def _send_dlq(self, rec: Any, reason: str, detail: str) -> None:
+        body = dlq_record(reason, detail, rec.topic, rec.partition, rec.offset, rec.key, rec.value,
+                          getattr(rec, "timestamp", None), self.group_id)
+        headers = [(DLQ_REASON_HEADER, reason.encode()),
+                   ("f1live-source", f"{rec.topic}/{rec.partition}/{rec.offset}".encode())]
+        self._dlq_producer().send(self.settings.dlq_topic, key=rec.key, value=body, headers=headers)
+        with self._lock:
+            self.dlq += 1
+            self.dlq_reasons[reason] += 1
+        if self.keep_messages:
+            self.dlq_messages.append(json.loads(body))
+        if self.state is not None:
+            self.state.count("dlq")
+        # One line per rejected record would flood a notebook; the counts are in the summary.
+        (log.warning if self.dlq <= 10 else log.debug)(
+            "DLQ %s/%d/%d: %s %s", rec.topic, rec.partition, rec.offset, reason, detail[:200])
+
+    def _publish(self, recs: list[tuple[dict[str, Any], dict[str, Any], float, float]]) -> None:
+        prod = self._dlq_producer()
+        topic = self.settings.analysis_topic
+        for msg, res, e2e, proc in recs:
+            record = {"driver": msg["driver"], "seq": msg["seq"], "gseq": msg["gseq"],
+                      "session_time": msg["session_time"], "lap_number": msg.get("lap_number"),
+                      "e2e_ms": round(e2e, 3), "processing_ms": round(proc, 3), **res}
+            prod.send(topic, key=msg["driver"].encode(), value=json.dumps(record, separators=(",", ":"), default=str).encode())
+        with self._lock:
+            self.published += len(recs)
+        if self.state is not None:
+            self.state.count("published", len(recs))
+
+    def _make_summary(self, reason: str, elapsed: float) -> ConsumerSummary:
+        snap = self.tracker.snapshot()
+        return ConsumerSummary(
+            topic=self.topic,
+            group_id=self.group_id or None,
+            bootstrap_servers=str(self._servers),
+            consumed=self.consumed,
+            processed=self.processed,
+            dlq=self.dlq,
+            dlq_reasons=dict(self.dlq_reasons),
+            duplicates=self.duplicates,
+            gaps=snap["gaps"],
+            processor_errors=self.processor_errors,
+            published=self.published,
+            per_driver=dict(self.per_driver),
+            partitions={p: dict(v) for p, v in sorted(self.offsets.items())},
+            elapsed_s=round(elapsed, 4),
+            join_s=self.join_s,
+            rate=round(self.e2e_ms.rate, 3) if self.e2e_ms.count > 1 else None,
+            e2e_ms=self.e2e_ms.summary(),
+            processing_ms=self.processing_ms.summary(),
+            stopped_reason=reason,
+        )
