@@ -1,0 +1,460 @@
+"""One object that owns the live pipeline: broker, topics, producer, consumer, live state.
+
+The dashboard and notebooks start *this*, never the parts one by one.  Threads: the
+producer's replay thread, the consumer's poll thread (with the analytics processors);
+the broker is a child process (embedded Apache Kafka / Tansu) unless an external
+``bootstrap_servers`` is given.  The UI only ever reads :meth:`Pipeline.snapshot`.
+
+Lifecycle (explicit, idempotent, safe after a failed start)::
+
+    with Pipeline(Settings.from_env(speed=20), drivers=["VER", "HAM"]) as p:
+        p.start()          # load session -> broker -> topics -> consumer -> producer
+        p.pause(); p.seek(lap=30); p.set_speed(50); p.resume()
+        snap = p.snapshot()
+    # leaving the block stops threads and the broker
+
+``stop()`` is also registered with ``atexit`` while running, so a kernel that shuts down
+(or a Voila page whose kernel is culled) leaves no thread and no ``java`` behind; an
+embedded broker started from the main thread additionally dies with the process
+(``PR_SET_PDEATHSIG``, see :mod:`f1live.broker.process`).
+
+Nothing happens in ``__init__``:
+
+>>> p = Pipeline(Settings())
+>>> p.phase, p.running
+('created', False)
+>>> p.stop(); p.stop()  # idempotent, also before start
+>>> p.phase
+'stopped'
+"""
+
+from __future__ import annotations
+
+import atexit
+import bisect
+import importlib
+import logging
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from f1live.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: Track-status codes (FastF1) -> event label.
+_TRACK_STATUS = {"1": "Track clear", "2": "Yellow flag", "4": "Safety Car", "5": "Red flag",
+                 "6": "VSC deployed", "7": "VSC ending"}
+
+
+def session_events(data: Any) -> list[dict[str, Any]]:
+    """Track-status changes and race-control messages as timeline events (by session time).
+
+    >>> import pandas as pd
+    >>> from types import SimpleNamespace
+    >>> ts = pd.DataFrame({"session_time": [0.0, 398.6], "status": ["1", "2"], "message": ["AllClear", "Yellow"]})
+    >>> [(e["session_time"], e["message"]) for e in session_events(SimpleNamespace(track_status=ts, race_control=None))]
+    [(0.0, 'Track clear (AllClear)'), (398.6, 'Yellow flag (Yellow)')]
+    """
+    events: list[dict[str, Any]] = []
+    ts = getattr(data, "track_status", None)
+    if ts is not None and len(ts):
+        for t, status, msg in zip(ts["session_time"], ts["status"].astype(str), ts["message"], strict=False):
+            label = _TRACK_STATUS.get(str(status), f"status {status}")
+            events.append({"session_time": float(t), "category": "TrackStatus", "flag": str(status),
+                           "message": f"{label} ({msg})" if msg and str(msg) != "nan" else label})
+    rc = getattr(data, "race_control", None)
+    if rc is not None and len(rc):
+        tcol = next((c for c in ("session_time", "Time") if c in rc.columns), None)
+        for _, r in rc.iterrows():
+            t = r.get(tcol) if tcol else None
+            if t is None:
+                continue
+            drv = r.get("driver") or r.get("RacingNumber") or ""
+            events.append({"session_time": float(t), "category": str(r.get("Category") or r.get("category") or "RaceControl"),
+                           "flag": str(r.get("Flag") or r.get("flag") or ""), "driver": str(drv) if drv == drv else "",
+                           "message": str(r.get("Message") or r.get("message") or "")})
+    events.sort(key=lambda e: e["session_time"])
+    return events
+
+
+def driver_info(telemetry: Any) -> dict[str, dict[str, Any]]:
+    """Driver code -> team (and number) from the telemetry table, for colours and labels."""
+    info: dict[str, dict[str, Any]] = {}
+    if telemetry is None or not len(telemetry):
+        return info
+    cols = [c for c in ("driver", "team", "driver_number") if c in telemetry.columns]
+    first = telemetry[cols].drop_duplicates("driver")
+    for r in first.itertuples(index=False):
+        d = r._asdict()
+        info[str(d["driver"])] = {"team": None if d.get("team") is None else str(d.get("team")),
+                                  "number": int(d["driver_number"]) if "driver_number" in d else None}
+    return info
+
+
+def default_processors(settings: Settings) -> tuple[list[Any], str]:
+    """The analytics processors for the consumer, and a status string for the UI.
+
+    Models that are missing do not stop the pipeline: the status says so and the
+    dashboard shows "no models — run `f1live train`".
+    """
+    for module, name in (("f1live.analytics", "AnalyticsProcessor"), ("f1live.inference", "AnalyticsProcessor"),
+                         ("f1live.models", "AnalyticsProcessor")):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue
+            raise
+        cls = getattr(mod, name, None)
+        if cls is None:
+            continue
+        try:
+            proc = cls(settings)
+        except (FileNotFoundError, ValueError, RuntimeError) as exc:
+            log.warning("analytics unavailable (%s); running without them", exc)
+            return [], "missing"
+        models = getattr(proc, "models", None) or getattr(proc, "loaded_models", None)
+        status = "loaded" if models else "missing"
+        return [proc], status
+    return [], "missing"
+
+
+class Pipeline:
+    """Broker + topics + producer thread + consumer thread (+ analytics) + live state.
+
+    Args:
+        settings: everything (session, broker, topic, speed, ...).
+        bootstrap_servers: use this external Kafka instead of starting one
+            (default ``settings.bootstrap_servers``).
+        drivers: replay only these driver codes (default: all).
+        data: a ready :class:`f1live.sources.SessionData` (default: ``load_session(settings)``).
+        cache: a ready :class:`f1live.cache.ReplayCache` (skips loading telemetry).
+        processors: consumer processors (default: :func:`default_processors`).
+        start_lap: begin the replay at this lap.
+        broker_kind: ``kafka`` | ``tansu`` | ... for an embedded broker (default ``settings.broker``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bootstrap_servers: str | None = None,
+        drivers: Sequence[str] | None = None,
+        data: Any = None,
+        cache: Any = None,
+        processors: Sequence[Any] | None = None,
+        start_lap: int | None = None,
+        broker_kind: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self._bootstrap = bootstrap_servers or settings.bootstrap_servers
+        self.drivers = [d.upper() for d in drivers] if drivers else None
+        self.data = data
+        self.cache = cache
+        self._processors = list(processors) if processors is not None else None
+        self.start_lap = start_lap
+        self.broker_kind = broker_kind
+        self.broker: Any = None
+        self.producer: Any = None
+        self.consumer: Any = None
+        self.state: Any = None
+        self.events: list[dict[str, Any]] = []
+        self._event_times: list[float] = []
+        self.meta: dict[str, Any] = {}
+        self.phase = "created"
+        self.error: BaseException | None = None
+        self._lock = threading.RLock()
+        self._stopped = threading.Event()
+        self._atexit: Any = None
+        self.started_at: float | None = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def bootstrap_servers(self) -> str | None:
+        return self._bootstrap
+
+    @property
+    def running(self) -> bool:
+        return self.phase in ("running", "paused")
+
+    def _set_phase(self, phase: str) -> None:
+        self.phase = phase
+        log.info("pipeline: %s", phase)
+        if self.state is not None:
+            self.state.set_status("pipeline", phase)
+
+    # ------------------------------------------------------------------ start
+    def start_broker(self) -> str:
+        """Start the embedded broker (or check the external one); returns bootstrap servers.
+
+        Call from the main thread when you can: an embedded broker started there dies
+        with the process even on ``kill -9`` (parent-death signal).
+        """
+        with self._lock:
+            if self._stopped.is_set():
+                raise RuntimeError("pipeline was stopped; create a new Pipeline")
+            self._register_atexit()
+            if self.broker is not None or (self._bootstrap and self.phase != "created"):
+                return str(self._bootstrap)
+            from f1live.broker import start_broker
+
+            self._set_phase("starting broker")
+            kind = "external" if self._bootstrap else self.broker_kind
+            settings = self.settings.replace(bootstrap_servers=self._bootstrap) if self._bootstrap else self.settings
+            broker = start_broker(settings, kind=kind)
+            if getattr(broker, "kind", None) != "external":
+                self.broker = broker
+            self._bootstrap = broker.bootstrap_servers
+            self.broker_kind = getattr(broker, "kind", kind)
+            self.phase = "broker ready"
+            return str(self._bootstrap)
+
+    def _load(self) -> None:
+        from f1live.cache import ReplayCache
+
+        if self.cache is None:
+            if self.data is None:
+                self._set_phase("loading session")
+                if self.settings.source == "fastf1-csv" and self.drivers:
+                    # read only the wanted drivers' car files (20 drivers take ~10 s)
+                    from f1live.sources.fastf1_csv import load_fastf1_csv
+
+                    self.data = load_fastf1_csv(self.settings, progress=False, drivers=list(self.drivers))
+                else:
+                    from f1live.sources import load_session
+
+                    self.data = load_session(self.settings, progress=False)
+            self.cache = ReplayCache.from_session(self.data)
+        if self.drivers:
+            self.cache = self.cache.filter(drivers=self.drivers)
+            if len(self.cache) == 0:
+                raise ValueError(f"no telemetry for drivers {self.drivers} in {self.settings.event} "
+                                 f"{self.settings.year} {self.settings.session}")
+        meta = dict(getattr(self.cache, "meta", {}) or {})
+        if self.data is not None:
+            meta.update(getattr(self.data, "meta", {}) or {})
+            self.events = session_events(self.data)
+        self._event_times = [e["session_time"] for e in self.events]
+        info = driver_info(self.cache.to_frame() if self.data is None else self.data.telemetry)
+        if self.drivers:
+            info = {k: v for k, v in info.items() if k in self.drivers}
+        meta["drivers"] = info
+        meta["outline"] = self._outline(meta)
+        meta.setdefault("simulated", False)
+        self.meta = meta
+
+    @staticmethod
+    def _outline(meta: dict[str, Any]) -> dict[str, list[float]] | None:
+        key = meta.get("circuit_key")
+        if not key:
+            return None
+        try:
+            from f1live.track import load_circuit
+
+            c = load_circuit(str(key))
+        except (ImportError, FileNotFoundError, KeyError, ValueError) as exc:
+            log.warning("no circuit outline for %s: %s", key, exc)
+            return None
+        meta.setdefault("circuit", c.name)
+        return {"x": [float(v) for v in c.x], "y": [float(v) for v in c.y]}
+
+    def start(self) -> Pipeline:
+        """Load the session, start broker, topics, consumer and producer (blocking).
+
+        Raises what the failing part raised (after stopping what had started).
+        """
+        with self._lock:
+            if self.running:
+                return self
+            if self._stopped.is_set():
+                raise RuntimeError("pipeline was stopped; create a new Pipeline")
+            from f1live.state import LiveState
+
+            self.started_at = time.time()
+            self.state = self.state or LiveState()
+            try:
+                self._register_atexit()
+                self._load()
+                self.state.set_meta(**{k: v for k, v in self.meta.items()})
+                self.start_broker()
+                self.state.set_status("broker", f"{self.broker_kind} {self._bootstrap}")
+                self._set_phase("creating topics")
+                self._ensure_topics()
+                self._set_phase("starting consumer")
+                if self._processors is None:
+                    self._processors, models = default_processors(self.settings)
+                else:
+                    models = "custom" if self._processors else "missing"
+                self.state.set_status("models", models)
+                from f1live.consumer import RealTimeConsumer
+
+                # A group of its own starting at the log end: a reused or shared broker may
+                # hold earlier replays, and this pipeline must show only its own messages.
+                # Partitions are assigned, not joined, so no rebalance delays the start.
+                self.consumer = RealTimeConsumer(
+                    self.settings, bootstrap_servers=self._bootstrap, processors=self._processors,
+                    state=self.state, group_id=f"{self.settings.consumer_group}-dash-{uuid.uuid4().hex[:8]}",
+                    partitions=list(range(self.settings.partitions)), broker_kind=self.broker_kind,
+                    consumer_overrides={"auto_offset_reset": "latest"})
+                self.consumer.start()
+                self._set_phase("starting producer")
+                from f1live.producer import RealTimeProducer
+
+                self.producer = RealTimeProducer(self.settings, bootstrap_servers=self._bootstrap,
+                                                 state=self.state, broker_kind=self.broker_kind,
+                                                 ensure_topic=False)
+                self.producer.load_cache(self.cache)
+                self.producer.start(speed=self.settings.speed, start_lap=self.start_lap)
+                self.state.set_status("producer", "running")
+                self._set_phase("running")
+            except BaseException as exc:
+                self.error = exc
+                log.error("pipeline start failed: %s", exc)
+                self._set_phase(f"error: {exc}")
+                self._teardown()
+                raise
+        return self
+
+    def _ensure_topics(self) -> None:
+        try:
+            from f1live.topics import ensure_pipeline_topics
+        except ImportError:  # topic helpers not installed: create the two topics directly
+            from kafka.admin import KafkaAdminClient, NewTopic
+            from kafka.errors import TopicAlreadyExistsError
+
+            admin = KafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="f1live-pipeline")
+            try:
+                for name in (self.settings.topic, self.settings.dlq_topic):
+                    try:
+                        admin.create_topics([NewTopic(name, self.settings.partitions if name == self.settings.topic
+                                                      else 1, self.settings.replication)])
+                    except TopicAlreadyExistsError:
+                        pass
+            finally:
+                admin.close()
+            return
+        ensure_pipeline_topics(self.settings, self._bootstrap)
+
+    # ------------------------------------------------------------------ controls
+    def _need_producer(self) -> Any:
+        if self.producer is None:
+            raise RuntimeError(f"pipeline is not running (phase: {self.phase}); call start() first")
+        return self.producer
+
+    def pause(self) -> None:
+        """Stop replaying (the consumer drains what was already sent)."""
+        self._need_producer().pause()
+        self._set_phase("paused")
+
+    def resume(self) -> None:
+        self._need_producer().resume()
+        self._set_phase("running")
+
+    def seek(self, lap: int) -> None:
+        """Continue the replay from the start of ``lap``."""
+        self._need_producer().seek(lap=int(lap))
+
+    def set_speed(self, speed: float | str) -> None:
+        """Replay speed factor (1 = real time, 0 or ``'max'`` = as fast as possible)."""
+        self._need_producer().set_speed(speed)
+
+    # ------------------------------------------------------------------ read
+    def snapshot(self, history: bool = True) -> dict[str, Any]:
+        """The live state plus session events up to the replay clock and pipeline status."""
+        if self.state is None:
+            return {"meta": dict(self.meta), "status": {"pipeline": self.phase}, "counters": {}}
+        snap = self.state.snapshot(history=history)
+        snap["meta"] = {**self.meta, **snap.get("meta", {})}
+        now = max((r.get("row", {}).get("session_time") or 0.0 for r in snap.get("latest", {}).values()),
+                  default=None)
+        if now is not None and self._event_times:
+            snap["events"] = self.events[: bisect.bisect_right(self._event_times, now)][-200:]
+        status = snap.setdefault("status", {})
+        status["pipeline"] = self.phase
+        if self.broker is not None:
+            alive = getattr(self.broker, "alive", None)
+            ok = alive() if callable(alive) else True
+            status["broker"] = f"{self.broker_kind} {'running' if ok else 'DEAD'} {self._bootstrap}"
+        if self.producer is not None:
+            try:
+                ps = self.producer.stats()
+                status["producer"] = (
+                    ("paused" if ps.get("paused") else "running" if ps.get("running") else "finished")
+                    + f" · sent {ps.get('sent', 0)} · speed {'max' if not ps.get('speed') else str(ps.get('speed')) + '×'}")
+            except Exception as exc:  # status only: never break the UI for it
+                status["producer"] = f"error: {exc}"
+        return snap
+
+    # ------------------------------------------------------------------ stop
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop producer, consumer and (embedded) broker; idempotent and safe before start."""
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            self._stopped.set()
+            was = self.phase
+            self._set_phase("stopping")
+            self._teardown(timeout)
+            self._unregister_atexit()
+            self.phase = "stopped"
+            if self.state is not None:
+                self.state.set_status("pipeline", "stopped")
+            log.info("pipeline stopped (was %s)", was)
+
+    def _teardown(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        for name in ("producer", "consumer"):
+            part = getattr(self, name)
+            if part is None:
+                continue
+            try:
+                part.stop()
+                part.join(max(0.1, deadline - time.monotonic()))
+            except Exception as exc:  # keep stopping the rest
+                log.warning("stopping %s: %s", name, exc)
+            close = getattr(part, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:
+                    log.warning("closing %s: %s", name, exc)
+            if self.state is not None:
+                self.state.set_status(name, "stopped")
+        if self.broker is not None:
+            try:
+                self.broker.stop(timeout=max(1.0, deadline - time.monotonic()))
+            except Exception as exc:
+                log.warning("stopping broker: %s", exc)
+            if self.state is not None:
+                self.state.set_status("broker", "stopped")
+            self.broker = None
+
+    def _register_atexit(self) -> None:
+        if self._atexit is None:
+            ref = weakref.ref(self)
+
+            def _stop_at_exit() -> None:
+                p = ref()
+                if p is not None:
+                    p.stop(timeout=10.0)
+
+            self._atexit = _stop_at_exit
+            atexit.register(_stop_at_exit)
+
+    def _unregister_atexit(self) -> None:
+        if self._atexit is not None:
+            atexit.unregister(self._atexit)
+            self._atexit = None
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<Pipeline {self.phase} {self.settings.year} {self.settings.event} {self.settings.session} via {self._bootstrap or 'embedded broker'}>"

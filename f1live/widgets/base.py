@@ -1,0 +1,81 @@
+"""What every panel is: widgets built once, then ``update(view)`` on each frame."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+
+from f1live.widgets.style import title_html
+from f1live.widgets.view import View
+
+
+class Panel:
+    """Base class: ``widget`` is the panel's root; ``update`` must be cheap and idempotent."""
+
+    title: str = ""
+    help: str = ""
+
+    def __init__(self) -> None:
+        self.widget: w.Widget = w.VBox()
+
+    def update(self, view: View) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def card(self, *children: w.Widget, width: str = "auto", flex: str = "1 1 0") -> w.VBox:
+        """Wrap ``children`` in a titled card (CSS class ``f1-card``)."""
+        head = w.HTML(title_html(self.title, self.help))
+        box = w.VBox([head, *children], layout=w.Layout(width=width, flex=flex, min_width="0",
+                                                        overflow="hidden"))
+        box.add_class("f1-card")
+        box.add_class("f1-panel-" + type(self).__name__.lower())
+        return box
+
+
+def floats(values: Sequence[Any]) -> np.ndarray:
+    """A float array with ``None``/non-numbers as NaN (bqplot skips NaNs).
+
+    >>> floats([1, None, "x", 2.5]).tolist()[::3]
+    [1.0, 2.5]
+    """
+    out = np.empty(len(values), dtype=float)
+    for i, v in enumerate(values):
+        try:
+            f = float(v)
+            out[i] = f if math.isfinite(f) else np.nan
+        except (TypeError, ValueError):
+            out[i] = np.nan
+    return out
+
+
+def set_domain(scale: object, values: np.ndarray, default: tuple[float, float] = (0.0, 1.0),
+               pad: float = 0.05, floor: float | None = None) -> None:
+    """Give a bqplot scale an explicit, non-degenerate domain from ``values``.
+
+    bqplot derives a domain from the data otherwise, and an empty or constant series
+    makes it ``undefined`` (console errors such as ``translate(590,undefined)``).
+
+    >>> import bqplot as bq
+    >>> sc = bq.LinearScale()
+    >>> set_domain(sc, np.array([np.nan])); (sc.min, sc.max)
+    (0.0, 1.0)
+    >>> set_domain(sc, np.array([5.0, 5.0]), pad=0); (sc.min, sc.max)
+    (4.5, 5.5)
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size:
+        lo, hi = float(v.min()), float(v.max())
+        if hi - lo < 1e-9:
+            lo, hi = lo - max(abs(lo) * 0.1, 0.5), hi + max(abs(hi) * 0.1, 0.5)
+        span = hi - lo
+        lo, hi = lo - pad * span, hi + pad * span
+    else:
+        lo, hi = default
+    if floor is not None:
+        lo = max(lo, floor)
+    with scale.hold_sync():  # type: ignore[attr-defined]
+        scale.min, scale.max = lo, hi  # type: ignore[attr-defined]

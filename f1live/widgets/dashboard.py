@@ -1,0 +1,353 @@
+"""The live dashboard: every panel, the controls, the refresher and the pipeline they drive.
+
+In a notebook / Voila page::
+
+    from f1live.config import Settings
+    from f1live.widgets import Dashboard
+    dash = Dashboard(Settings.from_env(), drivers=["VER", "HAM"])
+    dash.show()     # build-once widgets
+    dash.start()    # broker (this thread) -> session, topics, consumer, producer (background)
+
+Lifetime: ``stop()`` stops the refresher and the pipeline (threads + broker); it runs
+at interpreter exit too.  A Voila page that is closed never tells its kernel, so the
+page sends a heartbeat (a hidden ``Play`` widget ticking in the browser); when it has
+been silent for ``heartbeat_timeout_s`` after having been seen, the dashboard stops
+itself and the idle kernel is then culled by the server (see ``f1live dashboard``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from f1live.config import Settings
+from f1live.widgets.alerts import AlertsPanel
+from f1live.widgets.controls import SPEEDS, ControlsPanel
+from f1live.widgets.header import HeaderPanel
+from f1live.widgets.health import HealthPanel
+from f1live.widgets.leaderboard import LeaderboardPanel
+from f1live.widgets.predictions import PredictionsPanel, label_definitions
+from f1live.widgets.refresher import Refresher
+from f1live.widgets.scaling import ScalingPanel, default_runner
+from f1live.widgets.style import CSS, esc
+from f1live.widgets.telemetry import TelemetryPanel
+from f1live.widgets.trackmap import TrackMapPanel
+from f1live.widgets.view import View, to_view
+
+log = logging.getLogger(__name__)
+
+
+class Dashboard:
+    """All panels + controls + :class:`Refresher`, driving one :class:`f1live.pipeline.Pipeline`.
+
+    Args:
+        settings: session, broker, speed, ``ui_refresh_ms``, ``run_dir``, ``models_dir``.
+        drivers: replay only these drivers (default all).
+        bootstrap_servers: an external Kafka (default: embedded broker per pipeline).
+        start_lap: begin at this lap.
+        pipeline: a ready (not started) pipeline to drive instead of building one.
+        heartbeat_timeout_s: stop when a page that was seen goes silent this long
+            (``None``: never; Voila pages use 60 s by default, see ``f1live dashboard``).
+        window_s: seconds of speed trace shown.
+
+    Building it creates widgets only (no I/O, no threads):
+
+    >>> d = Dashboard(Settings())
+    >>> len(d.panels), d.running
+    (7, False)
+    >>> d.stop()  # idempotent, safe before start
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        drivers: Sequence[str] = (),
+        bootstrap_servers: str | None = None,
+        start_lap: int | None = None,
+        pipeline: Any = None,
+        heartbeat_timeout_s: float | None = None,
+        window_s: float = 60.0,
+    ) -> None:
+        self.settings = settings
+        self.drivers = tuple(d.upper() for d in drivers)
+        self.bootstrap_servers = bootstrap_servers
+        self.start_lap = start_lap
+        self.pipeline = pipeline
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self._last_heartbeat: float | None = None
+        self._heartbeats = 0
+        self._lock = threading.RLock()
+        self._starter: threading.Thread | None = None
+        self._stopped = False
+        self.header = HeaderPanel()
+        self.controls = ControlsPanel(settings, self.drivers)
+        self.telemetry = TelemetryPanel(window_s=window_s)
+        self.trackmap = TrackMapPanel()
+        self.leaderboard = LeaderboardPanel()
+        self.predictions = PredictionsPanel()
+        self.alerts = AlertsPanel()
+        self.health = HealthPanel()
+        self.scaling = ScalingPanel(settings.run_dir, runner=None)
+        self.panels = [self.header, self.telemetry, self.trackmap, self.leaderboard, self.predictions,
+                       self.alerts, self.health]
+        # Browser-side heartbeat: the Play widget's timer runs in the page and sends value
+        # changes back; a closed page stops it.  Hidden: it is machinery, not UI.
+        self.heartbeat = w.Play(value=0, min=0, max=10**9, step=1, interval=1000, repeat=True,
+                                layout=w.Layout(display="none"))
+        self.heartbeat.observe(self._on_heartbeat, names="value")
+        self.refresher = Refresher(self._snapshot, self._apply, period_ms=settings.ui_refresh_ms,
+                                   changed=self._changed)
+        self.refresher.on_tick.append(self._watch_heartbeat)
+        self._last_key: Any = None
+        self._kick_at = 0.0
+        self._wire_controls()
+        row = {"flex_flow": "row wrap", "align_items": "stretch", "width": "100%"}
+        for panel, flex in ((self.trackmap, "1 1 380px"), (self.telemetry, "2 1 520px"),
+                            (self.leaderboard, "1 1 420px"), (self.predictions, "1 1 420px"),
+                            (self.alerts, "1 1 420px"), (self.health, "1 1 420px")):
+            panel.widget.layout.flex = flex
+        self.scaling.widget.layout.flex = "0 0 auto"
+        self.widget = w.VBox([
+            w.HTML(CSS), self.header.widget, self.controls.widget,
+            w.HBox([self.trackmap.widget, self.telemetry.widget], layout=w.Layout(**row)),
+            w.HBox([self.leaderboard.widget, self.predictions.widget], layout=w.Layout(**row)),
+            w.HBox([self.alerts.widget, self.health.widget], layout=w.Layout(**row)),
+            self.scaling.widget,
+            self.heartbeat,
+        ], layout=w.Layout(width="100%"))
+        self.widget.add_class("f1-root")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Dashboard:
+        """A dashboard configured from ``F1LIVE_*`` variables (what ``f1live dashboard`` sets).
+
+        Besides :class:`Settings` fields: ``F1LIVE_DASHBOARD_DRIVERS`` (``VER,HAM``),
+        ``F1LIVE_DASHBOARD_START_LAP``, ``F1LIVE_DASHBOARD_HEARTBEAT_S`` (0 = never).
+
+        >>> d = Dashboard.from_env({"F1LIVE_SPEED": "20", "F1LIVE_DASHBOARD_DRIVERS": "ver,ham",
+        ...                         "F1LIVE_DASHBOARD_HEARTBEAT_S": "0"})
+        >>> d.settings.speed, d.drivers, d.heartbeat_timeout_s
+        (20.0, ('VER', 'HAM'), None)
+        """
+        env = os.environ if environ is None else environ
+        settings = Settings.from_env(env)
+        drivers = tuple(d.strip().upper() for d in env.get("F1LIVE_DASHBOARD_DRIVERS", "").split(",") if d.strip())
+        lap = env.get("F1LIVE_DASHBOARD_START_LAP", "")
+        hb = float(env.get("F1LIVE_DASHBOARD_HEARTBEAT_S", "60") or 0)
+        kw: dict[str, Any] = {"drivers": drivers, "start_lap": int(lap) if lap else None,
+                              "heartbeat_timeout_s": hb if hb > 0 else None,
+                              "bootstrap_servers": settings.bootstrap_servers}
+        kw.update(overrides)
+        return cls(settings, **kw)
+
+    def log_to_file(self, level: int = logging.INFO) -> Path:
+        """Send library and Kafka-client logs to ``run_dir/dashboard/kernel-<pid>.log``.
+
+        In a Voila page, log lines on stderr would otherwise be printed into the page.
+        """
+        path = Path(self.settings.run_dir) / "dashboard" / f"kernel-{os.getpid()}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        for h in list(root.handlers):
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                root.removeHandler(h)
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+        logging.getLogger("f1live").setLevel(level)
+        return path
+
+    # ------------------------------------------------------------------ display / lifecycle
+    def show(self) -> Dashboard:
+        """Display the dashboard in the current notebook / Voila page."""
+        from IPython.display import display
+
+        display(self.widget)
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.pipeline is not None and getattr(self.pipeline, "running", False)
+
+    def _new_pipeline(self, settings: Settings) -> Any:
+        from f1live.pipeline import Pipeline
+
+        return Pipeline(settings, bootstrap_servers=self.bootstrap_servers, drivers=self.drivers or None,
+                        start_lap=self.start_lap)
+
+    def start(self, background: bool = True) -> Dashboard:
+        """Start the pipeline and the refresher.
+
+        The embedded broker is started in the calling thread (so it dies with the
+        process even if that is killed); loading the session and starting the clients
+        run in a background thread when ``background`` (the page stays responsive).
+        """
+        with self._lock:
+            self._stopped = False
+            if self.pipeline is None or getattr(self.pipeline, "phase", "") == "stopped":
+                self.pipeline = self._new_pipeline(self.settings)
+            self.predictions.set_definitions(label_definitions(self.settings.models_dir))
+            self.scaling.runner = default_runner(self.settings)
+            self.scaling.button.disabled = self.scaling.runner is None
+            if self.scaling.runner is not None:
+                self.scaling.note.value = ""
+            self.scaling.refresh()
+            self.refresher.start()
+            self._message("starting broker…")
+            pipeline = self.pipeline
+            pipeline.start_broker()
+
+            def run() -> None:
+                try:
+                    pipeline.start()
+                    self._message("running")
+                except Exception as exc:
+                    log.exception("pipeline failed to start")
+                    self._message(f"<b style='color:#dc2626'>start failed: {esc(exc)}</b>")
+
+            if background:
+                self._starter = threading.Thread(target=run, name="f1live-pipeline-start", daemon=True)
+                self._starter.start()
+            else:
+                run()
+        return self
+
+    def wait_started(self, timeout: float = 120.0) -> bool:
+        """Block until the background start finished; True if the pipeline is running."""
+        if self._starter is not None:
+            self._starter.join(timeout)
+        return self.running
+
+    def run_for(self, seconds: float) -> dict[str, Any]:
+        """Let the dashboard run ``seconds`` (notebooks/papermill); returns the last snapshot."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            time.sleep(0.1)
+        return self._snapshot()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the refresher and the pipeline (threads and broker). Idempotent."""
+        with self._lock:
+            self._stopped = True
+            self.refresher.stop()
+            if self.pipeline is not None:
+                self.pipeline.stop(timeout=timeout)
+            self.refresher.join(5)
+            if self._starter is not None:
+                self._starter.join(timeout)
+            try:  # one last frame so the page shows "stopped"
+                self._apply(self._snapshot())
+            except Exception:  # the page may be gone already
+                log.debug("final refresh failed", exc_info=True)
+
+    def __enter__(self) -> Dashboard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ controls
+    def _message(self, html: str) -> None:
+        self.controls.message.value = html
+
+    def _guard(self, fn: Any) -> Any:
+        def run() -> None:
+            try:
+                fn()
+            except Exception as exc:  # a control must never kill the kernel's handler
+                log.warning("control failed: %s", exc)
+                self._message(f"<b style='color:#dc2626'>{esc(exc)}</b>")
+        return run
+
+    def _wire_controls(self) -> None:
+        c = self.controls
+        c.on("start", self._guard(self._on_start))
+        c.on("pause", self._guard(lambda: (self._need().pause(), self._message("paused"))))
+        c.on("resume", self._guard(lambda: (self._need().resume(), self._message("running"))))
+        c.on("stop", self._guard(self._on_stop))
+        c.on("seek", self._guard(lambda: (self._need().seek(int(c.lap.value)),
+                                          self._message(f"seeking to lap {int(c.lap.value)}"))))
+        c.speed.observe(lambda ch: self._guard(lambda: self._need().set_speed(SPEEDS[ch["new"]]))()
+                        if self.running else None, names="value")
+
+    def _need(self) -> Any:
+        if not self.running:
+            raise RuntimeError("the pipeline is not running — press Start")
+        return self.pipeline
+
+    def _on_start(self) -> None:
+        if self.running:
+            self._message("already running")
+            return
+        if self._starter is not None and self._starter.is_alive():
+            self._message("still starting…")
+            return
+        if self.pipeline is not None:
+            self.pipeline.stop()
+        self.settings = self.controls.settings_from(self.settings)
+        self.drivers = self.controls.selected_drivers()
+        self.pipeline = None
+        self.start()
+
+    def _on_stop(self) -> None:
+        if self.pipeline is not None:
+            self._message("stopping…")
+            self.pipeline.stop()
+        self._message("stopped (press Start to replay again)")
+
+    # ------------------------------------------------------------------ heartbeat
+    def _on_heartbeat(self, _change: Any) -> None:
+        self._last_heartbeat = time.monotonic()
+        self._heartbeats += 1
+
+    def _watch_heartbeat(self) -> None:
+        now = time.monotonic()
+        if self._last_heartbeat is None:
+            # The Play timer starts only on a playing False->True change seen by a live
+            # view, so (re)kick it until the page answers.
+            if now - self._kick_at > 2.0:
+                self._kick_at = now
+                self.heartbeat.playing = False
+                self.heartbeat.playing = True
+            return
+        if self.heartbeat_timeout_s is not None and now - self._last_heartbeat > self.heartbeat_timeout_s:
+            log.warning("no heartbeat from the page for %.0f s: stopping the dashboard", now - self._last_heartbeat)
+            threading.Thread(target=self.stop, name="f1live-dashboard-stop", daemon=True).start()
+            self.refresher.stop()
+
+    # ------------------------------------------------------------------ refresh
+    def _snapshot(self) -> dict[str, Any]:
+        p = self.pipeline
+        if p is None:
+            return {"status": {"pipeline": "not started"}}
+        return p.snapshot()
+
+    def _changed(self, snap: dict[str, Any]) -> bool:
+        key = (snap.get("updated_at"), (snap.get("status") or {}).get("pipeline"))
+        if key != self._last_key:
+            self._last_key = key
+            return True
+        return False
+
+    def _apply(self, snap: dict[str, Any]) -> None:
+        view: View = to_view(snap)
+        self.health.ui_stats = self.refresher.stats()
+        self.header.update(view)
+        self.telemetry.update(view)
+        selected = self.telemetry.selected
+        self.trackmap.update(view, selected)
+        self.leaderboard.update(view, selected)
+        self.predictions.update(view, selected)
+        self.alerts.update(view)
+        self.health.update(view)
+        if view.meta.get("total_laps"):
+            self.controls.lap.max = int(view.meta["total_laps"])
