@@ -1,0 +1,53 @@
+"""Helpers for the broker tests: find processes by their run directory, run the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from f1live.config import PROJECT_ROOT
+
+
+def procs_with(marker: str | Path) -> list[psutil.Process]:
+    """Live processes whose command line mentions ``marker`` (e.g. a test's run dir)."""
+    marker = str(marker)
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if p.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if marker in " ".join(p.info["cmdline"] or []):
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def wait_gone(marker: str | Path, timeout: float = 15.0) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = procs_with(marker)
+        if not left:
+            return []
+        time.sleep(0.2)
+    return procs_with(marker)
+
+
+def cli_env(run_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("F1LIVE_") and k != "KAFKA_HOME"}
+    if os.environ.get("F1LIVE_KAFKA_LIBS"):
+        env["F1LIVE_KAFKA_LIBS"] = os.environ["F1LIVE_KAFKA_LIBS"]
+    env["F1LIVE_RUN_DIR"] = str(run_dir)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def f1live(*args: str, env: dict[str, str], timeout: float = 120, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "f1live", *args], env=env, cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=timeout, **kw)  # fmt: skip
