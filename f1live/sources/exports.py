@@ -1,0 +1,178 @@
+"""Read f1live exports (CSV / Parquet telemetry + JSON sidecar) -- the ``file`` source.
+
+Errors name the file and the problem: missing file, empty file, unsupported suffix,
+unreadable content, missing columns (named), unparseable/missing timestamps.
+
+>>> export_stem(2023, "Monaco", "R", "20260101T000000Z")
+'2023_Monaco_R_20260101T000000Z'
+>>> find_export(Path("/nonexistent"), 2023, "Monaco", "R") is None
+True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from f1live.schema import FIELDS, TELEMETRY_COLUMNS, coerce_frame
+from f1live.sources import SessionData, empty_track_status
+
+_log = logging.getLogger(__name__)
+
+SOURCE = "file"
+SUFFIXES = (".parquet", ".csv", ".csv.gz")
+#: CSV dtypes that pandas would otherwise guess wrong (e.g. track status "12" -> int).
+_CSV_DTYPES = {f.name: "string" for f in FIELDS.values() if f.dtype.startswith("string")}
+
+
+def export_stem(year: int, event: str, session: str, timestamp: str, simulated: bool = False) -> str:
+    """File stem ``<year>_<event>_<session>_<timestamp>`` (``_SIMULATED`` appended for simulated data)."""
+    stem = f"{year}_{event.replace(' ', '-')}_{session}_{timestamp}"
+    return stem + "_SIMULATED" if simulated else stem
+
+
+def _suffix(p: Path) -> str:
+    name = p.name.lower()
+    for s in (".csv.gz", ".parquet", ".csv"):
+        if name.endswith(s):
+            return s
+    return p.suffix.lower()
+
+
+def sidecar_path(path: Path) -> Path:
+    """``data/x.parquet`` -> ``data/x.json``."""
+    s = _suffix(path)
+    return path.with_name(path.name[: len(path.name) - len(s)] + ".json")
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """The export's JSON sidecar (``{}`` when there is none)."""
+    side = sidecar_path(Path(path))
+    if not side.exists():
+        return {}
+    try:
+        return json.loads(side.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"sidecar {side} is not valid JSON: {exc}") from None
+
+
+def read_export_frame(path: str | Path) -> pd.DataFrame:
+    """The raw table of an export file (not yet coerced), with clear errors."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"export file {p} does not exist")
+    if p.is_dir():
+        raise ValueError(f"{p} is a directory; expected an f1live export file ({', '.join(SUFFIXES)})")
+    if p.stat().st_size == 0:
+        raise ValueError(f"{p} is empty (0 bytes); expected an f1live telemetry export")
+    suffix = _suffix(p)
+    try:
+        if suffix == ".parquet":
+            df = pd.read_parquet(p)
+        elif suffix in (".csv", ".csv.gz"):
+            df = pd.read_csv(p, dtype=_CSV_DTYPES, low_memory=False)
+        else:
+            raise ValueError(f"{p} has unsupported suffix {suffix!r}; expected {', '.join(SUFFIXES)}")
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{p} is empty: no header and no rows") from None
+    except ValueError:
+        raise
+    except Exception as exc:  # pyarrow/parser errors: name the file
+        raise ValueError(f"cannot read {p} as {suffix.lstrip('.')}: {exc}") from None
+    if df.empty:
+        raise ValueError(f"{p} is empty: header but no telemetry rows")
+    return df
+
+
+def read_export(path: str | Path) -> pd.DataFrame:
+    """An export file as a schema-typed telemetry table (coerced via ``coerce_frame``)."""
+    from f1live.cache import _check_timestamps
+
+    p = Path(path)
+    df = read_export_frame(p)
+    from f1live.schema import missing_columns
+
+    miss = missing_columns(df.columns)
+    if miss:
+        raise ValueError(f"missing columns {miss} in {p}; expected the f1live telemetry schema")
+    for c in ("session_time", "date"):
+        _check_timestamps(df[c], c, str(p))
+    return coerce_frame(df, origin=str(p))
+
+
+def laps_from_telemetry(tel: pd.DataFrame) -> pd.DataFrame:
+    """A FastF1-like laps table reconstructed from telemetry rows (exports carry no laps table).
+
+    ``LapStartTime``/``Time`` are the first/last sample times of the lap (FastF1's lie on
+    the timing line); ``PitInTime``/``PitOutTime`` are the first/last ``in_pit`` sample
+    times on pit-in/pit-out laps, so they are approximate.
+    """
+    t = tel[tel["lap_number"].notna()]
+    if t.empty:
+        from f1live.sources import LAP_COLUMNS
+
+        return pd.DataFrame(columns=list(LAP_COLUMNS))
+    g = t.groupby(["driver", "lap_number"], sort=True, observed=True)
+    laps = g.agg(DriverNumber=("driver_number", "first"), LapStartTime=("session_time", "min"),
+                 Time=("session_time", "max"), Stint=("stint", "first"), Compound=("compound", "first"),
+                 TyreLife=("tyre_life", "first"), TrackStatus=("track_status", "first"),
+                 Position=("position", "last"), Team=("team", "first"),
+                 _pin=("pit_in_lap", "any"), _pout=("pit_out_lap", "any")).reset_index()
+    laps = laps.rename(columns={"driver": "Driver", "lap_number": "LapNumber"})
+    laps["LapTime"] = laps["Time"] - laps["LapStartTime"]
+    pit = t[t["in_pit"]].groupby(["driver", "lap_number"], observed=True)["session_time"].agg(["min", "max"])
+    key = pd.MultiIndex.from_frame(laps[["Driver", "LapNumber"]])
+    pmin = pit["min"].reindex(key).to_numpy()
+    pmax = pit["max"].reindex(key).to_numpy()
+    laps["PitInTime"] = np.where(laps["_pin"], pmin, np.nan)
+    laps["PitOutTime"] = np.where(laps["_pout"], pmax, np.nan)
+    laps["LapNumber"] = laps["LapNumber"].astype("float64")
+    laps["DriverNumber"] = laps["DriverNumber"].astype("int64")
+    return laps.drop(columns=["_pin", "_pout"])
+
+
+def load_export(path: str | Path) -> SessionData:
+    """An f1live export -> :class:`SessionData` (meta from the sidecar; laps reconstructed)."""
+    p = Path(path)
+    tel = read_export(p)
+    side = read_sidecar(p)
+    meta = dict(side.get("meta") or {})
+    meta.update({k: side[k] for k in ("source", "simulated", "fastf1_version", "year", "event", "session")
+                 if k in side})
+    simulated = bool(tel["simulated"].any()) or bool(meta.get("simulated", False))
+    meta.setdefault("source", str(tel["source"].iloc[0]))
+    meta["simulated"] = simulated
+    meta["export_path"] = str(p)
+    meta["drivers"] = sorted(tel["driver"].unique().tolist())
+    order = np.lexsort((tel["driver"].astype(str).to_numpy(), tel["session_time"].to_numpy()))
+    if np.any(order != np.arange(len(order))):
+        _log.warning("%s is not in time order; sorted by session_time then driver", p)
+        tel = tel.take(order).reset_index(drop=True)
+    ts = side.get("track_status")
+    track_status = (pd.DataFrame(ts).astype({"session_time": "float64", "status": "string", "message": "string"})
+                    if ts else empty_track_status())
+    return SessionData(telemetry=tel.reindex(columns=list(TELEMETRY_COLUMNS)), laps=laps_from_telemetry(tel),
+                       track_status=track_status, race_control=None, position=None, meta=meta)
+
+
+def find_export(data_dir: Path, year: int, event: str, session: str,
+                include_simulated: bool = False) -> Path | None:
+    """Newest export of that session in ``data_dir`` (Parquet preferred over CSV), else None."""
+    d = Path(data_dir)
+    if not d.is_dir():
+        return None
+    prefix = f"{year}_{event.replace(' ', '-')}_{session}_"
+    best: Path | None = None
+    for suffix in (".parquet", ".csv", ".csv.gz"):
+        cands = [p for p in d.glob(prefix + "*" + suffix)
+                 if include_simulated or "SIMULATED" not in p.name]
+        if cands:
+            newest = max(cands, key=lambda q: q.name)
+            if best is None or newest.name.split(".")[0] > best.name.split(".")[0]:
+                best = newest
+    return best
