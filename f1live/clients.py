@@ -98,3 +98,27 @@ def resolve_bootstrap(settings: Any, bootstrap_servers: str | None) -> tuple[str
     if broker in BROKER_KINDS and broker != "external":
         return servers, broker
     return servers, "external" if servers else "kafka"
+
+
+def find_or_start_broker(settings: Any, bootstrap_servers: str | None = None) -> tuple[str, str, Any]:
+    """(bootstrap servers, kind, broker this call started or None).
+
+    Order: explicit/configured servers; the broker recorded by ``f1live broker start``
+    (if its processes are alive); else :func:`f1live.broker.start_broker` starts the
+    embedded one, owned by this interpreter (stop it with ``broker.stop()``).
+    """
+    servers, kind = resolve_bootstrap(settings, bootstrap_servers)
+    if servers:
+        return servers, kind, None
+    try:
+        from f1live.broker.state import live_pids, read_state
+
+        state = read_state(settings)
+        if state and live_pids(state):
+            return str(state["bootstrap_servers"]), str(state.get("kind", "kafka")), None
+    except ImportError:
+        pass
+    from f1live.broker import start_broker
+
+    broker = start_broker(settings)
+    return broker.bootstrap_servers, broker.kind, broker

@@ -44,7 +44,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from f1live.clients import consumer_config, producer_config, resolve_bootstrap
+from f1live.clients import find_or_start_broker, consumer_config, producer_config, resolve_bootstrap
 from f1live.config import Settings
 from f1live.delivery import DeliveryTracker
 from f1live.metrics import LatencyStats
@@ -201,11 +201,7 @@ class RealTimeConsumer:
         from kafka.errors import KafkaError, KafkaTimeoutError
 
         if not self._servers:
-            from f1live.broker import start_broker
-
-            self.broker = start_broker(self.settings)
-            self._servers = self.broker.bootstrap_servers
-            self.broker_kind = self.broker.kind
+            self._servers, self.broker_kind, self.broker = find_or_start_broker(self.settings)
         cfg = consumer_config(self.broker_kind, **self._overrides)
         group = self.group_id or None
         try:

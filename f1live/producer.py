@@ -54,7 +54,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from f1live.clients import producer_config, resolve_bootstrap
+from f1live.clients import find_or_start_broker, producer_config, resolve_bootstrap
 from f1live.config import Settings
 from f1live.metrics import LatencyStats
 from f1live.schema import SCHEMA_VERSION, encode_message
@@ -316,11 +316,7 @@ class RealTimeProducer:
         if self._client is not None:
             return self._client
         if not self._servers:
-            from f1live.broker import start_broker
-
-            self.broker = start_broker(self.settings)
-            self._servers = self.broker.bootstrap_servers
-            self.broker_kind = self.broker.kind
+            self._servers, self.broker_kind, self.broker = find_or_start_broker(self.settings)
         if self._ensure_topic:
             try:
                 from f1live.topics import ensure_topic

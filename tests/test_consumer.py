@@ -1,0 +1,142 @@
+"""RealTimeConsumer on real brokers: DLQ, processors + live state, analysis topic, errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import socket
+import time
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from f1live.consumer import DLQ_REASON_HEADER, RealTimeConsumer
+from f1live.processors import FunctionProcessor
+from f1live.producer import RealTimeProducer
+from f1live.state import LiveState
+
+BROKERS = pytest.mark.parametrize("any_broker", ["kafka", "tansu"], indirect=True)
+
+
+def _read_all(broker: Any, topic: str, expect: int, timeout: float = 20.0) -> list[Any]:
+    c = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap_servers, group_id=None,
+                      auto_offset_reset="earliest", fetch_max_wait_ms=10, consumer_timeout_ms=500)
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < expect and time.monotonic() < deadline:
+        for recs in c.poll(200).values():
+            out.extend(recs)
+    c.close()
+    return out
+
+
+@BROKERS
+def test_malformed_messages_go_to_dlq_and_valid_ones_arrive(any_broker: Any, stream_topic: Any, slice_cache: Any) -> None:
+    s = stream_topic(any_broker)
+    good = RealTimeProducer(s).load_cache(slice_cache.filter(drivers=["VER"]))
+    summary = good.stream_at_frequency(speed="max", max_messages=50)
+    good.close()
+    valid = json.loads(_read_all(any_broker, s.topic, 1)[0].value)  # a real message to corrupt
+    missing = {k: v for k, v in valid.items() if k != "speed"}
+    wrong_type = dict(valid, gear="seventh")
+    bad = {
+        "json": b"{not json",
+        "missing-field": json.dumps(missing).encode(),
+        "type": json.dumps(wrong_type).encode(),
+        "non-finite": json.dumps(dict(valid, rpm=math.nan)).encode(),  # Python writes NaN
+        "not-object": b"[1, 2, 3]",
+        "encoding": b"\xff\xfe\x00garbage",
+        "oversize": json.dumps(dict(valid, team="x" * (s.max_message_bytes + 10))).encode(),
+    }
+    raw = KafkaProducer(bootstrap_servers=any_broker.bootstrap_servers)
+    for reason, value in bad.items():
+        raw.send(s.topic, key=reason.encode(), value=value)
+    raw.flush()
+    raw.close()
+    good2 = RealTimeProducer(s).load_cache(slice_cache.filter(drivers=["HAM"]))
+    summary2 = good2.stream_at_frequency(speed="max", max_messages=30)
+    good2.close()
+
+    cons = RealTimeConsumer(s, keep_messages=True)
+    res = cons.consume_messages(timeout_seconds=30, max_messages=80, idle_timeout=3)
+    assert res.processed == summary.sent + summary2.sent == 80
+    assert res.dlq == len(bad)
+    assert res.dlq_reasons == {r: 1 for r in bad}
+    assert res.consumed == 80 + len(bad)
+
+    dlq = _read_all(any_broker, s.dlq_topic, len(bad))
+    assert len(dlq) == len(bad)
+    for rec in dlq:
+        body = json.loads(rec.value)
+        reason = body["reason"]
+        assert dict(rec.headers)[DLQ_REASON_HEADER].decode() == reason
+        assert base64.b64decode(body["value_b64"]) == bad[reason]
+        assert body["topic"] == s.topic and body["key"] == reason
+        assert isinstance(body["partition"], int) and isinstance(body["offset"], int)
+        assert body["detail"]
+
+
+def test_processors_state_and_analysis_topic(kafka_broker: Any, stream_topic: Any, slice_cache: Any) -> None:
+    s = stream_topic(kafka_broker)
+    with RealTimeProducer(s).load_cache(slice_cache) as prod:
+        ps = prod.stream_at_frequency(speed="max", max_messages=300)
+
+    class Flaky:
+        name = "flaky"
+        calls = 0
+
+        def process_batch(self, msgs: list[dict]) -> list[dict]:
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise RuntimeError("boom")
+            return [{} for _ in msgs]
+
+    slow = FunctionProcessor("braking", lambda m: {
+        "anomaly": bool(m["brake"] and m["speed"] > 250), "anomaly_reason": "hard braking at speed",
+        "anomaly_score": m["speed"] / 300, "pit_stop_probability": 0.0})
+    state = LiveState(history=50)
+    cons = RealTimeConsumer(s, processors=[slow, Flaky()], state=state, publish_analysis=True)
+    res = cons.consume_messages(timeout_seconds=30, max_messages=ps.sent, idle_timeout=3)
+    assert res.processed == 300 and res.processor_errors == 1
+    snap = state.snapshot()
+    assert snap["counters"]["processed"] == 300 and snap["counters"]["processor_errors"] == 1
+    assert set(snap["latest"]) == set(ps.per_driver)
+    assert all(len(h) <= 50 for h in snap["history"].values())
+    n_anom = sum(1 for m in cons_msgs(slice_cache, 300) if m["brake"] and m["speed"] > 250)
+    assert len(snap["anomalies"]) == min(n_anom, 200)
+    assert snap["latency"]["e2e_ms"]["count"] == 300
+    assert sum(v["lag"] for v in snap["partitions"].values()) == 0
+    published = _read_all(kafka_broker, s.analysis_topic, 300)
+    assert len(published) == res.published == 300
+    rec = json.loads(published[0].value)
+    assert {"driver", "seq", "e2e_ms", "anomaly", "pit_stop_probability"} <= set(rec)
+
+
+def cons_msgs(cache: Any, n: int) -> list[dict]:
+    return [cache.row(i) for i in range(n)]
+
+
+def test_consumer_broker_not_running_fails_fast() -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    addr = f"127.0.0.1:{s.getsockname()[1]}"
+    s.close()
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionError, match="no Kafka broker reachable"):
+        RealTimeConsumer(bootstrap_servers=addr).consume_messages(timeout_seconds=5)
+    assert time.monotonic() - t0 < 8
+
+
+@BROKERS
+def test_group_join_is_quick(any_broker: Any, stream_topic: Any) -> None:
+    s = stream_topic(any_broker)
+    cons2 = RealTimeConsumer(s)
+    t0 = time.monotonic()
+    cons2.start()
+    while cons2.join_s is None and time.monotonic() - t0 < 15:
+        time.sleep(0.05)
+    cons2.stop()
+    cons2.join(10)
+    assert cons2.join_s is not None and cons2.join_s < 8, cons2.join_s
