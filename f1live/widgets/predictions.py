@@ -106,6 +106,7 @@ class PredictionsPanel(Panel):
     def update(self, view: View, selected: str | None = None) -> None:
         a: dict[str, Any] = view.analysis(selected) if selected else {}
         missing = view.status.get("models") == "missing" and not any(k in a for k in MODELS)
+        self.figure.layout.display = "none" if missing else None
         if missing:
             self.numbers.value = f'<div class="f1-note" style="font-size:15px">{NO_MODELS}</div>'
         else:

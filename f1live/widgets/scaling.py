@@ -36,7 +36,8 @@ def latest_results(run_dir: Path) -> tuple[Path | None, list[dict[str, Any]]]:
     if not run_dir.exists():
         return None, []
     files = [p for p in run_dir.glob("**/*scaling*") if p.suffix in (".json", ".parquet") and p.is_file()]
-    files.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    # newest first; within one run prefer the Parquet table over its JSON twin
+    files.sort(key=lambda p: (p.stat().st_mtime // 2, p.suffix == ".parquet"), reverse=True)
     for path in files:
         try:
             if path.suffix == ".parquet":
@@ -45,7 +46,7 @@ def latest_results(run_dir: Path) -> tuple[Path | None, list[dict[str, Any]]]:
                 return path, pd.read_parquet(path).to_dict("records")
             data = json.loads(path.read_text())
             if isinstance(data, dict):
-                data = data.get("results") or data.get("rows") or []
+                data = data.get("results") or data.get("rows") or data.get("table") or []
             if isinstance(data, list) and data and isinstance(data[0], dict):
                 return path, data
         except (OSError, ValueError) as exc:
@@ -159,8 +160,13 @@ def default_runner(settings: Any) -> Callable[[], Any] | None:
         return None
     import f1live.scaling as scaling
 
-    for name in ("run_small", "run_small_experiment", "run_experiment", "run"):
-        fn = getattr(scaling, name, None)
-        if callable(fn):
-            return lambda: fn(settings)
-    return None
+    fn = getattr(scaling, "run_small", None)
+    if not callable(fn):
+        return None
+
+    def run() -> Any:
+        result = fn(settings)
+        save = getattr(result, "save", None)
+        return save() if callable(save) else result  # results land under run_dir/scaling/
+
+    return run
