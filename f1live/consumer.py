@@ -44,7 +44,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from f1live.clients import find_or_start_broker, consumer_config, producer_config, resolve_bootstrap
+from f1live.clients import consumer_config, find_or_start_broker, producer_config, resolve_bootstrap
 from f1live.config import Settings
 from f1live.delivery import DeliveryTracker
 from f1live.metrics import LatencyStats
@@ -186,6 +186,8 @@ class RealTimeConsumer:
         self.e2e_ms = LatencyStats()
         self.processing_ms = LatencyStats()
         self.join_s: float | None = None
+        self._first_batch_t: float | None = None
+        self._last_batch_t: float | None = None
 
     @property
     def bootstrap_servers(self) -> str | None:
@@ -354,6 +356,9 @@ class RealTimeConsumer:
                 if not batch:
                     continue
                 last_msg_t = time.monotonic()
+                if self._first_batch_t is None:
+                    self._first_batch_t = last_msg_t
+                self._last_batch_t = last_msg_t
                 self._handle(consumer, batch, t_recv_ns, max_bytes, state, OffsetAndMetadata)
         finally:
             elapsed = time.monotonic() - t0
@@ -463,6 +468,13 @@ class RealTimeConsumer:
         if self.state is not None:
             self.state.count("published", len(recs))
 
+    def _rate(self) -> float | None:
+        """Processed messages per second between the first and the last non-empty poll."""
+        if self._first_batch_t is None or self._last_batch_t is None:
+            return None
+        span = self._last_batch_t - self._first_batch_t
+        return round(self.processed / span, 3) if span > 0 else None
+
     def _make_summary(self, reason: str, elapsed: float) -> ConsumerSummary:
         snap = self.tracker.snapshot()
         return ConsumerSummary(
@@ -481,7 +493,7 @@ class RealTimeConsumer:
             partitions={p: dict(v) for p, v in sorted(self.offsets.items())},
             elapsed_s=round(elapsed, 4),
             join_s=self.join_s,
-            rate=round(self.e2e_ms.rate, 3) if self.e2e_ms.count > 1 else None,
+            rate=self._rate(),
             e2e_ms=self.e2e_ms.summary(),
             processing_ms=self.processing_ms.summary(),
             stopped_reason=reason,

@@ -630,7 +630,8 @@ class RealTimeProducer:
             bar.close()
         self._summary = self._make_summary(reason, meta, n)
         self._set_status(f"done ({reason}): {self.acked}/{self.sent} acked, {self.failed} failed")
-        log.info("producer %s: %s", self.run_id, self._summary)
+        log.info("producer %s done (%s): sent %d, acked %d, failed %d", self.run_id, reason,
+                 self._summary.sent, self._summary.acked, self._summary.failed)
         return self._summary
 
     #: seconds to wait for outstanding acks at the end of a replay

@@ -1,0 +1,79 @@
+"""``f1live consume``: read the telemetry topic, validate, measure latency, DLQ bad messages.
+
+The broker is ``--bootstrap-servers``, else ``F1LIVE_BOOTSTRAP_SERVERS``, else the one
+started with ``f1live broker start``, else an embedded one for this command. Examples::
+
+    f1live consume --timeout 30                 # group f1live, 30 s
+    f1live consume --group debug --json         # JSON summary: counts, latency, DLQ
+    f1live consume --partitions 0,1 --no-commit # manual assignment, offsets untouched
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from f1live.config import Settings
+
+NAME = "consume"
+HELP = "consume the telemetry topic: validate, DLQ, latency stats"
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to consume (default 10)")
+    p.add_argument("--idle-timeout", type=float, default=None, help="stop after this many seconds without messages")
+    p.add_argument("--max-messages", type=int, default=None, help="stop after this many valid messages")
+    p.add_argument("--group", default=None, help="consumer group (default: settings, f1live)")
+    p.add_argument("--partitions", default=None, help="comma-separated partitions to assign instead of joining the group")
+    p.add_argument("--no-commit", action="store_true", help="do not commit offsets")
+    p.add_argument("--topic", default=None, help="topic (default: settings, f1-speed-stream)")
+    p.add_argument("--bootstrap-servers", default=None, help="host:port[,host:port] of the Kafka cluster")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from f1live.clients import find_or_start_broker
+    from f1live.consumer import RealTimeConsumer
+
+    # kafka-python logs every reconnect attempt; f1live reports failures itself (-vv shows them).
+    if getattr(args, "verbose", 0) < 2:
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    if args.timeout is not None and args.timeout <= 0:
+        raise ValueError(f"--timeout {args.timeout}: expected seconds > 0")
+    settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers, topic=args.topic,
+                                 consumer_group=args.group)  # fmt: skip
+    try:
+        partitions = [int(p) for p in args.partitions.split(",")] if args.partitions else None
+    except ValueError:
+        raise ValueError(f"--partitions {args.partitions!r}: expected comma-separated integers like 0,1") from None
+    servers, kind, owned = find_or_start_broker(settings)
+    if owned is not None:
+        print(f"started an embedded {kind} broker at {servers} for this command", file=sys.stderr)
+    try:
+        cons = RealTimeConsumer(settings, bootstrap_servers=servers, partitions=partitions,
+                                commit=not args.no_commit, broker_kind=kind)  # fmt: skip
+        summary = cons.consume_messages(timeout_seconds=args.timeout, max_messages=args.max_messages,
+                                        idle_timeout=args.idle_timeout)  # fmt: skip
+    finally:
+        if owned is not None:
+            owned.stop()
+    if args.json:
+        print(json.dumps(summary.to_dict(), default=str))
+    else:
+        e2e = summary.e2e_ms
+        print(f"consumed {summary.consumed} from {summary.topic} at {summary.bootstrap_servers}: "
+              f"processed {summary.processed}, DLQ {summary.dlq} {summary.dlq_reasons or ''}, "
+              f"duplicates {summary.duplicates}, gaps {summary.gaps} ({summary.stopped_reason})")
+        if summary.join_s is not None:
+            print(f"group join {summary.join_s:.2f} s")
+        if e2e["count"]:
+            print(f"end-to-end latency ms: p50 {e2e['p50']:.3f} p95 {e2e['p95']:.3f} p99 {e2e['p99']:.3f} "
+                  f"max {e2e['max']:.3f}; rate {summary.rate or 0:.1f} msg/s")
+        for p, o in summary.partitions.items():
+            print(f"  partition {p}: next offset {o['offset']}, lag {o['lag']}")
+    return 0
