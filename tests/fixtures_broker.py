@@ -88,3 +88,74 @@ def kafka_topic(kafka_broker: Broker) -> Callable[..., str]:
         return name
 
     return make
+
+
+# --- A directory laid out like the Apache Kafka distribution (bin/, config/, libs/) --------
+# bin/ holds thin wrappers that run the same main classes the distribution's scripts run
+# (kafka-run-class.sh -> java -cp libs/* CLASS); libs/ links the Maven jars f1live resolves.
+# Generated here, never committed: the real distribution's scripts are not copied.
+
+_RUN_CLASS = """#!/usr/bin/env bash
+base_dir=$(cd "$(dirname "$0")/.." && pwd)
+[ -z "${KAFKA_HEAP_OPTS:-}" ] && KAFKA_HEAP_OPTS="-Xmx256M"
+[ -z "${KAFKA_LOG4J_OPTS:-}" ] && KAFKA_LOG4J_OPTS="-Dlog4j2.configurationFile=$base_dir/config/tools-log4j2.xml"
+LOG_DIR=${LOG_DIR:-$base_dir/logs}
+exec "${JAVA_HOME:+$JAVA_HOME/bin/}java" $KAFKA_HEAP_OPTS ${KAFKA_JVM_PERFORMANCE_OPTS:-} $KAFKA_LOG4J_OPTS \\
+  -Dkafka.logs.dir="$LOG_DIR" -cp "$base_dir/libs/*" "$@"
+"""
+_SERVER_START = """#!/usr/bin/env bash
+base_dir=$(cd "$(dirname "$0")/.." && pwd)
+export KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:-"-Xmx1G -Xms1G"}
+export KAFKA_LOG4J_OPTS=${KAFKA_LOG4J_OPTS:-"-Dlog4j2.configurationFile=$base_dir/config/log4j2.xml"}
+exec "$(dirname "$0")/kafka-run-class.sh" kafka.Kafka "$@"
+"""
+_FAKE_TOOLS = {
+    "kafka-storage": "kafka.tools.StorageTool",
+    "kafka-topics": "org.apache.kafka.tools.TopicCommand",
+    "kafka-console-consumer": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "kafka-console-producer": "org.apache.kafka.tools.ConsoleProducer",
+}
+_SERVER_PROPERTIES = """process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=localhost:9093
+listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
+controller.listener.names=CONTROLLER
+log.dirs=/tmp/kraft-combined-logs
+"""
+_FILE_LOG4J = """<Configuration status="WARN"><Appenders>
+<File name="f" fileName="${sys:kafka.logs.dir}/server.log"><PatternLayout pattern="[%d] %p %m (%c)%n"/></File>
+</Appenders><Loggers><Root level="INFO"><AppenderRef ref="f"/></Root></Loggers></Configuration>
+"""
+
+
+def make_fake_kafka_home(root: Path, libs: Path) -> Path:
+    """Create ``root`` as a Kafka-distribution-shaped directory over the jars in ``libs``."""
+    import shutil
+
+    from f1live.broker.jars import TOOLS_LOG4J
+
+    (root / "bin").mkdir(parents=True)
+    (root / "config").mkdir()
+    (root / "libs").mkdir()
+    for jar in libs.glob("*.jar"):
+        (root / "libs" / jar.name).symlink_to(jar)
+    (root / "config" / "server.properties").write_text(_SERVER_PROPERTIES)
+    (root / "config" / "log4j2.xml").write_text(_FILE_LOG4J)
+    shutil.copy(TOOLS_LOG4J, root / "config" / "tools-log4j2.xml")
+    scripts = {"kafka-run-class.sh": _RUN_CLASS, "kafka-server-start.sh": _SERVER_START}
+    for name, cls in _FAKE_TOOLS.items():
+        scripts[f"{name}.sh"] = f'#!/usr/bin/env bash\nexec "$(dirname "$0")/kafka-run-class.sh" {cls} "$@"\n'
+    for name, text in scripts.items():
+        (root / "bin" / name).write_text(text)
+        (root / "bin" / name).chmod(0o755)
+    return root
+
+
+@pytest.fixture(scope="session")
+def fake_kafka_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``KAFKA_HOME`` laid out like the distribution (bin/, config/, libs/), from the Maven jars."""
+    from f1live.broker.jars import fetch_kafka_jars
+
+    libs = fetch_kafka_jars(Settings.from_env())
+    return make_fake_kafka_home(tmp_path_factory.mktemp("kafka_home") / "kafka_2.13-4.1.1", libs)
