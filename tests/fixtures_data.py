@@ -44,3 +44,53 @@ def monaco_2023_slice(monaco_2023: SessionData) -> SessionData:
     meta = dict(monaco_2023.meta, drivers=list(SLICE_DRIVERS), slice_laps=list(SLICE_LAPS))
     return replace(monaco_2023, telemetry=tel[keep].reset_index(drop=True),
                    laps=laps[lkeep].reset_index(drop=True), meta=meta)
+
+
+def _car_data_from_csv(csv_dir: Path) -> dict:
+    """The dict ``fastf1.api.car_data`` returns, rebuilt from the raw CSV dumps (dtypes as FastF1's)."""
+    import re
+
+    import pandas as pd
+
+    data = {}
+    for f in sorted(csv_dir.glob("car_data_*driver_*.csv.gz")):
+        num = re.search(r"driver_(\d+)", f.name).group(1)
+        df = pd.read_csv(f)
+        data[num] = pd.DataFrame({
+            "Time": pd.to_timedelta(df["Time"]), "Date": pd.to_datetime(df["Date"]),
+            "RPM": df["RPM"].astype("int64"), "Speed": df["Speed"].astype("int64"),
+            "nGear": df["nGear"].astype("int64"), "Throttle": df["Throttle"].astype("int64"),
+            "Brake": df["Brake"].astype(bool), "DRS": df["DRS"].astype("int64"),
+            "Source": df["Source"].astype(object)})
+    return data
+
+
+@pytest.fixture(scope="session")
+def fastf1_cache_2023(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A FastF1 cache dir in tmp: the shared 2023 Monaco pickles + a ``car_data.ff1pkl``.
+
+    The shared cache has timing but no car data; the car data pickle is written with
+    FastF1's own cache writer from the 2023 CSV dumps, so ``session.load()`` finds it.
+    The copy matters: FastF1 writes an HTTP cache into its cache directory.
+    """
+    import shutil
+
+    from fastf1.req import Cache
+
+    dst = tmp_path_factory.mktemp("fastf1_cache")
+    shutil.copytree(shared_data / "fastf1_cache", dst, dirs_exist_ok=True)
+    for p in dst.rglob("*"):  # the shared data is read-only
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    race = dst / "2023" / "2023-05-28_Monaco_Grand_Prix" / "2023-05-28_Race"
+    Cache._write_cache(_car_data_from_csv(shared_data / "fastf1_csv_exports" / "monaco_2023_race"),
+                       str(race / "car_data.ff1pkl"))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def monaco_2023_fastf1(fastf1_cache_2023: Path, data_settings: Settings) -> SessionData:
+    """2023 Monaco Race loaded by the product's FastF1 loader, offline, on that cache."""
+    from f1live.sources.fastf1 import load_fastf1
+
+    return load_fastf1(data_settings.replace(source="fastf1", fastf1_cache=fastf1_cache_2023, offline=True),
+                       progress=False)

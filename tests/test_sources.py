@@ -143,3 +143,81 @@ def test_read_laps_requires_columns(tmp_path):
     p.write_text("Driver,LapNumber\nVER,1\n")
     with pytest.raises(ValueError, match=r"missing columns \['DriverNumber', 'LapStartTime', 'Time'\]"):
         read_laps(p)
+
+
+# ----------------------------------------------------------------------------- FastF1 API (real, offline)
+def test_fastf1_source_loads_real_cache_offline(monaco_2023_fastf1, monaco_2023):
+    a, b = monaco_2023_fastf1.telemetry, monaco_2023.telemetry
+    assert monaco_2023_fastf1.meta["source"] == "fastf1" and (a["source"] == "fastf1").all()
+    assert monaco_2023_fastf1.meta["t0_date"] == monaco_2023.meta["t0_date"]
+    assert tuple(a.columns) == TELEMETRY_COLUMNS and len(a) == len(b)
+    # the car channels and clock are identical to the raw-CSV path
+    for c in ("date", "session_time", "driver", "driver_number", "speed", "rpm", "gear", "throttle", "brake", "drs"):
+        pd.testing.assert_series_equal(a[c], b[c], check_names=True)
+    # lap context comes from FastF1's own laps (1515 in the cache vs 1512 in the CSV dump):
+    # nearly every sample gets the same lap
+    same = (a["lap_number"] == b["lap_number"]).fillna(a["lap_number"].isna() & b["lap_number"].isna())
+    assert same.mean() > 0.995
+    ver = _lap(a, "VER", 23)
+    assert (len(ver), ver["speed"].max(), round(float(ver["speed"].mean()), 1), ver["rpm"].max()) == (
+        287, 270, 154.0, 11756)
+    assert len(monaco_2023_fastf1.laps) == 1515  # README: FastF1 cache laps shape (1515, 31)
+    assert len(monaco_2023_fastf1.race_control) == 242
+    assert monaco_2023_fastf1.position is None and a["position_estimated"].any()
+
+
+def test_fastf1_offline_without_car_data_lists_choices(shared_data, data_settings, tmp_path):
+    shutil.copytree(shared_data / "fastf1_cache", tmp_path / "c")
+    for p in (tmp_path / "c").rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    s = data_settings.replace(source="fastf1", fastf1_cache=tmp_path / "c", offline=True)
+    with pytest.raises(SourceUnavailableError) as e:
+        load_session(s)
+    msg = str(e.value)
+    assert "no car telemetry" in msg
+    for choice in ("--cache DIR", "--source file --path FILE", "--source simulated"):
+        assert choice in msg
+
+
+def test_fastf1_missing_cache_dir(data_settings, tmp_path):
+    s = data_settings.replace(source="fastf1", fastf1_cache=tmp_path / "absent", offline=True)
+    with pytest.raises(SourceUnavailableError, match="absent does not exist"):
+        load_session(s)
+
+
+# ----------------------------------------------------------------------------- auto order
+def test_auto_prefers_existing_export(data_settings, monaco_2023_slice, tmp_path):
+    from f1live.export import export_session
+
+    export_session(monaco_2023_slice, tmp_path, formats=("parquet",), progress=False)
+    d = load_session(data_settings.replace(source="auto", data_dir=tmp_path))
+    assert d.meta["export_path"].endswith(".parquet") and len(d.telemetry) == len(monaco_2023_slice.telemetry)
+
+
+def test_auto_uses_fastf1_cache(data_settings, fastf1_cache_2023, tmp_path):
+    # a fixed year/event that the export dir lacks -> FastF1 (cache) is next
+    s = data_settings.replace(source="auto", data_dir=tmp_path, fastf1_cache=fastf1_cache_2023)
+    from f1live.sources import fastf1 as ff
+
+    calls = []
+    real = ff.session_to_data
+    ff.session_to_data = lambda session, settings, progress=True: calls.append(session) or real(
+        session, settings, progress=progress)
+    try:
+        d = load_session(s, progress=False)
+    finally:
+        ff.session_to_data = real
+    assert d.meta["source"] == "fastf1" and len(calls) == 1
+
+
+def test_auto_falls_back_to_csv_dump_then_simulated(data_settings, tmp_path, caplog):
+    s = data_settings.replace(source="auto", data_dir=tmp_path, fastf1_cache=tmp_path / "nocache")
+    with caplog.at_level(logging.WARNING):
+        d = load_session(s.replace(year=2024), progress=False)
+    assert d.meta["source"] == "fastf1-csv" and d.meta["year"] == 2024
+    assert "raw FastF1 CSV dump" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        sim = load_session(s.replace(shared_data=tmp_path / "nothing"), progress=False)
+    assert sim.simulated and sim.telemetry["simulated"].all()
+    assert "NO REAL DATA" in caplog.text and "SIMULATED" in caplog.text

@@ -129,6 +129,9 @@ def build_telemetry(
     out["date"] = pd.Series(pd.to_datetime(car["date"], utc=True).array.take(order))
     for c in ("speed", "rpm", "gear", "throttle", "brake", "drs"):
         out[c] = car[c].to_numpy()[order]
+    for c in ("x", "y", "z"):  # measured position, when the source has it
+        if c in car.columns:
+            out[c] = car[c].to_numpy(dtype="float32")[order]
     out["session_time"] = t
     out["driver_number"] = num
     # categorical -> string[pyarrow] without materialising one Python str per row
