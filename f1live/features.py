@@ -253,22 +253,30 @@ class OnlineFeatures:
         return [features[n] for n in names]
 
 
-def _records(telemetry: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as message-like dicts: missing values become None (as in a decoded JSON message)."""
-    cols = ["driver", *[c for c in INPUT_FIELDS if c in telemetry.columns]]
-    data: dict[str, list[Any]] = {}
+def table_messages(telemetry: pd.DataFrame, extra: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Rows of a telemetry table as message-like dicts, as the consumer would decode them.
+
+    Only the fields the analytics read are kept (``driver``, :data:`INPUT_FIELDS` and
+    ``extra``); missing values become ``None`` as in a decoded JSON message.
+
+    >>> df = pd.DataFrame({"driver": ["VER"], "speed": [pd.NA], "lap_number": pd.array([3], "Int16")})
+    >>> table_messages(df)
+    [{'driver': 'VER', 'speed': None, 'lap_number': 3.0}]
+    """
+    wanted = ["driver", *INPUT_FIELDS, *extra]
+    cols = [c for c in dict.fromkeys(wanted) if c in telemetry.columns]
+    data: list[list[Any]] = []
     for c in cols:
         s = telemetry[c]
         if pd.api.types.is_bool_dtype(s) and not isinstance(s.dtype, pd.BooleanDtype):
-            data[c] = s.to_numpy().tolist()
+            data.append(s.to_numpy().tolist())
         elif pd.api.types.is_numeric_dtype(s):
-            arr = s.astype("float64").to_numpy(na_value=np.nan) if hasattr(s, "array") else s.to_numpy(float)
-            data[c] = [None if v != v else v for v in arr.tolist()]
+            arr = s.astype("float64").to_numpy(na_value=np.nan)
+            data.append([None if v != v else v for v in arr.tolist()])
         else:
-            data[c] = [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
-                       for v in s.astype(object).tolist()]
-    n = len(telemetry)
-    return [{c: data[c][i] for c in cols} for i in range(n)]
+            data.append([None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
+                         for v in s.astype(object).tolist()])
+    return [dict(zip(cols, vals, strict=True)) for vals in zip(*data, strict=True)]
 
 
 def check_telemetry(telemetry: pd.DataFrame, origin: str = "<telemetry>") -> None:
@@ -303,7 +311,7 @@ def build_feature_table(
     order = telemetry.sort_values("session_time", kind="stable").index
     ordered = telemetry.loc[order]
     fx = extractor or OnlineFeatures(window=window, long_window=long_window)
-    recs = _records(ordered)
+    recs = table_messages(ordered)
     it: Iterable[dict[str, Any]] = recs
     if progress:
         from tqdm.auto import tqdm

@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 #: The three targets, in the order models are trained and reported.
 TARGETS: tuple[str, ...] = ("pit_stop_probability", "crash_risk", "tire_failure")
 
+#: Cars whose last lap ends more than this before the last lap of the race are retirements.
+FINISH_WINDOW_S = 150.0
+
 #: FastF1 track-status codes that neutralise or stop the race (yellow, SC, red, VSC deployed/ending).
 INCIDENT_CODES: frozenset[str] = frozenset({"2", "4", "5", "6", "7"})
 
@@ -149,18 +152,20 @@ def retirements(laps: pd.DataFrame) -> pd.DataFrame:
 
     ``start`` is the end of their last completed lap and ``end`` that time plus their
     median lap time: the retirement happened on the unfinished lap in between.
-    Classified lapped cars finish *after* the winner, so they are not retirements.
+    Classified (also lapped) cars finish within :data:`FINISH_WINDOW_S` of the last car to
+    cross the line, so they are not retirements; a retirement on the last two laps is missed.
     """
     _check(laps, ["Driver", "LapNumber", "Time", "LapTime"], "laps")
     done = laps.dropna(subset=["Time"])
     if done.empty:
         return pd.DataFrame(columns=["driver", "start", "end"])
-    max_lap = done["LapNumber"].max()
-    finish = done.loc[done["LapNumber"] == max_lap, "Time"].min()  # the winner takes the flag
+    # Every classified car crosses the line within about a lap of the winner; a car whose
+    # last lap ended clearly before the last crossing stopped early (works on a driver subset too).
+    finish = float(done["Time"].max()) - FINISH_WINDOW_S
     rows = []
     for drv, g in done.groupby("Driver"):
         last = g["Time"].max()
-        if last < finish - 1.0:
+        if last < finish:
             med = float(np.nanmedian(g["LapTime"].to_numpy(float))) if g["LapTime"].notna().any() else 90.0
             rows.append({"driver": drv, "start": float(last), "end": float(last + med)})
     return pd.DataFrame(rows, columns=["driver", "start", "end"])

@@ -1,0 +1,183 @@
+"""The consumer's analytics: features -> River anomaly detection -> three models, per message.
+
+:class:`AnalyticsProcessor` implements :class:`f1live.processors.Processor`: the consumer
+hands it the decoded messages of one poll, it returns one result dict per message with
+
+* ``anomaly`` (bool), ``anomaly_score`` (0-1), ``anomaly_type``, ``anomaly_reason``
+  (see :mod:`f1live.anomaly`);
+* ``pit_stop_probability``, ``crash_risk``, ``tire_failure`` (model scores 0-1) and
+  ``<name>_alert`` (score above the threshold chosen on the training data).
+
+The three models run once per *batch* (one ``predict_proba`` on the poll's feature
+matrix): per-row scikit-learn calls cost ~0.3-1 ms each, a batched call a few us per row
+(``bench/bench_inference.py`` measures both). ``tire_failure`` is a tyre-degradation
+**proxy** (see :data:`f1live.labels.LABEL_DEFINITIONS`); :meth:`AnalyticsProcessor.metadata`
+gives the UI the label definitions to show next to the numbers.
+
+>>> from f1live.config import Settings
+>>> p = AnalyticsProcessor(Settings(), models=False)
+>>> msg = {"driver": "VER", "session_time": 1.0, "speed": 200.0, "rpm": 11000.0, "gear": 6,
+...        "throttle": 104.0, "brake": False, "drs": 0}
+>>> r = p.process_batch([msg])[0]
+>>> r["anomaly"], r["anomaly_type"]
+(True, 'out_of_range')
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from f1live.anomaly import AnomalyDetector, RuleLimits
+from f1live.config import Settings
+from f1live.features import FEATURE_NAMES, OnlineFeatures
+from f1live.labels import LABEL_DEFINITIONS, TARGETS
+
+logger = logging.getLogger(__name__)
+
+
+class AnalyticsProcessor:
+    """Features + anomaly detection + the three models, as a consumer processor.
+
+    Args:
+        settings: ``settings.models_dir`` is where the models are looked for.
+        models_dir: overrides ``settings.models_dir``.
+        models: run the three scikit-learn models (``False``: anomaly detection only).
+        anomaly: run the anomaly detector.
+        river: include the River HalfSpaceTrees score (rules always run).
+        seed: River seed.
+
+    Models are loaded (and verified against ``manifest.json``) on :meth:`start` or on the
+    first batch, never in ``__init__``. Missing models raise
+    :class:`f1live.models.ModelsMissingError` telling the user to run ``f1live train``.
+    """
+
+    name = "analytics"
+
+    def __init__(self, settings: Settings, models_dir: Path | str | None = None, *, models: bool = True,
+                 anomaly: bool = True, river: bool = True, seed: int = 42,
+                 limits: RuleLimits | None = None) -> None:
+        self.settings = settings
+        self.models_dir = Path(models_dir) if models_dir is not None else Path(settings.models_dir)
+        self.use_models = models
+        self.use_anomaly = anomaly
+        self.features = OnlineFeatures()
+        self.detector = AnomalyDetector(limits, river=river, seed=seed) if anomaly else None
+        self._bundle: Any = None
+        self._names: list[str] = []
+        self._thresholds: dict[str, float] = {}
+
+    def start(self) -> None:
+        """Load and verify the models (idempotent)."""
+        if self.use_models and self._bundle is None:
+            from f1live.models import load_models
+
+            self._bundle = load_models(self.models_dir)
+            self._names = list(self._bundle.models)
+            self._thresholds = {n: m.threshold for n, m in self._bundle.models.items()}
+            logger.info("analytics: loaded %s from %s", ", ".join(self._names), self.models_dir)
+
+    def stop(self) -> None:
+        """Nothing to release (no threads, no files); present for a uniform lifecycle."""
+
+    def reset(self) -> None:
+        """Forget all per-driver state (features and detectors), e.g. before a new replay."""
+        self.features.reset()
+        if self.detector is not None:
+            self.detector = AnomalyDetector(self.detector.rules.limits, river=self.detector.river is not None)
+
+    def metadata(self) -> dict[str, Any]:
+        """What the numbers mean: label definitions, thresholds, proxy flags, training sessions."""
+        self.start()
+        out: dict[str, Any] = {"models": {}, "features": list(FEATURE_NAMES)}
+        if self._bundle is not None:
+            man = self._bundle.manifest
+            out["training_sessions"] = man.get("training_sessions")
+            out["eval_session"] = man.get("eval_session")
+            for n, m in self._bundle.models.items():
+                out["models"][n] = {"label_definition": m.label_definition, "threshold": m.threshold,
+                                    "proxy": m.proxy,
+                                    "display_name": "Tyre degradation (proxy)" if m.proxy else n.replace("_", " ")}
+        else:
+            for n in TARGETS:
+                out["models"][n] = {"label_definition": LABEL_DEFINITIONS[n], "threshold": None,
+                                    "proxy": n == "tire_failure"}
+        return out
+
+    def process_batch(self, msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One result dict per message (same order)."""
+        if self.use_models and self._bundle is None:
+            self.start()
+        update = self.features.update
+        det = self.detector
+        results: list[dict[str, Any]] = []
+        rows: list[list[float]] = []
+        names = FEATURE_NAMES
+        for m in msgs:
+            f = update(m)
+            results.append(det.update(m, f) if det is not None else {})
+            rows.append([f[k] for k in names])
+        if self._bundle is not None and msgs:
+            X = np.asarray(rows, dtype=np.float64)
+            for name in self._names:
+                p = self._bundle.models[name].estimator.predict_proba(X)[:, 1]
+                thr = self._thresholds[name]
+                for r, v in zip(results, p.tolist(), strict=True):
+                    r[name] = v
+                    r[name + "_alert"] = v >= thr
+        return results
+
+
+def analyse_table(telemetry: pd.DataFrame, processor: AnalyticsProcessor, batch_size: int = 500) -> pd.DataFrame:
+    """Run ``processor`` over a telemetry table in time order (as a replay would); results per row."""
+    from f1live.features import table_messages
+
+    order = telemetry.sort_values("session_time", kind="stable").index
+    msgs = table_messages(telemetry.loc[order], extra=("x", "y"))
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(msgs), batch_size):
+        out.extend(processor.process_batch(msgs[i: i + batch_size]))
+    res = pd.DataFrame.from_records(out, index=order)
+    return res.loc[telemetry.index]
+
+
+def summarise(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """Per-driver summary of analysis records (consumer output or :func:`analyse_table` + telemetry).
+
+    Columns: ``messages``, ``anomalies``, ``anomaly_rate``, the most frequent
+    ``top_anomaly_type``, and mean / max of each model score that is present.
+
+    >>> s = summarise([{"driver": "VER", "anomaly": True, "anomaly_type": "spike", "crash_risk": 0.2},
+    ...                {"driver": "VER", "anomaly": False, "anomaly_type": None, "crash_risk": 0.4}])
+    >>> s.loc["VER", "messages"], s.loc["VER", "top_anomaly_type"], float(s.loc["VER", "crash_risk_max"])
+    (np.int64(2), 'spike', 0.4)
+    """
+    df = records if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(list(records))
+    if "driver" not in df.columns:
+        raise ValueError("analysis records need a 'driver' field (merge the results with their messages)")
+    g = df.groupby("driver", sort=True)
+    out = pd.DataFrame({"messages": g.size()})
+    if "anomaly" in df.columns:
+        out["anomalies"] = g["anomaly"].sum().astype(int)
+        out["anomaly_rate"] = out["anomalies"] / out["messages"]
+        if "anomaly_type" in df.columns:
+            out["top_anomaly_type"] = g["anomaly_type"].agg(
+                lambda s: s.dropna().mode().iloc[0] if s.notna().any() else None)
+    for name in TARGETS:
+        if name in df.columns:
+            out[f"{name}_mean"] = g[name].mean()
+            out[f"{name}_max"] = g[name].max()
+    return out
+
+
+def anomaly_counts(records: Sequence[Mapping[str, Any]] | pd.DataFrame) -> pd.Series:
+    """How many messages were flagged, by anomaly type."""
+    df = records if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(list(records))
+    if "anomaly" not in df.columns:
+        return pd.Series(dtype=int)
+    return df.loc[df["anomaly"].astype(bool), "anomaly_type"].value_counts()

@@ -1,0 +1,72 @@
+"""``f1live train``: train the three models on some sessions, evaluate on a held-out one, save.
+
+Examples::
+
+    f1live train                                   # train 2022+2024 Monaco, evaluate on 2023, save to models/
+    f1live train --train-sessions 2024 --eval-session 2023 --drivers VER,HAM,LEC --out /tmp/m --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+NAME = "train"
+HELP = "train pit-stop / crash-risk / tyre models on real sessions and evaluate on a held-out one"
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train-sessions", default="2022,2024",
+                   help="comma-separated years of the training races (same event; default 2022,2024)")
+    p.add_argument("--eval-session", default="2023", help="year of the held-out race (default 2023; 'none' to skip)")
+    p.add_argument("--event", default=None, help="event name (default: settings, Monaco)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: settings models_dir, models/)")
+    p.add_argument("--drivers", default=None, help="only these drivers, e.g. VER,HAM (quicker; default all)")
+    p.add_argument("--stride", type=int, default=4, help="keep every n-th labelled training row per driver (default 4)")
+    p.add_argument("--cv-folds", type=int, default=5, help="grouped-by-driver CV folds (default 5)")
+    p.add_argument("--max-iter", type=int, default=150, help="boosting iterations (default 150)")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def _years(text: str) -> list[int]:
+    try:
+        return [int(y) for y in text.split(",") if y.strip()]
+    except ValueError:
+        raise ValueError(f"--train-sessions {text!r}: expected comma-separated years such as 2022,2024") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from f1live.config import Settings
+    from f1live.models import load_sessions, train_models
+
+    settings = Settings.from_env()
+    if args.event:
+        settings = settings.replace(event=args.event)
+    out = args.out or settings.models_dir
+    drivers = [d.strip().upper() for d in args.drivers.split(",")] if args.drivers else None
+    train_years = _years(args.train_sessions)
+    eval_year = None if args.eval_session.lower() == "none" else int(args.eval_session)
+    if eval_year is not None and eval_year in train_years:
+        raise ValueError(f"--eval-session {eval_year} is also a training session; the held-out race must differ")
+    train = load_sessions(settings, train_years, drivers=drivers)
+    held = load_sessions(settings, [eval_year], drivers=drivers)[0] if eval_year is not None else None
+    report = train_models(train, held, out_dir=out, stride=args.stride, cv_folds=args.cv_folds,
+                          max_iter=args.max_iter, progress=not args.json)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=float))
+        return 0
+    import pandas as pd
+
+    print(f"trained on {', '.join(report.train_sessions)}; held out: {report.eval_session}; "
+          f"{report.seconds:.0f} s; saved to {out}")
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 3):
+        if report.holdout:
+            print(report.table().to_string(index=False))
+    for name, m in report.holdout.items():
+        print(f"{name}: confusion matrix [[TN FP] [FN TP]] = {m['model']['confusion_matrix']}")
+    return 0
