@@ -145,7 +145,7 @@ class Launcher:
             return [str(self.kafka_home / "bin" / "kafka-server-start.sh"), str(props)], env
         assert self.java and self.libs
         return [
-            self.java, f"-Xmx{self.heap_mb}m", f"-Xms{self.heap_mb}m", *JVM_PERFORMANCE_OPTS,
+            self.java, f"-Xmx{self.heap_mb}m", *JVM_PERFORMANCE_OPTS,
             f"-Dlog4j2.configurationFile={BROKER_LOG4J}", f"-Df1live.log.file={log_path}",
             "-cp", classpath(self.libs), "kafka.Kafka", str(props),
         ], dict(os.environ)  # fmt: skip
