@@ -45,6 +45,21 @@ NOTEBOOK = PROJECT_ROOT / "widgets" / "dashboard.ipynb"
 TEMPLATES = PROJECT_ROOT / "widgets" / "share"
 
 
+def _child_signals() -> None:
+    """In the Voila child: SIGINT handled normally (a parent started from a background
+    shell passes SIGINT ignored) and, on Linux, SIGTERM when the parent dies."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if sys.platform == "linux":
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 def free_port() -> int:
     """A currently free TCP port on 127.0.0.1."""
     with socket.socket() as s:
@@ -126,7 +141,7 @@ class VoilaServer:
         try:
             self._proc = subprocess.Popen(self.command(), env=env, cwd=str(self.notebook.parent),
                                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
+                                          start_new_session=True, preexec_fn=_child_signals)  # noqa: PLW1509
         finally:
             if not isinstance(out, int):
                 out.close()
