@@ -100,11 +100,16 @@ def _topic(bootstrap: str, partitions: int = 4) -> str:
     return name
 
 
+#: KafkaProducer overrides under test (``--linger-ms``); empty = f1live's defaults.
+PRODUCER_OVERRIDES: dict[str, Any] = {}
+
+
 def _producer(bootstrap: str, kind: str, topic: str) -> Any:
     from f1live.config import Settings
     from f1live.producer import RealTimeProducer
 
-    return RealTimeProducer(Settings(topic=topic), bootstrap_servers=bootstrap, broker_kind=kind, ensure_topic=False)
+    return RealTimeProducer(Settings(topic=topic), bootstrap_servers=bootstrap, broker_kind=kind,
+                            ensure_topic=False, producer_overrides=dict(PRODUCER_OVERRIDES))
 
 
 def run_broker(kind: str, cache: Any, n_max: int, duration: float, run_dir: Path) -> dict[str, Any]:
@@ -209,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="10k messages and 10 s replays")
     ap.add_argument("--messages", type=int, default=None, help="messages for the max-speed runs (default 50k)")
     ap.add_argument("--duration", type=float, default=None, help="seconds per paced replay (default 30)")
+    ap.add_argument("--linger-ms", type=int, default=None, help="override the producer's linger_ms")
     ap.add_argument("--json-out", type=Path, default=None)
     ap.add_argument("--json", action="store_true", help="print only the JSON line")
     ap.add_argument("--consumer-child", action="store_true", help=argparse.SUPPRESS)
@@ -227,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    if a.linger_ms is not None:
+        PRODUCER_OVERRIDES["linger_ms"] = a.linger_ms
     n_max = a.messages or (10_000 if a.quick else 50_000)
     duration = a.duration or (10.0 if a.quick else 30.0)
     from f1live.cache import ReplayCache
@@ -247,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             if not a.json:
                 print(f"{kind}: done", flush=True)
-    out = {"bench": "streaming", "messages_max": n_max, "replay_s": duration, "drivers": len(cache.drivers),
+    out = {"bench": "streaming", "producer_overrides": PRODUCER_OVERRIDES, "messages_max": n_max, "replay_s": duration, "drivers": len(cache.drivers),
            "cores": os.cpu_count(), "results": results}
     if not a.json:
         print(table(results))
