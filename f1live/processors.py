@@ -1,7 +1,10 @@
 """The processor protocol: how analytics plug into :class:`f1live.consumer.RealTimeConsumer`.
 
-A processor sees the *decoded, validated* messages of one consumer poll as a list of
-plain dicts (schema field names, see :mod:`f1live.schema`) and returns one result
+A processor sees the *decoded, validated, de-duplicated* messages of one consumer poll as
+a list of plain dicts (telemetry fields and envelope fields ``seq``, ``gseq``,
+``event_time_ns``, ``produced_at_ns`` as named in :mod:`f1live.schema`, plus the Kafka
+``_partition`` and ``_offset``), in partition order (so each driver's messages arrive in
+``seq`` order), and returns one result
 dict per message, in the same order. The consumer merges the results of every
 processor into that message's analysis record, stores it in
 :class:`f1live.state.LiveState` and (when asked) publishes it to
