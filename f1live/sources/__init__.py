@@ -85,12 +85,41 @@ def empty_track_status() -> pd.DataFrame:
                          "message": pd.Series(dtype="string")})
 
 
-def load_session(settings: Settings, *, progress: bool = True) -> SessionData:
+def restrict_drivers(data: SessionData, drivers: list[str] | None) -> SessionData:
+    """``data`` with only these driver codes (telemetry, laps, position, meta)."""
+    if not drivers:
+        return data
+    want = [d.upper() for d in drivers]
+    missing = sorted(set(want) - set(data.telemetry["driver"].unique()))
+    if missing:
+        raise ValueError(f"drivers {missing} not in the session; present: "
+                         f"{', '.join(sorted(data.telemetry['driver'].unique()))}")
+    tel = data.telemetry[data.telemetry["driver"].isin(want)].reset_index(drop=True)
+    laps = data.laps[data.laps["Driver"].isin(want)].reset_index(drop=True)
+    pos = data.position[data.position["driver"].isin(want)].reset_index(drop=True) \
+        if data.position is not None else None
+    meta = dict(data.meta, drivers=sorted(want))
+    return SessionData(telemetry=tel, laps=laps, track_status=data.track_status,
+                       race_control=data.race_control, position=pos, meta=meta)
+
+
+def load_session(settings: Settings, *, progress: bool = True, drivers: list[str] | None = None) -> SessionData:
     """Load the session described by ``settings`` from ``settings.source``.
+
+    ``drivers`` (codes) keeps only those cars; the ``fastf1-csv`` source then reads only
+    their files (quick), the others load everything and filter.
 
     Raises ``ValueError`` for an unknown source and :class:`SourceUnavailableError`
     (with the choices the user has) when an explicit source cannot deliver.
     """
+    if drivers and settings.source == "fastf1-csv":
+        from f1live.sources.fastf1_csv import load_fastf1_csv
+
+        return load_fastf1_csv(settings, progress=progress, drivers=drivers)
+    return restrict_drivers(_load(settings, progress=progress), drivers)
+
+
+def _load(settings: Settings, *, progress: bool) -> SessionData:
     source = settings.source
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
