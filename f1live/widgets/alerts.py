@@ -59,6 +59,7 @@ class AlertsPanel(Panel):
         self.summary.add_class("f1-note")
         self.log = w.HTML()
         self.log.add_class("f1-alerts-log")
+        self._key: object = None
         self.widget = self.card(w.HBox([self.driver, self.kind, self.summary]), self.log)
 
     @staticmethod
@@ -67,6 +68,12 @@ class AlertsPanel(Panel):
         return None if list(current) == new else new
 
     def update(self, view: View) -> None:
+        last = view.anomalies[-1] if view.anomalies else None
+        key = (len(view.anomalies), None if last is None else (last.get("session_time"), last.get("driver")),
+               len(view.events), self.driver.value, self.kind.value)
+        if key == self._key:  # nothing new: skip re-rendering the log
+            return
+        self._key = key
         items = timeline(view)
         opts = self._options(self.driver.options, {str(e.get("driver") or "") for e in items})
         if opts is not None:

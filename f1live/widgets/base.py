@@ -41,6 +41,16 @@ def floats(values: Sequence[Any]) -> np.ndarray:
     >>> floats([1, None, "x", 2.5]).tolist()[::3]
     [1.0, 2.5]
     """
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+        out = values.astype(float)
+        out[~np.isfinite(out)] = np.nan
+        return out
+    try:  # fast path: numbers and None (numpy turns None into NaN)
+        out = np.asarray(values, dtype=float)
+        out[~np.isfinite(out)] = np.nan
+        return out
+    except (TypeError, ValueError):
+        pass
     out = np.empty(len(values), dtype=float)
     for i, v in enumerate(values):
         try:

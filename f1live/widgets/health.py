@@ -101,7 +101,12 @@ class HealthPanel(Panel):
             tile("UI CPU", fmt_num(100 * self.ui_stats.get("cpu_share", float("nan")), 1), "%",
                  title="CPU time of the refresher thread / wall time"),
         ]
-        self.numbers.value = f'<div class="f1-tiles">{"".join(tiles)}</div>'
+        # machine-readable copy of the shown numbers (benchmarks and tests read these)
+        data = (f'<span class="f1-metrics" style="display:none" data-p50="{e2e.get("p50", "")}" '
+                f'data-p99="{e2e.get("p99", "")}" data-rate="{e2e.get("rate", "")}" '
+                f'data-ui-fps="{self.ui_stats.get("applied_per_s", "")}" '
+                f'data-ui-cpu="{self.ui_stats.get("cpu_share", "")}" data-processed="{int(c.get("processed", 0) or 0)}"></span>')
+        self.numbers.value = f'{data}<div class="f1-tiles">{"".join(tiles)}</div>'
         comps = []
         for name in ("broker", "producer", "consumer", "models"):
             if name in view.status:

@@ -117,6 +117,8 @@ class PredictionsPanel(Panel):
                                   title=self.definitions.get(name, label)))
             who = f"<b>{esc(selected)}</b>" if selected else "no driver selected"
             self.numbers.value = f'<div class="f1-note">{who}</div><div class="f1-tiles">{"".join(tiles)}</div>'
+        if missing:  # the chart is hidden: nothing to compute
+            return
         t = floats(view.series(selected, "session_time")) if selected else floats([])
         ys = [floats(view.series(selected, name))[-len(t):] if selected else floats([]) for name in MODELS]
         ys = [y if len(y) == len(t) else floats([None] * len(t)) for y in ys]

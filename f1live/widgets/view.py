@@ -66,6 +66,7 @@ class View:
     latency: dict[str, Sequence[float]] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
     history_fields: tuple[str, ...] = ()
+    _columns: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -109,8 +110,11 @@ class View:
         if h and isinstance(h[0], (tuple, list)):  # LiveState rows in history_fields order
             if name not in self.history_fields:
                 return [None] * len(h)
+            cols = self._columns.get(code)
+            if cols is None:  # transpose once per driver per frame
+                cols = self._columns[code] = list(zip(*h, strict=False))
             i = self.history_fields.index(name)
-            return [row[i] if i < len(row) else None for row in h]
+            return list(cols[i]) if i < len(cols) else [None] * len(h)
         return [row.get(name) if isinstance(row, Mapping) else None for row in h]
 
     def colour(self, code: str) -> str:
