@@ -43,6 +43,7 @@ Pacing is testable without real time by injecting a :class:`Clock`:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -514,6 +515,7 @@ class RealTimeProducer:
         last_date: Any = None
         last_ns = 0
         prep: dict[int, tuple[str, bytes, bytes, Any]] = {}
+        rows = _RowReader(cache)
         date_ns = getattr(cache, "date_ns", None)  # ReplayCache keeps dates as epoch ns
 
         def close_segment() -> None:
@@ -570,14 +572,14 @@ class RealTimeProducer:
                     added = 0
                     while j < n and len(prep) < 64 and (j == i or times[j] == times[i]):
                         if j not in prep:
-                            prep[j] = _prepare(cache.row(j))
+                            prep[j] = _prepare(rows.get(j))
                             added += 1
                         j += 1
                     if added:
                         continue
                 clock.sleep(min(wait, 0.05))
                 continue
-            item = prep.pop(i, None) or _prepare(cache.row(i))
+            item = prep.pop(i, None) or _prepare(rows.get(i))
             drv, key, body, date = item
             if date_ns is not None:
                 last_ns = int(date_ns[i])
@@ -674,6 +676,30 @@ class RealTimeProducer:
         )
 
 
+class _RowReader:
+    """Rows by index, read sequentially through ``cache.iter_rows`` when the cache has it.
+
+    ``iter_rows`` converts blocks of rows at once (~30x cheaper per row than ``row(i)``);
+    the replay asks for increasing indices, and a seek simply restarts the iterator.
+    """
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+        self.it: Any = None
+        self.next = -1
+        self.sequential = hasattr(cache, "iter_rows")
+
+    def get(self, i: int) -> dict[str, Any]:
+        if not self.sequential:
+            return self.cache.row(i)
+        if i != self.next or self.it is None:
+            self.it = self.cache.iter_rows(i)
+            self.next = i
+        _delay, row = next(self.it)
+        self.next += 1
+        return row
+
+
 #: How long before a row is due its burst is pre-encoded (seconds).
 _PREP_LEAD = 0.02
 
@@ -687,16 +713,25 @@ def _prepare(row: dict[str, Any]) -> tuple[str, bytes, bytes, Any]:
     numbers are spliced in at send time, so the JSON work happens before the row is due.
     """
     drv = row["driver"]
-    body = encode_message(row)[_BODY_START:]
+    try:
+        # Fast path: rows from ReplayCache are plain JSON-able values already (nulls None);
+        # encode_message's per-value conversion gives the same bytes for them.
+        body = json.dumps(row, separators=(",", ":"), allow_nan=False).encode("utf-8")[1:]
+    except (TypeError, ValueError):  # numpy scalars, NaN, Timestamps: the full conversion
+        body = encode_message(row)[_BODY_START:]
     return drv, drv.encode(), body, row.get("date")
 
 
 def build_message(row: dict[str, Any], seq: int, gseq: int, event_time_ns: int, produced_at_ns: int) -> bytes:
     """The exact bytes the producer sends for ``row`` (same as :func:`encode_message`).
 
-    >>> row = {"driver": "VER", "speed": 280.0}
-    >>> build_message(row, 3, 7, 11, 13) == encode_message(row, envelope={"seq": 3, "gseq": 7,
-    ...     "event_time_ns": 11, "produced_at_ns": 13})
+    >>> env = {"seq": 3, "gseq": 7, "event_time_ns": 11, "produced_at_ns": 13}
+    >>> row = {"driver": "VER", "speed": 280.0, "lap_number": None}
+    >>> build_message(row, 3, 7, 11, 13) == encode_message(row, envelope=env)
+    True
+    >>> import numpy as np
+    >>> row = {"driver": "VER", "speed": np.float32(280.5), "tyre_life": float("nan")}
+    >>> build_message(row, 3, 7, 11, 13) == encode_message(row, envelope=env)
     True
     """
     _drv, _key, body, _date = _prepare(row)
