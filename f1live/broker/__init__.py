@@ -87,7 +87,7 @@ def start_broker(
         if not settings.bootstrap_servers:
             raise BrokerError("broker 'external' needs --bootstrap-servers / F1LIVE_BOOTSTRAP_SERVERS")
         t0 = time.monotonic()
-        md = cluster_metadata(settings.bootstrap_servers, timeout=timeout or 10.0)
+        md = cluster_metadata(settings.bootstrap_servers, timeout=timeout or 8.0)
         log.info("external Kafka at %s answers (%d brokers)", settings.bootstrap_servers, len(md["brokers"]))
         return Broker(kind="external", bootstrap_servers=settings.bootstrap_servers,
                       start_seconds=time.monotonic() - t0, info={"cluster_id": md.get("cluster_id")})  # fmt: skip

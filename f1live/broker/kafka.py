@@ -208,6 +208,59 @@ def _choose_ports(state: dict, nodes: int, port: int | None) -> tuple[list[int],
     return fresh[:nodes], fresh[nodes:]
 
 
+def _launch(
+    launcher: Launcher,
+    base: Path,
+    kind: str,
+    nodes: int,
+    cluster_id: str,
+    clients: list[int],
+    controllers: list[int],
+    *,
+    timeout: float,
+    detach: bool,
+) -> tuple[list[Node], dict]:
+    """Write configs, format new nodes, spawn them, wait for metadata; nothing left on failure."""
+    voters = {i + 1: controllers[i] for i in range(nodes)}
+    node_objs: list[Node] = []
+    try:
+        for i in range(nodes):
+            nid = i + 1
+            ndir = base / f"node-{nid}"
+            ndir.mkdir(exist_ok=True)
+            props = ndir / "server.properties"
+            props.write_text(
+                server_properties(
+                    node_id=nid, port=clients[i], controller_port=controllers[i], voters=voters,
+                    data_dir=ndir / "data", partitions=1, min_insync=2 if nodes >= 3 else 1,
+                )
+            )  # fmt: skip
+            log_path = ndir / "broker.log"
+            if not (ndir / "data" / "meta.properties").exists():
+                _format(launcher, cluster_id, props, log_path)
+            node_objs.append(Node(node_id=nid, port=clients[i], process=None, log_path=log_path,
+                                  controller_port=controllers[i]))  # fmt: skip
+        (base / "cluster.json").write_text(json.dumps({
+            "cluster_id": cluster_id, "nodes": nodes, "ports": clients,
+            "controller_ports": controllers, "kind": kind,
+        }, indent=1))  # fmt: skip
+        for n in node_objs:
+            assert n.log_path is not None
+            cmd, env = launcher.server_cmd(n.log_path.parent / "server.properties", n.log_path)
+            n.process = ManagedProcess.spawn(
+                f"kafka-node-{n.node_id}", cmd, log_path=n.log_path, env=env, detach=detach
+            )
+        bootstrap = ",".join(f"{HOST}:{p}" for p in clients)
+        md = wait_until_ready(
+            bootstrap, node_objs, timeout=timeout, expect_brokers=nodes, what=f"Apache Kafka ({kind})"
+        )
+    except BaseException:
+        # Failed or interrupted start: leave nothing running.
+        stop_all([n.process for n in node_objs if n.process is not None], timeout=10)
+        raise
+    return node_objs, md
+
+
 def start_kafka(
     settings: Settings,
     *,
@@ -234,44 +287,20 @@ def start_kafka(
             f"{base} holds a {state.get('nodes')}-node cluster, not {nodes}; use --fresh to wipe it"
         )
     cluster_id = state.get("cluster_id") or new_cluster_id()
-    clients, controllers = _choose_ports(state, nodes, port)
-    voters = {i + 1: controllers[i] for i in range(nodes)}
     t0 = time.monotonic()
-    node_objs: list[Node] = []
-    try:
-        for i in range(nodes):
-            nid = i + 1
-            ndir = base / f"node-{nid}"
-            ndir.mkdir(exist_ok=True)
-            props = ndir / "server.properties"
-            props.write_text(
-                server_properties(
-                    node_id=nid, port=clients[i], controller_port=controllers[i], voters=voters,
-                    data_dir=ndir / "data", partitions=1, min_insync=2 if nodes >= 3 else 1,
-                )
-            )  # fmt: skip
-            log_path = ndir / "broker.log"
-            if not (ndir / "data" / "meta.properties").exists():
-                _format(launcher, cluster_id, props, log_path)
-            node_objs.append(Node(node_id=nid, port=clients[i], process=None, log_path=log_path,
-                                  controller_port=controllers[i]))  # fmt: skip
-        state_path.write_text(json.dumps({
-            "cluster_id": cluster_id, "nodes": nodes, "ports": clients,
-            "controller_ports": controllers, "kind": kind,
-        }, indent=1))  # fmt: skip
-        for n in node_objs:
-            cmd, env = launcher.server_cmd(n.log_path.parent / "server.properties", n.log_path)
-            n.process = ManagedProcess.spawn(
-                f"kafka-node-{n.node_id}", cmd, log_path=n.log_path, env=env, detach=detach
-            )
-        bootstrap = ",".join(f"{HOST}:{p}" for p in clients)
-        md = wait_until_ready(
-            bootstrap, node_objs, timeout=timeout, expect_brokers=nodes, what=f"Apache Kafka ({kind})"
-        )
-    except BaseException:
-        # Failed or interrupted start: leave nothing running.
-        stop_all([n.process for n in node_objs if n.process is not None], timeout=10)
-        raise
+    # Free ports are found by binding and releasing them, so another process on this machine
+    # may take one before the JVM binds it: then retry once on new ports (unless configured).
+    for attempt in (1, 2):
+        clients, controllers = _choose_ports(state if attempt == 1 else {}, nodes, port)
+        try:
+            node_objs, md = _launch(launcher, base, kind, nodes, cluster_id, clients, controllers,
+                                    timeout=timeout, detach=detach)  # fmt: skip
+            break
+        except BrokerError as exc:
+            if attempt == 2 or port is not None or "Address already in use" not in str(exc):
+                raise
+            log.warning("a port was taken while Kafka started; retrying on other free ports")
+    bootstrap = ",".join(f"{HOST}:{p}" for p in clients)
     seconds = time.monotonic() - t0
     broker = Broker(
         kind=kind, bootstrap_servers=bootstrap, nodes=node_objs, log_path=node_objs[0].log_path,
