@@ -92,7 +92,8 @@ COLUMNS: tuple[str, ...] = (
     "produced", "consumed", "duplicates", "missing", "foreign", "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms",
     "proc_p50_ms", "proc_p95_ms", "proc_p99_ms", "lag_max", "lag_mean", "lag_end", "cpu_util_pct",
     "consumer_cpu_pct", "system_cpu_pct", "cpu_count", "load_avg_1m", "wall_s", "start_skew_s",
-    "anomalies", "processor_errors", "analysis", "data", "broker", "topic", "run_id", "timestamp",
+    "offered_msgs_s", "producer_lateness_p99_ms", "anomalies", "processor_errors", "analysis", "data",
+    "broker", "topic", "run_id", "timestamp",
 )
 
 RESULTS_STEM = "scaling_results"
@@ -255,21 +256,25 @@ class FeatureAnomalyProcessor:
 def analysis_processors(settings: Settings) -> tuple[list[Processor], str]:
     """The consumer's full analysis (fresh state) and a label saying what it is.
 
-    The pipeline's processors (:func:`f1live.pipeline.default_processors`: features,
-    anomaly detection and the trained models) when they are available; otherwise
-    features + anomaly detection, labelled as such.
+    :class:`f1live.analysis.AnalyticsProcessor` -- online features, rule + River anomaly
+    detection and the three trained models (loaded and verified from
+    ``settings.models_dir``). Without trained models it runs features + anomaly
+    detection and the label says so (``f1live train`` adds the models). If the analytics
+    module is absent, :class:`FeatureAnomalyProcessor` does the same features + anomaly work.
     """
     try:
-        from f1live.pipeline import default_processors
-
-        procs, status = default_processors(settings)
-    except Exception as exc:  # analytics not importable: say so, keep measuring something real
-        log.warning("pipeline analytics unavailable (%s); using features+anomaly", exc)
-        procs, status = [], "missing"
-    if procs:
-        names = "+".join(getattr(p, "name", type(p).__name__) for p in procs)
-        return list(procs), f"{names} (models {status})"
-    return [FeatureAnomalyProcessor()], "features+anomaly (no trained models)"
+        from f1live.analysis import AnalyticsProcessor
+    except ImportError as exc:
+        log.warning("f1live.analysis unavailable (%s); using features+anomaly", exc)
+        return [FeatureAnomalyProcessor()], "features+anomaly (analytics module unavailable)"
+    proc = AnalyticsProcessor(settings)
+    try:
+        proc.start()
+    except FileNotFoundError as exc:  # ModelsMissingError: no trained models in models_dir
+        log.warning("no trained models (%s); scaling runs features + anomaly detection only", exc)
+        return [AnalyticsProcessor(settings, models=False)], "analytics: features+anomaly (no trained models)"
+    names = sorted(proc.metadata().get("models", {}))
+    return [proc], f"analytics: features+anomaly+models ({', '.join(names)})"
 
 
 class _Stage:
@@ -597,6 +602,7 @@ def run_point(
     ensure_topic(bootstrap_servers, topic, n, settings.replication)
     load1 = os.getloadavg()[0]
     produced: list[int]
+    offered: dict[str, float] = {"offered_msgs_s": float("nan"), "producer_lateness_p99_ms": float("nan")}
     try:
         if rate == "max":
             sums = _produce(settings, bootstrap_servers, broker_kind, topic, caches, speed=0.0, duration=None,
@@ -643,6 +649,11 @@ def run_point(
                 produced = [s.acked for s in sums]
                 for k in range(n):
                     expected[k].value = produced[k]
+                # what the paced streams actually offered (a starved producer offers less)
+                span_p = max(s.elapsed_s for s in sums)
+                offered = {"offered_msgs_s": round(sum(produced) / span_p, 2) if span_p > 0 else float("nan"),
+                           "producer_lateness_p99_ms": max(float(s.lateness_ms.get("p99", float("nan")))
+                                                           for s in sums)}
             results = _collect(mode, n, workers if mode == "thread" else None, procs, queue,
                                time.monotonic() + config.timeout)
             t_end = time.monotonic()
@@ -671,9 +682,11 @@ def run_point(
     errors = [f"consumer {r['index']}: {r['error']}" for r in results if r.get("error")]
     if errors:
         raise RuntimeError(f"scaling point N={n} ({mode}, {rate}) failed: " + "; ".join(errors))
-    return _row(settings, results, produced, mode=mode, rate=rate, config=config, caches=caches, topic=topic,
-                run_id=run_id, broker_kind=broker_kind, t_go=t_go, t_end=t_end, cpu=(cpu0, cpu1),
-                self_cpu=self_cpu1 - self_cpu0, load1=load1)
+    row = _row(settings, results, produced, mode=mode, rate=rate, config=config, caches=caches, topic=topic,
+               run_id=run_id, broker_kind=broker_kind, t_go=t_go, t_end=t_end, cpu=(cpu0, cpu1),
+               self_cpu=self_cpu1 - self_cpu0, load1=load1)
+    row.update(offered)
+    return row
 
 
 def _collect(mode: str, n: int, workers: Sequence[_Worker] | None, procs: Sequence[Any], queue: Any,
@@ -963,6 +976,41 @@ def run_small(settings: Settings, **overrides: Any) -> ScaleResult:
                drivers_per_stream=5)
     cfg.update(overrides)
     return run_experiment(settings, ScaleConfig(**cfg))
+
+
+# --------------------------------------------------------------------------- capacity
+def capacity_plan(per_consumer_msgs_s: float, feeds: dict[str, float], *, cars: int = 20,
+                  utilisation: float = 0.5) -> pd.DataFrame:
+    """Consumers and partitions a grid of ``cars`` needs, from a *measured* per-consumer throughput.
+
+    ``feeds`` maps a feed name to its per-car message rate (Hz). A consumer is planned at
+    ``utilisation`` of its measured capacity (headroom for bursts, GC, rebalances).
+    Messages are keyed by driver, so one driver's messages go to one partition and one
+    consumer (per-driver features need them in order): at most ``cars`` partitions are
+    useful, and a single car's rate must fit into one consumer (``per_car_fits``).
+
+    >>> plan = capacity_plan(1500.0, {"car data": 3.7, "50 Hz": 50.0, "1 kHz": 1000.0})
+    >>> plan[["feed", "grid_msgs_s", "consumers", "partitions", "per_car_fits"]].values.tolist()
+    [['car data', 74.0, 1, 2, True], ['50 Hz', 1000.0, 2, 4, True], ['1 kHz', 20000.0, 27, 27, False]]
+    """
+    if not per_consumer_msgs_s > 0:
+        raise ValueError(f"per_consumer_msgs_s {per_consumer_msgs_s!r}: expected a measured rate > 0")
+    budget = per_consumer_msgs_s * utilisation
+    out = []
+    for name, hz in feeds.items():
+        rate = cars * hz
+        need = max(1, math.ceil(rate / budget))
+        fits = hz <= budget
+        out.append({"feed": name, "hz_per_car": hz, "cars": cars, "grid_msgs_s": round(rate, 1),
+                    "consumer_capacity_msgs_s": round(per_consumer_msgs_s, 1), "utilisation": utilisation,
+                    # room to add consumers later without repartitioning (keys move when
+                    # partitions change), but more partitions than driver keys stay empty
+                    "consumers": need, "partitions": need if need > cars else min(cars, max(2, 2 * need)),
+                    "per_car_fits": bool(fits),
+                    "note": "ok" if fits and need <= cars else
+                            "more consumers than driver keys / one car exceeds one consumer: key below driver "
+                            "level (e.g. driver+channel) or make the per-message analysis cheaper"})
+    return pd.DataFrame(out)
 
 
 # --------------------------------------------------------------------------- results on disk

@@ -95,6 +95,7 @@ def test_fixed_rate_end_to_end_latency(kafka_broker: Any, monaco_2023_slice: Any
     assert (df["latency_kind"] == "e2e").all() and (df["speed"] == 20.0).all()
     assert (df["latency_p50_ms"] == df["e2e_p50_ms"]).all()
     assert (df["e2e_p50_ms"] > 0).all() and (df["e2e_p99_ms"] < 5000).all()
+    assert (df["offered_msgs_s"] > 0).all() and df["producer_lateness_p99_ms"].notna().all()
     assert res.path is None
 
 
