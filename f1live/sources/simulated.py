@@ -100,8 +100,8 @@ def simulate_session(settings: Settings, *, n_laps: int = 78, drivers: int = 20,
     for i in range(drivers):
         t = start_t + 0.25 * i  # grid stagger
         comp, stint, life = _COMPOUNDS[first[i]], 1, 1.0
-        kt, kd, kv, kth, kb = [np.array([0.0, t])], [np.array([0.0, 0.0])], [np.zeros(2)], \
-            [np.zeros(2)], [np.array([True, False])]
+        # knots (time, race distance, speed, throttle, brake) the samples are interpolated from
+        segs = [(np.array([0.0, t]), np.array([0.0, 0.0]), np.zeros(2), np.zeros(2), np.array([True, False]))]
         for lap in range(1, n_laps + 1):
             deg = {"SOFT": 0.0012, "MEDIUM": 0.0007, "HARD": 0.0004}[comp] * life
             factor = 1.0 + pace[i] + deg + rng.normal(0, 0.003) + (0.06 if lap == 1 else 0.0)
@@ -128,13 +128,12 @@ def simulate_session(settings: Settings, *, n_laps: int = 78, drivers: int = 20,
                 lt = np.concatenate([[0.0], np.cumsum(seg)])
                 pit_in = t + float(np.interp(length - _PIT_ENTRY_M, s_knots, lt))
             d0 = (lap - 1) * length
-            kt.append(t + lt[1:]); kd.append(d0 + s_knots[1:]); kv.append(v[1:])
-            kth.append(thr[1:]); kb.append(brk[1:])
+            segs.append((t + lt[1:], d0 + s_knots[1:], v[1:], thr[1:], brk[1:]))
             lap_time = float(lt[-1])
             if is_in:  # stop in the box (speed 0) before the out-lap starts
-                kt.append(np.array([t + lap_time + 0.01, t + lap_time + _STOP_S]))
-                kd.append(np.array([d0 + length, d0 + length])); kv.append(np.zeros(2))
-                kth.append(np.zeros(2)); kb.append(np.array([True, True]))
+                segs.append((np.array([t + lap_time + 0.01, t + lap_time + _STOP_S]),
+                             np.array([d0 + length, d0 + length]), np.zeros(2), np.zeros(2),
+                             np.array([True, True])))
             lap_rows.append({"Driver": codes[i], "DriverNumber": i + 1, "LapNumber": float(lap),
                              "LapTime": lap_time, "LapStartTime": t, "Time": t + lap_time,
                              "PitInTime": pit_in, "PitOutTime": pit_out, "Stint": float(stint),
@@ -146,10 +145,14 @@ def simulate_session(settings: Settings, *, n_laps: int = 78, drivers: int = 20,
                 comp = "HARD" if comp != "HARD" else "MEDIUM"
                 stint, life = stint + 1, 1.0
         # slow-down lap after the flag, then parked
-        kt.append(np.array([t + 40.0, t + 60.0])); kd.append(np.array([n_laps * length + 1500.0] * 2))
-        kv.append(np.zeros(2)); kth.append(np.zeros(2)); kb.append(np.array([False, False]))
-        knots_t.append(np.concatenate(kt)); knots_d.append(np.concatenate(kd)); knots_v.append(np.concatenate(kv))
-        knots_thr.append(np.concatenate(kth)); knots_brk.append(np.concatenate(kb))
+        segs.append((np.array([t + 40.0, t + 60.0]), np.array([n_laps * length + 1500.0] * 2),
+                     np.zeros(2), np.zeros(2), np.array([False, False])))
+        kt, kd, kv, kth, kb = (np.concatenate(part) for part in zip(*segs, strict=True))
+        knots_t.append(kt)
+        knots_d.append(kd)
+        knots_v.append(kv)
+        knots_thr.append(kth)
+        knots_brk.append(kb)
 
     laps = pd.DataFrame(lap_rows)
     laps["Position"] = laps.groupby("LapNumber")["Time"].rank(method="first").astype(float)
