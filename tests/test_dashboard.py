@@ -117,3 +117,46 @@ def test_closed_pages_leave_no_kernel_nor_broker(voila_dashboard, chrome) -> Non
     wait_for(lambda: not srv.kernel_pids(), 60, "idle kernels of closed pages to be culled")
     assert srv.running, "the server itself keeps serving"
     assert not gone(family)
+
+
+def test_run_command_prepares_session_and_serves_dashboard(shared_data: Path, tmp_path: Path) -> None:
+    """`f1live run` (the README's `make run`): prepare, serve on 127.0.0.1, print the URL, stop clean."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    env = {**os.environ, "F1LIVE_SHARED_DATA": str(shared_data), "F1LIVE_RUN_DIR": str(tmp_path / "runs"),
+           "F1LIVE_MODELS_DIR": str(tmp_path / "models")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "f1live", "run", "--source", "fastf1-csv", "--offline", "--out", str(tmp_path / "data"),
+         "--port", "0", "--no-browser", "--broker", "tansu", "--drivers", "VER,HAM", "--speed", "20",
+         "--from-lap", "22"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    family: list[int] = []
+    try:
+        line = ""
+        deadline = time.monotonic() + 240
+        while "f1live dashboard: http" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                pytest.fail(f"f1live run exited {proc.returncode}: {proc.stderr.read()[-2000:]}")
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url, f"no 127.0.0.1 URL printed: {line!r}"
+        assert list((tmp_path / "data").rglob("*.parquet")), "the session was not exported"
+        with urllib.request.urlopen(url.group(0), timeout=180) as r:  # renders the page: a kernel starts
+            page = r.read().decode()
+        assert r.status == 200 and "jupyter-config-data" in page
+        assert "cdn.jsdelivr.net" not in page  # the offline template is used
+        family = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        assert any("ipykernel" in " ".join(psutil.Process(p).cmdline()) for p in family if psutil.pid_exists(p))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("f1live run did not stop on SIGTERM within 90 s")
+    time.sleep(0.5)
+    assert not gone(family), f"processes left after f1live run stopped: {gone(family)}"

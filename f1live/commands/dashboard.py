@@ -22,19 +22,24 @@ HELP = "serve the live dashboard with Voila (127.0.0.1) and print its URL"
 
 
 def add_dashboard_args(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``f1live dashboard`` and ``f1live run``."""
-    p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default 8866; 0 = any free port)")
+    """All ``f1live dashboard`` options (session/source ones + :func:`add_server_args`)."""
     p.add_argument("--speed", default=None, help="replay speed: 1 = real time ... 100, or 'max' (default: settings)")
-    p.add_argument("--bootstrap-servers", default=None,
-                   help="external Kafka host:port[,...] (default: each page starts an embedded broker)")
-    p.add_argument("--broker", default=None, help="embedded broker kind: auto | kafka | tansu (default: settings)")
     p.add_argument("--source", default=None, help="auto | fastf1 | fastf1-csv | file | simulated (default: auto)")
     p.add_argument("--file", type=Path, default=None, help="replay this f1live export / FastF1 CSV folder")
     p.add_argument("--year", type=int, default=None, help="session year (default 2023)")
     p.add_argument("--event", default=None, help="event name (default Monaco)")
     p.add_argument("--session", default=None, help="R | Q | S | SQ | FP1-3 (default R)")
-    p.add_argument("--drivers", default=None, help="comma-separated driver codes (default: all)")
     p.add_argument("--start-lap", type=int, default=None, help="start the replay at this lap")
+    add_server_args(p)
+
+
+def add_server_args(p: argparse.ArgumentParser) -> None:
+    """Server/pipeline options shared by ``f1live dashboard`` and ``f1live run``."""
+    p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default 8866; 0 = any free port)")
+    p.add_argument("--bootstrap-servers", default=None,
+                   help="external Kafka host:port[,...] (default: each page starts an embedded broker)")
+    p.add_argument("--broker", default=None, help="embedded broker kind: auto | kafka | tansu (default: settings)")
+    p.add_argument("--drivers", default=None, help="comma-separated driver codes (default: all)")
     p.add_argument("--heartbeat-timeout", type=float, default=60.0,
                    help="stop a page's pipeline when the page was silent this long (s; default 60)")
     p.add_argument("--cull-idle-timeout", type=int, default=120,

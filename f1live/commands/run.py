@@ -1,38 +1,48 @@
-"""``f1live run``: the main job (interim, until the dashboard lands).
+"""``f1live run``: the main job -- prepare the default session and serve the live dashboard.
 
 Prepares the default session (2023 Monaco Race, ``--source auto``: an existing export
 in ``data/``, else FastF1, else the raw FastF1 CSV dumps, else SIMULATED with a warning),
-exports it when it was not loaded from an export, loads the export into the replay
-cache and replays a few seconds at real pace from the start of a lap, printing the
-measured frequency of the data and of the replay.  No Kafka here.
+exports it when it was not loaded from an export, then starts the dashboard (Voila on
+127.0.0.1) replaying that export through Kafka and prints its URL. Each page view runs
+the whole pipeline (embedded broker unless ``--bootstrap-servers``). Ctrl-C stops it all.
+
+``--seconds N`` instead only replays N seconds from the in-memory cache, without Kafka or
+UI, and prints the measured frequency (a quick check of the prepared data).
 
 Examples::
 
-    f1live run                       # 5 s of replay from lap 1
-    f1live run --seconds 10 --from-lap 23 --speed 2
-    f1live run --source simulated    # SIMULATED data
+    f1live run                                   # prepare, then http://127.0.0.1:8866/
+    f1live run --speed 20 --from-lap 23 --port 9000 --no-browser
+    f1live run --bootstrap-servers localhost:9092
+    f1live run --source simulated                # SIMULATED data, labelled as such
+    f1live run --seconds 10 --from-lap 23 --speed 2    # quick replay check, no Kafka
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 from f1live.commands._data_args import add_session_args, settings_from_args
+from f1live.commands.dashboard import add_server_args
 
 NAME = "run"
-HELP = "main job: prepare the default session and replay a few seconds from the cache (no Kafka)"
+HELP = "main job: prepare the default session and serve the live dashboard (prints the URL)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     add_session_args(p)
-    p.add_argument("--seconds", type=float, default=5.0, help="wall-clock seconds to replay (default 5)")
-    p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1 = real time)")
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1 = real time; 0 = max)")
     p.add_argument("--from-lap", type=int, default=1, help="start the replay at this lap (default 1)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    g = p.add_argument_group("dashboard")
+    add_server_args(g)  # type: ignore[arg-type]
+    c = p.add_argument_group("quick check (no Kafka, no UI)")
+    c.add_argument("--seconds", type=float, default=None, help="only replay this many wall-clock seconds from the cache")
+    c.add_argument("--json", action="store_true", help="with --seconds: print the result as JSON")
     p.set_defaults(func=run)
     return p
 
@@ -64,32 +74,43 @@ def replay(cache, start: int, seconds: float, speed: float) -> dict:
             "drivers": len(set(drivers)), "hz_per_car": f["driver_median_hz"] if f else None}
 
 
-def run(args: argparse.Namespace) -> int:
-    from f1live.cache import ReplayCache
-    from f1live.commands.prepare import print_summary, summarize
+def prepare(args: argparse.Namespace, quiet: bool = False):
+    """Load (and export if needed) the session; returns (export path, sidecar)."""
     from f1live.export import export_session
     from f1live.sources import load_session
 
     settings = settings_from_args(args)
-    data = load_session(settings, progress=not args.json)
+    data = load_session(settings, progress=not quiet)
     path = data.meta.get("export_path")
     if path is None:
-        res = export_session(data, settings.data_dir, progress=not args.json)
+        res = export_session(data, settings.data_dir, progress=not quiet)
         path, side = res.parquet or res.csv, res.meta
     else:
         from f1live.sources.exports import read_sidecar
 
         side = read_sidecar(path) or {}
-    del data
+    return path, side
+
+
+def run(args: argparse.Namespace) -> int:
+    from f1live.cache import ReplayCache
+    from f1live.commands.prepare import print_summary, summarize
+
+    path, side = prepare(args, quiet=args.json)
     cache = ReplayCache.from_path(path)
-    start = cache.index_of_lap(args.from_lap)
     if not side.get("frequency"):
         from f1live.frequency import session_frequency
 
         side = dict(side, frequency=session_frequency(cache.to_frame()), rows=len(cache),
                     drivers=cache.drivers, laps=max(cache.laps))
     summary = summarize(side, {"export": str(path)}, None)
-    rep = replay(cache, start, args.seconds, args.speed)
+    if args.seconds is None:
+        del cache
+        if not args.json:
+            print_summary(summary)
+        return _serve(args, path, bool(summary["simulated"]))
+    start = cache.index_of_lap(args.from_lap)
+    rep = replay(cache, start, args.seconds, args.speed or 1.0)
     if args.json:
         print(json.dumps({"prepared": summary, "replay": rep}, indent=2))
         return 0
@@ -99,6 +120,23 @@ def run(args: argparse.Namespace) -> int:
           f"at speed x{args.speed:g}: {rep['rows_per_s']:.1f} rows/s, {rep['drivers']} drivers, "
           f"{_hz(rep['hz_per_car'])} Hz per car (measured)")
     return 0
+
+
+def _serve(args: argparse.Namespace, path, simulated: bool) -> int:
+    """The dashboard replays the prepared export (each page loads it in its kernel)."""
+    from pathlib import Path
+
+    from f1live.commands.dashboard import serve
+
+    ns = argparse.Namespace(
+        speed=str(args.speed), source="file", file=Path(path), year=args.year, event=args.event,
+        session=args.session, start_lap=args.from_lap if args.from_lap and args.from_lap > 1 else None,
+        port=args.port, bootstrap_servers=args.bootstrap_servers, broker=args.broker, drivers=args.drivers,
+        heartbeat_timeout=args.heartbeat_timeout, cull_idle_timeout=args.cull_idle_timeout,
+        no_browser=args.no_browser)
+    if simulated:
+        print("NOTE: the prepared session is SIMULATED data (no real data was available)", file=sys.stderr)
+    return serve(ns)
 
 
 def _hz(v: float | None) -> str:

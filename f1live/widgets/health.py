@@ -61,6 +61,7 @@ class HealthPanel(Panel):
         super().__init__()
         self.window_s = window_s
         self.ui_stats: dict[str, float] = {}
+        self._chart_key: object = None
         self.numbers = w.HTML()
         self.numbers.add_class("f1-health-numbers")
         self.chips = w.HTML()
@@ -114,6 +115,10 @@ class HealthPanel(Panel):
                 comps.append(f'<span title="{esc(text)}">{chip(f"{name}: {text[:40]}", status_level(text))}</span>')
         self.chips.value = "".join(comps)
         t = floats(lat.get("t") or [])
+        key = (len(t), float(t[-1]) if len(t) else None)
+        if key == self._chart_key:  # the series has one point per second: redraw only then
+            return
+        self._chart_key = key
         if len(t):
             keep = t >= t.max() - self.window_s
             x = t[keep] - t.max()

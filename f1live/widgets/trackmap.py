@@ -50,6 +50,7 @@ class TrackMapPanel(Panel):
         self.note.add_class("f1-note")
         self._outline_key: Any = None
         self._seen: list[tuple[float, float]] = []
+        self._names_key: object = None
         self.widget = self.card(self.figure, self.note)
 
     def _set_extent(self, x: np.ndarray, y: np.ndarray) -> None:
@@ -94,8 +95,10 @@ class TrackMapPanel(Panel):
         colours = [view.colour(c) for c in codes] or ["#888888"]
         with self.cars.hold_sync():
             self.cars.x, self.cars.y = x, y
-            self.cars.names = codes
-            self.cars.colors = colours
+            if (codes, colours) != self._names_key:  # names/colours change rarely: send only then
+                self._names_key = (codes, colours)
+                self.cars.names = codes
+                self.cars.colors = colours
         if selected in codes:
             i = codes.index(selected)
             hx, hy = x[i : i + 1], y[i : i + 1]
