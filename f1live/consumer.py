@@ -375,6 +375,7 @@ class RealTimeConsumer:
     def _handle(self, consumer: Any, batch: dict[Any, list[Any]], t_recv_ns: int, max_bytes: int,
                 state: Any, OffsetAndMetadata: Any) -> None:
         good: list[dict[str, Any]] = []
+        gaps_before = len(self.tracker.gaps) and sum(len(v) for v in self.tracker.gaps.values())
         dlq_sent = False
         n_dup = 0
         commit_offsets: dict[Any, Any] = {}
@@ -427,6 +428,9 @@ class RealTimeConsumer:
                 state.count("duplicates", n_dup)
             if errors:
                 state.count("processor_errors", errors)
+            new_gaps = sum(len(v) for v in self.tracker.gaps.values()) - gaps_before
+            if new_gaps:
+                state.count("gaps", new_gaps)
             for p, o in self.offsets.items():
                 state.set_partition(p, o["offset"], o["lag"])
         if self.commit and self.group_id:

@@ -623,7 +623,7 @@ class RealTimeProducer:
         close_segment()
         self._elapsed = clock.monotonic() - t_start - paused_total
         try:
-            client.flush(timeout=self.settings_flush_timeout)
+            client.flush(timeout=self.flush_timeout_s)
         except Exception as exc:
             log.warning("flush did not complete: %s", exc)
             with self._lock:
@@ -637,7 +637,7 @@ class RealTimeProducer:
         return self._summary
 
     #: seconds to wait for outstanding acks at the end of a replay
-    settings_flush_timeout: float = 30.0
+    flush_timeout_s: float = 30.0
 
     def _make_summary(self, reason: str, meta: dict[str, Any], n: int) -> ProducerSummary:
         with self._lock:

@@ -13,6 +13,7 @@ from f1live.consumer import RealTimeConsumer
 from f1live.delivery import DeliveryTracker, delivery_report
 from f1live.producer import RealTimeProducer
 from f1live.schema import TELEMETRY_COLUMNS
+from f1live.state import LiveState
 
 BROKERS = pytest.mark.parametrize("any_broker", ["kafka", "tansu"], indirect=True)
 
@@ -103,9 +104,12 @@ def test_duplicate_and_gap_detection_on_real_messages(kafka_broker: Any, stream_
     raw.send(s.topic, key=b"LEC", value=json.dumps(later).encode(), headers=hdr)
     raw.flush()
     raw.close()
-    again = RealTimeConsumer(s, tracker=cons.tracker)
+    state = LiveState()
+    again = RealTimeConsumer(s, tracker=cons.tracker, state=state)
     r = again.consume_messages(timeout_seconds=30, max_messages=1, idle_timeout=3)
     assert r.duplicates == 2 and r.processed == 1
+    counters = state.snapshot(history=False)["counters"]
+    assert counters["duplicates"] == 2 and counters["gaps"] == 1 and counters["processed"] == 1
     rep = delivery_report({"LEC": 46}, cons.tracker, run_id=ps.run_id)
     assert not rep.ok and rep.per_driver["LEC"]["gaps"] == [(40, 44)]
 
