@@ -292,7 +292,8 @@ def train_models(
         oof = np.full(len(y), np.nan)
         oof_lr = np.full(len(y), np.nan)
         if folds >= 2:
-            for tr, te in GroupKFold(n_splits=folds).split(X, y, g):
+            for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(X, y, g)):
+                logger.info("%s: CV fold %d/%d (%d rows)", name, k + 1, folds, len(tr))
                 if len(np.unique(y[tr])) < 2:
                     continue
                 m = make_model(seed, max_iter).fit(X[tr], y[tr])
