@@ -71,18 +71,16 @@ def read_export_frame(path: str | Path) -> pd.DataFrame:
     if p.stat().st_size == 0:
         raise ValueError(f"{p} is empty (0 bytes); expected an f1live telemetry export")
     suffix = _suffix(p)
+    if suffix not in (".parquet", ".csv", ".csv.gz"):
+        raise ValueError(f"{p} has unsupported suffix {suffix!r}; expected {', '.join(SUFFIXES)}")
     try:
         if suffix == ".parquet":
             df = pd.read_parquet(p)
-        elif suffix in (".csv", ".csv.gz"):
-            df = pd.read_csv(p, dtype=_CSV_DTYPES, low_memory=False)
         else:
-            raise ValueError(f"{p} has unsupported suffix {suffix!r}; expected {', '.join(SUFFIXES)}")
+            df = pd.read_csv(p, dtype=_CSV_DTYPES, low_memory=False)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{p} is empty: no header and no rows") from None
-    except ValueError:
-        raise
-    except Exception as exc:  # pyarrow/parser errors: name the file
+    except Exception as exc:  # pyarrow/parser errors (ArrowInvalid is a ValueError too): name the file
         raise ValueError(f"cannot read {p} as {suffix.lstrip('.')}: {exc}") from None
     if df.empty:
         raise ValueError(f"{p} is empty: header but no telemetry rows")
