@@ -610,18 +610,14 @@ def run_point(
             produced = [s.acked for s in sums]
         specs = [WorkerSpec(k, settings, bootstrap_servers, broker_kind, topic, topic, k, rate, config.timeout)
                  for k in range(n)]
+        workers: list[_Worker] = []
+        procs: list[Any] = []
+        mon: threading.Thread | None = None
+        queue: Any = None
         if mode == "thread":
             go, abort = threading.Event(), threading.Event()
             readies = [threading.Event() for _ in range(n)]
-            expected = [_Value(produced[k] if rate == "max" else -1) for k in range(n)]
-            workers = [_Worker(s, go, readies[k], expected[k]) for k, s in enumerate(specs)]
-            for w in workers:
-                w.start()
-            mon = threading.Thread(target=_monitor, args=(workers, time.monotonic() + config.timeout + 600, abort),
-                                   name="f1live-scaling-monitor", daemon=True)
-            mon.start()
-            procs: list[Any] = []
-            queue: Any = None
+            expected: list[Any] = [_Value(produced[k] if rate == "max" else -1) for k in range(n)]
         else:
             import multiprocessing as mp
 
@@ -630,11 +626,19 @@ def run_point(
             readies = [ctx.Event() for _ in range(n)]
             expected = [ctx.Value("q", produced[k] if rate == "max" else -1) for k in range(n)]
             queue = ctx.Queue()
-            procs = [ctx.Process(target=_process_main, args=(s, go, readies[k], expected[k], abort, queue),
-                                 name=f"f1live-scale-{k}", daemon=True) for k, s in enumerate(specs)]
-            for p in procs:
-                p.start()
         try:
+            if mode == "thread":
+                workers = [_Worker(s, go, readies[k], expected[k]) for k, s in enumerate(specs)]
+                for w in workers:
+                    w.start()
+                mon = threading.Thread(target=_monitor, name="f1live-scaling-monitor", daemon=True,
+                                       args=(workers, time.monotonic() + config.timeout + 600, abort))
+                mon.start()
+            else:
+                procs = [ctx.Process(target=_process_main, args=(s, go, readies[k], expected[k], abort, queue),
+                                     name=f"f1live-scale-{k}", daemon=True) for k, s in enumerate(specs)]
+                for p in procs:
+                    p.start()
             ready_deadline = time.monotonic() + max(60.0, config.timeout)
             for k, r in enumerate(readies):
                 if not r.wait(max(0.0, ready_deadline - time.monotonic())):
@@ -654,25 +658,23 @@ def run_point(
                 offered = {"offered_msgs_s": round(sum(produced) / span_p, 2) if span_p > 0 else float("nan"),
                            "producer_lateness_p99_ms": max(float(s.lateness_ms.get("p99", float("nan")))
                                                            for s in sums)}
-            results = _collect(mode, n, workers if mode == "thread" else None, procs, queue,
-                               time.monotonic() + config.timeout)
+            results = _collect(mode, n, workers, procs, queue, time.monotonic() + config.timeout)
             t_end = time.monotonic()
             cpu1 = psutil.cpu_times()
             self_cpu1 = _proc_cpu()
         finally:
             abort.set()
             go.set()
-            if mode == "thread":
+            if mon is not None:
                 mon.join(30)
-                for w in workers:
-                    w.consumer.close()
-            else:
-                for p in procs:
-                    p.join(30)
-                    if p.is_alive():
-                        log.warning("scaling worker %s did not exit; terminating it", p.name)
-                        p.terminate()
-                        p.join(5)
+            for w in workers:
+                w.consumer.close()
+            for p in procs:
+                p.join(30)
+                if p.is_alive():
+                    log.warning("scaling worker %s did not exit; terminating it", p.name)
+                    p.terminate()
+                    p.join(5)
     finally:
         if not config.keep_topics:
             try:
@@ -689,10 +691,9 @@ def run_point(
     return row
 
 
-def _collect(mode: str, n: int, workers: Sequence[_Worker] | None, procs: Sequence[Any], queue: Any,
+def _collect(mode: str, n: int, workers: Sequence[_Worker], procs: Sequence[Any], queue: Any,
              deadline: float) -> list[dict[str, Any]]:
     if mode == "thread":
-        assert workers is not None
         while any(not w.done for w in workers):
             if time.monotonic() > deadline:
                 for w in workers:
