@@ -26,6 +26,7 @@ gives the UI the label definitions to show next to the numbers.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ class AnalyticsProcessor:
         anomaly: run the anomaly detector.
         river: include the River HalfSpaceTrees score (rules always run).
         seed: River seed.
+        keep: keep the last ``keep`` analysis records (``driver``, ``session_time``, ``lap_number``
+            + results) in :attr:`records` for notebooks (:func:`summarise`); 0 keeps none.
 
     Models are loaded (and verified against ``manifest.json``) on :meth:`start` or on the
     first batch, never in ``__init__``. Missing models raise
@@ -61,7 +64,7 @@ class AnalyticsProcessor:
 
     def __init__(self, settings: Settings, models_dir: Path | str | None = None, *, models: bool = True,
                  anomaly: bool = True, river: bool = True, seed: int = 42,
-                 limits: RuleLimits | None = None) -> None:
+                 limits: RuleLimits | None = None, keep: int = 0) -> None:
         self.settings = settings
         self.models_dir = Path(models_dir) if models_dir is not None else Path(settings.models_dir)
         self.use_models = models
@@ -71,6 +74,8 @@ class AnalyticsProcessor:
         self._bundle: Any = None
         self._names: list[str] = []
         self._thresholds: dict[str, float] = {}
+        self.records: deque[dict[str, Any]] = deque(maxlen=keep or 1)
+        self._keep = keep > 0
 
     def start(self) -> None:
         """Load and verify the models (idempotent)."""
@@ -130,6 +135,10 @@ class AnalyticsProcessor:
                 for r, v in zip(results, p.tolist(), strict=True):
                     r[name] = v
                     r[name + "_alert"] = v >= thr
+        if self._keep:
+            for m, r in zip(msgs, results, strict=True):
+                self.records.append({"driver": m.get("driver"), "session_time": m.get("session_time"),
+                                     "lap_number": m.get("lap_number"), **r})
         return results
 
 
