@@ -88,6 +88,15 @@ def test_2024_lap1_retirements_are_kept(shared_data, data_settings):
     d = load_fastf1_csv(s, progress=False, drivers=["PER", "VER"])
     per = d.telemetry[d.telemetry["driver"] == "PER"]
     assert len(per) == 45_354  # README: 45,354 rows per driver, kept although no laps
+    # red flag on lap 1: VER enters the pit lane (PitInTime, no PitOutTime on lap 2) and is
+    # released to the grid at the restart; his real stop is lap 52 -> 53
+    ver = d.telemetry[d.telemetry["driver"] == "VER"]
+    laps = d.laps[d.laps["Driver"] == "VER"].set_index("LapNumber")
+    red = ver["session_time"].between(laps.loc[1, "PitInTime"], laps.loc[1, "Time"], inclusive="left")
+    assert ver[red]["in_pit"].all() and red.sum() > 8000
+    stop = ver["session_time"].between(laps.loc[52, "PitInTime"], laps.loc[53, "PitOutTime"], inclusive="left")
+    assert ver[stop]["in_pit"].all() and 50 < stop.sum() < 150
+    assert ver["in_pit"].sum() == red.sum() + stop.sum()
     # t0 is taken over all 20 drivers' files, as FastF1 does, even when loading two
     assert d.meta["t0_date"].startswith("2024-05-26T12:0")
 

@@ -191,18 +191,22 @@ def _text(cat: pd.Categorical) -> pd.Series:
 
 
 def _in_pit(t: np.ndarray, num: np.ndarray, laps: pd.DataFrame) -> np.ndarray:
-    """True between a pit entry (``PitInTime``) and the driver's next pit exit (``PitOutTime``)."""
-    if not len(laps):
+    """True from a pit entry (``PitInTime`` of lap k) to the pit exit (``PitOutTime`` of lap k+1).
+
+    When lap k+1 has no ``PitOutTime`` (real data: cars held in the pit lane under a red
+    flag, then released to the grid; a car retired in the garage) the stay ends with lap k.
+    """
+    if not len(laps) or laps["PitInTime"].notna().sum() == 0:
         return np.zeros(len(t), dtype=bool)
-    ins = laps[["DriverNumber", "PitInTime"]].dropna().rename(columns={"PitInTime": "_in"})
-    outs = laps[["DriverNumber", "PitOutTime"]].dropna().rename(columns={"PitOutTime": "_out"})
-    for f in (ins, outs):
-        f["DriverNumber"] = f["DriverNumber"].astype(np.int64)
-    if ins.empty:
-        return np.zeros(len(t), dtype=bool)
-    last_in = _asof(t, num, ins, on="_in", by="DriverNumber")["_in"].to_numpy(dtype=float)
-    if outs.empty:
-        return ~np.isnan(last_in)
-    last_out = _asof(t, num, outs, on="_out", by="DriverNumber")["_out"].to_numpy(dtype=float)
+    lp = laps[["DriverNumber", "LapNumber", "Time", "PitInTime", "PitOutTime"]].copy()
+    lp["DriverNumber"] = lp["DriverNumber"].astype(np.int64)
+    nxt = lp[["DriverNumber", "LapNumber", "PitOutTime"]].copy()
+    nxt["LapNumber"] = nxt["LapNumber"] - 1  # lap k+1's pit exit, keyed by k
+    ins = lp.dropna(subset=["PitInTime"]).merge(nxt.rename(columns={"PitOutTime": "_next_out"}),
+                                                on=["DriverNumber", "LapNumber"], how="left")
+    ins["_end"] = ins["_next_out"].where(ins["_next_out"] > ins["PitInTime"], ins["Time"])
+    ins = ins.rename(columns={"PitInTime": "_in"})[["DriverNumber", "_in", "_end"]]
+    j = _asof(t, num, ins, on="_in", by="DriverNumber")
+    end = j["_end"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
-        return ~np.isnan(last_in) & (np.isnan(last_out) | (last_out < last_in))
+        return ~np.isnan(j["_in"].to_numpy(dtype=float)) & (t < end)
