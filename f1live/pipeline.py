@@ -101,8 +101,8 @@ def default_processors(settings: Settings) -> tuple[list[Any], str]:
     Models that are missing do not stop the pipeline: the status says so and the
     dashboard shows "no models — run `f1live train`".
     """
-    for module, name in (("f1live.analytics", "AnalyticsProcessor"), ("f1live.inference", "AnalyticsProcessor"),
-                         ("f1live.models", "AnalyticsProcessor")):
+    for module, name in (("f1live.analysis", "AnalyticsProcessor"), ("f1live.analytics", "AnalyticsProcessor"),
+                         ("f1live.inference", "AnalyticsProcessor"), ("f1live.models", "AnalyticsProcessor")):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -114,9 +114,15 @@ def default_processors(settings: Settings) -> tuple[list[Any], str]:
             continue
         try:
             proc = cls(settings)
+            if hasattr(proc, "start") and hasattr(proc, "use_models"):
+                proc.start()  # f1live.analysis loads + verifies the models here, not in __init__
+                return [proc], "loaded" if proc.use_models else "missing"
         except (FileNotFoundError, ValueError, RuntimeError) as exc:
-            log.warning("analytics unavailable (%s); running without them", exc)
-            return [], "missing"
+            log.warning("models unavailable (%s); running anomaly detection without them", exc)
+            try:
+                return [cls(settings, models=False)], "missing"
+            except TypeError:
+                return [], "missing"
         models = getattr(proc, "models", None) or getattr(proc, "loaded_models", None)
         status = "loaded" if models else "missing"
         return [proc], status
