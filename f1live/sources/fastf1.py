@@ -25,7 +25,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from f1live.config import Settings
-from f1live.sources import LAP_COLUMNS, LAP_TIME_COLUMNS, SessionData, SourceUnavailableError, empty_track_status
+from f1live.sources import (
+    LAP_COLUMNS,
+    LAP_TIME_COLUMNS,
+    SessionData,
+    SourceUnavailableError,
+    empty_track_status,
+)
 from f1live.sources.telemetry import build_telemetry
 
 _log = logging.getLogger(__name__)
@@ -65,6 +71,8 @@ def _load(settings: Settings, cache_dir: Path, offline: bool) -> Any:
     _configure(fastf1, cache_dir, offline)
     try:
         session = fastf1.get_session(int(settings.year), settings.event, settings.session)
+        if offline:
+            _require_cached_car_data(session, cache_dir, settings)
         session.load(laps=True, telemetry=True, weather=False, messages=True)
     except SystemExit:  # FastF1 calls exit() when a cache update fails to download
         raise SourceUnavailableError(offline_help(settings, "FastF1 gave up downloading (no network?)")) from None
@@ -83,6 +91,20 @@ def _load(settings: Settings, cache_dir: Path, offline: bool) -> Any:
             settings, f"FastF1 loaded {n_laps} laps but no car telemetry "
                       f"({'not in the cache ' + str(cache_dir) if offline else 'not downloadable'})"))
     return session
+
+
+def _require_cached_car_data(session: Any, cache_dir: Path, settings: Settings) -> None:
+    """Fail fast offline when the cache has no car data for the session (a full
+    ``session.load()`` takes seconds before FastF1 reports it). FastF1 keeps API results in
+    ``<cache>/<api_path without '/static/'>/<function>.ff1pkl``; if that layout ever changes
+    we only lose the shortcut, not correctness."""
+    api_path = getattr(session, "api_path", None)
+    if not isinstance(api_path, str) or not api_path.startswith("/static/"):
+        return
+    folder = cache_dir / api_path[len("/static/"):]
+    if folder.is_dir() and not (folder / "car_data.ff1pkl").exists():
+        raise SourceUnavailableError(offline_help(
+            settings, f"no car telemetry in the cache ({folder} has no car_data.ff1pkl)"))
 
 
 def load_fastf1(settings: Settings, *, progress: bool = True) -> SessionData:
