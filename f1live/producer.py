@@ -245,6 +245,7 @@ class RealTimeProducer:
         self.broker: Any = None  # an embedded broker this producer had to start
         self.cache: Any = None
         self.run_id = uuid.uuid4().hex[:12]
+        self._runs = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._resume = threading.Event()
@@ -497,6 +498,9 @@ class RealTimeProducer:
         times = np.asarray(cache.session_time, dtype=np.float64)
         n = len(times)
         self._reset_counters()
+        if self._runs:  # seq restarts at 0: a new run id keeps consumers' dedup per run correct
+            self.run_id = uuid.uuid4().hex[:12]
+        self._runs += 1
         meta = getattr(cache, "meta", {}) or {}
         headers = [(RUN_HEADER, self.run_id.encode())]
         topic = self.topic

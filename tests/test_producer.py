@@ -180,3 +180,15 @@ def test_real_time_rate_on_kafka(kafka_broker: Any, stream_topic: Any, slice_cac
     # on a busy machine (the +-0.5 % target is measured by bench/bench_streaming.py).
     assert summary.sent > 5 and summary.data_rate is not None
     assert abs(summary.rate_error_pct) < 2.0
+
+
+def test_each_replay_is_a_new_run(slice_cache: Any) -> None:
+    clock = FakeClock()
+    client = RecordingClient(clock)
+    prod = RealTimeProducer(clock=clock, client=client, ensure_topic=False).load_cache(slice_cache)
+    a = prod.stream_at_frequency(speed="max", max_messages=5)
+    b = prod.stream_at_frequency(speed="max", max_messages=5)
+    # The second replay continues where the first stopped, numbered from 0 again under a new run id.
+    assert a.run_id != b.run_id
+    assert [m["gseq"] for _, _, m in client.sent] == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
+    assert client.sent[5][2]["session_time"] >= client.sent[4][2]["session_time"]
