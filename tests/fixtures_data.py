@@ -88,9 +88,18 @@ def fastf1_cache_2023(shared_data: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="session")
-def monaco_2023_fastf1(fastf1_cache_2023: Path, data_settings: Settings) -> SessionData:
-    """2023 Monaco Race loaded by the product's FastF1 loader, offline, on that cache."""
-    from f1live.sources.fastf1 import load_fastf1
+def fastf1_session_2023(fastf1_cache_2023: Path, data_settings: Settings):
+    """The ``fastf1.core.Session`` loaded offline on that cache by the product's loader."""
+    from f1live.sources.fastf1 import load_fastf1_session
 
-    return load_fastf1(data_settings.replace(source="fastf1", fastf1_cache=fastf1_cache_2023, offline=True),
-                       progress=False)
+    return load_fastf1_session(data_settings.replace(source="fastf1", fastf1_cache=fastf1_cache_2023,
+                                                     offline=True))
+
+
+@pytest.fixture(scope="session")
+def monaco_2023_fastf1(fastf1_session_2023, fastf1_cache_2023: Path, data_settings: Settings) -> SessionData:
+    """2023 Monaco Race through the product's FastF1 source (offline, on that cache)."""
+    from f1live.sources.fastf1 import session_to_data
+
+    return session_to_data(fastf1_session_2023, data_settings.replace(source="fastf1",
+                           fastf1_cache=fastf1_cache_2023, offline=True), progress=False)

@@ -175,6 +175,38 @@ def test_fastf1_source_loads_real_cache_offline(monaco_2023_fastf1, monaco_2023)
     assert monaco_2023_fastf1.position is None and a["position_estimated"].any()
 
 
+def test_fastf1_position_data_is_merged_when_present(fastf1_session_2023, data_settings):
+    """No real position data exists here, so FastF1's ``pos_data`` gets a synthetic stream
+    with a known shape (X = 10 x session time in 1/10 m, half the car rate, offset clock)
+    for two real drivers; the loader must interpolate it onto the car samples."""
+    from f1live.frequency import session_frequency
+    from f1live.sources.fastf1 import session_to_data
+
+    sess = fastf1_session_2023
+    saved = (sess._car_data, sess._pos_data)
+    try:
+        sess._car_data = {k: saved[0][k] for k in ("1", "44")}
+        pos = {}
+        for k, cd in sess._car_data.items():
+            st = cd["SessionTime"].iloc[::2] + pd.Timedelta(milliseconds=110)
+            secs = st.dt.total_seconds().to_numpy()
+            pos[k] = pd.DataFrame({"SessionTime": st.to_numpy(), "X": 10 * secs, "Y": -20 * secs,
+                                   "Z": np.full(len(st), 70.0)})
+        sess._pos_data = pos
+        d = session_to_data(sess, data_settings, progress=False)
+    finally:
+        sess._car_data, sess._pos_data = saved
+    tel = d.telemetry
+    inner = tel[tel["session_time"].between(100, 10_000)]
+    np.testing.assert_allclose(inner["x"], inner["session_time"], rtol=1e-6)
+    np.testing.assert_allclose(inner["y"], -2 * inner["session_time"], rtol=1e-6)
+    assert (inner["z"] == 7.0).all() and not tel["position_estimated"].any()
+    assert d.meta["has_position_data"] and set(d.position["driver"]) == {"VER", "HAM"}
+    assert tel["lap_fraction"].notna().any()  # lap distance still integrated from speed
+    f = session_frequency(tel, d.position)
+    assert f["position"]["driver_median_hz"] == pytest.approx(f["car"]["driver_median_hz"] / 2, rel=0.01)
+
+
 def test_fastf1_offline_without_car_data_lists_choices(shared_data, data_settings, tmp_path):
     shutil.copytree(shared_data / "fastf1_cache", tmp_path / "c")
     for p in (tmp_path / "c").rglob("*"):

@@ -109,6 +109,12 @@ def _require_cached_car_data(session: Any, cache_dir: Path, settings: Settings) 
 
 def load_fastf1(settings: Settings, *, progress: bool = True) -> SessionData:
     """Load the session through FastF1 (cache first, then network unless offline)."""
+    return session_to_data(load_fastf1_session(settings), settings, progress=progress)
+
+
+def load_fastf1_session(settings: Settings) -> Any:
+    """The loaded ``fastf1.core.Session`` (laps, car/position data, messages), or
+    :class:`SourceUnavailableError` with the user's choices."""
     cache_dir = cache_dir_for(settings)
     if not cache_dir.is_dir():
         if settings.offline or settings.fastf1_cache is not None:
@@ -121,7 +127,7 @@ def load_fastf1(settings: Settings, *, progress: bool = True) -> SessionData:
             raise
         _log.info("FastF1: session not in cache %s; trying the network", cache_dir)
         session = _load(settings, cache_dir, offline=False)
-    return session_to_data(session, settings, progress=progress)
+    return session
 
 
 def _td_seconds(s: pd.Series) -> np.ndarray:
