@@ -36,7 +36,6 @@ import importlib
 import logging
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -298,12 +297,13 @@ class Pipeline:
                 self.state.set_status("models", models)
                 from f1live.consumer import RealTimeConsumer
 
-                # A group of its own starting at the log end: a reused or shared broker may
-                # hold earlier replays, and this pipeline must show only its own messages.
-                # Partitions are assigned, not joined, so no rebalance delays the start.
+                # Start at the log end: a reused or shared broker may hold earlier replays,
+                # and this pipeline must show only its own. Partitions are assigned and no
+                # group is used: a live view never resumes, so it needs no committed
+                # offsets, no rebalance and no group-coordinator round trips.
                 self.consumer = RealTimeConsumer(
                     self.settings, bootstrap_servers=self._bootstrap, processors=self._processors,
-                    state=self.state, group_id=f"{self.settings.consumer_group}-dash-{uuid.uuid4().hex[:8]}",
+                    state=self.state, group_id="", commit=False,
                     partitions=list(range(self.settings.partitions)), broker_kind=self.broker_kind,
                     consumer_overrides={"auto_offset_reset": "latest"})
                 self.consumer.start()

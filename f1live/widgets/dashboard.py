@@ -195,7 +195,15 @@ class Dashboard:
             self._stopped = False
             if self.pipeline is None or getattr(self.pipeline, "phase", "") == "stopped":
                 self.pipeline = self._new_pipeline(self.settings)
-            self.predictions.set_definitions(label_definitions(self.settings.models_dir))
+            defs = label_definitions(self.settings.models_dir)
+            if not defs:  # no trained models: the definitions the models would be trained on
+                try:
+                    from f1live.labels import LABEL_DEFINITIONS
+
+                    defs = dict(LABEL_DEFINITIONS)
+                except ImportError:
+                    defs = {}
+            self.predictions.set_definitions(defs)
             self.scaling.runner = default_runner(self.settings)
             self.scaling.button.disabled = self.scaling.runner is None
             if self.scaling.runner is not None:
