@@ -56,4 +56,4 @@ def trained(train_2022: Any, eval_2023: Any, session_tmp: Path) -> Any:
     from f1live.models import train_models
 
     out = session_tmp / "trained_models"
-    return train_models([train_2022], eval_2023, out_dir=out, stride=4, cv_folds=4, max_iter=60)
+    return train_models([train_2022], eval_2023, out_dir=out, stride=8, cv_folds=2, max_iter=40, n_threads=1)

@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, default=4, help="keep every n-th labelled training row per driver (default 4)")
     p.add_argument("--cv-folds", type=int, default=5, help="grouped-by-driver CV folds (default 5)")
     p.add_argument("--max-iter", type=int, default=150, help="boosting iterations (default 150)")
+    p.add_argument("--threads", type=int, default=None, help="cap training threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=run)
     return p
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     train = load_sessions(settings, train_years, drivers=drivers)
     held = load_sessions(settings, [eval_year], drivers=drivers)[0] if eval_year is not None else None
     report = train_models(train, held, out_dir=out, stride=args.stride, cv_folds=args.cv_folds,
-                          max_iter=args.max_iter, progress=not args.json)
+                          max_iter=args.max_iter, progress=not args.json,
+                          n_threads=args.threads)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=float))
         return 0
