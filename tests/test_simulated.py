@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from f1live.sources import load_session
 from f1live.sources.simulated import simulate_session
 
 
@@ -25,8 +24,9 @@ def test_schema_equal_to_real_source(sim, monaco_2023_slice):
 def test_labelled_simulated_everywhere(sim, data_settings):
     assert sim.simulated and sim.meta["label"] == "SIMULATED" and sim.meta["source"] == "simulated"
     assert sim.telemetry["simulated"].all() and (sim.telemetry["source"] == "simulated").all()
-    via = load_session(data_settings.replace(source="simulated"))
-    assert via.simulated and via.telemetry["simulated"].all()
+    # load_session(source="simulated") and the auto fallback call simulate_session with the
+    # defaults (a full 78-lap race); tests/test_sources.py covers that path
+    assert sim.meta["note"].startswith("SIMULATED")
 
 
 def test_deterministic(sim, data_settings):
