@@ -27,7 +27,7 @@ def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
     producer.close()
 
 
-def _script(name: str, *args: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def _script(name: str, *args: str, env: dict[str, str], timeout: float = 150) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(SCRIPTS / name), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -71,7 +71,7 @@ def test_start_kafka_sh_without_kafka_home_runs_embedded_kafka(tmp_path):
         lst = _script("kafka-topics.sh", "--list", env=env)
         assert topic in lst.stdout.split()
         c = _script("kafka-console-consumer.sh", "--topic", topic, "--from-beginning", "--max-messages", "2",
-                    "--timeout-ms", "30000", env=env)  # fmt: skip
+                    "--timeout-ms", "90000", env=env)  # fmt: skip
         assert c.returncode == 0, c.stderr
         assert sorted(c.stdout.splitlines()) == ['{"speed": 287.0}', '{"speed": 291.5}']
     finally:
@@ -97,7 +97,7 @@ def test_start_kafka_sh_with_kafka_home(tmp_path, fake_kafka_home):
         assert d.returncode == 0, d.stderr
         assert "PartitionCount: 4" in d.stdout
         c = _script("kafka-console-consumer.sh", "--topic", topic, "--from-beginning", "--max-messages", "3",
-                    "--timeout-ms", "30000", env=env)  # fmt: skip
+                    "--timeout-ms", "90000", env=env)  # fmt: skip
         assert sorted(c.stdout.split()) == ["a", "b", "c"], c.stderr
     finally:
         out = _stop(proc, fake_kafka_home)
