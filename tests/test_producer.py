@@ -174,12 +174,16 @@ def test_background_controls_on_kafka(kafka_broker: Any, stream_topic: Any, slic
 def test_real_time_rate_on_kafka(kafka_broker: Any, stream_topic: Any, slice_cache: Any) -> None:
     s = stream_topic(kafka_broker)
     with RealTimeProducer(s).load_cache(slice_cache) as prod:
-        summary = prod.stream_at_frequency(duration_seconds=3.0, speed=1.0)
+        summary = prod.stream_at_frequency(duration_seconds=4.0, speed=1.0, start_lap=23)
     assert summary.ok and summary.stopped_reason == "duration"
-    # The schedule is absolute, so the achieved rate matches the data rate closely even
-    # on a busy machine (the +-0.5 % target is measured by bench/bench_streaming.py).
-    assert summary.sent > 5 and summary.data_rate is not None
-    assert abs(summary.rate_error_pct) < 2.0
+    assert summary.sent > 20 and summary.data_rate is not None
+    # Absolute schedule: the wall span differs from the data span only by how late the last
+    # message was relative to the first, never by an accumulated drift. So the rate error is
+    # bounded by max lateness / span, whatever the machine load (the +-0.5 % target itself
+    # is measured by bench/bench_streaming.py).
+    span = summary.last_session_time - summary.first_session_time
+    bound = 100 * (summary.lateness_ms["max"] / 1000) / span
+    assert abs(summary.rate_error_pct) <= bound * 1.05 + 0.01, (summary.rate_error_pct, bound)
 
 
 def test_each_replay_is_a_new_run(slice_cache: Any) -> None:
