@@ -328,6 +328,7 @@ class RealTimeConsumer:
         deadline = None if timeout is None else t0 + timeout
         last_msg_t: float | None = None
         reason = "timeout"
+        crashed = False
         max_bytes = self.settings.max_message_bytes
         state = self.state
         self._set_status(f"joining {self.group_id}" if self.partitions is None else "assigned")
@@ -360,9 +361,16 @@ class RealTimeConsumer:
                     self._first_batch_t = last_msg_t
                 self._last_batch_t = last_msg_t
                 self._handle(consumer, batch, t_recv_ns, max_bytes, state, OffsetAndMetadata)
+        except BaseException:
+            # Crashed mid-batch: the consumer's position is past messages that were never
+            # processed; committing it would lose them. The last per-batch commit stands.
+            crashed = True
+            raise
         finally:
             elapsed = time.monotonic() - t0
-            if self.commit and self.group_id:
+            if crashed:
+                log.warning("consumer crashed: offsets of the unfinished batch are not committed (a restart re-reads it)")
+            elif self.commit and self.group_id:
                 try:
                     consumer.commit()  # synchronous: what was processed is committed before close
                 except Exception as exc:
