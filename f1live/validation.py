@@ -262,9 +262,9 @@ class ValidationPlan:
         return cls(quick=True, drivers="VER,HAM,LEC", speed=10.0, produce_s=6.0, scaling_consumers="1,2",
                    scaling_rate="fixed", scaling_duration=6.0, scaling_messages=2000,
                    scaling_drivers_per_stream=3, dashboard_s=6.0, browser_s=8.0,
-                   train_drivers="VER,HAM,LEC,ALO,SAI,OCO", notebook_timeout_s=600.0,
-                   train_params={"cv_folds": 2, "max_iter": 40, "stride": 8, "faults_per_type": 2,
-                                 "fault_drivers": "VER"})
+                   train_drivers="VER,HAM,LEC,ALO", notebook_timeout_s=900.0,
+                   train_params={"train_years": "2024", "cv_folds": 2, "max_iter": 30, "stride": 16,
+                                 "faults_per_type": 2, "fault_drivers": "VER"})
 
 
 # --------------------------------------------------------------------------- execution
