@@ -65,6 +65,11 @@ class ControlsPanel:
         self.stop = w.Button(description="■ Stop", button_style="danger")
         self.lap = w.BoundedIntText(value=1, min=1, max=200, description="Lap", layout=w.Layout(width="130px"))
         self.seek = w.Button(description="Seek »", layout=w.Layout(width="90px"))
+        # Freezes only the page (the stream goes on): lets users read a moment, and lets the
+        # benchmark measure the pipeline with and without UI updates in the same kernel.
+        self.live_ui = w.ToggleButton(value=True, description="UI live", tooltip="pause/resume screen updates only",
+                                      layout=w.Layout(width="95px"))
+        self.live_ui.add_class("f1-btn-ui")
         self.message = w.HTML()
         self.message.add_class("f1-note")
         for name in ("start", "pause", "resume", "stop", "seek"):
@@ -74,7 +79,7 @@ class ControlsPanel:
         row1 = w.HBox([self.year, self.event, self.session, self.source, self.path, self.drivers],
                       layout=w.Layout(flex_flow="row wrap"))
         row2 = w.HBox([self.start, self.pause, self.resume, self.stop, self.speed, self.lap, self.seek,
-                       self.message], layout=w.Layout(flex_flow="row wrap", align_items="center"))
+                       self.live_ui, self.message], layout=w.Layout(flex_flow="row wrap", align_items="center"))
         self.widget = w.VBox([row2, row1])
         self.widget.add_class("f1-card")
         self.widget.add_class("f1-controls")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -56,6 +57,9 @@ class Dashboard:
         heartbeat_timeout_s: stop when a page that was seen goes silent this long
             (``None``: never; Voila pages use 60 s by default, see ``f1live dashboard``).
         window_s: seconds of speed trace shown.
+        switch_interval_s: GIL switch interval while running (``sys.setswitchinterval``;
+            ``None`` leaves the process default): short, so the consumer thread is not
+            held up by a frame being built. Restored by :meth:`stop`.
 
     Building it creates widgets only (no I/O, no threads):
 
@@ -75,6 +79,7 @@ class Dashboard:
         pipeline: Any = None,
         heartbeat_timeout_s: float | None = None,
         window_s: float = 60.0,
+        switch_interval_s: float | None = 0.001,
     ) -> None:
         self.settings = settings
         self.drivers = tuple(d.upper() for d in drivers)
@@ -82,6 +87,8 @@ class Dashboard:
         self.start_lap = start_lap
         self.pipeline = pipeline
         self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.switch_interval_s = switch_interval_s
+        self._saved_switch: float | None = None
         self._last_heartbeat: float | None = None
         self._heartbeats = 0
         self._lock = threading.RLock()
@@ -209,6 +216,11 @@ class Dashboard:
             if self.scaling.runner is not None:
                 self.scaling.note.value = ""
             self.scaling.refresh()
+            if self.switch_interval_s and self._saved_switch is None:
+                # A frame is ~10 ms of Python; with the default 5 ms GIL switch interval a
+                # consumer waiting on the GIL could stall that long per wake-up.
+                self._saved_switch = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved_switch, self.switch_interval_s))
             self.refresher.start()
             self._message("starting broker…")
             pipeline = self.pipeline
@@ -252,6 +264,9 @@ class Dashboard:
             self.refresher.join(5)
             if self._starter is not None:
                 self._starter.join(timeout)
+            if self._saved_switch is not None:
+                sys.setswitchinterval(self._saved_switch)
+                self._saved_switch = None
             try:  # one last frame so the page shows "stopped"
                 self._apply(self._snapshot())
             except Exception:  # the page may be gone already
@@ -284,8 +299,19 @@ class Dashboard:
         c.on("stop", self._guard(self._on_stop))
         c.on("seek", self._guard(lambda: (self._need().seek(int(c.lap.value)),
                                           self._message(f"seeking to lap {int(c.lap.value)}"))))
+        c.live_ui.observe(lambda ch: self._guard(lambda: self.set_live(bool(ch["new"])))(), names="value")
         c.speed.observe(lambda ch: self._guard(lambda: self._need().set_speed(SPEEDS[ch["new"]]))()
                         if self.running else None, names="value")
+
+    def set_live(self, live: bool) -> None:
+        """Freeze (``False``) or resume the screen updates; the pipeline keeps streaming."""
+        if live and not self._stopped:
+            self.refresher.start()
+            self._message("running" if self.running else "")
+        elif not live:
+            self.refresher.stop()
+            self.refresher.join(2)
+            self._message("screen frozen (the stream goes on)")
 
     def _need(self) -> Any:
         if not self.running:
@@ -349,13 +375,13 @@ class Dashboard:
     def _apply(self, snap: dict[str, Any]) -> None:
         view: View = to_view(snap)
         self.health.ui_stats = self.refresher.stats()
-        self.header.update(view)
-        self.telemetry.update(view)
         selected = self.telemetry.selected
-        self.trackmap.update(view, selected)
-        self.leaderboard.update(view, selected)
-        self.predictions.update(view, selected)
-        self.alerts.update(view)
-        self.health.update(view)
+        steps = (lambda: self.header.update(view), lambda: self.telemetry.update(view),
+                 lambda: self.trackmap.update(view, selected), lambda: self.leaderboard.update(view, selected),
+                 lambda: self.predictions.update(view, selected), lambda: self.alerts.update(view),
+                 lambda: self.health.update(view))
+        for step in steps:
+            step()
+            time.sleep(0)  # hand the GIL to the consumer between panels: the stream has priority
         if view.meta.get("total_laps"):
             self.controls.lap.max = int(view.meta["total_laps"])
