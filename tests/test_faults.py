@@ -399,6 +399,14 @@ def test_unknown_event_and_session_without_telemetry_are_named(tmp_path: Path, s
 
 
 # --------------------------------------------------------------------------- security defaults
+def _loopback(ip: str) -> bool:
+    import ipaddress
+
+    a = ipaddress.ip_address(ip)
+    mapped = getattr(a, "ipv4_mapped", None)  # '::ffff:127.0.0.1' on a dual-stack socket
+    return a.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
 def _listening(pids: list[int]) -> list[tuple[str, int]]:
     out = []
     for c in psutil.net_connections(kind="inet"):
@@ -411,13 +419,13 @@ def test_servers_bind_loopback_by_default(kafka_broker: Any, tmp_path: Path) -> 
     from f1live.widgets.server import VoilaServer
 
     kafka = _listening(list(kafka_broker.pids))
-    assert kafka and all(ip == "127.0.0.1" for ip, _ in kafka), kafka
+    assert kafka and all(_loopback(ip) for ip, _ in kafka), kafka
     srv = VoilaServer(env={"F1LIVE_RUN_DIR": str(tmp_path)}, log_path=tmp_path / "voila.log")
     try:
         srv.start()
         pids = [srv.pid, *srv.descendants()]
         socks = _listening(pids)
-        assert socks and all(ip == "127.0.0.1" for ip, _ in socks), socks
+        assert socks and all(_loopback(ip) for ip, _ in socks), socks
     finally:
         srv.stop()
     r = subprocess.run([PY, "-m", "f1live", "dashboard", "--help"], capture_output=True, text=True, cwd=PROJECT_ROOT)
