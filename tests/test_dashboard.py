@@ -161,3 +161,18 @@ def test_run_command_prepares_session_and_serves_dashboard(shared_data: Path, tm
             pytest.fail("f1live run did not stop on SIGTERM within 90 s")
     time.sleep(0.5)
     assert not gone(family), f"processes left after f1live run stopped: {gone(family)}"
+
+
+def test_simulated_source_shows_the_banner(voila_dashboard, chrome) -> None:
+    """A simulated session is labelled loudly on the page."""
+    srv = voila_dashboard(F1LIVE_SOURCE="simulated", F1LIVE_DASHBOARD_DRIVERS="SIM01,SIM02",
+                          F1LIVE_DASHBOARD_START_LAP="")
+    browser = chrome(width=1200, height=900)
+    browser.get(srv.url)
+    wait_for(lambda: msgcount(browser) > 0, 180, "the first simulated message")
+    shown = browser.execute_script(
+        "const e = document.querySelector('.f1-simulated-banner');"
+        "return e && getComputedStyle(e).display !== 'none' ? e.textContent : null;")
+    assert shown and "SIMULATED" in shown
+    assert "SIMULATED" in (page_text(browser, ".f1-header") or "")
+    assert not severe_console_entries(browser)
