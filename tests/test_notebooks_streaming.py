@@ -48,3 +48,8 @@ def test_consumer_notebook(kafka_broker: Any, stream_topic: Any, slice_export: P
         "group": s.consumer_group, "start_lap": 22, "speed": 5.0, "produce_s": 3.0, "timeout_s": 30.0})
     text = _text(nb)
     assert "-> OK" in text and "DLQ 0" in text
+    # the analytics processor ran on every processed message
+    import re
+    m = re.search(r"analysed (\d+) messages", text)
+    done = re.search(r"processed (\d+)", text)
+    assert m and done and int(m.group(1)) == int(done.group(1)) > 0
