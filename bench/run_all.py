@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="results dir (default bench/results/<timestamp>)")
     ap.add_argument("--docs", action="store_true", help="also write docs/benchmarks.md")
     ap.add_argument("--timeout", type=float, default=5400.0, help="seconds one benchmark may take")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --out and --only: keep the other benchmarks' JSON already in --out in the report")
     args = ap.parse_args(argv)
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -209,8 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()
     results: dict[str, Any] = {}
     runs: dict[str, Any] = {}
+    if args.reuse and (out / "report.json").is_file():
+        runs.update(json.loads((out / "report.json").read_text())["meta"].get("runs", {}))
     for name, bargs in plan.items():
         if only and name not in only:
+            if args.reuse and (out / f"{name}.json").is_file():
+                results[name] = json.loads((out / f"{name}.json").read_text())
             continue
         js = out / f"{name}.json"
         cmd = [sys.executable, str(BENCH / f"bench_{name}.py"), *bargs, "--json-out", str(js)]
