@@ -141,7 +141,8 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     so = results.get("soak")
     gr = _get(so, "rss_growth_pct")
-    add(f"soak RSS growth after warm-up ({_get(so, 'minutes')} min at {_get(so, 'speed')}x) (%)", gr, "< 10 %",
+    label = f" ({_get(so, 'minutes'):g} min at {_get(so, 'speed'):g}x)" if so else ""
+    add(f"soak RSS growth after warm-up{label} (%)", gr, "< 10 %",
         gr is not None and gr < 10, "soak", digits=2)
     p_first, p_last = _get(so, "p99_first_third_ms"), _get(so, "p99_last_third_ms")
     add("soak e2e p99 first third -> last third (ms)",
