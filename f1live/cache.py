@@ -345,7 +345,7 @@ class ReplayCache:
             tb = t[b0:b1]
             delays = np.diff(tb, prepend=tb[0] if prev is None else prev).tolist()
             prev = tb[-1]
-            yield from zip(delays, make(self._block(b0, b1), template))
+            yield from zip(delays, make(self._block(b0, b1), template), strict=False)
 
     def iter_tuples(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[float, tuple[Any, ...]]]:
         """Like :meth:`iter_rows` but each row is a tuple in :attr:`columns` order (~4x faster)."""
@@ -357,7 +357,7 @@ class ReplayCache:
             tb = t[b0:b1]
             delays = np.diff(tb, prepend=tb[0] if prev is None else prev).tolist()
             prev = tb[-1]
-            yield from zip(delays, zip(*self._block(b0, b1)))
+            yield from zip(delays, zip(*self._block(b0, b1), strict=False), strict=False)
 
     def iter_batches(self, batch_rows: int = 65536, start: int = 0) -> Iterator[dict[str, np.ndarray]]:
         """Yield dicts of numpy column slices (views, text as decoded object arrays) -- fastest access."""
