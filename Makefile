@@ -11,7 +11,7 @@ run: setup
 	.venv/bin/f1live run $(ARGS)
 
 test: setup-test
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	.venv/bin/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 bench: setup-test
 	.venv/bin/python bench/run_all.py
