@@ -165,7 +165,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
         f"Measured on {meta['started']} by `bench/run_all.py{' --quick' if meta['quick'] else ''}` "
         f"on a machine with **{meta['cpu_count']} CPUs** ({meta['platform']}), load average "
-        f"{meta['load_avg_start'][0]:.1f} at start and {meta['load_avg_end'][0]:.1f} at the end"
+        f"{meta['load_avg_start'][0]:.1f} at the start and {meta['load_avg_end'][0]:.1f} at the end of this "
+        "invocation (each benchmark's own start load is listed below)"
         + (" -- other jobs shared these cores, so timings are noisy (worse than on a quiet machine)."
            if meta["load_avg_start"][0] > 0.5 * meta["cpu_count"] else "."),
         "Soak: " + (meta["soak"]) + ".",
@@ -177,7 +178,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         lines.append(f"| {r['metric']} | {r['shown']} | {r['target']} | {mark[r['met']]} | `bench/bench_{r['bench']}.py` |")
     lines += ["", "Benchmarks run (seconds, exit status):", ""]
     for name, st in meta["runs"].items():
-        lines.append(f"- `bench_{name}.py {' '.join(st['args'])}`: {st['seconds']:.0f} s, exit {st['returncode']}"
+        load = f", load average {st['load_avg_1m_start']:.1f} at its start" if "load_avg_1m_start" in st else ""
+        lines.append(f"- `bench_{name}.py {' '.join(st['args'])}`: {st['seconds']:.0f} s{load}, exit {st['returncode']}"
                      + (f" -- FAILED: `{st['error']}`" if st.get("error") else ""))
     lines += ["", "Reproduce: `make bench` (or `.venv/bin/python bench/run_all.py [--quick] [--docs]`); every "
               "benchmark also runs alone and prints its own table and JSON (see the docstring at the top of each "
@@ -223,12 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, str(BENCH / f"bench_{name}.py"), *bargs, "--json-out", str(js)]
         print(f"[run_all] {name}: {' '.join(cmd[1:])}", flush=True)
         t0 = time.monotonic()
+        load_b = os.getloadavg()[0]
         with open(out / f"{name}.log", "w") as log:
             try:
                 rc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=args.timeout).returncode
             except subprocess.TimeoutExpired:
                 rc = -1
-        st: dict[str, Any] = {"args": bargs, "seconds": time.monotonic() - t0, "returncode": rc}
+        st: dict[str, Any] = {"args": bargs, "seconds": time.monotonic() - t0, "returncode": rc,
+                              "load_avg_1m_start": load_b, "started": datetime.now(UTC).strftime("%H:%M")}
         if js.is_file():
             try:
                 results[name] = json.loads(js.read_text())
