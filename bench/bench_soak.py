@@ -17,7 +17,7 @@ one sample) to the end; p99 of the last third within 50 % (or 25 ms) of the firs
 third after warm-up; after stop: no thread and no child process left behind.
 
     .venv/bin/python bench/bench_soak.py --quick
-    .venv/bin/python bench/bench_soak.py --minutes 30 --json-out /tmp/soak.json
+    .venv/bin/python bench/bench_soak.py --minutes 30 --json-out runs/soak.json
 
 Prints a table and one JSON object. On a shared 2-core machine the numbers are noisy.
 """

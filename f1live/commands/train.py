@@ -3,7 +3,7 @@
 Examples::
 
     f1live train                                   # train 2022+2024 Monaco, evaluate on 2023, save to models/
-    f1live train --train-sessions 2024 --eval-session 2023 --drivers VER,HAM,LEC --out /tmp/m --json
+    f1live train --train-sessions 2024 --eval-session 2023 --drivers VER,HAM,LEC --out runs/models-small --json
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ checklist line fails. Examples::
 
     f1live validate --quick                         # CI size: 3 drivers, seconds-long replays
     f1live validate                                 # full size (longer replays, full grid, 1/2/4 consumers)
-    f1live validate --quick --json --out /tmp/v1    # JSON report on stdout
+    f1live validate --quick --json --out runs/v1    # JSON report on stdout
     f1live validate --bootstrap-servers kafka1:9092 # against an external Kafka
 """
 
