@@ -123,27 +123,29 @@ def incident_starts(track_status: pd.DataFrame) -> np.ndarray:
     return np.sort(track_status.loc[hit, "session_time"].to_numpy(float))
 
 
-def green_mask(session_time: np.ndarray, track_status: pd.DataFrame) -> np.ndarray:
-    """True where the last track-status message at or before each time is ``1`` (green)."""
+def _status_at(session_time: np.ndarray, track_status: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The last track-status code at or before each time, and where one exists."""
     ts = track_status.sort_values("session_time")
     times = ts["session_time"].to_numpy(float)
     codes = ts["status"].astype(str).str.strip().to_numpy()
     idx = np.searchsorted(times, session_time, side="right") - 1
-    out = np.zeros(len(session_time), dtype=bool)
     ok = idx >= 0
-    out[ok] = codes[idx[ok]] == "1"
+    return codes[idx[ok]], ok
+
+
+def green_mask(session_time: np.ndarray, track_status: pd.DataFrame) -> np.ndarray:
+    """True where the last track-status message at or before each time is ``1`` (green)."""
+    codes, ok = _status_at(session_time, track_status)
+    out = np.zeros(len(session_time), dtype=bool)
+    out[ok] = codes == "1"
     return out
 
 
 def red_mask(session_time: np.ndarray, track_status: pd.DataFrame) -> np.ndarray:
     """True where the race is red-flagged (last status message contains ``5``)."""
-    ts = track_status.sort_values("session_time")
-    times = ts["session_time"].to_numpy(float)
-    codes = ts["status"].astype(str).str.strip().to_numpy()
-    idx = np.searchsorted(times, session_time, side="right") - 1
+    codes, ok = _status_at(session_time, track_status)
     out = np.zeros(len(session_time), dtype=bool)
-    ok = idx >= 0
-    out[ok] = np.array(["5" in c for c in codes[idx[ok]]])
+    out[ok] = np.array(["5" in c for c in codes], dtype=bool)
     return out
 
 
