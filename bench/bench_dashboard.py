@@ -35,15 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from f1live.config import Settings  # noqa: E402
+from f1live.validation import OBSERVER_JS  # noqa: E402  (one frame recorder for bench and validate)
 from f1live.widgets.server import VoilaServer  # noqa: E402
 
-OBSERVER_JS = """
-window.__f1frames = new Set(); window.__f1start = performance.now();
-const root = document.querySelector('.f1-header-html') || document.body;
-new MutationObserver(() => {
-  const e = document.querySelector('.f1-frame'); if (e) window.__f1frames.add(e.textContent);
-}).observe(root, {childList: true, subtree: true, characterData: true});
-"""
 
 def chrome(width: int = 1400, height: int = 2000):
     from selenium import webdriver
