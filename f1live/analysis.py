@@ -8,8 +8,12 @@ hands it the decoded messages of one poll, it returns one result dict per messag
 * ``pit_stop_probability``, ``crash_risk``, ``tire_failure`` (model scores 0-1) and
   ``<name>_alert`` (score above the threshold chosen on the training data).
 
-The three models run once per *batch* (one ``predict_proba`` on the poll's feature
-matrix): per-row scikit-learn calls cost ~0.3-1 ms each, a batched call a few us per row
+The three models run once per *batch* (one call on the poll's feature matrix). A poll
+at real-time rates holds a few rows, where scikit-learn's ``predict_proba`` costs ~1 ms
+per model in fixed overhead (mostly holding the GIL): batches under
+:data:`f1live.tree_inference.SMALL_BATCH` rows go through
+:mod:`f1live.tree_inference` instead (the same scores, bit for bit,
+~20x cheaper for one row); large batches use scikit-learn's multi-threaded trees
 (``bench/bench_inference.py`` measures both). ``tire_failure`` is a tyre-degradation
 **proxy** (see :data:`f1live.labels.LABEL_DEFINITIONS`); :meth:`AnalyticsProcessor.metadata`
 gives the UI the label definitions to show next to the numbers.
@@ -90,6 +94,8 @@ class AnalyticsProcessor:
         self.features = OnlineFeatures()
         self.detector = AnomalyDetector(limits, river=river, seed=seed) if anomaly else None
         self._bundle: Any = None
+        self._compiled: Any = None  # CompiledModels: the models that compile
+        self._sklearn_only: list[str] = []  # models left to scikit-learn at every batch size
         self._names: list[str] = []
         self._thresholds: dict[str, float] = {}
         self.records: deque[dict[str, Any]] = deque(maxlen=keep or 1)
@@ -103,6 +109,12 @@ class AnalyticsProcessor:
             self._bundle = load_models(self.models_dir)
             self._names = list(self._bundle.models)
             self._thresholds = {n: m.threshold for n, m in self._bundle.models.items()}
+            from f1live.tree_inference import compile_models
+
+            self._compiled, rest = compile_models({n: m.estimator for n, m in self._bundle.models.items()})
+            self._sklearn_only = list(rest)
+            if rest:
+                logger.info("analytics: %s not compiled (scikit-learn at every batch size)", ", ".join(rest))
             logger.info("analytics: loaded %s from %s", ", ".join(self._names), self.models_dir)
 
     def stop(self) -> None:
@@ -132,6 +144,17 @@ class AnalyticsProcessor:
                                     "proxy": n == "tire_failure"}
         return out
 
+    def _predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Scores of every model for the feature matrix ``X`` (compiled walk for small batches)."""
+        from f1live.tree_inference import SMALL_BATCH
+
+        if self._compiled is None or len(X) >= SMALL_BATCH:
+            return _predict_sklearn(self._bundle, self._names, X)
+        probs = self._compiled.predict_proba(X)
+        if self._sklearn_only:
+            probs.update(_predict_sklearn(self._bundle, self._sklearn_only, X))
+        return probs
+
     def process_batch(self, msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One result dict per message (same order)."""
         if self.use_models and self._bundle is None:
@@ -147,11 +170,7 @@ class AnalyticsProcessor:
             rows.append([f[k] for k in names])
         if self._bundle is not None and msgs:
             X = np.asarray(rows, dtype=np.float64)
-            # A poll's batch is small: starting an OpenMP team per tree costs more than the
-            # prediction, and on a busy machine the team's threads wait for CPUs (measured:
-            # ~20x slower per message under load). One thread for small batches.
-            with _single_openmp() if len(msgs) < 256 else _nullcontext():
-                probs = {n: self._bundle.models[n].estimator.predict_proba(X)[:, 1] for n in self._names}
+            probs = self._predict(X)
             for name in self._names:
                 p = probs[name]
                 thr = self._thresholds[name]
@@ -163,6 +182,14 @@ class AnalyticsProcessor:
                 self.records.append({"driver": m.get("driver"), "session_time": m.get("session_time"),
                                      "lap_number": m.get("lap_number"), **r})
         return results
+
+
+def _predict_sklearn(bundle: Any, names: Sequence[str], X: np.ndarray) -> dict[str, np.ndarray]:
+    # Starting an OpenMP team per tree costs more than a small prediction, and on a busy
+    # machine the team's threads wait for CPUs (measured: ~20x slower per message under
+    # load). One thread below 256 rows.
+    with _single_openmp() if len(X) < 256 else _nullcontext():
+        return {n: bundle.models[n].estimator.predict_proba(X)[:, 1] for n in names}
 
 
 def analyse_table(telemetry: pd.DataFrame, processor: AnalyticsProcessor, batch_size: int = 500) -> pd.DataFrame:
