@@ -58,7 +58,11 @@ class Settings:
         consumer_group: consumer group id.
         speed: replay speed factor (1.0 = real time; ``0`` = as fast as possible).
         max_message_bytes: messages larger than this are rejected (DLQ).
-        ui_refresh_ms: dashboard refresh period.
+        ui_refresh_ms: dashboard refresh period of the live panels (header, telemetry trace,
+            track map).
+        ui_slow_refresh_ms: refresh period of the summary panels (leaderboard, predictions,
+            alerts, pipeline health): their numbers change per lap or per second, and each
+            chart redrawn costs browser CPU that a 2-core machine shares with the stream.
     """
 
     year: int = 2023
@@ -87,6 +91,7 @@ class Settings:
     speed: float = 1.0
     max_message_bytes: int = 64 * 1024
     ui_refresh_ms: int = 80
+    ui_slow_refresh_ms: int = 500
 
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (the object itself is frozen)."""

@@ -37,7 +37,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from f1live.config import Settings
@@ -369,11 +369,15 @@ class Pipeline:
         self._need_producer().set_speed(speed)
 
     # ------------------------------------------------------------------ read
-    def snapshot(self, history: bool = True) -> dict[str, Any]:
-        """The live state plus session events up to the replay clock and pipeline status."""
+    def snapshot(self, history: bool | Collection[str] = True, latency: bool = True) -> dict[str, Any]:
+        """The live state plus session events up to the replay clock and pipeline status.
+
+        ``history`` and ``latency`` as in :meth:`f1live.state.LiveState.snapshot` (a live
+        frame of the dashboard asks for the selected driver's history only, no percentiles).
+        """
         if self.state is None:
             return {"meta": dict(self.meta), "status": {"pipeline": self.phase}, "counters": {}}
-        snap = self.state.snapshot(history=history)
+        snap = self.state.snapshot(history=history, latency=latency)
         snap["meta"] = {**self.meta, **snap.get("meta", {})}
         now = max((r.get("row", {}).get("session_time") or 0.0 for r in snap.get("latest", {}).values()),
                   default=None)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Collection
 from typing import Any
 
 from f1live.metrics import LatencyStats, SecondSeries
@@ -122,14 +123,22 @@ class LiveState:
             self._updated_at = now
 
     # ------------------------------------------------------------------ reader
-    def snapshot(self, history: bool = True) -> dict[str, Any]:
+    def snapshot(self, history: bool | Collection[str] = True, latency: bool = True) -> dict[str, Any]:
         """A plain-data copy of everything (cheap: one lock, shallow copies).
 
         Keys: ``meta``, ``status``, ``counters``, ``partitions``, ``latest``
         (driver -> {row, analysis, e2e_ms}), ``history`` (driver -> list of tuples in
-        :data:`HISTORY_FIELDS` order; omitted with ``history=False``), ``history_fields``,
-        ``anomalies`` (newest last), ``latency`` (``e2e_ms`` / ``processing_ms`` stats
-        and ``series`` of (unix second, msgs, p50 ms, p99 ms)), ``updated_at``.
+        :data:`HISTORY_FIELDS` order; omitted with ``history=False``, only the named
+        drivers' with a collection of codes), ``history_fields``, ``anomalies`` (newest
+        last), ``latency`` (``e2e_ms`` / ``processing_ms`` stats and ``series`` of
+        (unix second, msgs, p50 ms, p99 ms); omitted with ``latency=False``: the
+        percentiles are the costly part of a snapshot), ``updated_at``.
+
+        >>> st = LiveState()
+        >>> st.record_batch([({"driver": d, "session_time": 1.0}, {}, 2.0, 0.1) for d in ("VER", "HAM")])
+        >>> light = st.snapshot(history=["HAM"], latency=False)
+        >>> sorted(light["history"]), "latency" in light, sorted(light["latest"])
+        (['HAM'], False, ['HAM', 'VER'])
         """
         with self._lock:
             snap: dict[str, Any] = {
@@ -142,8 +151,12 @@ class LiveState:
                 "history_fields": HISTORY_FIELDS,
                 "updated_at": self._updated_at,
             }
-            if history:
+            if history is True:
                 snap["history"] = {d: list(h) for d, h in self._history.items()}
+            elif history:
+                snap["history"] = {d: list(self._history[d]) for d in history if d in self._history}
+        if not latency:
+            return snap
         snap["latency"] = {
             "e2e_ms": self.e2e_ms.summary(),
             "processing_ms": self.processing_ms.summary(),

@@ -115,6 +115,8 @@ class Dashboard:
         self.refresher.on_tick.append(self._watch_heartbeat)
         self._last_key: Any = None
         self._kick_at = 0.0
+        self._slow_at = float("-inf")  # last update of the summary panels (monotonic s)
+        self.slow_frames = 0
         self._wire_controls()
         row = {"flex_flow": "row wrap", "align_items": "stretch", "width": "100%"}
         for panel, flex in ((self.trackmap, "1 1 380px"), (self.telemetry, "2 1 520px"),
@@ -267,7 +269,8 @@ class Dashboard:
             if self._saved_switch is not None:
                 sys.setswitchinterval(self._saved_switch)
                 self._saved_switch = None
-            try:  # one last frame so the page shows "stopped"
+            try:  # one last frame (all panels) so the page shows "stopped"
+                self._slow_at = float("-inf")
                 self._apply(self._snapshot())
             except Exception:  # the page may be gone already
                 log.debug("final refresh failed", exc_info=True)
@@ -306,6 +309,7 @@ class Dashboard:
     def set_live(self, live: bool) -> None:
         """Freeze (``False``) or resume the screen updates; the pipeline keeps streaming."""
         if live and not self._stopped:
+            self._slow_at = float("-inf")  # the summary panels catch up on the first frame
             self.refresher.start()
             self._message("running" if self.running else "")
         elif not live:
@@ -360,10 +364,18 @@ class Dashboard:
 
     # ------------------------------------------------------------------ refresh
     def _snapshot(self) -> dict[str, Any]:
+        """A full snapshot when the summary panels are due, else a light one (live panels only)."""
         p = self.pipeline
         if p is None:
             return {"status": {"pipeline": "not started"}}
-        return p.snapshot()
+        if time.monotonic() - self._slow_at >= self.settings.ui_slow_refresh_ms / 1000.0:
+            snap = p.snapshot()
+            snap["frame"] = "full"
+        else:
+            selected = self.telemetry.selected
+            snap = p.snapshot(history=[selected] if selected else False, latency=False)
+            snap["frame"] = "live"
+        return snap
 
     def _changed(self, snap: dict[str, Any]) -> bool:
         key = (snap.get("updated_at"), (snap.get("status") or {}).get("pipeline"))
@@ -376,10 +388,19 @@ class Dashboard:
         view: View = to_view(snap)
         self.health.ui_stats = self.refresher.stats()
         selected = self.telemetry.selected
-        steps = (lambda: self.header.update(view), lambda: self.telemetry.update(view),
-                 lambda: self.trackmap.update(view, selected), lambda: self.leaderboard.update(view, selected),
-                 lambda: self.predictions.update(view, selected), lambda: self.alerts.update(view),
-                 lambda: self.health.update(view))
+        # Live panels every frame; summary panels (per-lap / per-second numbers, and most
+        # of the browser's redraw work) every ui_slow_refresh_ms, and on the first frame
+        # after a start or an unfreeze: _snapshot decided which, and took a full snapshot
+        # (all histories, latency percentiles) only for those frames.
+        slow = snap.get("frame", "full") == "full"
+        steps = [lambda: self.header.update(view), lambda: self.telemetry.update(view),
+                 lambda: self.trackmap.update(view, selected)]
+        if slow:
+            self._slow_at = time.monotonic()
+            self.slow_frames += 1
+            steps += [lambda: self.leaderboard.update(view, selected),
+                      lambda: self.predictions.update(view, selected), lambda: self.alerts.update(view),
+                      lambda: self.health.update(view)]
         for step in steps:
             step()
             time.sleep(0)  # hand the GIL to the consumer between panels: the stream has priority

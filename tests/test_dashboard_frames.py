@@ -1,0 +1,74 @@
+"""Frame tiers: live panels every frame from a light snapshot, summary panels at ui_slow_refresh_ms."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from f1live.config import Settings
+from f1live.state import LiveState
+from f1live.widgets.dashboard import Dashboard
+
+
+class StatePipeline:
+    """A stand-in for :class:`f1live.pipeline.Pipeline` that serves a real LiveState and logs each request."""
+
+    def __init__(self, state: LiveState) -> None:
+        self.state = state
+        self.requests: list[dict[str, Any]] = []
+
+    def snapshot(self, history: Any = True, latency: bool = True) -> dict[str, Any]:
+        self.requests.append({"history": history, "latency": latency})
+        snap = self.state.snapshot(history=history, latency=latency)
+        snap["status"]["pipeline"] = "running"
+        return snap
+
+
+def record(state: LiveState, t: float) -> None:
+    state.record_batch([({"driver": d, "seq": int(t), "session_time": t, "speed": 200.0 + i, "x": 1.0, "y": 2.0},
+                         {"anomaly": d == "HAM", "anomaly_reason": "test", "pit_stop_probability": 0.1},
+                         5.0, 0.5) for i, d in enumerate(("VER", "HAM", "LEC"))])
+
+
+def test_live_frames_are_light_and_summary_panels_follow_their_own_period() -> None:
+    state = LiveState()
+    pipe = StatePipeline(state)
+    dash = Dashboard(Settings(ui_slow_refresh_ms=300), pipeline=pipe)
+    record(state, 1.0)
+    frames = []
+    t_end = time.monotonic() + 1.0
+    while time.monotonic() < t_end:  # ~12 frames/s for 1 s, as the refresher would
+        record(state, 1.0 + len(frames))
+        snap = dash._snapshot()
+        dash._apply(snap)
+        frames.append((snap["frame"], dash.leaderboard.widget, dash.header.frame))
+        time.sleep(0.08)
+    kinds = [f[0] for f in frames]
+    full = kinds.count("full")
+    assert kinds[0] == "full", "the first frame must draw every panel"
+    assert 2 <= full <= 5 and kinds.count("live") >= 6, kinds  # 1 s at a 300 ms slow period
+    assert dash.slow_frames == full and dash.header.frame == len(frames)
+    live = [r for r in pipe.requests if r["latency"] is False]
+    assert live and all(r["history"] in (["VER"], ["HAM"], ["LEC"]) for r in live), live[:3]
+    # a new car: the live panels show it at once, the leaderboard at its next full frame
+    state.record_batch([({"driver": "NOR", "seq": 0, "session_time": 99.0, "speed": 250.0, "x": 3.0, "y": 4.0},
+                         {}, 5.0, 0.5)])
+    dash._slow_at = time.monotonic()
+    dash._apply(dash._snapshot())
+    assert "NOR" in dash.trackmap.cars.names and "NOR" not in dash.leaderboard.table.value
+    dash._slow_at = float("-inf")
+    dash._apply(dash._snapshot())
+    assert "NOR" in dash.leaderboard.table.value and "HAM" in dash.alerts.log.value
+
+
+def test_unfreezing_redraws_the_summary_panels_at_once() -> None:
+    state = LiveState()
+    record(state, 1.0)
+    dash = Dashboard(Settings(ui_slow_refresh_ms=5000), pipeline=StatePipeline(state))
+    dash._apply(dash._snapshot())
+    assert dash._snapshot()["frame"] == "live"  # within the 5 s slow period
+    dash.set_live(False)
+    dash._slow_at = time.monotonic()  # as if a summary frame had just been drawn
+    dash.refresher.start = lambda: None  # no thread in this test
+    dash.set_live(True)
+    assert dash._snapshot()["frame"] == "full"
