@@ -44,6 +44,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from f1live.background import BackgroundLoop
 from f1live.clients import consumer_config, find_or_start_broker, producer_config, resolve_bootstrap
 from f1live.config import Settings
 from f1live.delivery import DeliveryTracker
@@ -110,7 +111,7 @@ def dlq_record(reason: str, detail: str, topic: str, partition: int, offset: int
     }, separators=(",", ":")).encode("utf-8")
 
 
-class RealTimeConsumer:
+class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
     """Consume, validate, de-duplicate, process and measure the telemetry stream.
 
     Args:
@@ -130,6 +131,8 @@ class RealTimeConsumer:
         broker_kind: ``kafka`` | ``tansu`` | ``external`` (client tuning); inferred otherwise.
         consumer_overrides: extra KafkaConsumer settings.
     """
+
+    kind = "consumer"
 
     def __init__(
         self,
@@ -167,10 +170,8 @@ class RealTimeConsumer:
         self._consumer: Any = None
         self._producer: Any = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        BackgroundLoop.__init__(self)
         self._lock = threading.Lock()
-        self._summary: ConsumerSummary | None = None
-        self.error: BaseException | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -192,10 +193,6 @@ class RealTimeConsumer:
     @property
     def bootstrap_servers(self) -> str | None:
         return self._servers
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     # ------------------------------------------------------------ connection
     def _connect(self) -> Any:
@@ -256,41 +253,18 @@ class RealTimeConsumer:
         if self.running:
             raise RuntimeError("consumer already running; stop() it first")
         self._stop.clear()
-        self._summary = None
-        self.error = None
         consumer = self._connect()
-
-        def target() -> None:
-            try:
-                self._run(consumer, timeout_seconds, max_messages, idle_timeout)
-            except BaseException as exc:
-                self.error = exc
-                log.exception("consumer thread failed")
-                self._set_status(f"error: {exc}")
-
-        self._thread = threading.Thread(target=target, name="f1live-consumer", daemon=True)
-        self._thread.start()
+        self._launch(lambda: self._run(consumer, timeout_seconds, max_messages, idle_timeout))
         return self
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, commit and close (idempotent)."""
         self._stop.set()
 
-    def join(self, timeout: float | None = None) -> ConsumerSummary | None:
-        """Wait for the background loop; its summary, or None if still running."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                return None
-        if self.error is not None:
-            raise RuntimeError(f"consumer failed: {self.error}") from self.error
-        return self._summary
-
     def close(self) -> None:
         """Stop, join and close the Kafka clients (idempotent)."""
         self.stop()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(30)
+        self._join_thread(30)
         self._close_clients()
 
     def __enter__(self) -> RealTimeConsumer:

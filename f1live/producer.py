@@ -55,6 +55,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from f1live.background import BackgroundLoop
 from f1live.clients import find_or_start_broker, producer_config, resolve_bootstrap
 from f1live.config import Settings
 from f1live.metrics import LatencyStats
@@ -198,7 +199,7 @@ class ProducerSummary:
 
 
 # --------------------------------------------------------------------------- producer
-class RealTimeProducer:
+class RealTimeProducer(BackgroundLoop[ProducerSummary]):
     """Paced replay of a :class:`f1live.cache.ReplayCache` into Kafka.
 
     Args:
@@ -216,6 +217,8 @@ class RealTimeProducer:
 
     No I/O happens here; :meth:`stream_at_frequency` / :meth:`start` connect.
     """
+
+    kind = "producer"
 
     def __init__(
         self,
@@ -250,13 +253,11 @@ class RealTimeProducer:
         self._stop = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
-        self._thread: threading.Thread | None = None
+        BackgroundLoop.__init__(self)
         self._pending: dict[str, Any] = {}
         self._speed = parse_speed(self.settings.speed)
         self._pos = 0
         self._reset_counters()
-        self._summary: ProducerSummary | None = None
-        self.error: BaseException | None = None
 
     # ------------------------------------------------------------ setup
     def load_cache(self, path_or_cache: Any) -> RealTimeProducer:
@@ -309,10 +310,6 @@ class RealTimeProducer:
                 "speed": self._speed, "paused": not self._resume.is_set(),
                 "running": self.running, "errors": list(self.errors[-3:]),
             }
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def _connect(self) -> Any:
         if self._client is not None:
@@ -438,20 +435,8 @@ class RealTimeProducer:
             self._pos = self.cache.index_of_lap(int(start_lap))
         self._stop.clear()
         self._resume.set()
-        self._summary = None
-        self.error = None
         client = self._connect()
-
-        def target() -> None:
-            try:
-                self._run(client, duration_seconds, max_messages, False)
-            except BaseException as exc:  # surfaced through .error and join()
-                self.error = exc
-                log.exception("producer thread failed")
-                self._set_status(f"error: {exc}")
-
-        self._thread = threading.Thread(target=target, name="f1live-producer", daemon=True)
-        self._thread.start()
+        self._launch(lambda: self._run(client, duration_seconds, max_messages, False))
         return self
 
     def stop(self) -> None:
@@ -459,21 +444,10 @@ class RealTimeProducer:
         self._stop.set()
         self._resume.set()
 
-    def join(self, timeout: float | None = None) -> ProducerSummary | None:
-        """Wait for the background replay; its summary, or None if still running."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                return None
-        if self.error is not None:
-            raise RuntimeError(f"producer failed: {self.error}") from self.error
-        return self._summary
-
     def close(self) -> None:
         """Stop, flush and close the Kafka client (idempotent)."""
         self.stop()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(30)
+        self._join_thread(30)
         if self._client is not None and self._own_client:
             try:
                 self._client.close(timeout=10)
