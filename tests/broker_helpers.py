@@ -1,4 +1,4 @@
-"""Helpers for the broker tests: find processes by their run directory, run the CLI."""
+"""Helpers for the broker tests: find processes by their run directory, run the CLI, read a topic."""
 
 from __future__ import annotations
 
@@ -51,3 +51,20 @@ def cli_env(run_dir: Path, **extra: str) -> dict[str, str]:
 def f1live(*args: str, env: dict[str, str], timeout: float = 120, **kw) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "f1live", *args], env=env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=timeout, **kw)  # fmt: skip
+
+
+def read_topic(servers: str, topic: str, expect: int, timeout: float = 30.0, fetch_max_wait_ms: int = 50) -> list:
+    """Every record of ``topic`` from the beginning (no group), until ``expect`` arrived or ``timeout``."""
+    from kafka import KafkaConsumer
+
+    c = KafkaConsumer(topic, bootstrap_servers=servers, group_id=None, auto_offset_reset="earliest",
+                      fetch_max_wait_ms=fetch_max_wait_ms, consumer_timeout_ms=500)
+    out: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < expect and time.monotonic() < deadline:
+            for recs in c.poll(200).values():
+                out.extend(recs)
+    finally:
+        c.close()
+    return out

@@ -10,26 +10,19 @@ import time
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from f1live.consumer import DLQ_REASON_HEADER, RealTimeConsumer
 from f1live.processors import FunctionProcessor
 from f1live.producer import RealTimeProducer
 from f1live.state import LiveState
+from tests.broker_helpers import read_topic
 
 BROKERS = pytest.mark.parametrize("any_broker", ["kafka", "tansu"], indirect=True)
 
 
 def _read_all(broker: Any, topic: str, expect: int, timeout: float = 20.0) -> list[Any]:
-    c = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap_servers, group_id=None,
-                      auto_offset_reset="earliest", fetch_max_wait_ms=10, consumer_timeout_ms=500)
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(out) < expect and time.monotonic() < deadline:
-        for recs in c.poll(200).values():
-            out.extend(recs)
-    c.close()
-    return out
+    return read_topic(broker.bootstrap_servers, topic, expect, timeout, fetch_max_wait_ms=10)
 
 
 @BROKERS

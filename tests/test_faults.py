@@ -31,6 +31,7 @@ from f1live.consumer import DLQ_REASON_HEADER, RealTimeConsumer
 from f1live.processors import FunctionProcessor
 from f1live.producer import RealTimeProducer
 from f1live.schema import SCHEMA_VERSION
+from tests.broker_helpers import read_topic
 from tests.fixtures_broker import unique_name
 
 PY = sys.executable
@@ -44,18 +45,7 @@ def _dead_addr() -> str:
     return f"127.0.0.1:{port}"
 
 
-def _read(servers: str, topic: str, expect: int, timeout: float = 30.0) -> list[Any]:
-    from kafka import KafkaConsumer
-
-    c = KafkaConsumer(topic, bootstrap_servers=servers, group_id=None, auto_offset_reset="earliest",
-                      fetch_max_wait_ms=50, consumer_timeout_ms=500)
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(out) < expect and time.monotonic() < deadline:
-        for recs in c.poll(200).values():
-            out.extend(recs)
-    c.close()
-    return out
+_read = read_topic
 
 
 def _wait(fn: Any, timeout: float, what: str) -> Any:
