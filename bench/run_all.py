@@ -46,6 +46,7 @@ def commands(quick: bool, soak_minutes: float | None, models: Path | None) -> di
         "inference": ["--messages", "5000" if quick else "20000", *mod],
         "scaling": ["--quick", "--repeats", "1"] if quick else [],
         "dashboard": ["--seconds", "10" if quick else "15"],
+        "contention": ["--seconds", "10" if quick else "20"],
         "soak": [*soak, *(["--models-dir", str(models)] if models else [])],
     }
 
@@ -138,6 +139,12 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
     ch = _get(d, "e2e_p50_change_pct")
     add("e2e p50 change with the dashboard attached (%)", ch, "within +-10 %", ch is not None and abs(ch) <= 10,
         "dashboard")
+
+    ct = _get(results.get("contention"), "phases") or {}
+    for key, what in (("refresher", "the dashboard refresher in the process (no browser)"),
+                      ("cpu", "another process busy ~70 % of a core (like the browser)")):
+        ch = _get(ct, key, "p50_change_pct")
+        add(f"e2e p50 change with {what} (%)", ch, "-", None, "contention")
 
     so = results.get("soak")
     gr = _get(so, "rss_growth_pct")
