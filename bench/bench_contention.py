@@ -23,18 +23,21 @@ Prints a table and one JSON object. Timings on a shared 2-core machine are noisy
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_common import emit_json  # noqa: E402
 
 from f1live.config import Settings  # noqa: E402
 from f1live.pipeline import Pipeline  # noqa: E402
@@ -74,6 +77,16 @@ class GilBurner:
         self._thread.join(timeout)
 
 
+@contextmanager
+def alongside(start: Callable[[], object], stop: Callable[[], object]) -> Iterator[None]:
+    """Run the block with something started, and stopped (joined) whatever happens."""
+    start()
+    try:
+        yield
+    finally:
+        stop()
+
+
 def phase(p: Pipeline, seconds: float) -> dict[str, float]:
     st = p.state
     n0 = st.e2e_ms.count
@@ -107,33 +120,21 @@ def main() -> int:
         result["phases"]["baseline"] = phase(p, args.seconds)
 
         burner = GilBurner(args.gil_ms)
-        burner.start()
-        try:
+        with alongside(burner.start, lambda: (burner.stop(), burner.join(2))):
             result["phases"]["gil"] = phase(p, args.seconds)
-        finally:
-            burner.stop()
-            burner.join(2)
 
         from f1live.widgets import Dashboard
 
         dash = Dashboard(settings, pipeline=p, switch_interval_s=args.switch_interval_ms / 1000.0)
-        dash.refresher.start()
-        try:
+        with alongside(dash.refresher.start, lambda: (dash.refresher.stop(), dash.refresher.join(5))):
             result["phases"]["refresher"] = phase(p, args.seconds)
             result["phases"]["refresher"]["refresher_cpu_share"] = dash.refresher.stats()["cpu_share"]
-        finally:
-            dash.refresher.stop()
-            dash.refresher.join(5)
 
         ctx = mp.get_context("spawn")
         stop = ctx.Event()
         hog = ctx.Process(target=_hog, args=(args.cpu_share, stop), name="f1live-bench-hog", daemon=True)
-        hog.start()
-        try:
+        with alongside(hog.start, lambda: (stop.set(), hog.join(5))):
             result["phases"]["cpu"] = phase(p, args.seconds)
-        finally:
-            stop.set()
-            hog.join(5)
 
     base = result["phases"]["baseline"]
     rows = [("baseline (pipeline alone)", "baseline"),
@@ -149,9 +150,7 @@ def main() -> int:
         ph["p50_change_pct"] = 100.0 * (ph["e2e_p50_ms"] - base["e2e_p50_ms"]) / base["e2e_p50_ms"]
         print(f"{label:44} {ph['messages']:6d} {ph['e2e_p50_ms']:7.1f} {ph['e2e_p99_ms']:7.1f} "
               f"{ph['p50_change_pct']:+11.1f} %")
-    print(json.dumps(result, default=float))
-    if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=1, default=float))
+    emit_json(result, args.json_out)
     return 0
 
 

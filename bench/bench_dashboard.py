@@ -22,7 +22,6 @@ Prints a table and one JSON object. Timings on a shared 2-core machine are noisy
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -33,6 +32,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_common import emit_json  # noqa: E402
 
 from f1live.config import Settings  # noqa: E402
 from f1live.validation import OBSERVER_JS  # noqa: E402  (one frame recorder for bench and validate)
@@ -170,9 +171,7 @@ def main() -> int:
     print(f"{'metric':34} {'value':>18}  target")
     for name, value, target in rows:
         print(f"{name:34} {value:>18}  {target}")
-    print(json.dumps(result, default=float))
-    if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=1, default=float))
+    emit_json(result, args.json_out)
     return 0
 
 
