@@ -50,6 +50,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=20.0, help="fixed rate: seconds per point")
     ap.add_argument("--drivers-per-stream", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rates", default="max,fixed", help="which series: max, fixed or both")
     ap.add_argument("--thread", action="store_true", help="also run thread mode at max rate (GIL comparison)")
     ap.add_argument("--bootstrap-servers", default=None)
     ap.add_argument("--quick", action="store_true", help="2000 messages, 8 s fixed rate, 1 repeat")
@@ -87,10 +88,15 @@ def main() -> int:
     meta = None
     try:
         for rep in range(args.repeats):
-            plans = [ScaleConfig(consumers=args.consumers, modes=("process",), rates=("max",),
-                                 messages_per_stream=args.messages, drivers_per_stream=args.drivers_per_stream),
-                     ScaleConfig(consumers=args.consumers, modes=("process",), rates=("fixed",), speed=args.speed,
-                                 duration=args.duration, drivers_per_stream=args.drivers_per_stream)]
+            rates = {r.strip() for r in args.rates.split(",")}
+            plans = []
+            if "max" in rates:
+                plans.append(ScaleConfig(consumers=args.consumers, modes=("process",), rates=("max",),
+                                         messages_per_stream=args.messages, drivers_per_stream=args.drivers_per_stream))
+            if "fixed" in rates:
+                plans.append(ScaleConfig(consumers=args.consumers, modes=("process",), rates=("fixed",),
+                                         speed=args.speed, duration=args.duration,
+                                         drivers_per_stream=args.drivers_per_stream))
             if args.thread:
                 plans.append(ScaleConfig(consumers=args.consumers, modes=("thread",), rates=("max",),
                                          messages_per_stream=args.messages,

@@ -27,10 +27,10 @@ Two rates:
   the *processing* latency (poll returned -> analysis done): end-to-end latency of a
   backlog only measures the queue.
 * ``fixed`` (the seed's check): consumers are started first, then every stream is
-  replayed at ``speed`` x real time for ``duration`` wall seconds (process mode: each
-  stream by its own producer process, as independent sources; N producer threads in the
-  parent would share its GIL and make the offered load the part that does not scale,
-  measured: the parent's send lateness p99 doubled from N=1 to N=2). The per-event
+  replayed at ``speed`` x real time for ``duration`` wall seconds, by producer threads of
+  the parent (in both modes: one producer *process* per stream was measured worse on 2
+  cores, N=2 p99 +143..+528 % vs +9..+106 % with threads, as the extra processes compete
+  for the same cores). The per-event
   latency reported is *end to end* (producer send -> analysis done); with enough cores
   it stays flat as ``N`` grows.
 
@@ -557,78 +557,6 @@ def _produce(settings: Settings, servers: str, kind: str, topic: str, caches: Se
     return summaries
 
 
-def _producer_main(settings: Settings, servers: str, kind: str, topic: str, k: int, cache: Any, speed: float,
-                   duration: float | None, ready: Any, go: Any, out: Any) -> None:
-    """Entry point of a stream's producer process (spawn): replay ``cache`` into partition ``k``."""
-    prod = None
-    try:
-        from f1live.producer import RealTimeProducer
-
-        prod = RealTimeProducer(settings, servers, topic=topic, ensure_topic=False, broker_kind=kind,
-                                producer_overrides={"partitioner": _partitioner(k)}).load_cache(cache)
-        ready.set()
-        if not go.wait(600):
-            raise TimeoutError("never told to start")
-        prod.start(duration_seconds=duration, speed=speed)
-        out.put((k, prod.join(None), None, os.getpid()))
-    except BaseException as exc:  # reported to the parent, which raises with the stream index
-        log.exception("scaling producer %d failed", k)
-        ready.set()
-        out.put((k, None, f"{type(exc).__name__}: {exc}", os.getpid()))
-    finally:
-        if prod is not None:
-            prod.close()
-
-
-def _produce_processes(ctx: Any, settings: Settings, servers: str, kind: str, topic: str, caches: Sequence[Any], *,
-                       speed: float, duration: float, timeout: float) -> tuple[list[Any], list[int]]:
-    """Like :func:`_produce` (paced), but each stream replayed by its own process; also their pids.
-
-    In process mode the streams are independent sources, as on a real grid: N producer
-    threads in one parent would share its GIL and make the offered stream, not the
-    consumers, the part that does not scale.
-    """
-    go = ctx.Event()
-    readies = [ctx.Event() for _ in caches]
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_producer_main, name=f"f1live-scale-producer-{k}", daemon=True,
-                         args=(settings, servers, kind, topic, k, c, speed, duration, readies[k], go, out))
-             for k, c in enumerate(caches)]
-    try:
-        for p in procs:
-            p.start()
-        deadline = time.monotonic() + 120
-        for k, r in enumerate(readies):
-            if not r.wait(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"scaling producer {k} not ready within 120 s")
-        go.set()
-        got: dict[int, Any] = {}
-        pids: dict[int, int] = {}
-        end = time.monotonic() + duration + timeout
-        while len(got) < len(procs):
-            try:
-                k, summary, error, pids[k] = out.get(timeout=max(0.1, end - time.monotonic()))
-            except Exception:
-                raise TimeoutError(f"scaling producers {sorted(set(range(len(procs))) - set(got))} "
-                                   f"did not report within {duration + timeout:.0f} s") from None
-            if error:
-                raise RuntimeError(f"stream {k}: producer failed: {error}")
-            got[k] = summary
-    finally:
-        go.set()
-        for p in procs:
-            p.join(30)
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
-    summaries = [got[k] for k in range(len(procs))]
-    for k, s in enumerate(summaries):
-        if not s.ok:
-            raise RuntimeError(f"stream {k}: producer did not deliver every message "
-                               f"({s.sent, s.acked, s.failed, s.errors[:2]})")
-    return summaries, [pids[k] for k in range(len(procs))]
-
-
 def delivery_check(produced: Sequence[int], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Exactly once across consumers: each stream's partition read by one consumer only,
     its offsets ``0..produced-1`` each seen once, nothing from another partition.
@@ -695,7 +623,6 @@ def run_point(
     ensure_topic(bootstrap_servers, topic, n, settings.replication)
     load1 = os.getloadavg()[0]
     produced: list[int]
-    producer_pids = [os.getpid()] * n  # streams are threads of this process unless replaced below
     offered: dict[str, float] = {"offered_msgs_s": float("nan"), "producer_lateness_p99_ms": float("nan")}
     try:
         if rate == "max":
@@ -741,14 +668,9 @@ def run_point(
             self_cpu0 = _proc_cpu()
             t_go = time.monotonic()
             go.set()
-            if rate == "fixed" and mode == "process":
-                sums, producer_pids = _produce_processes(ctx, settings, bootstrap_servers, broker_kind, topic, caches,
-                                                         speed=config.speed, duration=config.duration,
-                                                         timeout=config.timeout)
-            elif rate == "fixed":
+            if rate == "fixed":
                 sums = _produce(settings, bootstrap_servers, broker_kind, topic, caches, speed=config.speed,
                                 duration=config.duration, max_messages=None)
-            if rate == "fixed":
                 produced = [s.acked for s in sums]
                 for k in range(n):
                     expected[k].value = produced[k]
@@ -787,7 +709,6 @@ def run_point(
                run_id=run_id, broker_kind=broker_kind, t_go=t_go, t_end=t_end, cpu=(cpu0, cpu1),
                self_cpu=self_cpu1 - self_cpu0, load1=load1)
     row.update(offered)
-    row["producer_pids"] = producer_pids
     return row
 
 
@@ -1064,8 +985,7 @@ def run_experiment(
         if broker is not None:
             broker.stop()
     table = finish_table(rows)
-    details = [{k: r[k] for k in ("mode", "rate", "consumers", "topic", "delivery_detail", "per_consumer", "producer_pids")}
-               for r in rows]
+    details = [{k: r[k] for k in ("mode", "rate", "consumers", "topic", "delivery_detail", "per_consumer")} for r in rows]
     result = ScaleResult(table=table, details=details, meta=meta, settings=settings)
     if save:
         result.save(out)

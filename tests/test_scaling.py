@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,7 @@ def test_max_rate_threads_and_processes(kafka_broker: Any, monaco_2023_slice: An
 
 
 def test_fixed_rate_end_to_end_latency(kafka_broker: Any, monaco_2023_slice: Any, settings: Settings) -> None:
-    cfg = ScaleConfig(consumers=(1, 2), modes=("thread", "process"), rates=("fixed",), speed=20.0, duration=3.0,
+    cfg = ScaleConfig(consumers=(1, 2), modes=("thread",), rates=("fixed",), speed=20.0, duration=3.0,
                       drivers_per_stream=3, timeout=60)
     res = run_experiment(settings, cfg, data=monaco_2023_slice, bootstrap_servers=kafka_broker.bootstrap_servers,
                          broker_kind=kafka_broker.kind, save=False)
@@ -98,10 +97,6 @@ def test_fixed_rate_end_to_end_latency(kafka_broker: Any, monaco_2023_slice: Any
     assert (df["e2e_p50_ms"] > 0).all() and (df["e2e_p99_ms"] < 5000).all()
     assert (df["offered_msgs_s"] > 0).all() and df["producer_lateness_p99_ms"].notna().all()
     assert res.path is None
-    # thread mode replays the streams from this process; process mode from one process per stream
-    pids = {(d["mode"], d["consumers"]): d["producer_pids"] for d in res.details}
-    assert pids[("thread", 2)] == [os.getpid()] * 2
-    assert len(set(pids[("process", 2)])) == 2 and os.getpid() not in pids[("process", 2)]
 
 
 def test_analysis_is_real(monaco_2023_slice: Any, settings: Settings) -> None:
