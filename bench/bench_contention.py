@@ -3,16 +3,18 @@
 ``bench_dashboard.py`` measures the whole effect (Voila kernel + browser on the same
 machine). This benchmark takes it apart on one running pipeline (real 2023 Monaco, 20x,
 five drivers, embedded Apache Kafka, full analysis), phase after phase, each
-``--seconds`` long, e2e latency p50/p99 of the messages consumed in that phase:
+``--seconds`` long, e2e latency p50/p99 of the messages consumed in that phase. A
+``baseline`` phase (the pipeline alone) runs before the first and after every other
+phase, and each phase is compared with the mean of the baselines around it, so a slow
+drift of the machine or the replay is not blamed on a phase:
 
-1. ``baseline`` -- the pipeline alone;
-2. ``gil`` -- plus a Python thread in the same process holding the GIL ``--gil-ms`` of
+1. ``gil`` -- plus a Python thread in the same process holding the GIL ``--gil-ms`` of
    every 80 ms (the refresher's measured cost is ~8 ms per frame);
-3. ``refresher`` -- plus the real dashboard refresher (all panels, no browser attached);
-4. ``cpu`` -- plus another *process* busy ``--cpu-share`` of one core (the browser's
+2. ``refresher`` -- plus the real dashboard refresher (all panels, no browser attached);
+3. ``cpu`` -- plus another *process* busy ``--cpu-share`` of one core (the browser's
    measured share is 0.55-0.8 of a core at 12.5 frames/s), nothing in this process.
 
-Phases 2-3 are what the kernel side of the dashboard costs; phase 4 is what a browser
+Phases 1-2 are what the kernel side of the dashboard costs; phase 3 is what a browser
 sharing the cores costs even with no dashboard code running at all.
 
     .venv/bin/python bench/bench_contention.py [--seconds 20] [--json-out FILE]
@@ -117,11 +119,12 @@ def main() -> int:
     with Pipeline(settings, drivers=args.drivers.split(","), start_lap=20) as p:
         p.start()
         time.sleep(8.0)  # past the start-up transient
-        result["phases"]["baseline"] = phase(p, args.seconds)
+        baselines = [phase(p, args.seconds)]
 
         burner = GilBurner(args.gil_ms)
         with alongside(burner.start, lambda: (burner.stop(), burner.join(2))):
             result["phases"]["gil"] = phase(p, args.seconds)
+        baselines.append(phase(p, args.seconds))
 
         from f1live.widgets import Dashboard
 
@@ -129,27 +132,32 @@ def main() -> int:
         with alongside(dash.refresher.start, lambda: (dash.refresher.stop(), dash.refresher.join(5))):
             result["phases"]["refresher"] = phase(p, args.seconds)
             result["phases"]["refresher"]["refresher_cpu_share"] = dash.refresher.stats()["cpu_share"]
+        baselines.append(phase(p, args.seconds))
 
         ctx = mp.get_context("spawn")
         stop = ctx.Event()
         hog = ctx.Process(target=_hog, args=(args.cpu_share, stop), name="f1live-bench-hog", daemon=True)
         with alongside(hog.start, lambda: (stop.set(), hog.join(5))):
             result["phases"]["cpu"] = phase(p, args.seconds)
+        baselines.append(phase(p, args.seconds))
 
-    base = result["phases"]["baseline"]
-    rows = [("baseline (pipeline alone)", "baseline"),
-            (f"+ GIL held {args.gil_ms:g} ms / 80 ms in-process", "gil"),
+    result["baselines"] = baselines
+    rows = [(f"+ GIL held {args.gil_ms:g} ms / 80 ms in-process", "gil"),
             ("+ dashboard refresher (no browser)", "refresher"),
             (f"+ other process busy {args.cpu_share:.0%} of a core", "cpu")]
     print(f"\ncontention benchmark: {args.speed:g}x, drivers {args.drivers}, {args.seconds:g} s per phase, "
           f"GIL switch interval {args.switch_interval_ms:g} ms, load avg {result['load_avg_1m']:.1f} "
           f"on {result['cpus']} CPUs (shared machine: noisy)")
-    print(f"{'phase':44} {'msgs':>6} {'p50 ms':>7} {'p99 ms':>7} {'p50 vs base':>12}")
-    for label, key in rows:
+    print("baselines (pipeline alone) p50 / p99 ms: "
+          + ", ".join(f"{b['e2e_p50_ms']:.1f} / {b['e2e_p99_ms']:.1f}" for b in baselines))
+    print(f"{'phase':44} {'msgs':>6} {'p50 ms':>7} {'p99 ms':>7} {'base p50':>9} {'p50 change':>11}")
+    for i, (label, key) in enumerate(rows):
         ph = result["phases"][key]
-        ph["p50_change_pct"] = 100.0 * (ph["e2e_p50_ms"] - base["e2e_p50_ms"]) / base["e2e_p50_ms"]
-        print(f"{label:44} {ph['messages']:6d} {ph['e2e_p50_ms']:7.1f} {ph['e2e_p99_ms']:7.1f} "
-              f"{ph['p50_change_pct']:+11.1f} %")
+        base = (baselines[i]["e2e_p50_ms"] + baselines[i + 1]["e2e_p50_ms"]) / 2.0
+        ph["baseline_p50_ms"] = base
+        ph["p50_change_pct"] = 100.0 * (ph["e2e_p50_ms"] - base) / base
+        print(f"{label:44} {ph['messages']:6d} {ph['e2e_p50_ms']:7.1f} {ph['e2e_p99_ms']:7.1f} {base:9.1f} "
+              f"{ph['p50_change_pct']:+10.1f} %")
     emit_json(result, args.json_out)
     return 0
 
