@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -68,3 +69,14 @@ def read_topic(servers: str, topic: str, expect: int, timeout: float = 30.0, fet
     finally:
         c.close()
     return out
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child the test will Ctrl-C: SIGINT back to its default.
+
+    A shell starts background jobs with SIGINT ignored, and a child inherits that
+    (``nohup make test &`` would run these tests so): Python then installs no
+    KeyboardInterrupt handler and bash cannot trap the signal. A terminal's Ctrl-C is what
+    the tests model, so the child gets the default disposition a terminal gives.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

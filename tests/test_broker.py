@@ -16,7 +16,7 @@ import pytest
 from f1live.broker import BrokerError, cluster_metadata, resolve_kind, start_broker
 from f1live.broker.process import free_ports
 from f1live.config import PROJECT_ROOT, Settings
-from tests.broker_helpers import cli_env, f1live, procs_with, wait_gone
+from tests.broker_helpers import cli_env, default_sigint, f1live, procs_with, wait_gone
 from tests.fixtures_broker import unique_name
 
 
@@ -158,7 +158,8 @@ def test_cli_detach_status_stop(tmp_path):
 
 def _start_cli(tmp_path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "f1live", "broker", "start", *args], env=cli_env(tmp_path),
-                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=default_sigint)  # fmt: skip
 
 
 def test_ctrl_c_of_the_cli_stops_the_broker(tmp_path):

@@ -11,7 +11,7 @@ from f1live.broker import cluster_metadata, start_broker
 from f1live.broker.process import free_ports
 from f1live.config import PROJECT_ROOT, Settings
 from f1live.topics import describe_topic, ensure_topic
-from tests.broker_helpers import cli_env, procs_with, wait_gone
+from tests.broker_helpers import cli_env, default_sigint, procs_with, wait_gone
 from tests.fixtures_broker import unique_name
 
 SCRIPTS = PROJECT_ROOT / "scripts"
@@ -54,7 +54,7 @@ def test_start_kafka_sh_without_kafka_home_runs_embedded_kafka(tmp_path):
     [port] = free_ports(1)
     env = cli_env(tmp_path, KAFKA_PORT=str(port))
     proc = subprocess.Popen([str(SCRIPTS / "start_kafka.sh"), "--fresh"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)  # fmt: skip
     try:
         for line in proc.stdout:
             if "press Ctrl-C" in line:
@@ -85,7 +85,7 @@ def test_start_kafka_sh_with_kafka_home(tmp_path, fake_kafka_home):
     bootstrap = f"localhost:{port}"
     topic = unique_name("f1-speed-stream")
     proc = subprocess.Popen([str(SCRIPTS / "start_kafka.sh")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)  # fmt: skip
     try:
         _wait_ready(proc, bootstrap)
         [java] = [p for p in procs_with(fake_kafka_home) if "kafka.Kafka" in p.cmdline()]
@@ -107,7 +107,7 @@ def test_start_kafka_sh_with_kafka_home(tmp_path, fake_kafka_home):
 
     # Second start: storage already formatted -> reused, the topic is still there.
     proc = subprocess.Popen([str(SCRIPTS / "start_kafka.sh")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)  # fmt: skip
     try:
         _wait_ready(proc, bootstrap)
         info = describe_topic(bootstrap, topic)
