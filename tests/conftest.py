@@ -44,3 +44,24 @@ def settings(tmp_path: Path, shared_data: Path) -> Settings:
         run_dir=tmp_path / "runs",
         offline=True,
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test(request: pytest.FixtureRequest) -> object:
+    """After a test with a ``tmp_path``, kill what still runs from it (a failed test's broker).
+
+    Passing tests leave nothing (they assert so themselves); this keeps one failure from
+    leaving a java behind for the rest of the suite and the machine.
+    """
+    # Asked for before the test runs, so tmp_path is torn down after this fixture, not before.
+    tmp = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp is None:
+        return
+    from tests.broker_helpers import procs_with
+
+    for proc in procs_with(tmp):
+        try:
+            proc.kill()
+        except Exception:  # already gone
+            pass

@@ -164,27 +164,35 @@ def _start_cli(tmp_path, *args: str) -> subprocess.Popen[str]:
 
 def test_ctrl_c_of_the_cli_stops_the_broker(tmp_path):
     proc = _start_cli(tmp_path)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "press Ctrl-C" in line:
-            break
-    assert any("Apache Kafka 4.1.1 ready at" in ln for ln in lines), lines
-    assert any("kafka.Kafka" in p.cmdline() for p in procs_with(tmp_path))  # its java
-    proc.send_signal(signal.SIGINT)
-    out = proc.communicate(timeout=60)[0]
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "press Ctrl-C" in line:
+                break
+        assert any("Apache Kafka 4.1.1 ready at" in ln for ln in lines), lines
+        assert any("kafka.Kafka" in p.cmdline() for p in procs_with(tmp_path))  # its java
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:  # the test failed: no CLI left behind
+            proc.kill()
     assert proc.returncode == 130 and "broker stopped" in out
     assert not wait_gone(tmp_path), "Ctrl-C of `f1live broker start` left a process"
 
 
 def test_ctrl_c_during_start_leaves_no_process(tmp_path):
     proc = _start_cli(tmp_path, "--fresh")
-    deadline = time.monotonic() + 60
-    while not any("kafka.Kafka" in " ".join(p.cmdline()) for p in procs_with(tmp_path)):
-        assert time.monotonic() < deadline and proc.poll() is None, "java never started"
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)  # the JVM is starting, not yet answering
-    proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while not any("kafka.Kafka" in " ".join(p.cmdline()) for p in procs_with(tmp_path)):
+            assert time.monotonic() < deadline and proc.poll() is None, "java never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)  # the JVM is starting, not yet answering
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # the test failed: no CLI left behind
+            proc.kill()
     assert proc.returncode == 130
     assert not wait_gone(tmp_path), "Ctrl-C during start left a java process"
 

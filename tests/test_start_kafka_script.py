@@ -45,7 +45,11 @@ def _wait_ready(proc: subprocess.Popen, bootstrap: str, timeout: float = 120) ->
 
 def _stop(proc: subprocess.Popen, marker: Path) -> str:
     proc.send_signal(signal.SIGINT)
-    out = proc.communicate(timeout=60)[0]
+    try:
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:  # did not stop on Ctrl-C: fail, but leave no script behind
+            proc.kill()
     assert not wait_gone(marker), f"processes left after stopping start_kafka.sh: {procs_with(marker)}"
     return out
 
