@@ -14,6 +14,7 @@ consumer group): the broker is shared.
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,13 +116,15 @@ _FAKE_TOOLS = {
     "kafka-console-consumer": "org.apache.kafka.tools.consumer.ConsoleConsumer",
     "kafka-console-producer": "org.apache.kafka.tools.ConsoleProducer",
 }
-_SERVER_PROPERTIES = """process.roles=broker,controller
+# The distribution's own default (its log.dirs points into the system temp dir); the
+# scripts must not use it: start_kafka.sh writes its own properties under runs/.
+_SERVER_PROPERTIES = f"""process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=localhost:9093
 listeners=PLAINTEXT://:9092,CONTROLLER://:9093
 advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
 controller.listener.names=CONTROLLER
-log.dirs=/tmp/kraft-combined-logs
+log.dirs={Path(tempfile.gettempdir()) / "kraft-combined-logs"}
 """
 _FILE_LOG4J = """<Configuration status="WARN"><Appenders>
 <File name="f" fileName="${sys:kafka.logs.dir}/server.log"><PatternLayout pattern="[%d] %p %m (%c)%n"/></File>
