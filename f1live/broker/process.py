@@ -187,8 +187,14 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True if nothing listens on ``host:port`` and it can be bound."""
+    """True if nothing listens on ``host:port`` and it can be bound.
+
+    Binds with ``SO_REUSEADDR`` as the brokers' own listeners do (Java's default on
+    Linux): connections of a broker killed a moment ago linger in TIME_WAIT on its port,
+    which blocks a plain bind but not a restart of the broker there.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
