@@ -274,6 +274,7 @@ def test_broker_killed_mid_run_reported_and_recovered(settings: Settings, slice_
 
     bs = settings.replace(broker="kafka")
     broker = start_broker(bs, kind="kafka")
+    cons = None
     try:
         servers = broker.bootstrap_servers
         name = unique_name("kill")
@@ -322,6 +323,8 @@ def test_broker_killed_mid_run_reported_and_recovered(settings: Settings, slice_
         r = cons.join(30)
         assert r is not None and not cons.running
     finally:
+        if cons is not None:  # a failed test must not leave its consumer thread to the next tests
+            cons.close()
         broker.stop()
 
 
