@@ -63,6 +63,10 @@ class Settings:
         ui_slow_refresh_ms: refresh period of the summary panels (leaderboard, predictions,
             alerts, pipeline health): their numbers change per lap or per second, and each
             chart redrawn costs browser CPU that a 2-core machine shares with the stream.
+        stats_log_s: every this many seconds the consumer logs (INFO) one line with the
+            messages processed since the last line, their rate and their end-to-end latency
+            p50/p99; ``0`` = off. A record of the stream's health that does not depend on
+            any UI being attached (``bench/bench_dashboard.py`` reads it from the kernel log).
     """
 
     year: int = 2023
@@ -92,6 +96,7 @@ class Settings:
     max_message_bytes: int = 64 * 1024
     ui_refresh_ms: int = 80
     ui_slow_refresh_ms: int = 500
+    stats_log_s: float = 0.0
 
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (the object itself is frozen)."""

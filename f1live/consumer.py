@@ -44,6 +44,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from f1live.background import BackgroundLoop
 from f1live.clients import consumer_config, find_or_start_broker, producer_config, resolve_bootstrap
 from f1live.config import Settings
@@ -305,6 +307,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         crashed = False
         max_bytes = self.settings.max_message_bytes
         state = self.state
+        stats_every, stats_at, stats_n = self.settings.stats_log_s, t0, 0
         self._set_status(f"joining {self.group_id}" if self.partitions is None else "assigned")
         try:
             while True:
@@ -335,6 +338,9 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                     self._first_batch_t = last_msg_t
                 self._last_batch_t = last_msg_t
                 self._handle(consumer, batch, t_recv_ns, max_bytes, state, OffsetAndMetadata)
+                if stats_every and last_msg_t >= stats_at + stats_every:
+                    stats_n = self._log_stats(last_msg_t - stats_at, stats_n)
+                    stats_at = last_msg_t
         except BaseException:
             # Crashed mid-batch: the consumer's position is past messages that were never
             # processed; committing it would lose them. The last per-batch commit stands.
@@ -440,6 +446,17 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         # One line per rejected record would flood a notebook; the counts are in the summary.
         (log.warning if self.dlq <= 10 else log.debug)(
             "DLQ %s/%d/%d: %s %s", rec.topic, rec.partition, rec.offset, reason, detail[:200])
+
+    def _log_stats(self, seconds: float, count_before: int) -> int:
+        """Log the messages processed since the last stats line, and their e2e p50/p99."""
+        count = self.e2e_ms.count
+        n = count - count_before
+        vals = self.e2e_ms.window_values()[-n:] if n > 0 else np.array([])
+        if vals.size:
+            p50, p99 = np.percentile(vals, [50, 99])
+            log.info("consumer stats: %d msgs in %.1f s (%.0f msg/s), e2e p50 %.2f ms p99 %.2f ms",
+                     n, seconds, n / seconds, p50, p99)
+        return count
 
     def _publish(self, recs: list[tuple[dict[str, Any], dict[str, Any], float, float]]) -> None:
         prod = self._dlq_producer()

@@ -133,3 +133,35 @@ def test_group_join_is_quick(any_broker: Any, stream_topic: Any) -> None:
     cons2.stop()
     cons2.join(10)
     assert cons2.join_s is not None and cons2.join_s < 8, cons2.join_s
+
+
+def test_stats_log_lines_count_every_message_once(kafka_broker: Any, stream_topic: Any, slice_cache: Any,
+                                                   caplog: Any) -> None:
+    """``stats_log_s``: periodic INFO lines with the messages since the last line and their e2e percentiles."""
+    import logging
+    import re
+
+    s = stream_topic(kafka_broker).replace(stats_log_s=0.4)
+    caplog.set_level(logging.INFO, logger="f1live.consumer")
+    cons = RealTimeConsumer(s)
+    cons.start(timeout_seconds=60, idle_timeout=3)
+    try:
+        with RealTimeProducer(s).load_cache(slice_cache) as prod:
+            ps = prod.stream_at_frequency(speed=40.0, max_messages=400)  # ~2.5 s of wall time
+        res = None
+        while res is None:
+            res = cons.join(1.0)
+    finally:
+        cons.stop()
+        cons.join(10)
+    assert res.processed == ps.sent == 400
+    line = re.compile(r"consumer stats: (\d+) msgs in ([\d.]+) s \((\d+) msg/s\), e2e p50 ([\d.]+) ms p99 ([\d.]+) ms")
+    stats = [line.search(r.getMessage()) for r in caplog.records if "consumer stats" in r.getMessage()]
+    assert len(stats) >= 3 and all(stats), [r.getMessage() for r in caplog.records]
+    counts = [int(m[1]) for m in stats]
+    assert all(c > 0 for c in counts) and sum(counts) <= res.processed  # no message counted twice
+    assert sum(counts) >= res.processed * 0.5  # the lines cover the stream, not a sliver of it
+    for m in stats:
+        assert float(m[2]) >= 0.4 and 0 < float(m[4]) <= float(m[5])
+    tail = sorted(cons.e2e_ms.window_values())  # every processed message's e2e latency
+    assert tail[0] <= min(float(m[4]) for m in stats) and max(float(m[5]) for m in stats) <= tail[-1]
