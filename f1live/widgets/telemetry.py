@@ -7,7 +7,7 @@ import ipywidgets as w
 import numpy as np
 
 from f1live.schema import FIELDS
-from f1live.widgets.base import Panel, floats, set_domain
+from f1live.widgets.base import Panel, floats
 from f1live.widgets.style import COMPOUND_COLOURS, esc, fmt_num, tile
 from f1live.widgets.view import View
 
@@ -32,15 +32,19 @@ def drs_label(code: object) -> str:
 class TelemetryPanel(Panel):
     """Speed, gear, rpm, throttle/brake, DRS, lap, compound, tyre life of the selected driver.
 
-    The speed trace shows the last ``window_s`` seconds of session time; red dots mark
+    The speed trace shows the last ``window_s`` seconds of session time, as seconds
+    before the driver's newest sample (0 = now), so its axis stays put while the trace
+    scrolls: a moving axis would be redrawn by the browser on every frame. Red dots mark
     messages the anomaly detector flagged.
 
     >>> p = TelemetryPanel(window_s=30)
     >>> p.update(View(drivers={"VER": {"latest": {"speed": 250.0, "gear": 7, "session_time": 10.0}}},
     ...               history={"VER": {"session_time": [9.0, 10.0], "speed": [240.0, 250.0],
     ...                                "anomaly": [False, True]}}))
-    >>> p.selected, p.trace.y.tolist(), p.marks.x.tolist()
-    ('VER', [240.0, 250.0], [10.0])
+    >>> p.selected, p.trace.x.tolist(), p.trace.y.tolist(), p.marks.x.tolist()
+    ('VER', [-1.0, 0.0], [240.0, 250.0], [0.0])
+    >>> (p.xs.min, p.xs.max)
+    (-30.0, 0.0)
     """
 
     title = "Live telemetry"
@@ -52,12 +56,12 @@ class TelemetryPanel(Panel):
         self.driver = w.Dropdown(options=[], description="Driver", layout=w.Layout(width="180px"))
         self.numbers = w.HTML()
         self.numbers.add_class("f1-telemetry-numbers")
-        self.xs = xs = bq.LinearScale(min=0.0, max=float(window_s))
+        self.xs = xs = bq.LinearScale(min=-float(window_s), max=0.0)  # fixed: see the class docstring
         ys = bq.LinearScale(min=0, max=340)
         self.trace = bq.Lines(x=[], y=[], scales={"x": xs, "y": ys}, colors=["#111827"], stroke_width=2)
         self.marks = bq.Scatter(x=[], y=[], scales={"x": xs, "y": ys}, colors=["#dc2626"],
                                 default_size=48, marker="circle", stroke="white")
-        ax = bq.Axis(scale=xs, label="session time (s)", num_ticks=5, grid_color="#eee")
+        ax = bq.Axis(scale=xs, label="seconds before the newest sample", num_ticks=5, grid_color="#eee")
         ay = bq.Axis(scale=ys, orientation="vertical", label="km/h", num_ticks=5, grid_color="#eee")
         self.figure = bq.Figure(marks=[self.trace, self.marks], axes=[ax, ay], animation_duration=0,
                                 fig_margin={"top": 10, "bottom": 40, "left": 50, "right": 10},
@@ -118,9 +122,8 @@ class TelemetryPanel(Panel):
             flags = flags[keep]
         else:
             flags = np.zeros(len(t), dtype=bool)
-        if n:
-            hi = float(np.nanmax(t)) if np.isfinite(t).any() else self.window_s
-            set_domain(self.xs, np.array([hi - self.window_s, hi]), pad=0)
+        if len(t) and np.isfinite(t).any():
+            t = t - float(np.nanmax(t))
         with self.trace.hold_sync():
             self.trace.x, self.trace.y = t, v
             self.trace.colors = [colour]

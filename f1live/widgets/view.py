@@ -66,7 +66,7 @@ class View:
     latency: dict[str, Sequence[float]] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
     history_fields: tuple[str, ...] = ()
-    _columns: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict, repr=False)
+    _columns: dict[tuple[str, str], list[Any]] = field(default_factory=dict, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -110,11 +110,12 @@ class View:
         if h and isinstance(h[0], (tuple, list)):  # LiveState rows in history_fields order
             if name not in self.history_fields:
                 return [None] * len(h)
-            cols = self._columns.get(code)
-            if cols is None:  # transpose once per driver per frame
-                cols = self._columns[code] = list(zip(*h, strict=False))
             i = self.history_fields.index(name)
-            return list(cols[i]) if i < len(cols) else [None] * len(h)
+            key = (code, name)
+            col = self._columns.get(key)
+            if col is None:  # one column, once per frame: a frame reads 2-3 of the 12
+                col = self._columns[key] = [r[i] if i < len(r) else None for r in h]
+            return list(col)
         return [row.get(name) if isinstance(row, Mapping) else None for row in h]
 
     def colour(self, code: str) -> str:
