@@ -11,11 +11,14 @@ drift of the machine or the replay is not blamed on a phase:
 1. ``gil`` -- plus a Python thread in the same process holding the GIL ``--gil-ms`` of
    every 80 ms (the refresher's measured cost is ~8 ms per frame);
 2. ``refresher`` -- plus the real dashboard refresher (all panels, no browser attached);
-3. ``cpu`` -- plus another *process* busy ``--cpu-share`` of one core (the browser's
-   measured share is 0.55-0.8 of a core at 12.5 frames/s), nothing in this process.
+3. ``cpu NxS@K`` -- plus N other *processes*, each busy a share S of one core, at
+   niceness K (``--hogs``, default ``1x0.7@0,2x0.15@0,2x0.15@19``): nothing in this
+   process, no GIL. The browser's measured share is 0.55-0.8 of a core at 12.5
+   frames/s, spread over several processes and threads.
 
-Phases 1-2 are what the kernel side of the dashboard costs; phase 3 is what a browser
-sharing the cores costs even with no dashboard code running at all.
+Phases 1-2 are what the kernel side of the dashboard costs; the ``cpu`` phases are
+what a browser sharing the cores costs even with no dashboard code running at all, and
+whether running it at the lowest priority (nice 19) would spare the stream.
 
     .venv/bin/python bench/bench_contention.py [--seconds 20] [--json-out FILE]
 
@@ -45,8 +48,10 @@ from f1live.config import Settings  # noqa: E402
 from f1live.pipeline import Pipeline  # noqa: E402
 
 
-def _hog(share: float, stop: mp.Event) -> None:  # type: ignore[valid-type]
+def _hog(share: float, stop: mp.Event, nice: int = 0) -> None:  # type: ignore[valid-type]
     """Busy ``share`` of every 10 ms (another process: takes CPU, not the GIL of the pipeline)."""
+    if nice:
+        os.nice(nice)
     while not stop.is_set():
         t = time.perf_counter()
         while time.perf_counter() - t < 0.010 * share:
@@ -89,6 +94,27 @@ def alongside(start: Callable[[], object], stop: Callable[[], object]) -> Iterat
         stop()
 
 
+def parse_hog(spec: str) -> tuple[int, float, int]:
+    """``"2x0.15@19"`` -> (2 processes, 15 % of a core each, nice 19).
+
+    >>> parse_hog("2x0.15@19"), parse_hog("1x0.7")
+    ((2, 0.15, 19), (1, 0.7, 0))
+    """
+    try:
+        body, _, nice = spec.strip().partition("@")
+        n, _, share = body.partition("x")
+        out = (int(n), float(share), int(nice or 0))
+    except ValueError:
+        raise SystemExit(f"--hogs: {spec!r}: expected NxSHARE[@NICE], e.g. 2x0.15@19") from None
+    if out[0] < 1 or not 0 < out[1] <= 1 or not 0 <= out[2] <= 19:
+        raise SystemExit(f"--hogs: {spec!r}: expected N >= 1, 0 < SHARE <= 1, 0 <= NICE <= 19")
+    return out
+
+
+def hog_key(spec: tuple[int, float, int]) -> str:
+    return f"cpu {spec[0]}x{spec[1]:g}@{spec[2]}"
+
+
 def phase(p: Pipeline, seconds: float) -> dict[str, float]:
     st = p.state
     n0 = st.e2e_ms.count
@@ -105,15 +131,17 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=20.0)
     ap.add_argument("--drivers", default="VER,HAM,LEC,ALO,OCO")
     ap.add_argument("--gil-ms", type=float, default=8.0)
-    ap.add_argument("--cpu-share", type=float, default=0.7)
+    ap.add_argument("--hogs", default="1x0.7@0,2x0.15@0,2x0.15@19",
+                    help="cpu phases: N processes x busy share of a core @ niceness, comma-separated")
     ap.add_argument("--switch-interval-ms", type=float, default=1.0,
                     help="GIL switch interval (the dashboard sets 1 ms while it runs)")
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
 
+    hogs = [parse_hog(h) for h in args.hogs.split(",") if h.strip()]
     work = Path(tempfile.mkdtemp(prefix="f1bench-contention-"))
     settings = Settings.from_env().replace(source="fastf1-csv", offline=True, speed=args.speed, run_dir=work)
-    result: dict = {"speed": args.speed, "drivers": args.drivers, "seconds": args.seconds, "cpus": os.cpu_count(),
+    result: dict = {"hogs": args.hogs, "speed": args.speed, "drivers": args.drivers, "seconds": args.seconds, "cpus": os.cpu_count(),
                     "load_avg_1m": os.getloadavg()[0], "switch_interval_ms": args.switch_interval_ms, "phases": {}}
     sys.setswitchinterval(args.switch_interval_ms / 1000.0)
     with Pipeline(settings, drivers=args.drivers.split(","), start_lap=20) as p:
@@ -135,16 +163,26 @@ def main() -> int:
         baselines.append(phase(p, args.seconds))
 
         ctx = mp.get_context("spawn")
-        stop = ctx.Event()
-        hog = ctx.Process(target=_hog, args=(args.cpu_share, stop), name="f1live-bench-hog", daemon=True)
-        with alongside(hog.start, lambda: (stop.set(), hog.join(5))):
-            result["phases"]["cpu"] = phase(p, args.seconds)
-        baselines.append(phase(p, args.seconds))
+        for spec in hogs:
+            n, share, nice = spec
+            stop = ctx.Event()
+            procs = [ctx.Process(target=_hog, args=(share, stop, nice), name="f1live-bench-hog", daemon=True)
+                     for _ in range(n)]
+            for h in procs:
+                h.start()
+            try:
+                result["phases"][hog_key(spec)] = phase(p, args.seconds)
+            finally:
+                stop.set()
+                for h in procs:
+                    h.join(5)
+            baselines.append(phase(p, args.seconds))
 
     result["baselines"] = baselines
     rows = [(f"+ GIL held {args.gil_ms:g} ms / 80 ms in-process", "gil"),
-            ("+ dashboard refresher (no browser)", "refresher"),
-            (f"+ other process busy {args.cpu_share:.0%} of a core", "cpu")]
+            ("+ dashboard refresher (no browser, no comms)", "refresher")]
+    rows += [(f"+ {n} other process{'es' if n > 1 else ''} busy {share:.0%} of a core each, nice {nice}",
+              hog_key((n, share, nice))) for n, share, nice in hogs]
     print(f"\ncontention benchmark: {args.speed:g}x, drivers {args.drivers}, {args.seconds:g} s per phase, "
           f"GIL switch interval {args.switch_interval_ms:g} ms, load avg {result['load_avg_1m']:.1f} "
           f"on {result['cpus']} CPUs (shared machine: noisy)")

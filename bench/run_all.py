@@ -47,7 +47,7 @@ def commands(quick: bool, soak_minutes: float | None, models: Path | None) -> di
         "broker": ["--kinds", "kafka,tansu", "--messages", "100" if quick else "200"],
         "inference": ["--messages", "5000" if quick else "20000", *mod],
         "scaling": ["--quick", "--repeats", "1"] if quick else [],
-        "dashboard": ["--seconds", "10" if quick else "15"],
+        "dashboard": ["--seconds", "15", "--cycles", "1"] if quick else ["--seconds", "20", "--cycles", "3"],
         "contention": ["--seconds", "10" if quick else "20"],
         "soak": [*soak, *(["--models-dir", str(models)] if models else [])],
     }
@@ -145,8 +145,13 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
         "dashboard")
 
     ct = _get(results.get("contention"), "phases") or {}
-    for key, what in (("refresher", "the dashboard refresher in the process (no browser)"),
-                      ("cpu", "another process busy ~70 % of a core (like the browser)")):
+    keys = [("refresher", "the dashboard refresher in the process (no browser, no comms)")]
+    for key in ct:
+        if key.startswith("cpu "):  # "cpu NxS@K": N other processes, each busy S of a core, nice K
+            n, _, rest = key[4:].partition("x")
+            share, _, nice = rest.partition("@")
+            keys.append((key, f"{n} other process(es) busy {float(share):.0%} of a core each at nice {nice}"))
+    for key, what in keys:
         ch = _get(ct, key, "p50_change_pct")
         add(f"e2e p50 change with {what} (%)", ch, "-", None, "contention")
 
