@@ -188,6 +188,8 @@ class KernelClient:
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 self.execute("".join(cell["source"]))
+        if args.kernel_setup:
+            self.execute(args.kernel_setup)
         self.kernel = psutil.Process(self.km.provisioner.process.pid)
         self.browser: list[psutil.Process] = []
         t0 = time.monotonic()
@@ -242,6 +244,8 @@ def main() -> int:
     ap.add_argument("--cycles", type=int, default=3, help="live/frozen phase pairs (medians are reported)")
     ap.add_argument("--client", choices=("browser", "kernel"), default="browser",
                     help="browser: Voila + headless Chromium; kernel: a bare kernel, IOPub drained, no page")
+    ap.add_argument("--kernel-setup", default="", help="--client kernel: Python run in the kernel after the notebook "
+                    "(experiments, e.g. 'import sys; sys.setswitchinterval(0.005)')")
     ap.add_argument("--speed", type=float, default=20.0)
     ap.add_argument("--drivers", default="VER,HAM,LEC,ALO,OCO")
     ap.add_argument("--start-lap", type=int, default=20)

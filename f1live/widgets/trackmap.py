@@ -14,7 +14,7 @@ from f1live.widgets.view import View
 
 
 class TrackMapPanel(Panel):
-    """All cars at their latest X/Y; the selected driver is drawn larger with a ring.
+    """All cars at their latest X/Y; the selected driver is ringed in red.
 
     The outline comes from the session metadata (``meta['outline']``, from
     :mod:`f1live.track`) and, until then, from the positions seen so far.  When the rows
@@ -24,8 +24,8 @@ class TrackMapPanel(Panel):
     >>> p.update(View(drivers={"VER": {"latest": {"x": 1.0, "y": 2.0}},
     ...                        "ALO": {"latest": {"x": 3.0, "y": 4.0, "position_estimated": True}}}),
     ...          selected="ALO")
-    >>> sorted(p.cars.names.tolist()), p.highlight.x.tolist(), "estimated" in p.note.value
-    (['ALO', 'VER'], [3.0], True)
+    >>> sorted(p.cars.names.tolist()), p.cars.names[p.cars.selected].tolist(), "estimated" in p.note.value
+    (['ALO', 'VER'], ['ALO'], True)
     """
 
     title = "Track map"
@@ -38,11 +38,11 @@ class TrackMapPanel(Panel):
         self.outline = bq.Lines(x=[], y=[], scales=sc, colors=["#9ca3af"], stroke_width=7, opacity=[0.5])
         self.cars = bq.Scatter(x=[], y=[], scales=sc, names=[], display_names=True, default_size=110,
                                stroke="#111827", stroke_width=1.0, colors=["#888888"],
-                               labels=["cars"])
-        self.highlight = bq.Scatter(x=[], y=[], scales=sc, default_size=420, colors=["white"],
-                                    stroke="#e10600", stroke_width=3.0, default_opacities=[0.0],
-                                    fill=False)
-        self.figure = bq.Figure(marks=[self.outline, self.cars, self.highlight], animation_duration=0,
+                               labels=["cars"], selected_style={"stroke": "#e10600", "stroke-width": 5})
+        # The selected car is styled by index (sent only when the selection or the car
+        # order changes), not drawn by a second mark moved on every frame.
+        self._selected_key: object = None
+        self.figure = bq.Figure(marks=[self.outline, self.cars], animation_duration=0,
                                 fig_margin={"top": 8, "bottom": 8, "left": 8, "right": 8},
                                 min_aspect_ratio=1.0, max_aspect_ratio=1.0,
                                 layout=w.Layout(height="360px", width="100%"))
@@ -99,13 +99,9 @@ class TrackMapPanel(Panel):
                 self._names_key = (codes, colours)
                 self.cars.names = codes
                 self.cars.colors = colours
-        if selected in codes:
-            i = codes.index(selected)
-            hx, hy = x[i : i + 1], y[i : i + 1]
-        else:
-            hx, hy = np.array([]), np.array([])
-        with self.highlight.hold_sync():
-            self.highlight.x, self.highlight.y = hx, hy
+            if (codes, selected) != self._selected_key:
+                self._selected_key = (codes, selected)
+                self.cars.selected = [codes.index(selected)] if selected in codes else None
         estimated = any(bool(r.get("position_estimated")) for r in rows)
         circuit = view.meta.get("circuit") or view.meta.get("event") or ""
         text = f"{len(codes)} cars"
