@@ -48,9 +48,23 @@ def commands(quick: bool, soak_minutes: float | None, models: Path | None) -> di
         "inference": ["--messages", "5000" if quick else "20000", *mod],
         "scaling": ["--quick", "--repeats", "1"] if quick else [],
         "dashboard": ["--seconds", "15", "--cycles", "1"] if quick else ["--seconds", "20", "--cycles", "3"],
+        "dashboard_kernel": ["--client", "kernel", *(["--seconds", "15", "--cycles", "1"] if quick else [])],
         "contention": ["--seconds", "10" if quick else "20"],
         "soak": [*soak, *(["--models-dir", str(models)] if models else [])],
     }
+
+
+#: Benchmark names that are another benchmark's file run with other arguments.
+VARIANTS = {"dashboard_kernel": "dashboard"}
+
+
+def script(name: str) -> str:
+    """The file a benchmark name runs.
+
+    >>> script("cache"), script("dashboard_kernel")
+    ('bench_cache.py', 'bench_dashboard.py')
+    """
+    return f"bench_{VARIANTS.get(name, name)}.py"
 
 
 def _get(d: Any, *path: Any) -> Any:
@@ -143,6 +157,9 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
     ch = _get(d, "e2e_p50_change_pct")
     add("e2e p50 change with the dashboard attached (%)", ch, "within +-10 %", ch is not None and abs(ch) <= 10,
         "dashboard")
+    ch = _get(results.get("dashboard_kernel"), "e2e_p50_change_pct")
+    add("e2e p50 change with the kernel side alone (bare kernel, IOPub drained, no page) (%)", ch, "-", None,
+        "dashboard_kernel")
 
     ct = _get(results.get("contention"), "phases") or {}
     keys = [("refresher", "the dashboard refresher in the process (no browser, no comms)")]
@@ -191,11 +208,11 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "|---|---:|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['metric']} | {r['shown']} | {r['target']} | {mark[r['met']]} | `bench/bench_{r['bench']}.py` |")
+        lines.append(f"| {r['metric']} | {r['shown']} | {r['target']} | {mark[r['met']]} | `bench/{script(r['bench'])}` |")
     lines += ["", "Benchmarks run (seconds, exit status):", ""]
     for name, st in meta["runs"].items():
         load = f", load average {st['load_avg_1m_start']:.1f} at its start" if "load_avg_1m_start" in st else ""
-        lines.append(f"- `bench_{name}.py {' '.join(st['args'])}`: {st['seconds']:.0f} s{load}, exit {st['returncode']}"
+        lines.append(f"- `{script(name)} {' '.join(st['args'])}`: {st['seconds']:.0f} s{load}, exit {st['returncode']}"
                      + (f" -- FAILED: `{st['error']}`" if st.get("error") else ""))
     lines += ["", "Reproduce: `make bench` (or `.venv/bin/python bench/run_all.py [--quick] [--docs]`); every "
               "benchmark also runs alone and prints its own table and JSON (see the docstring at the top of each "
@@ -208,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes everywhere and the quick soak")
     ap.add_argument("--soak-minutes", type=float, default=None, help="soak length (default: 30, --quick: 1.5)")
     ap.add_argument("--only", default="", help="comma-separated subset: cache,streaming,broker,inference,scaling,"
-                                               "dashboard,soak")
+                                               "dashboard,dashboard_kernel,contention,soak")
     ap.add_argument("--models", type=Path, default=None, help="trained models for inference/soak (default: models/)")
     ap.add_argument("--out", type=Path, default=None, help="results dir (default bench/results/<timestamp>)")
     ap.add_argument("--docs", action="store_true", help="also write docs/benchmarks.md")
@@ -238,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = json.loads((out / f"{name}.json").read_text())
             continue
         js = out / f"{name}.json"
-        cmd = [sys.executable, str(BENCH / f"bench_{name}.py"), *bargs, "--json-out", str(js)]
+        cmd = [sys.executable, str(BENCH / script(name)), *bargs, "--json-out", str(js)]
         print(f"[run_all] {name}: {' '.join(cmd[1:])}", flush=True)
         t0 = time.monotonic()
         load_b = os.getloadavg()[0]
