@@ -45,25 +45,6 @@ from f1live.labels import LABEL_DEFINITIONS, TARGETS
 
 logger = logging.getLogger(__name__)
 
-_CONTROLLER: Any = None
-
-
-def _single_openmp() -> Any:
-    """Context limiting OpenMP (scikit-learn's tree prediction) to one thread."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="openmp")
-
-
-def _nullcontext() -> Any:
-    from contextlib import nullcontext
-
-    return nullcontext()
-
-
 class AnalyticsProcessor:
     """Features + anomaly detection + the three models, as a consumer processor.
 
@@ -149,10 +130,10 @@ class AnalyticsProcessor:
         from f1live.tree_inference import SMALL_BATCH
 
         if self._compiled is None or len(X) >= SMALL_BATCH:
-            return _predict_sklearn(self._bundle, self._names, X)
+            return self._bundle.predict_proba(X, self._names)
         probs = self._compiled.predict_proba(X)
         if self._sklearn_only:
-            probs.update(_predict_sklearn(self._bundle, self._sklearn_only, X))
+            probs.update(self._bundle.predict_proba(X, self._sklearn_only))
         return probs
 
     def process_batch(self, msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -182,14 +163,6 @@ class AnalyticsProcessor:
                 self.records.append({"driver": m.get("driver"), "session_time": m.get("session_time"),
                                      "lap_number": m.get("lap_number"), **r})
         return results
-
-
-def _predict_sklearn(bundle: Any, names: Sequence[str], X: np.ndarray) -> dict[str, np.ndarray]:
-    # Starting an OpenMP team per tree costs more than a small prediction, and on a busy
-    # machine the team's threads wait for CPUs (measured: ~20x slower per message under
-    # load). One thread below 256 rows.
-    with _single_openmp() if len(X) < 256 else _nullcontext():
-        return {n: bundle.models[n].estimator.predict_proba(X)[:, 1] for n in names}
 
 
 def analyse_table(telemetry: pd.DataFrame, processor: AnalyticsProcessor, batch_size: int = 500) -> pd.DataFrame:

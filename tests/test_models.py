@@ -92,7 +92,11 @@ def test_loading_verifies_before_unpickling(model_copy: Path, monkeypatch: pytes
     bundle = load_models(model_copy)
     assert set(bundle.models) == set(TARGETS)
     X = np.zeros((3, len(bundle.features)))
-    assert all(p.shape == (3,) for p in bundle.predict_proba(X).values())
+    full = bundle.predict_proba(X)
+    assert set(full) == set(TARGETS) and all(p.shape == (3,) for p in full.values())
+    some = bundle.predict_proba(X, ["crash_risk"])
+    assert list(some) == ["crash_risk"] and np.array_equal(some["crash_risk"], full["crash_risk"])
+    assert bundle.predict_proba(X, []) == {}
 
     target = model_copy / model_filename("crash_risk")
     data = bytearray(target.read_bytes())
