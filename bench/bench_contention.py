@@ -38,13 +38,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_common import emit_json  # noqa: E402
 
 from f1live.config import Settings  # noqa: E402
+from f1live.metrics import percentiles  # noqa: E402
 from f1live.pipeline import Pipeline  # noqa: E402
 
 
@@ -120,9 +119,8 @@ def phase(p: Pipeline, seconds: float) -> dict[str, float]:
     n0 = st.e2e_ms.count
     time.sleep(seconds)
     n = st.e2e_ms.count - n0
-    vals = st.e2e_ms.window_values()[-n:] if n else np.array([])
-    return {"messages": int(n), "e2e_p50_ms": float(np.percentile(vals, 50)) if n else float("nan"),
-            "e2e_p99_ms": float(np.percentile(vals, 99)) if n else float("nan")}
+    p = percentiles(st.e2e_ms.since(n0), (50, 99))
+    return {"messages": int(n), "e2e_p50_ms": p["p50"], "e2e_p99_ms": p["p99"]}
 
 
 def main() -> int:

@@ -44,13 +44,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from f1live.background import BackgroundLoop
 from f1live.clients import consumer_config, find_or_start_broker, producer_config, resolve_bootstrap
 from f1live.config import Settings
 from f1live.delivery import DeliveryTracker
-from f1live.metrics import LatencyStats
+from f1live.metrics import LatencyStats, percentiles
 from f1live.processors import Processor, run_processors
 from f1live.producer import RUN_HEADER
 from f1live.schema import MessageError, decode_message
@@ -449,13 +447,12 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
 
     def _log_stats(self, seconds: float, count_before: int) -> int:
         """Log the messages processed since the last stats line, and their e2e p50/p99."""
-        count = self.e2e_ms.count
-        n = count - count_before
-        vals = self.e2e_ms.window_values()[-n:] if n > 0 else np.array([])
-        if vals.size:
-            p50, p99 = np.percentile(vals, [50, 99])
+        count = self.e2e_ms.count  # this thread is the only writer: since() sees the same count
+        if count > count_before:
+            p = percentiles(self.e2e_ms.since(count_before), (50, 99))
+            n = count - count_before
             log.info("consumer stats: %d msgs in %.1f s (%.0f msg/s), e2e p50 %.2f ms p99 %.2f ms",
-                     n, seconds, n / seconds, p50, p99)
+                     n, seconds, n / seconds, p["p50"], p["p99"])
         return count
 
     def _publish(self, recs: list[tuple[dict[str, Any], dict[str, Any], float, float]]) -> None:

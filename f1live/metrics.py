@@ -113,6 +113,22 @@ class LatencyStats:
             i = self._n % size
             return np.concatenate([self._buf[i:], self._buf[:i]])
 
+    def since(self, count: int) -> np.ndarray:
+        """The samples added after the first ``count`` (those still in the window), oldest first.
+
+        >>> st = LatencyStats(window=4)
+        >>> st.extend([1.0, 2.0, 3.0]); n0 = st.count; st.extend([4.0, 5.0])
+        >>> st.since(n0).tolist(), st.since(st.count).tolist(), st.since(0).tolist()
+        ([4.0, 5.0], [], [2.0, 3.0, 4.0, 5.0])
+        """
+        with self._lock:
+            n = self._n - count
+            size = self._buf.size
+            if n <= 0:
+                return np.empty(0)
+            vals = self._buf[: self._n] if self._n <= size else np.roll(self._buf, -(self._n % size))
+            return vals[-n:].copy()
+
     def percentile(self, q: float) -> float:
         vals = self.window_values()
         return float(np.percentile(vals, q)) if vals.size else float("nan")
