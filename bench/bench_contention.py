@@ -12,13 +12,14 @@ drift of the machine or the replay is not blamed on a phase:
    every 80 ms (the refresher's measured cost is ~8 ms per frame);
 2. ``refresher`` -- plus the real dashboard refresher (all panels, no browser attached);
 3. ``cpu NxS@K`` -- plus N other *processes*, each busy a share S of one core, at
-   niceness K (``--hogs``, default ``1x0.7@0,2x0.15@0,2x0.15@19``): nothing in this
-   process, no GIL. The browser's measured share is 0.55-0.8 of a core at 12.5
-   frames/s, spread over several processes and threads.
+   niceness K or ``idle`` (Linux ``SCHED_IDLE``, the lowest priority there is; ``--hogs``,
+   default ``1x0.7@0,1x0.7@idle,2x0.15@0,2x0.15@idle``): nothing in this process, no
+   GIL. The browser's measured share is 0.55-0.8 of a core at 12.5 frames/s, spread
+   over several processes and threads.
 
 Phases 1-2 are what the kernel side of the dashboard costs; the ``cpu`` phases are
 what a browser sharing the cores costs even with no dashboard code running at all, and
-whether running it at the lowest priority (nice 19) would spare the stream.
+whether running it at the lowest priority (SCHED_IDLE) would spare the stream.
 
     .venv/bin/python bench/bench_contention.py [--seconds 20] [--json-out FILE]
 
@@ -46,16 +47,21 @@ from f1live.config import Settings  # noqa: E402
 from f1live.metrics import percentiles  # noqa: E402
 from f1live.pipeline import Pipeline  # noqa: E402
 
+IDLE = 20  # "@idle" in --hogs: Linux SCHED_IDLE, below nice 19 (runs only on CPU time nothing else wants)
+
 
 def _hog(share: float, stop: mp.Event, nice: int = 0) -> None:  # type: ignore[valid-type]
     """Busy ``share`` of every 10 ms (another process: takes CPU, not the GIL of the pipeline)."""
-    if nice:
+    if nice == IDLE:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    elif nice:
         os.nice(nice)
     while not stop.is_set():
         t = time.perf_counter()
         while time.perf_counter() - t < 0.010 * share:
             pass
-        time.sleep(0.010 * (1.0 - share))
+        if share < 1.0:
+            time.sleep(0.010 * (1.0 - share))
 
 
 class GilBurner:
@@ -94,24 +100,28 @@ def alongside(start: Callable[[], object], stop: Callable[[], object]) -> Iterat
 
 
 def parse_hog(spec: str) -> tuple[int, float, int]:
-    """``"2x0.15@19"`` -> (2 processes, 15 % of a core each, nice 19).
+    """``"2x0.15@19"`` -> (2 processes, 15 % of a core each, nice 19); ``@idle`` -> SCHED_IDLE.
 
-    >>> parse_hog("2x0.15@19"), parse_hog("1x0.7")
-    ((2, 0.15, 19), (1, 0.7, 0))
+    >>> parse_hog("2x0.15@19"), parse_hog("1x0.7"), parse_hog("1x1@idle") == (1, 1.0, IDLE)
+    ((2, 0.15, 19), (1, 0.7, 0), True)
     """
     try:
         body, _, nice = spec.strip().partition("@")
         n, _, share = body.partition("x")
-        out = (int(n), float(share), int(nice or 0))
+        out = (int(n), float(share), IDLE if nice == "idle" else int(nice or 0))
     except ValueError:
-        raise SystemExit(f"--hogs: {spec!r}: expected NxSHARE[@NICE], e.g. 2x0.15@19") from None
-    if out[0] < 1 or not 0 < out[1] <= 1 or not 0 <= out[2] <= 19:
-        raise SystemExit(f"--hogs: {spec!r}: expected N >= 1, 0 < SHARE <= 1, 0 <= NICE <= 19")
+        raise SystemExit(f"--hogs: {spec!r}: expected NxSHARE[@NICE|@idle], e.g. 2x0.15@19") from None
+    if out[0] < 1 or not 0 < out[1] <= 1 or not 0 <= out[2] <= IDLE:
+        raise SystemExit(f"--hogs: {spec!r}: expected N >= 1, 0 < SHARE <= 1, 0 <= NICE <= 19 or idle")
     return out
 
 
+def priority(nice: int) -> str:
+    return "SCHED_IDLE" if nice == IDLE else f"nice {nice}"
+
+
 def hog_key(spec: tuple[int, float, int]) -> str:
-    return f"cpu {spec[0]}x{spec[1]:g}@{spec[2]}"
+    return f"cpu {spec[0]}x{spec[1]:g}@{'idle' if spec[2] == IDLE else spec[2]}"
 
 
 def phase(p: Pipeline, seconds: float) -> dict[str, float]:
@@ -129,8 +139,8 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=20.0)
     ap.add_argument("--drivers", default="VER,HAM,LEC,ALO,OCO")
     ap.add_argument("--gil-ms", type=float, default=8.0)
-    ap.add_argument("--hogs", default="1x0.7@0,2x0.15@0,2x0.15@19",
-                    help="cpu phases: N processes x busy share of a core @ niceness, comma-separated")
+    ap.add_argument("--hogs", default="1x0.7@0,1x0.7@idle,2x0.15@0,2x0.15@idle",
+                    help="cpu phases: N processes x busy share of a core @ niceness (0-19 or idle), comma-separated")
     ap.add_argument("--switch-interval-ms", type=float, default=1.0,
                     help="GIL switch interval (the dashboard sets 1 ms while it runs)")
     ap.add_argument("--json-out", type=Path, default=None)
@@ -179,7 +189,7 @@ def main() -> int:
     result["baselines"] = baselines
     rows = [(f"+ GIL held {args.gil_ms:g} ms / 80 ms in-process", "gil"),
             ("+ dashboard refresher (no browser, no comms)", "refresher")]
-    rows += [(f"+ {n} other process{'es' if n > 1 else ''} busy {share:.0%} of a core each, nice {nice}",
+    rows += [(f"+ {n} other process{'es' if n > 1 else ''} busy {share:.0%} of a core each, {priority(nice)}",
               hog_key((n, share, nice))) for n, share, nice in hogs]
     print(f"\ncontention benchmark: {args.speed:g}x, drivers {args.drivers}, {args.seconds:g} s per phase, "
           f"GIL switch interval {args.switch_interval_ms:g} ms, load avg {result['load_avg_1m']:.1f} "

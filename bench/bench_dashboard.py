@@ -51,8 +51,11 @@ from f1live.config import Settings  # noqa: E402
 from f1live.validation import OBSERVER_JS  # noqa: E402  (one frame recorder for bench and validate)
 from f1live.widgets.server import NOTEBOOK, VoilaServer  # noqa: E402
 
+SCHED = {"other": os.SCHED_OTHER, "batch": os.SCHED_BATCH, "idle": os.SCHED_IDLE}
 
-def chrome(width: int = 1400, height: int = 2000, nice: int = 0, cpus: set[int] | None = None):
+
+def chrome(width: int = 1400, height: int = 2000, nice: int = 0, cpus: set[int] | None = None,
+           sched: str = "other"):
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -70,6 +73,8 @@ def chrome(width: int = 1400, height: int = 2000, nice: int = 0, cpus: set[int] 
             os.nice(nice)
         if cpus:
             os.sched_setaffinity(0, cpus)
+        if sched != "other":
+            os.sched_setscheduler(0, SCHED[sched], os.sched_param(0))
 
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver", popen_kw={"preexec_fn": confine}), options=o)
 
@@ -128,7 +133,7 @@ class BrowserClient:
         self.srv = VoilaServer(env=env, log_path=work / "voila.log")
         self.srv.start()
         self.d = chrome(*map(int, args.window.split("x")), nice=args.browser_nice,
-                        cpus={int(c) for c in args.browser_cpus.split(",") if c} or None)
+                        cpus={int(c) for c in args.browser_cpus.split(",") if c} or None, sched=args.browser_sched)
         self.d.get(self.srv.url)
         t0 = time.monotonic()
         while metrics(self.d).get("processed", 0) <= 0:
@@ -253,6 +258,8 @@ def main() -> int:
     ap.add_argument("--window", default="1400x2000", help="browser viewport WxH")
     ap.add_argument("--browser-nice", type=int, default=0, help="run the browser at this niceness")
     ap.add_argument("--browser-cpus", default="", help="confine the browser to these CPUs (e.g. 1)")
+    ap.add_argument("--browser-sched", choices=sorted(SCHED), default="other",
+                    help="the browser's Linux scheduling policy (idle: runs only on CPU time nothing else wants)")
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -267,7 +274,8 @@ def main() -> int:
            "F1LIVE_DASHBOARD_DRIVERS": args.drivers, "F1LIVE_DASHBOARD_START_LAP": str(args.start_lap)}
     result: dict = {"client": args.client, "speed": args.speed, "drivers": args.drivers, "seconds": args.seconds,
                     "cycles": args.cycles, "broker": broker.kind, "refresh_ms": settings.ui_refresh_ms,
-                    "browser_nice": args.browser_nice, "browser_cpus": args.browser_cpus, "window": args.window,
+                    "browser_nice": args.browser_nice, "browser_cpus": args.browser_cpus,
+                    "browser_sched": args.browser_sched, "window": args.window,
                     "cpus": psutil.cpu_count(), "load_avg_1m": os.getloadavg()[0]}
     live: list[dict] = []
     frozen: list[dict] = []
@@ -339,6 +347,7 @@ def main() -> int:
           f"({args.seconds:g} s live + {args.seconds:g} s frozen), medians of {STATS_S:g}-s intervals, broker "
           f"{broker.kind}" + (f", viewport {args.window}, browser nice {args.browser_nice}"
                               f"{', CPUs ' + args.browser_cpus if args.browser_cpus else ''}"
+                              f"{', policy ' + args.browser_sched if args.browser_sched != 'other' else ''}"
                               if args.client == "browser" else "")
           + f", load avg {result['load_avg_1m']:.1f} on {result['cpus']} CPUs (shared machine: noisy)")
     print(f"{'metric':34} {'value':>20}  target")

@@ -167,7 +167,8 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
         if key.startswith("cpu "):  # "cpu NxS@K": N other processes, each busy S of a core, nice K
             n, _, rest = key[4:].partition("x")
             share, _, nice = rest.partition("@")
-            keys.append((key, f"{n} other process(es) busy {float(share):.0%} of a core each at nice {nice}"))
+            prio = "SCHED_IDLE (lowest priority)" if nice == "idle" else f"nice {nice}"
+            keys.append((key, f"{n} other process(es) busy {float(share):.0%} of a core each at {prio}"))
     for key, what in keys:
         ch = _get(ct, key, "p50_change_pct")
         add(f"e2e p50 change with {what} (%)", ch, "-", None, "contention")
