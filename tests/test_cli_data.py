@@ -60,6 +60,35 @@ def test_prepare_from_file_then_run(slice_export, tmp_path):
     assert rep["rows"] > 15 and rep["drivers"] >= 1
     span = rep["session_time_s"][1] - rep["session_time_s"][0]
     assert span == pytest.approx(4 * 1.5, abs=1.0)  # paced: speed x4 for 1.5 s of wall clock
+    r = _cli("run", "--out", str(tmp_path), "--year", "2023", "--seconds", "1.5", "--speed", "max",
+             "--from-lap", "22", "--json")
+    assert r.returncode == 0, r.stderr
+    fast = json.loads(r.stdout)["replay"]
+    # not paced: far more session time than x4 would cover in the same wall clock
+    assert fast["session_time_s"][1] - fast["session_time_s"][0] > 5 * span
+
+
+@pytest.mark.parametrize("cmd", ["run", "produce", "scale", "dashboard"])
+def test_bad_speed_is_rejected_naming_the_option(cmd):
+    r = _cli(cmd, "--speed", "fast")
+    assert r.returncode == 2, r.stderr
+    assert "argument --speed: speed 'fast': expected a positive number like 1, 10, 0.5 or 'max'" in r.stderr
+
+
+def test_speed_reaches_the_dashboard_kernels_and_scaling():
+    from f1live.cli import build_parser
+    from f1live.commands.dashboard import kernel_env
+    from f1live.commands.scale import _rates
+
+    parse = build_parser().parse_args
+    assert kernel_env(parse(["dashboard", "--speed", "max"]))["F1LIVE_SPEED"] == "0.0"
+    assert kernel_env(parse(["dashboard", "--speed", "20x"]))["F1LIVE_SPEED"] == "20.0"
+    assert "F1LIVE_SPEED" not in kernel_env(parse(["dashboard"]))
+    assert _rates(parse(["scale", "--speed", "max"])) == (("max",), 10.0)
+    assert _rates(parse(["scale", "--speed", "5"])) == (("fixed",), 5.0)
+    assert _rates(parse(["scale"])) == (("max",), 10.0)
+    with pytest.raises(ValueError, match="--rate fixed needs a numeric --speed"):
+        _rates(parse(["scale", "--speed", "max", "--rate", "fixed"]))
 
 
 def test_offline_failure_message(tmp_path):

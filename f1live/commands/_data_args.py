@@ -1,4 +1,4 @@
-"""Options shared by the data subcommands (``prepare``, ``run``)."""
+"""Options shared by several subcommands: the session (``prepare``, ``run``), Kafka, speed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,31 @@ import argparse
 from pathlib import Path
 
 from f1live.config import Settings
+from f1live.producer import parse_speed
 from f1live.sources import SOURCES
+
+#: What the Kafka subcommands use when no cluster is given (``find_or_start_broker``).
+FOUND_OR_EMBEDDED = "the broker `f1live broker start` left running, else an embedded one for this command"
+
+
+def add_kafka_args(p: argparse.ArgumentParser, *, topic: bool = False, default: str = FOUND_OR_EMBEDDED) -> None:
+    """``--bootstrap-servers`` (and ``--topic``), one wording for every subcommand."""
+    p.add_argument("--bootstrap-servers", default=None, metavar="HOST:PORT[,...]",
+                   help=f"an external Kafka cluster (env F1LIVE_BOOTSTRAP_SERVERS; default: {default})")
+    if topic:
+        p.add_argument("--topic", default=None, help="telemetry topic (env F1LIVE_TOPIC; default f1-speed-stream)")
+
+
+def speed_arg(text: str) -> float:
+    """argparse ``type`` for ``--speed``: a factor (``1``, ``10``, ``0.5``, ``20x``) or ``max`` (= 0.0).
+
+    >>> speed_arg("20x"), speed_arg("max")
+    (20.0, 0.0)
+    """
+    try:
+        return parse_speed(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_session_args(p: argparse.ArgumentParser) -> None:

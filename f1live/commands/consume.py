@@ -15,6 +15,7 @@ import json
 import logging
 import sys
 
+from f1live.commands._data_args import add_kafka_args
 from f1live.config import Settings
 
 NAME = "consume"
@@ -29,8 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--group", default=None, help="consumer group (default: settings, f1live)")
     p.add_argument("--partitions", default=None, help="comma-separated partitions to assign instead of joining the group")
     p.add_argument("--no-commit", action="store_true", help="do not commit offsets")
-    p.add_argument("--topic", default=None, help="topic (default: settings, f1-speed-stream)")
-    p.add_argument("--bootstrap-servers", default=None, help="host:port[,host:port] of the Kafka cluster")
+    add_kafka_args(p, topic=True)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
     return p

@@ -17,13 +17,16 @@ import sys
 import time
 from pathlib import Path
 
+from f1live.commands._data_args import add_kafka_args, speed_arg
+
 NAME = "dashboard"
 HELP = "serve the live dashboard with Voila (127.0.0.1) and print its URL"
 
 
 def add_dashboard_args(p: argparse.ArgumentParser) -> None:
     """All ``f1live dashboard`` options (session/source ones + :func:`add_server_args`)."""
-    p.add_argument("--speed", default=None, help="replay speed: 1 = real time ... 100, or 'max' (default: settings)")
+    p.add_argument("--speed", type=speed_arg, default=None,
+                   help="replay speed: 1 = real time ... 100, or 'max' (default: env F1LIVE_SPEED, 1)")
     p.add_argument("--source", default=None, help="auto | fastf1 | fastf1-csv | file | simulated (default: auto)")
     p.add_argument("--file", type=Path, default=None, help="replay this f1live export / FastF1 CSV folder")
     p.add_argument("--year", type=int, default=None, help="session year (default 2023)")
@@ -36,8 +39,7 @@ def add_dashboard_args(p: argparse.ArgumentParser) -> None:
 def add_server_args(p: argparse.ArgumentParser) -> None:
     """Server/pipeline options shared by ``f1live dashboard`` and ``f1live run``."""
     p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default 8866; 0 = any free port)")
-    p.add_argument("--bootstrap-servers", default=None,
-                   help="external Kafka host:port[,...] (default: each page starts an embedded broker)")
+    add_kafka_args(p, default="each page starts an embedded broker")
     p.add_argument("--broker", default=None, help="embedded broker kind: auto | kafka | tansu (default: settings)")
     p.add_argument("--drivers", default=None, help="comma-separated driver codes (default: all)")
     p.add_argument("--heartbeat-timeout", type=float, default=60.0,
@@ -67,8 +69,6 @@ def kernel_env(args: argparse.Namespace) -> dict[str, str]:
             raise FileNotFoundError(f"--file {args.file}: no such file or folder")
         pairs["F1LIVE_SOURCE_PATH"] = str(args.file.resolve())
         pairs["F1LIVE_SOURCE"] = args.source or ("fastf1-csv" if args.file.is_dir() else "file")
-    if isinstance(args.speed, str) and args.speed.lower() == "max":
-        pairs["F1LIVE_SPEED"] = "0"
     for k, v in pairs.items():
         if v is not None:
             env[k] = str(v)

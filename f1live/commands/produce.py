@@ -18,6 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
+from f1live.commands._data_args import add_kafka_args, speed_arg
 from f1live.config import Settings
 
 NAME = "produce"
@@ -30,12 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     src.add_argument("--file", type=Path, default=None, help="f1live export (.parquet, .csv, .csv.gz) to replay")
     src.add_argument("--source", default=None, help="auto | fastf1 | fastf1-csv | file | simulated (default: settings)")
     p.add_argument("--drivers", default=None, help="comma-separated driver codes, e.g. VER,HAM (default: all)")
-    p.add_argument("--speed", default=None, help="replay speed: 1 = real time, 10, 0.5, or 'max' (default: settings, 1)")
+    p.add_argument("--speed", type=speed_arg, default=None,
+                   help="replay speed: 1 = real time, 10, 0.5, or 'max' (default: env F1LIVE_SPEED, 1)")
     p.add_argument("--duration", type=float, default=None, help="seconds of wall time to stream (default: to the end)")
     p.add_argument("--max-messages", type=int, default=None, help="stop after this many messages")
     p.add_argument("--start-lap", type=int, default=None, help="start at the first sample of this lap")
-    p.add_argument("--topic", default=None, help="topic (default: settings, f1-speed-stream)")
-    p.add_argument("--bootstrap-servers", default=None, help="host:port[,host:port] of the Kafka cluster")
+    add_kafka_args(p, topic=True)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
     return p

@@ -25,7 +25,7 @@ import json
 import sys
 import time
 
-from f1live.commands._data_args import add_session_args, settings_from_args
+from f1live.commands._data_args import add_session_args, settings_from_args, speed_arg
 from f1live.commands.dashboard import add_server_args
 
 NAME = "run"
@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     add_session_args(p)
-    p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1 = real time; 0 = max)")
+    p.add_argument("--speed", type=speed_arg, default=1.0,
+                   help="replay speed: 1 = real time (default), 10, 0.5, or 'max' (= 0: as fast as possible)")
     p.add_argument("--from-lap", type=int, default=1, help="start the replay at this lap (default 1)")
     g = p.add_argument_group("dashboard")
     add_server_args(g)  # type: ignore[arg-type]
@@ -57,8 +58,8 @@ def replay(cache, start: int, seconds: float, speed: float) -> dict:
     for _delay, row in cache.iter_rows(start=start):
         if t_first is None:
             t_first = row["session_time"]
-        due = (row["session_time"] - t_first) / speed
         now = time.perf_counter() - t0_wall
+        due = (row["session_time"] - t_first) / speed if speed > 0 else now  # 0: as fast as possible
         if due > seconds:
             break
         if due > now:
@@ -110,14 +111,14 @@ def run(args: argparse.Namespace) -> int:
             print_summary(summary)
         return _serve(args, path, bool(summary["simulated"]))
     start = cache.index_of_lap(args.from_lap)
-    rep = replay(cache, start, args.seconds, args.speed or 1.0)
+    rep = replay(cache, start, args.seconds, args.speed)
     if args.json:
         print(json.dumps({"prepared": summary, "replay": rep}, indent=2))
         return 0
     print_summary(summary)
     label = "SIMULATED " if summary["simulated"] else ""
     print(f"replayed {rep['rows']:,} {label}rows from lap {args.from_lap} in {rep['wall_s']:.2f} s wall "
-          f"at speed x{args.speed:g}: {rep['rows_per_s']:.1f} rows/s, {rep['drivers']} drivers, "
+          f"at speed {f'x{args.speed:g}' if args.speed else 'max'}: {rep['rows_per_s']:.1f} rows/s, {rep['drivers']} drivers, "
           f"{_hz(rep['hz_per_car'])} Hz per car (measured)")
     return 0
 
@@ -129,7 +130,7 @@ def _serve(args: argparse.Namespace, path, simulated: bool) -> int:
     from f1live.commands.dashboard import serve
 
     ns = argparse.Namespace(
-        speed=str(args.speed), source="file", file=Path(path), year=args.year, event=args.event,
+        speed=args.speed, source="file", file=Path(path), year=args.year, event=args.event,
         session=args.session, start_lap=args.from_lap if args.from_lap and args.from_lap > 1 else None,
         port=args.port, bootstrap_servers=args.bootstrap_servers, broker=args.broker, drivers=args.drivers,
         heartbeat_timeout=args.heartbeat_timeout, cull_idle_timeout=args.cull_idle_timeout,

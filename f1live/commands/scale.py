@@ -22,6 +22,7 @@ import json
 import logging
 import sys
 
+from f1live.commands._data_args import add_kafka_args, speed_arg
 from f1live.config import Settings
 
 NAME = "scale"
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--rate", default=None, choices=["max", "fixed", "both"],
                    help="max: drain a backlog as fast as possible (throughput); fixed: replay at --speed "
                         "(latency). Default: fixed if --speed is a number, else max")
-    p.add_argument("--speed", default=None,
+    p.add_argument("--speed", type=speed_arg, default=None,
                    help="replay speed of the fixed rate: a factor like 1 or 10 (default 10), or 'max' (= --rate max)")
     p.add_argument("--duration", type=float, default=20.0, help="fixed rate: wall seconds each stream is replayed (default 20)")
     p.add_argument("--messages", type=int, default=10_000, help="max rate: messages per stream = per consumer (default 10000)")
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=180.0, help="seconds one point may take (default 180)")
     p.add_argument("--keep-topics", action="store_true", help="keep the per-run topics (default: deleted)")
     p.add_argument("--source", default=None, help="data source (default: settings, auto)")
-    p.add_argument("--bootstrap-servers", default=None, help="host:port[,host:port] of the Kafka cluster")
+    add_kafka_args(p)
     p.add_argument("--out", default=None, help="results directory (default runs/scaling/<timestamp>)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     p.set_defaults(func=run)
@@ -53,21 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _rates(args: argparse.Namespace) -> tuple[tuple[str, ...], float]:
-    speed_text = None if args.speed is None else str(args.speed).strip().lower()
-    if speed_text in ("max", "0", "inf"):
+    if args.speed == 0.0:  # 'max' (speed_arg parses it to 0)
         if args.rate == "fixed":
             raise ValueError("--rate fixed needs a numeric --speed (e.g. 1 or 10), not 'max'")
         return ("max",), 10.0
-    speed = 10.0
-    if speed_text is not None:
-        try:
-            speed = float(speed_text.rstrip("x"))
-        except ValueError:
-            raise ValueError(f"--speed {args.speed!r}: expected a factor like 1, 10 or 'max'") from None
-        if speed <= 0:
-            raise ValueError(f"--speed {args.speed!r}: expected a positive factor or 'max'")
-    rate = args.rate or ("fixed" if speed_text is not None else "max")
-    return (("max", "fixed") if rate == "both" else (rate,)), speed
+    rate = args.rate or ("fixed" if args.speed is not None else "max")
+    return (("max", "fixed") if rate == "both" else (rate,)), 10.0 if args.speed is None else args.speed
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,11 @@ from __future__ import annotations
 import argparse
 import logging
 
+from f1live.commands._data_args import add_kafka_args
 from f1live.config import Settings
+
+#: topic commands never start a broker
+RUNNING = "the broker `f1live broker start` left running"
 
 NAME = "topic"
 HELP = "create (idempotently), describe, list or delete Kafka topics"
@@ -24,26 +28,23 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--bootstrap-servers", default=None, help="host:port[,host:port] of the Kafka cluster")
-
     c = sub.add_parser("create", help="create a topic (no NAME: all pipeline topics); same shape -> no-op")
     c.add_argument("name", nargs="?", default=None, help="topic (default: the pipeline's three topics)")
     c.add_argument("--partitions", type=int, default=None, help="partitions (default: settings, 4)")
     c.add_argument("--replication", type=int, default=None, help="replication factor (default: settings, 1)")
     c.add_argument("--recreate", action="store_true", help="delete and recreate if the partitions differ")
-    common(c)
+    add_kafka_args(c, default=RUNNING)
     c.set_defaults(func=cmd_create)
     d = sub.add_parser("describe", help="partitions, replicas and leaders as the broker reports them")
     d.add_argument("name", nargs="?", default=None, help="topic (default: the telemetry topic)")
-    common(d)
+    add_kafka_args(d, default=RUNNING)
     d.set_defaults(func=cmd_describe)
     x = sub.add_parser("delete", help="delete a topic (its messages are lost)")
     x.add_argument("name", help="topic to delete")
-    common(x)
+    add_kafka_args(x, default=RUNNING)
     x.set_defaults(func=cmd_delete)
     ls = sub.add_parser("list", help="list topics")
-    common(ls)
+    add_kafka_args(ls, default=RUNNING)
     ls.set_defaults(func=cmd_list)
     return p
 

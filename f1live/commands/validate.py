@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from f1live.commands._data_args import add_kafka_args
+
 NAME = "validate"
 HELP = "run notebooks 01-08 (papermill) and the validation checklist with measured numbers"
 
@@ -28,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="CI-sized parameters (a few minutes on 2 cores)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/validate/<timestamp>)")
-    p.add_argument("--bootstrap-servers", default=None, help="external Kafka host:port[,...] (default: embedded)")
+    add_kafka_args(p, default="an embedded broker for this run")
     p.add_argument("--source", default=None, help="data source (default: settings, auto)")
     p.add_argument("--json", action="store_true", help="print the report as JSON (progress still on stderr)")
     p.set_defaults(func=run)
