@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from bench_common import emit_json  # noqa: E402
 
 from f1live.config import Settings  # noqa: E402
+from f1live.consumer import parse_stats_line  # noqa: E402
 from f1live.validation import OBSERVER_JS  # noqa: E402  (one frame recorder for bench and validate)
 from f1live.widgets.server import NOTEBOOK, VoilaServer  # noqa: E402
 
@@ -92,17 +93,17 @@ def metrics(driver) -> dict[str, float]:
 
 
 STATS_S = 2.0  # the kernel's consumer logs e2e p50/p99 every STATS_S seconds (Settings.stats_log_s)
-STATS_LINE = re.compile(r"^(\S+ \S+) INFO .*consumer stats: (\d+) msgs in ([\d.]+) s .* e2e p50 ([\d.]+) ms p99 ([\d.]+) ms")
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) ")  # the kernel log's asctime
 
 
 def consumer_stats(log_path: Path) -> list[tuple[datetime, float, int, float, float]]:
     """(end time, seconds, messages, p50, p99) of every consumer stats line in a kernel log."""
     out = []
     for line in log_path.read_text().splitlines():
-        m = STATS_LINE.match(line)
-        if m:
-            t = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f")
-            out.append((t, float(m[3]), int(m[2]), float(m[4]), float(m[5])))
+        s, t = parse_stats_line(line), LOG_TIME.match(line)
+        if s and t:
+            out.append((datetime.strptime(t[1], "%Y-%m-%d %H:%M:%S,%f"), s["seconds"], s["messages"],
+                        s["p50_ms"], s["p99_ms"]))
     return out
 
 

@@ -38,6 +38,7 @@ import base64
 import dataclasses
 import json
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -54,6 +55,25 @@ from f1live.producer import RUN_HEADER
 from f1live.schema import MessageError, decode_message
 
 log = logging.getLogger(__name__)
+
+#: The consumer's periodic stats line (``Settings.stats_log_s``) and its parser; benchmarks
+#: read kernel logs with it.
+STATS_FORMAT = "consumer stats: %d msgs in %.1f s (%.0f msg/s), e2e p50 %.2f ms p99 %.2f ms"
+_STATS_RE = re.compile(r"consumer stats: (\d+) msgs in ([\d.]+) s \((\d+) msg/s\), e2e p50 ([\d.]+) ms p99 ([\d.]+) ms")
+
+
+def parse_stats_line(text: str) -> dict[str, float] | None:
+    """The numbers of a consumer stats line found in ``text`` (``None`` if there is none).
+
+    >>> parse_stats_line("12:00:01 INFO " + STATS_FORMAT % (250, 2.0, 125.0, 8.5, 31.25))
+    {'messages': 250, 'seconds': 2.0, 'msgs_per_s': 125.0, 'p50_ms': 8.5, 'p99_ms': 31.25}
+    """
+    m = _STATS_RE.search(text)
+    if m is None:
+        return None
+    return {"messages": int(m[1]), "seconds": float(m[2]), "msgs_per_s": float(m[3]),
+            "p50_ms": float(m[4]), "p99_ms": float(m[5])}
+
 
 #: Header on DLQ records naming why the original was rejected.
 DLQ_REASON_HEADER = "f1live-dlq-reason"
@@ -451,8 +471,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         if count > count_before:
             p = percentiles(self.e2e_ms.since(count_before), (50, 99))
             n = count - count_before
-            log.info("consumer stats: %d msgs in %.1f s (%.0f msg/s), e2e p50 %.2f ms p99 %.2f ms",
-                     n, seconds, n / seconds, p["p50"], p["p99"])
+            log.info(STATS_FORMAT, n, seconds, n / seconds, p["p50"], p["p99"])
         return count
 
     def _publish(self, recs: list[tuple[dict[str, Any], dict[str, Any], float, float]]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from f1live.consumer import DLQ_REASON_HEADER, RealTimeConsumer
+from f1live.consumer import DLQ_REASON_HEADER, RealTimeConsumer, parse_stats_line
 from f1live.processors import FunctionProcessor
 from f1live.producer import RealTimeProducer
 from f1live.state import LiveState
@@ -139,7 +139,6 @@ def test_stats_log_lines_count_every_message_once(kafka_broker: Any, stream_topi
                                                    caplog: Any) -> None:
     """``stats_log_s``: periodic INFO lines with the messages since the last line and their e2e percentiles."""
     import logging
-    import re
 
     s = stream_topic(kafka_broker).replace(stats_log_s=0.4)
     caplog.set_level(logging.INFO, logger="f1live.consumer")
@@ -155,13 +154,12 @@ def test_stats_log_lines_count_every_message_once(kafka_broker: Any, stream_topi
         cons.stop()
         cons.join(10)
     assert res.processed == ps.sent == 400
-    line = re.compile(r"consumer stats: (\d+) msgs in ([\d.]+) s \((\d+) msg/s\), e2e p50 ([\d.]+) ms p99 ([\d.]+) ms")
-    stats = [line.search(r.getMessage()) for r in caplog.records if "consumer stats" in r.getMessage()]
+    stats = [parse_stats_line(r.getMessage()) for r in caplog.records if "consumer stats" in r.getMessage()]
     assert len(stats) >= 3 and all(stats), [r.getMessage() for r in caplog.records]
-    counts = [int(m[1]) for m in stats]
+    counts = [m["messages"] for m in stats]
     assert all(c > 0 for c in counts) and sum(counts) <= res.processed  # no message counted twice
     assert sum(counts) >= res.processed * 0.5  # the lines cover the stream, not a sliver of it
     for m in stats:
-        assert float(m[2]) >= 0.4 and 0 < float(m[4]) <= float(m[5])
+        assert m["seconds"] >= 0.4 and 0 < m["p50_ms"] <= m["p99_ms"]
     tail = sorted(cons.e2e_ms.window_values())  # every processed message's e2e latency
-    assert tail[0] <= min(float(m[4]) for m in stats) and max(float(m[5]) for m in stats) <= tail[-1]
+    assert tail[0] <= min(m["p50_ms"] for m in stats) and max(m["p99_ms"] for m in stats) <= tail[-1]
