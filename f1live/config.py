@@ -65,7 +65,7 @@ class Settings:
             chart redrawn costs browser CPU that a 2-core machine shares with the stream.
         stats_log_s: every this many seconds the consumer logs (INFO) one line with the
             messages processed since the last line, their rate and their end-to-end latency
-            p50/p99; ``0`` = off. A record of the stream's health that does not depend on
+            p50/p99, and a last line at stop for the rest; ``0`` = off. A record of the stream's health that does not depend on
             any UI being attached (``bench/bench_dashboard.py`` reads it from the kernel log).
     """
 

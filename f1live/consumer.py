@@ -373,6 +373,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                     consumer.commit()  # synchronous: what was processed is committed before close
                 except Exception as exc:
                     log.warning("final offset commit failed: %s", exc)
+            if stats_every and not crashed and last_msg_t is not None:  # the last, partial interval
+                self._log_stats(max(last_msg_t - stats_at, 1e-3), stats_n)
             self._summary = self._make_summary(reason, elapsed)
             self._set_status(f"stopped ({reason}): {self.processed} processed, {self.dlq} to DLQ")
             self._close_clients()

@@ -157,9 +157,8 @@ def test_stats_log_lines_count_every_message_once(kafka_broker: Any, stream_topi
     stats = [parse_stats_line(r.getMessage()) for r in caplog.records if "consumer stats" in r.getMessage()]
     assert len(stats) >= 3 and all(stats), [r.getMessage() for r in caplog.records]
     counts = [m["messages"] for m in stats]
-    assert all(c > 0 for c in counts) and sum(counts) <= res.processed  # no message counted twice
-    assert sum(counts) >= res.processed * 0.5  # the lines cover the stream, not a sliver of it
-    for m in stats:
-        assert m["seconds"] >= 0.4 and 0 < m["p50_ms"] <= m["p99_ms"]
+    # every message in exactly one line: the periodic ones plus a last line, at stop, for the rest
+    assert all(c > 0 for c in counts) and sum(counts) == res.processed
+    assert all(m["seconds"] >= 0.4 for m in stats[:-1]) and all(0 < m["p50_ms"] <= m["p99_ms"] for m in stats)
     tail = sorted(cons.e2e_ms.window_values())  # every processed message's e2e latency
     assert tail[0] <= min(m["p50_ms"] for m in stats) and max(m["p99_ms"] for m in stats) <= tail[-1]
