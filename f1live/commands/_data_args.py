@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from f1live.config import Settings
-from f1live.producer import parse_speed
 from f1live.sources import SOURCES
 
 #: What the Kafka subcommands use when no cluster is given (``find_or_start_broker``).
@@ -27,6 +26,8 @@ def speed_arg(text: str) -> float:
     >>> speed_arg("20x"), speed_arg("max")
     (20.0, 0.0)
     """
+    from f1live.producer import parse_speed  # only when --speed is given: keeps `f1live info` quick
+
     try:
         return parse_speed(text)
     except ValueError as e:
