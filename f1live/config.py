@@ -65,8 +65,9 @@ class Settings:
             chart redrawn costs browser CPU that a 2-core machine shares with the stream.
         stats_log_s: every this many seconds the consumer logs (INFO) one line with the
             messages processed since the last line, their rate and their end-to-end latency
-            p50/p99, and a last line at stop for the rest; ``0`` = off. A record of the stream's health that does not depend on
-            any UI being attached (``bench/bench_dashboard.py`` reads it from the kernel log).
+            p50/p99, and a last line at stop for the rest; ``0`` = off. A record of the
+            stream's health that does not depend on any UI being attached
+            (``bench/bench_dashboard.py`` reads it from the kernel log).
     """
 
     year: int = 2023

@@ -104,14 +104,18 @@ class LatencyStats:
             span = self._last_t - self._first_t
             return (self._n - 1) / span if span > 0 else float("nan")
 
+    def _ordered(self) -> np.ndarray:
+        """A copy of the window, oldest first (caller holds the lock)."""
+        size = self._buf.size
+        if self._n <= size:
+            return self._buf[: self._n].copy()
+        i = self._n % size
+        return np.concatenate([self._buf[i:], self._buf[:i]])
+
     def window_values(self) -> np.ndarray:
         """A copy of the samples percentiles are computed over (oldest first)."""
         with self._lock:
-            size = self._buf.size
-            if self._n <= size:
-                return self._buf[: self._n].copy()
-            i = self._n % size
-            return np.concatenate([self._buf[i:], self._buf[:i]])
+            return self._ordered()
 
     def since(self, count: int) -> np.ndarray:
         """The samples added after the first ``count`` (those still in the window), oldest first.
@@ -123,11 +127,7 @@ class LatencyStats:
         """
         with self._lock:
             n = self._n - count
-            size = self._buf.size
-            if n <= 0:
-                return np.empty(0)
-            vals = self._buf[: self._n] if self._n <= size else np.roll(self._buf, -(self._n % size))
-            return vals[-n:].copy()
+            return self._ordered()[-n:] if n > 0 else np.empty(0)
 
     def percentile(self, q: float) -> float:
         vals = self.window_values()
