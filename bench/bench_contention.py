@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_common import emit_json  # noqa: E402
+from bench_common import emit_json, lower_priority  # noqa: E402
 
 from f1live.config import Settings  # noqa: E402
 from f1live.metrics import percentiles  # noqa: E402
@@ -53,9 +53,9 @@ IDLE = 20  # "@idle" in --hogs: Linux SCHED_IDLE, below nice 19 (runs only on CP
 def _hog(share: float, stop: mp.Event, nice: int = 0) -> None:  # type: ignore[valid-type]
     """Busy ``share`` of every 10 ms (another process: takes CPU, not the GIL of the pipeline)."""
     if nice == IDLE:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    elif nice:
-        os.nice(nice)
+        lower_priority(policy="idle")
+    else:
+        lower_priority(nice)
     while not stop.is_set():
         t = time.perf_counter()
         while time.perf_counter() - t < 0.010 * share:

@@ -45,14 +45,12 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_common import emit_json  # noqa: E402
+from bench_common import POLICIES, emit_json, lower_priority  # noqa: E402
 
 from f1live.config import Settings  # noqa: E402
 from f1live.consumer import parse_stats_line  # noqa: E402
 from f1live.validation import OBSERVER_JS  # noqa: E402  (one frame recorder for bench and validate)
 from f1live.widgets.server import NOTEBOOK, VoilaServer  # noqa: E402
-
-SCHED = {"other": os.SCHED_OTHER, "batch": os.SCHED_BATCH, "idle": os.SCHED_IDLE}
 
 
 def chrome(width: int = 1400, height: int = 2000, nice: int = 0, cpus: set[int] | None = None,
@@ -70,12 +68,9 @@ def chrome(width: int = 1400, height: int = 2000, nice: int = 0, cpus: set[int] 
     o.binary_location = "/usr/bin/chromium"
 
     def confine() -> None:  # the browser and every process it starts inherit these
-        if nice:
-            os.nice(nice)
+        lower_priority(nice, sched)
         if cpus:
             os.sched_setaffinity(0, cpus)
-        if sched != "other":
-            os.sched_setscheduler(0, SCHED[sched], os.sched_param(0))
 
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver", popen_kw={"preexec_fn": confine}), options=o)
 
@@ -259,7 +254,7 @@ def main() -> int:
     ap.add_argument("--window", default="1400x2000", help="browser viewport WxH")
     ap.add_argument("--browser-nice", type=int, default=0, help="run the browser at this niceness")
     ap.add_argument("--browser-cpus", default="", help="confine the browser to these CPUs (e.g. 1)")
-    ap.add_argument("--browser-sched", choices=sorted(SCHED), default="other",
+    ap.add_argument("--browser-sched", choices=sorted(POLICIES), default="other",
                     help="the browser's Linux scheduling policy (idle: runs only on CPU time nothing else wants)")
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
