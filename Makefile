@@ -17,4 +17,4 @@ bench: setup-test
 	.venv/bin/python bench/run_all.py
 
 lint: setup-test
-	.venv/bin/ruff check f1live tests bench
+	.venv/bin/ruff check f1live tests bench scripts

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,89 @@ _log = logging.getLogger(__name__)
 
 #: Rows converted to Python objects at a time by :meth:`ReplayCache.iter_rows`.
 BLOCK_ROWS = 4096
+
+
+#: What ``--from`` / ``Settings.replay_from`` accepts (see :func:`parse_start`).
+START_HELP = "race (lights out / first timed lap; default) | session | lap N | time H:MM:SS"
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """Where a replay begins: ``kind`` is ``race``, ``session``, ``lap`` or ``time``.
+
+    ``value`` is the lap number (``lap``) or the session time in seconds (``time``).
+    """
+
+    kind: str
+    value: float | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "lap":
+            return f"lap {int(self.value or 0)}"
+        if self.kind == "time":
+            return f"time {format_session_time(self.value or 0.0)}"
+        return self.kind
+
+
+def format_session_time(seconds: float) -> str:
+    """``3723.5`` -> ``'1:02:03'`` (whole seconds, as ``--from time`` takes them).
+
+    >>> format_session_time(3723.5), format_session_time(59)
+    ('1:02:03', '0:00:59')
+    """
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def parse_start(text: str | StartPoint | None) -> StartPoint:
+    """Parse a replay start: ``race``, ``session``, ``lap N`` (``lap:N``, ``lapN``) or
+    ``time H:MM:SS`` (also ``M:SS``, plain seconds, or just ``H:MM:SS``).
+
+    >>> parse_start("race"), parse_start(None).kind
+    (StartPoint(kind='race', value=None), 'race')
+    >>> parse_start("lap 23"), parse_start("LAP:23").value
+    (StartPoint(kind='lap', value=23.0), 23.0)
+    >>> parse_start("time 1:02:03").value, parse_start("1:02:03").value, parse_start("time 95.5").value
+    (3723.0, 3723.0, 95.5)
+    >>> parse_start("lap zero")
+    Traceback (most recent call last):
+    ...
+    ValueError: replay start 'lap zero': expected race (lights out / first timed lap; default) | session | lap N | time H:MM:SS
+    """
+    if isinstance(text, StartPoint):
+        return text
+    raw = "race" if text is None else str(text)
+    t = raw.strip().lower()
+    if t in ("race", "start", ""):
+        return StartPoint("race")
+    if t == "session":
+        return StartPoint("session")
+    try:
+        if t.startswith("lap"):
+            n = int(t[3:].lstrip(" :=").strip())
+            if n < 1:
+                raise ValueError
+            return StartPoint("lap", float(n))
+        if t.startswith("time"):
+            t = t[4:].lstrip(" :=").strip()
+        parts = [float(p) for p in t.split(":")]
+        if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts):
+            raise ValueError
+        seconds = 0.0
+        for p in parts:
+            seconds = seconds * 60 + p
+        return StartPoint("time", seconds)
+    except ValueError:
+        raise ValueError(f"replay start {raw!r}: expected {START_HELP}") from None
+
+
+def race_start_time(meta: dict[str, Any]) -> float | None:
+    """The session time where the racing starts, from a session's (or export sidecar's) meta."""
+    for m in (meta, meta.get("meta") or {}):
+        v = m.get("race_start_session_time")
+        if v is not None and v == v:
+            return float(v)
+    return None
 
 
 class ReplayCache:
@@ -101,9 +185,10 @@ class ReplayCache:
                 cats[c] = np.array(list(cat.categories) + [None], dtype=object)  # code -1 -> None
             elif dt.startswith("datetime64"):
                 data[c] = s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
-            elif dt[0] == "I":  # nullable integer
+            elif FIELDS[c].masked:  # nullable integer / boolean
                 m = s.isna().to_numpy()
-                data[c] = s.fillna(0).to_numpy(dtype=dt.lower())
+                data[c] = s.fillna(0 if FIELDS[c].numpy_dtype != "bool" else False).to_numpy(
+                    dtype=FIELDS[c].numpy_dtype)
                 if m.any():
                     masks[c] = m
             else:
@@ -163,8 +248,8 @@ class ReplayCache:
                         data[c][:] = -1
                 elif dt == "bool":
                     data[c] = np.zeros(n, dtype=bool)
-                elif dt[0] == "I":
-                    data[c] = np.zeros(n, dtype=dt.lower())
+                elif f.masked:
+                    data[c] = np.zeros(n, dtype=f.numpy_dtype)
                     masks[c] = np.ones(n, dtype=bool)
                 else:
                     data[c] = np.full(n, np.nan, dtype=dt)
@@ -183,10 +268,13 @@ class ReplayCache:
                     if ts.null_count:
                         _check_timestamps(pd.Series(ts.to_pandas()), c, origin)
                     data[c] = ts.cast(pa.int64()).to_numpy()
-                elif dt[0] == "I":
+                elif f.masked:
                     if col.null_count:
                         masks[c] = col.is_null().to_numpy(zero_copy_only=False)
-                    data[c] = col.fill_null(0).cast(getattr(pa, dt.lower())()).to_numpy()
+                    if f.numpy_dtype == "bool":
+                        data[c] = col.fill_null(False).cast(pa.bool_()).to_numpy(zero_copy_only=False)
+                    else:
+                        data[c] = col.fill_null(0).cast(getattr(pa, f.numpy_dtype)()).to_numpy()
                 elif dt == "bool":
                     data[c] = col.fill_null(False).cast(pa.bool_()).to_numpy(zero_copy_only=False)
                 else:
@@ -412,6 +500,35 @@ class ReplayCache:
     def index_of_time(self, session_time: float) -> int:
         """Index of the first row at or after ``session_time``."""
         return int(np.searchsorted(self._data["session_time"], session_time, side="left"))
+
+    def index_of_start(self, start: str | StartPoint | None = None) -> int:
+        """Row where a replay from ``start`` (see :func:`parse_start`) begins.
+
+        ``race`` is the session's racing start from the metadata (lights out: the start of
+        lap 1; the first timed lap in qualifying and practice), else the first row of lap 1,
+        else the first row. Raises ``ValueError`` for a lap or time the cache does not have.
+        """
+        sp = parse_start(start)
+        n = len(self)
+        if sp.kind == "session":
+            return 0
+        if sp.kind == "lap":
+            return self.index_of_lap(int(sp.value or 1))
+        if sp.kind == "time":
+            t = self._data["session_time"]
+            if not t[0] - 1e-9 <= float(sp.value or 0.0) <= t[-1]:
+                raise ValueError(f"replay start {sp}: outside the data's session time "
+                                 f"{format_session_time(t[0])}-{format_session_time(t[-1])}")
+            return self.index_of_time(float(sp.value or 0.0))
+        start_t = race_start_time(self.meta)
+        if start_t is not None:
+            i = self.index_of_time(start_t)
+            if i < n:
+                return i
+        try:
+            return self.index_of_lap(1)
+        except ValueError:
+            return 0
 
     def frequency(self) -> dict[str, Any]:
         """Measured frequency of the cached rows (see :func:`f1live.frequency.measure_frequency`)."""

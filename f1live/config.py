@@ -57,6 +57,10 @@ class Settings:
         analysis_topic: where per-message analysis results are published.
         consumer_group: consumer group id.
         speed: replay speed factor (1.0 = real time; ``0`` = as fast as possible).
+        replay_from: where a replay begins: ``race`` (lights out, or the first timed lap in
+            qualifying/practice; default), ``session`` (the first car-data sample: garage and
+            grid), ``lap N`` or ``time H:MM:SS`` (session time); see
+            :func:`f1live.cache.parse_start`.
         max_message_bytes: messages larger than this are rejected (DLQ).
         ui_refresh_ms: dashboard refresh period of the live panels (header, telemetry trace,
             track map).
@@ -94,6 +98,7 @@ class Settings:
     analysis_topic: str = "f1-analysis"
     consumer_group: str = "f1live"
     speed: float = 1.0
+    replay_from: str = "race"
     max_message_bytes: int = 64 * 1024
     ui_refresh_ms: int = 80
     ui_slow_refresh_ms: int = 500

@@ -209,6 +209,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         self.join_s: float | None = None
         self._first_batch_t: float | None = None
         self._last_batch_t: float | None = None
+        self.stale = 0
+        self._segments: dict[str, int] = {}  # run -> newest replay segment seen
 
     @property
     def bootstrap_servers(self) -> str | None:
@@ -404,11 +406,13 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                     continue
                 msg["_partition"] = rec.partition
                 msg["_offset"] = rec.offset
+                msg["_run"] = run
                 good.append(msg)
             last = records[-1].offset
             commit_offsets[tp] = OffsetAndMetadata(last + 1, "", -1)
             hw = consumer.highwater(tp)
             self.offsets[tp.partition] = {"offset": last + 1, "lag": None if hw is None else max(hw - last - 1, 0)}
+        good, n_stale = self._current_segment(good, state)
         results, errors = run_processors(self.processors, good) if self.processors else ([{} for _ in good], 0)
         t_done_ns = time.time_ns()
         proc_ms = (t_done_ns - t_recv_ns) / 1e6
@@ -424,6 +428,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             self.consumed += n_consumed
             self.processed += len(good)
             self.duplicates += n_dup
+            self.stale += n_stale
             self.processor_errors += errors
         if self.keep_messages:
             self.messages.extend(good)
@@ -434,6 +439,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             state.count("consumed", n_consumed)
             if n_dup:
                 state.count("duplicates", n_dup)
+            if n_stale:
+                state.count("stale", n_stale)
             if errors:
                 state.count("processor_errors", errors)
             new_gaps = sum(len(v) for v in self.tracker.gaps.values()) - gaps_before
@@ -449,6 +456,32 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                 consumer.commit_async(commit_offsets)
             except Exception as exc:
                 log.warning("offset commit failed (will be retried by the next commit): %s", exc)
+
+    def _current_segment(self, msgs: list[dict[str, Any]], state: Any) -> tuple[list[dict[str, Any]], int]:
+        """Keep each run's newest replay segment; a seek (a new segment) resets the analysis.
+
+        After a seek, what the processors and the live state remember (rolling windows,
+        laps, the replay clock) belongs to another stretch of the session: it is reset
+        before the first message of the new segment, and messages of the older segment
+        still in flight (other partitions) are dropped as ``stale``: counted, never analysed.
+        Runs are independent (several producers may share a topic).
+        """
+        newest = dict(self._segments)
+        for m in msgs:
+            run, seg = m["_run"], m.get("segment", 0)
+            if seg > newest.get(run, -1):
+                newest[run] = seg
+        if any(run in self._segments and seg > self._segments[run] for run, seg in newest.items()):
+            log.info("replay segment %s -> %s: resetting the analysis state", self._segments, newest)
+            for proc in self.processors:
+                reset = getattr(proc, "reset", None)
+                if callable(reset):
+                    reset()
+            if state is not None and hasattr(state, "new_segment"):
+                state.new_segment()
+        self._segments = newest
+        keep = [m for m in msgs if m.get("segment", 0) == newest[m["_run"]]]
+        return keep, len(msgs) - len(keep)
 
     def _send_dlq(self, rec: Any, reason: str, detail: str) -> None:
         body = dlq_record(reason, detail, rec.topic, rec.partition, rec.offset, rec.key, rec.value,

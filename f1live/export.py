@@ -1,10 +1,14 @@
 """Write a session as CSV + Parquet with a JSON sidecar (``data/`` by default).
 
-Files: ``<year>_<event>_<session>_<UTC timestamp>.{csv,parquet}`` and ``.json`` (the
-sidecar): source, SIMULATED flag, FastF1 version, rows, drivers, laps, measured
-frequency (car / position / merged), schema version, track status and the sha256 +
-size of every data file.  Parquet keeps every dtype; CSV reads back to equal values
-through :func:`f1live.schema.coerce_frame` (see :func:`f1live.sources.exports.read_export`).
+Files: ``<year>_<event>_<session>_<UTC timestamp>.{csv,parquet}`` (the telemetry),
+``<stem>.<table>.{csv,parquet}`` for each side table the session has (``laps``,
+``track_status``, ``race_control``, ``weather``: the timing published next to the car
+data, kept so a replay of the export can show the leaderboard, flags and weather as of its
+clock), and ``<stem>.json`` (the sidecar): source, SIMULATED flag, FastF1 version, rows,
+drivers, laps, measured frequency (car / position / merged), schema version, the side
+tables and the sha256 + size of every data file.  Parquet keeps every dtype; CSV reads
+back to equal values through :func:`f1live.schema.coerce_frame` (see
+:func:`f1live.sources.exports.read_export`).
 """
 
 from __future__ import annotations
@@ -123,6 +127,18 @@ def export_session(data: SessionData, out_dir: Path, *, formats: tuple[str, ...]
                 writer.write_batch(batch)
                 bar.update(batch.num_rows)
         files["csv"] = p
+    tables: dict[str, Any] = {}
+    for name, frame in side_tables(data).items():
+        entry: dict[str, Any] = {"rows": int(len(frame)), "files": {}}
+        for fmt in formats:
+            p = out / f"{stem}.{name}.{fmt}"
+            if fmt == "parquet":
+                frame.to_parquet(p, index=False, compression="zstd")
+            else:
+                frame.to_csv(p, index=False)
+            files[f"{name}.{fmt}"] = p
+            entry["files"][fmt] = p.name
+        tables[name] = entry
     freq = session_frequency(tel, data.position)
     side = {
         "schema_version": SCHEMA_VERSION,
@@ -139,7 +155,7 @@ def export_session(data: SessionData, out_dir: Path, *, formats: tuple[str, ...]
         "laps": int(tel["lap_number"].max()) if tel["lap_number"].notna().any() else 0,
         "session_time_s": [float(tel["session_time"].min()), float(tel["session_time"].max())],
         "frequency": freq,
-        "track_status": data.track_status.to_dict(orient="list") if len(data.track_status) else None,
+        "tables": tables,
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "files": {fmt: {"name": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)}
                   for fmt, p in files.items()},
@@ -149,6 +165,13 @@ def export_session(data: SessionData, out_dir: Path, *, formats: tuple[str, ...]
     side_path.write_text(json.dumps(_jsonable(side), indent=2, default=str), encoding="utf-8")
     _log.info("exported %d rows to %s", len(tel), ", ".join(str(p) for p in files.values()))
     return ExportResult(files=files, sidecar=side_path, meta=side)
+
+
+def side_tables(data: SessionData) -> dict[str, Any]:
+    """The session's side tables that have rows, by export name (laps, track_status, ...)."""
+    cand = {"laps": data.laps, "track_status": data.track_status, "race_control": data.race_control,
+            "weather": data.weather}
+    return {k: v for k, v in cand.items() if v is not None and len(v)}
 
 
 def verify_export(path: Path) -> None:

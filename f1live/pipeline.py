@@ -31,7 +31,6 @@ Nothing happens in ``__init__``:
 from __future__ import annotations
 
 import atexit
-import bisect
 import importlib
 import logging
 import threading
@@ -43,42 +42,6 @@ from typing import Any
 from f1live.config import Settings
 
 log = logging.getLogger(__name__)
-
-#: Track-status codes (FastF1) -> event label.
-_TRACK_STATUS = {"1": "Track clear", "2": "Yellow flag", "4": "Safety Car", "5": "Red flag",
-                 "6": "VSC deployed", "7": "VSC ending"}
-
-
-def session_events(data: Any) -> list[dict[str, Any]]:
-    """Track-status changes and race-control messages as timeline events (by session time).
-
-    >>> import pandas as pd
-    >>> from types import SimpleNamespace
-    >>> ts = pd.DataFrame({"session_time": [0.0, 398.6], "status": ["1", "2"], "message": ["AllClear", "Yellow"]})
-    >>> [(e["session_time"], e["message"]) for e in session_events(SimpleNamespace(track_status=ts, race_control=None))]
-    [(0.0, 'Track clear (AllClear)'), (398.6, 'Yellow flag (Yellow)')]
-    """
-    events: list[dict[str, Any]] = []
-    ts = getattr(data, "track_status", None)
-    if ts is not None and len(ts):
-        for t, status, msg in zip(ts["session_time"], ts["status"].astype(str), ts["message"], strict=False):
-            label = _TRACK_STATUS.get(str(status), f"status {status}")
-            events.append({"session_time": float(t), "category": "TrackStatus", "flag": str(status),
-                           "message": f"{label} ({msg})" if msg and str(msg) != "nan" else label})
-    rc = getattr(data, "race_control", None)
-    if rc is not None and len(rc):
-        tcol = next((c for c in ("session_time", "Time") if c in rc.columns), None)
-        for _, r in rc.iterrows():
-            t = r.get(tcol) if tcol else None
-            if t is None:
-                continue
-            drv = r.get("driver") or r.get("RacingNumber") or ""
-            events.append({"session_time": float(t), "category": str(r.get("Category") or r.get("category") or "RaceControl"),
-                           "flag": str(r.get("Flag") or r.get("flag") or ""), "driver": str(drv) if drv == drv else "",
-                           "message": str(r.get("Message") or r.get("message") or "")})
-    events.sort(key=lambda e: e["session_time"])
-    return events
-
 
 def driver_info(telemetry: Any) -> dict[str, dict[str, Any]]:
     """Driver code -> team (and number) from the telemetry table, for colours and labels."""
@@ -92,6 +55,31 @@ def driver_info(telemetry: Any) -> dict[str, dict[str, Any]]:
         info[str(d["driver"])] = {"team": None if d.get("team") is None else str(d.get("team")),
                                   "number": int(d["driver_number"]) if "driver_number" in d else None}
     return info
+
+
+def _load_session(settings: Settings, drivers: Sequence[str] | None) -> tuple[Any, Any]:
+    """(SessionData, ReplayCache or None) for the settings' session.
+
+    An export in Parquet goes straight into the replay cache through Arrow (the quickest
+    way to a running page); its side tables are read next to it. The raw dumps read only
+    the wanted drivers' car files (20 drivers take ~3 s).
+    """
+    from pathlib import Path
+
+    path = settings.source_path
+    if settings.source == "file" and path is not None and str(path).endswith(".parquet") and Path(path).is_file():
+        from f1live.cache import ReplayCache
+        from f1live.sources.exports import load_export
+
+        cache = ReplayCache.from_path(path)
+        return load_export(path, telemetry=False), cache
+    if settings.source == "fastf1-csv" and drivers:
+        from f1live.sources.fastf1_csv import load_fastf1_csv
+
+        return load_fastf1_csv(settings, progress=False, drivers=list(drivers)), None
+    from f1live.sources import load_session
+
+    return load_session(settings, progress=False), None
 
 
 def default_processors(settings: Settings) -> tuple[list[Any], str]:
@@ -139,8 +127,16 @@ class Pipeline:
         data: a ready :class:`f1live.sources.SessionData` (default: ``load_session(settings)``).
         cache: a ready :class:`f1live.cache.ReplayCache` (skips loading telemetry).
         processors: consumer processors (default: :func:`default_processors`).
-        start_lap: begin the replay at this lap.
+        start: where the replay begins (``race``, ``session``, ``lap N``, ``time H:MM:SS``;
+            default ``settings.replay_from``: the race start). ``start_lap=N`` is ``lap N``.
         broker_kind: ``kafka`` | ``tansu`` | ... for an embedded broker (default ``settings.broker``).
+        delete_topics: delete the pipeline's topics when it stops (a dashboard page replays
+            into a topic of its own on a shared broker).
+
+    Brokers: an explicit ``bootstrap_servers`` (or ``settings.bootstrap_servers``) is used as
+    is; else the broker recorded by ``f1live broker start`` / ``f1live dashboard`` when it
+    still runs; else the pipeline starts an embedded broker of its own in a private run
+    directory (removed at stop), so pipelines in two kernels never share a broker's files.
     """
 
     def __init__(
@@ -153,7 +149,9 @@ class Pipeline:
         cache: Any = None,
         processors: Sequence[Any] | None = None,
         start_lap: int | None = None,
+        start: str | None = None,
         broker_kind: str | None = None,
+        delete_topics: bool = False,
     ) -> None:
         self.settings = settings
         self._bootstrap = bootstrap_servers or settings.bootstrap_servers
@@ -161,14 +159,14 @@ class Pipeline:
         self.data = data
         self.cache = cache
         self._processors = list(processors) if processors is not None else None
-        self.start_lap = start_lap
+        self.start_at = f"lap {int(start_lap)}" if start_lap is not None else (start or settings.replay_from)
+        self.delete_topics = delete_topics
+        self.timing: Any = None
         self.broker_kind = broker_kind
         self.broker: Any = None
         self.producer: Any = None
         self.consumer: Any = None
         self.state: Any = None
-        self.events: list[dict[str, Any]] = []
-        self._event_times: list[float] = []
         self.meta: dict[str, Any] = {}
         self.phase = "created"
         self.error: BaseException | None = None
@@ -194,7 +192,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ start
     def start_broker(self) -> str:
-        """Start the embedded broker (or check the external one); returns bootstrap servers.
+        """Find or start the broker (see the class docstring); returns bootstrap servers.
 
         Call from the main thread when you can: an embedded broker started there dies
         with the process even on ``kill -9`` (parent-death signal).
@@ -203,20 +201,42 @@ class Pipeline:
             if self._stopped.is_set():
                 raise RuntimeError("pipeline was stopped; create a new Pipeline")
             self._register_atexit()
-            if self.broker is not None or (self._bootstrap and self.phase != "created"):
+            if self.broker is not None or (self._bootstrap and self.phase not in ("created", "prepared")):
                 return str(self._bootstrap)
             from f1live.broker import start_broker
+            from f1live.clients import resolve_bootstrap
 
             self._set_phase("starting broker")
-            kind = "external" if self._bootstrap else self.broker_kind
-            settings = self.settings.replace(bootstrap_servers=self._bootstrap) if self._bootstrap else self.settings
-            broker = start_broker(settings, kind=kind)
-            if getattr(broker, "kind", None) != "external":
+            if not self._bootstrap:
+                from f1live.broker.state import live_pids, read_state
+
+                state = read_state(self.settings)
+                if state and live_pids(state):
+                    self._bootstrap = str(state["bootstrap_servers"])
+                    self.broker_kind = str(state.get("kind", "kafka"))
+                    log.info("using the running %s broker at %s", self.broker_kind, self._bootstrap)
+            if self._bootstrap:
+                settings = self.settings.replace(bootstrap_servers=self._bootstrap)
+                start_broker(settings, kind="external")  # answers metadata, or raises
+                if self.broker_kind in (None, "external", "auto"):
+                    self.broker_kind = resolve_bootstrap(settings, self._bootstrap)[1]
+            else:
+                broker = start_broker(self.settings, kind=self.broker_kind, private=True)
                 self.broker = broker
-            self._bootstrap = broker.bootstrap_servers
-            self.broker_kind = getattr(broker, "kind", kind)
+                self._bootstrap = broker.bootstrap_servers
+                self.broker_kind = broker.kind
             self.phase = "broker ready"
             return str(self._bootstrap)
+
+    def prepare(self) -> Pipeline:
+        """Load the session (telemetry into the replay cache, timing tables); no broker, no
+        threads. :meth:`start` calls it when it has not run yet."""
+        with self._lock:
+            if self.cache is None or not self.meta:
+                self._load()
+                if self.phase == "created":
+                    self.phase = "prepared"
+        return self
 
     def _load(self) -> None:
         from f1live.cache import ReplayCache
@@ -224,32 +244,33 @@ class Pipeline:
         if self.cache is None:
             if self.data is None:
                 self._set_phase("loading session")
-                if self.settings.source == "fastf1-csv" and self.drivers:
-                    # read only the wanted drivers' car files (20 drivers take ~10 s)
-                    from f1live.sources.fastf1_csv import load_fastf1_csv
-
-                    self.data = load_fastf1_csv(self.settings, progress=False, drivers=list(self.drivers))
-                else:
-                    from f1live.sources import load_session
-
-                    self.data = load_session(self.settings, progress=False)
-            self.cache = ReplayCache.from_session(self.data)
+                self.data, self.cache = _load_session(self.settings, self.drivers)
+            if self.cache is None:
+                self.cache = ReplayCache.from_session(self.data)
         if self.drivers:
             self.cache = self.cache.filter(drivers=self.drivers)
             if len(self.cache) == 0:
                 raise ValueError(f"no telemetry for drivers {self.drivers} in {self.settings.event} "
                                  f"{self.settings.year} {self.settings.session}")
         meta = dict(getattr(self.cache, "meta", {}) or {})
+        meta.update(meta.pop("meta", None) or {})  # an export's sidecar nests the session meta
         if self.data is not None:
             meta.update(getattr(self.data, "meta", {}) or {})
-            self.events = session_events(self.data)
-        self._event_times = [e["session_time"] for e in self.events]
-        info = driver_info(self.cache.to_frame() if self.data is None else self.data.telemetry)
+            if getattr(self.data, "laps", None) is not None and len(self.data.laps):
+                from f1live.timing import SessionTiming
+
+                self.timing = SessionTiming.from_session(self.data, drivers=self.drivers)
+        tel = getattr(self.data, "telemetry", None)
+        info = driver_info(tel if tel is not None and len(tel) else self.cache.to_frame())
         if self.drivers:
             info = {k: v for k, v in info.items() if k in self.drivers}
         meta["drivers"] = info
         meta["outline"] = self._outline(meta)
         meta.setdefault("simulated", False)
+        if self.timing is not None:
+            meta["timeline"] = {"start": float(self.cache.session_time[0]), "end": float(self.cache.session_time[-1]),
+                                "race_start": self.timing.race_start, "laps": self.timing.lap_starts(),
+                                "markers": self.timing.markers()}
         self.meta = meta
 
     @staticmethod
@@ -283,7 +304,7 @@ class Pipeline:
             self.state = self.state or LiveState()
             try:
                 self._register_atexit()
-                self._load()
+                self.prepare()
                 self.state.set_meta(**{k: v for k, v in self.meta.items()})
                 self.start_broker()
                 self.state.set_status("broker", f"{self.broker_kind} {self._bootstrap}")
@@ -314,7 +335,7 @@ class Pipeline:
                                                  state=self.state, broker_kind=self.broker_kind,
                                                  ensure_topic=False)
                 self.producer.load_cache(self.cache)
-                self.producer.start(speed=self.settings.speed, start_lap=self.start_lap)
+                self.producer.start(speed=self.settings.speed, start=self.start_at)
                 self.state.set_status("producer", "running")
                 self._set_phase("running")
             except BaseException as exc:
@@ -326,23 +347,8 @@ class Pipeline:
         return self
 
     def _ensure_topics(self) -> None:
-        try:
-            from f1live.topics import ensure_pipeline_topics
-        except ImportError:  # topic helpers not installed: create the two topics directly
-            from kafka.admin import KafkaAdminClient, NewTopic
-            from kafka.errors import TopicAlreadyExistsError
+        from f1live.topics import ensure_pipeline_topics
 
-            admin = KafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="f1live-pipeline")
-            try:
-                for name in (self.settings.topic, self.settings.dlq_topic):
-                    try:
-                        admin.create_topics([NewTopic(name, self.settings.partitions if name == self.settings.topic
-                                                      else 1, self.settings.replication)])
-                    except TopicAlreadyExistsError:
-                        pass
-            finally:
-                admin.close()
-            return
         ensure_pipeline_topics(self.settings, self._bootstrap)
 
     # ------------------------------------------------------------------ controls
@@ -360,29 +366,39 @@ class Pipeline:
         self._need_producer().resume()
         self._set_phase("running")
 
-    def seek(self, lap: int) -> None:
-        """Continue the replay from the start of ``lap``."""
-        self._need_producer().seek(lap=int(lap))
+    def seek(self, lap: int | None = None, *, session_time: float | None = None, start: str | None = None) -> None:
+        """Continue the replay from the start of ``lap``, at ``session_time`` (s) or from a
+        start point (``"race"``, ``"lap 30"``, ``"time 1:20:00"``). The page then shows the
+        new moment only: the consumer drops the old segment's messages still in flight."""
+        self._need_producer().seek(lap=None if lap is None else int(lap), session_time=session_time, start=start)
 
     def set_speed(self, speed: float | str) -> None:
         """Replay speed factor (1 = real time, 0 or ``'max'`` = as fast as possible)."""
         self._need_producer().set_speed(speed)
 
     # ------------------------------------------------------------------ read
-    def snapshot(self, history: bool | Collection[str] = True, latency: bool = True) -> dict[str, Any]:
-        """The live state plus session events up to the replay clock and pipeline status.
+    def snapshot(self, history: bool | Collection[str] = True, latency: bool = True,
+                 timing: bool = True) -> dict[str, Any]:
+        """The live state, the timing as of the replay clock, and the pipeline's status.
 
         ``history`` and ``latency`` as in :meth:`f1live.state.LiveState.snapshot` (a live
         frame of the dashboard asks for the selected driver's history only, no percentiles).
+        The replay clock is ``session_time`` (the newest message processed in the current
+        replay segment); ``lap`` and ``track_status`` are those at that clock, and with
+        ``timing`` the leaderboard (``timing``) and the track-status / race-control events
+        issued up to the clock (``events``): nothing later than the clock is in it.
         """
         if self.state is None:
             return {"meta": dict(self.meta), "status": {"pipeline": self.phase}, "counters": {}}
         snap = self.state.snapshot(history=history, latency=latency)
         snap["meta"] = {**self.meta, **snap.get("meta", {})}
-        now = max((r.get("row", {}).get("session_time") or 0.0 for r in snap.get("latest", {}).values()),
-                  default=None)
-        if now is not None and self._event_times:
-            snap["events"] = self.events[: bisect.bisect_right(self._event_times, now)][-200:]
+        now = snap.get("session_time")
+        if self.timing is not None and now is not None:
+            snap["lap"] = self.timing.race_lap(now)
+            snap["track_status"] = self.timing.track_status_at(now)
+            if timing:
+                snap["timing"] = self.timing.at(now)
+                snap["events"] = self.timing.events(now)
         status = snap.setdefault("status", {})
         status["pipeline"] = self.phase
         if self.broker is not None:
@@ -434,11 +450,24 @@ class Pipeline:
                     log.warning("closing %s: %s", name, exc)
             if self.state is not None:
                 self.state.set_status(name, "stopped")
+        if self.delete_topics and self._bootstrap and self.broker is None and self.phase != "created":
+            try:
+                from f1live.topics import delete_topic
+
+                for name in (self.settings.topic, self.settings.dlq_topic):
+                    delete_topic(self._bootstrap, name, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
+            except Exception as exc:  # the broker may be gone already
+                log.info("deleting the pipeline's topics: %s", exc)
         if self.broker is not None:
             try:
                 self.broker.stop(timeout=max(1.0, deadline - time.monotonic()))
             except Exception as exc:
                 log.warning("stopping broker: %s", exc)
+            run_dir = getattr(self.broker, "run_dir", None)
+            if run_dir is not None and getattr(self.broker, "private", False):
+                import shutil
+
+                shutil.rmtree(run_dir, ignore_errors=True)
             if self.state is not None:
                 self.state.set_status("broker", "stopped")
             self.broker = None

@@ -277,7 +277,7 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         if len(cache) == 0:
             raise ValueError(f"the replay cache has no rows (drivers={self.drivers}); nothing to stream")
         self.cache = cache
-        self._pos = 0
+        self._pos = cache.index_of_start(self.settings.replay_from) if hasattr(cache, "index_of_start") else 0
         return self
 
     @property
@@ -292,6 +292,7 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         self.per_driver: Counter[str] = Counter()
         self._seq: Counter[str] = Counter()
         self._gseq = 0
+        self._segment = 0
         self.lateness_ms = LatencyStats()
         self.send_ms = LatencyStats()
         self.ack_ms = LatencyStats()
@@ -367,11 +368,24 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         self._resume.set()
         self._set_status("running")
 
-    def seek(self, lap: int | None = None, *, index: int | None = None) -> None:
-        """Continue the replay from the first row of ``lap`` (or a row ``index``)."""
+    def seek(self, lap: int | None = None, *, index: int | None = None, session_time: float | None = None,
+             start: str | None = None) -> None:
+        """Continue the replay from the first row of ``lap``, at ``session_time`` (s), from a
+        start point (``"race"``, ``"lap 30"``, ``"time 1:20:00"``) or from row ``index``.
+
+        The messages after a seek carry the next ``segment`` number, so consumers know the
+        analysis state of the stretch before it no longer applies.
+        """
         if self.cache is None:
             raise RuntimeError("load_cache() first")
-        target = self.cache.index_of_lap(int(lap)) if lap is not None else int(index or 0)
+        if lap is not None:
+            target = self.cache.index_of_lap(int(lap))
+        elif session_time is not None:
+            target = min(self.cache.index_of_time(float(session_time)), len(self.cache) - 1)
+        elif start is not None:
+            target = self.cache.index_of_start(start)
+        else:
+            target = int(index or 0)
         if not 0 <= target < len(self.cache):
             raise ValueError(f"seek target row {target} outside the cache (0..{len(self.cache) - 1})")
         with self._lock:
@@ -399,9 +413,14 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         *,
         max_messages: int | None = None,
         start_lap: int | None = None,
+        start: str | None = None,
         progress: bool = False,
     ) -> ProducerSummary:
         """Replay (blocking) for ``duration_seconds`` of wall time (None: to the end).
+
+        The replay begins at ``start`` (``"race"``, ``"session"``, ``"lap N"``, ``"time
+        H:MM:SS"``; ``start_lap=N`` is ``"lap N"``), else where the previous replay stopped,
+        else at ``Settings.replay_from`` (default: the race start).
 
         Returns a :class:`ProducerSummary`; raises ``ConnectionError`` if no broker is
         reachable. Delivery failures do not raise: they are counted in the summary.
@@ -410,8 +429,7 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
             raise RuntimeError("no data: call load_cache(path_or_cache) before streaming")
         if speed is not None:
             self._speed = parse_speed(speed)
-        if start_lap is not None:
-            self._pos = self.cache.index_of_lap(int(start_lap))
+        self._start_at(start_lap, start)
         self._stop.clear()
         client = self._connect()
         return self._run(client, duration_seconds, max_messages, progress)
@@ -423,21 +441,30 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         *,
         max_messages: int | None = None,
         start_lap: int | None = None,
+        start: str | None = None,
     ) -> RealTimeProducer:
-        """Replay in a background thread (connects first, so a missing broker raises here)."""
+        """Replay in a background thread (connects first, so a missing broker raises here).
+
+        ``start`` / ``start_lap`` as in :meth:`stream_at_frequency`.
+        """
         if self.running:
             raise RuntimeError("producer already running; stop() it first")
         if self.cache is None:
             raise RuntimeError("no data: call load_cache(path_or_cache) before start()")
         if speed is not None:
             self._speed = parse_speed(speed)
-        if start_lap is not None:
-            self._pos = self.cache.index_of_lap(int(start_lap))
+        self._start_at(start_lap, start)
         self._stop.clear()
         self._resume.set()
         client = self._connect()
         self._launch(lambda: self._run(client, duration_seconds, max_messages, False))
         return self
+
+    def _start_at(self, start_lap: int | None, start: str | None) -> None:
+        if start_lap is not None:
+            self._pos = self.cache.index_of_lap(int(start_lap))
+        elif start is not None:
+            self._pos = self.cache.index_of_start(start)
 
     def stop(self) -> None:
         """Ask the replay to stop (idempotent; safe before start)."""
@@ -513,6 +540,7 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
                     pending, self._pending = self._pending, {}
                 if "seek" in pending:
                     i = pending["seek"]
+                    self._segment += 1
                 if "speed" in pending:
                     self._speed = pending["speed"]
                 close_segment()
@@ -565,8 +593,7 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
                 last_ns = _epoch_ns(date)
                 last_date = date
             seq = self._seq[drv]
-            value = b'{"schema_version":%d,"seq":%d,"gseq":%d,"event_time_ns":%d,"produced_at_ns":%d,%s' % (
-                SCHEMA_VERSION, seq, self._gseq, last_ns, time.time_ns(), body)
+            value = _ENVELOPE % (SCHEMA_VERSION, seq, self._gseq, self._segment, last_ns, time.time_ns(), body)
             t_send = clock.monotonic()
             try:
                 fut = client.send(topic, key=key, value=value, headers=headers)
@@ -678,6 +705,10 @@ class _RowReader:
         return row
 
 
+#: The envelope spliced in front of a pre-encoded row body (same bytes as ``encode_message``).
+_ENVELOPE = (b'{"schema_version":%d,"seq":%d,"gseq":%d,"segment":%d,"event_time_ns":%d,'
+             b'"produced_at_ns":%d,%s')
+
 #: How long before a row is due its burst is pre-encoded (seconds).
 _PREP_LEAD = 0.02
 
@@ -700,10 +731,11 @@ def _prepare(row: dict[str, Any]) -> tuple[str, bytes, bytes, Any]:
     return drv, drv.encode(), body, row.get("date")
 
 
-def build_message(row: dict[str, Any], seq: int, gseq: int, event_time_ns: int, produced_at_ns: int) -> bytes:
+def build_message(row: dict[str, Any], seq: int, gseq: int, event_time_ns: int, produced_at_ns: int,
+                  segment: int = 0) -> bytes:
     """The exact bytes the producer sends for ``row`` (same as :func:`encode_message`).
 
-    >>> env = {"seq": 3, "gseq": 7, "event_time_ns": 11, "produced_at_ns": 13}
+    >>> env = {"seq": 3, "gseq": 7, "segment": 0, "event_time_ns": 11, "produced_at_ns": 13}
     >>> row = {"driver": "VER", "speed": 280.0, "lap_number": None}
     >>> build_message(row, 3, 7, 11, 13) == encode_message(row, envelope=env)
     True
@@ -713,8 +745,7 @@ def build_message(row: dict[str, Any], seq: int, gseq: int, event_time_ns: int, 
     True
     """
     _drv, _key, body, _date = _prepare(row)
-    return b'{"schema_version":%d,"seq":%d,"gseq":%d,"event_time_ns":%d,"produced_at_ns":%d,%s' % (
-        SCHEMA_VERSION, seq, gseq, event_time_ns, produced_at_ns, body)
+    return _ENVELOPE % (SCHEMA_VERSION, seq, gseq, segment, event_time_ns, produced_at_ns, body)
 
 
 def _r(x: float | None, digits: int = 3) -> float | None:

@@ -25,7 +25,10 @@ import numpy as np
 import pandas as pd
 
 #: Bumped whenever a field is added, removed or changes meaning/unit.
-SCHEMA_VERSION = 1
+#: v2: ``position`` and ``track_status`` are as known at the sample's time (no look-ahead),
+#: ``pit_in_lap`` (the end of the running lap) is gone, ``total_laps`` and the weather
+#: readings (``air_temp``, ``track_temp``, ``rainfall``) were added.
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,26 @@ class Field:
     nullable: bool = False
     json_type: tuple[type, ...] = (float, int)
 
+    @property
+    def masked(self) -> bool:
+        """Held as numpy values plus a null mask (pandas nullable ``Int*`` / ``boolean``).
+
+        >>> FIELDS["lap_number"].masked, FIELDS["rainfall"].masked, FIELDS["speed"].masked
+        (True, True, False)
+        """
+        return self.dtype[0] == "I" or self.dtype == "boolean"
+
+    @property
+    def numpy_dtype(self) -> str:
+        """The numpy dtype of the values (``Int16`` -> ``int16``, ``boolean`` -> ``bool``).
+
+        >>> FIELDS["lap_number"].numpy_dtype, FIELDS["rainfall"].numpy_dtype, FIELDS["speed"].numpy_dtype
+        ('int16', 'bool', 'float32')
+        """
+        if self.dtype == "boolean":
+            return "bool"
+        return self.dtype.lower() if self.dtype[0] == "I" else self.dtype
+
 
 _NUM = (float, int)
 
@@ -69,16 +92,19 @@ TELEMETRY: tuple[Field, ...] = (
     Field("compound", "string[pyarrow]", "", "tyre compound of the lap (SOFT/MEDIUM/HARD/INTERMEDIATE/WET)", nullable=True, json_type=(str,)),
     Field("tyre_life", "float32", "laps", "laps driven on this set of tyres", nullable=True),
     Field("stint", "Int16", "", "stint number", nullable=True, json_type=(int,)),
-    Field("track_status", "string[pyarrow]", "", "FastF1 track status code(s) of the lap: 1 green, 2 yellow, 4 SC, 5 red, 6/7 VSC", nullable=True, json_type=(str,)),
-    Field("pit_in_lap", "bool", "", "the sample's lap ends with a pit-lane entry (FastF1 `PitInTime` set)", json_type=(bool,)),
-    Field("pit_out_lap", "bool", "", "the sample's lap starts from the pit exit (FastF1 `PitOutTime` set)", json_type=(bool,)),
+    Field("total_laps", "Int16", "lap", "scheduled race distance (FastF1 lap count `TotalLaps`; null when unknown)", nullable=True, json_type=(int,)),
+    Field("track_status", "string[pyarrow]", "", "track status in force at the sample's time (FastF1 track-status messages): 1 green, 2 yellow, 4 SC, 5 red, 6 VSC, 7 VSC ending", nullable=True, json_type=(str,)),
+    Field("pit_out_lap", "bool", "", "the sample's lap started from the pit exit (FastF1 `PitOutTime` set)", json_type=(bool,)),
     Field("in_pit", "bool", "", "the sample lies between a pit entry and the following pit exit", json_type=(bool,)),
-    Field("position", "Int16", "", "race position at the end of the lap (FastF1 laps `Position`)", nullable=True, json_type=(int,)),
+    Field("position", "Int16", "", "race position as of the sample's time: the position at the driver's last completed lap (FastF1 laps `Position`); null before the first lap is completed", nullable=True, json_type=(int,)),
     Field("lap_distance", "float32", "m", "distance into the lap (integrated speed)", nullable=True),
     Field("lap_fraction", "float32", "", "lap_distance / lap length, 0-1", nullable=True),
     Field("x", "float32", "m", "car X position (FastF1 pos data, or estimated on the circuit outline)", nullable=True),
     Field("y", "float32", "m", "car Y position", nullable=True),
     Field("z", "float32", "m", "car Z position (null when estimated)", nullable=True),
+    Field("air_temp", "float32", "°C", "air temperature of the last weather reading at the sample's time (FastF1 weather, about once a minute)", nullable=True),
+    Field("track_temp", "float32", "°C", "track temperature of the last weather reading", nullable=True),
+    Field("rainfall", "boolean", "", "rain reported by the last weather reading (null without weather data)", nullable=True, json_type=(bool,)),
     Field("position_estimated", "bool", "", "x/y were estimated from lap_distance on the circuit outline, not measured", json_type=(bool,)),
     Field("source", "string[pyarrow]", "", "where the row came from: fastf1 | fastf1-csv | file | simulated", json_type=(str,)),
     Field("simulated", "bool", "", "SIMULATED data, not a real session", json_type=(bool,)),
@@ -92,14 +118,74 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "date", "session_time", "driver", "speed", "rpm", "gear", "throttle", "brake", "drs",
 )
 
+#: The session's side tables (timing published next to the car data), column -> (dtype, unit,
+#: meaning). Times are seconds on the ``session_time`` clock. Laps keep FastF1's column names
+#: (``f1live.sources.LAP_COLUMNS``); these three are f1live's own, lower case like the telemetry.
+TRACK_STATUS_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "session_time": ("float64", "s", "when the status was issued"),
+    "status": ("string", "", "FastF1 track-status code: 1 green, 2 yellow, 4 SC, 5 red, 6 VSC, 7 VSC ending"),
+    "message": ("string", "", "FastF1's text for the code (AllClear, Yellow, SCDeployed, Red, ...)"),
+}
+RACE_CONTROL_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "session_time": ("float64", "s", "when race control published the message"),
+    "category": ("string", "", "Flag | SafetyCar | Drs | CarEvent | Other (FastF1 `Category`)"),
+    "flag": ("string", "", "GREEN, YELLOW, DOUBLE YELLOW, RED, BLUE, CHEQUERED, CLEAR, ... (FastF1 `Flag`)"),
+    "scope": ("string", "", "Track | Sector | Driver (FastF1 `Scope`)"),
+    "sector": ("float64", "", "track sector of a sector-scoped flag"),
+    "driver_number": ("float64", "", "racing number the message is about (FastF1 `RacingNumber`)"),
+    "lap": ("float64", "lap", "race lap when the message was published"),
+    "message": ("string", "", "the message text"),
+}
+WEATHER_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "session_time": ("float64", "s", "time of the weather station reading (about once a minute)"),
+    "air_temp": ("float64", "°C", "air temperature"),
+    "track_temp": ("float64", "°C", "track surface temperature"),
+    "humidity": ("float64", "%", "relative humidity"),
+    "pressure": ("float64", "mbar", "air pressure"),
+    "rainfall": ("bool", "", "rain falling"),
+    "wind_speed": ("float64", "m/s", "wind speed"),
+    "wind_direction": ("float64", "°", "wind direction (0-359)"),
+}
+
+
+def side_table(df: pd.DataFrame | None, columns: Mapping[str, tuple[str, str, str]],
+               origin: str = "<table>") -> pd.DataFrame:
+    """``df`` with exactly ``columns`` (absent ones as nulls) in their dtypes, sorted by time.
+
+    >>> side_table(pd.DataFrame({"session_time": [2.0, 1.0], "status": ["1", "2"]}),
+    ...            TRACK_STATUS_COLUMNS)["status"].tolist()
+    ['2', '1']
+    """
+    df = pd.DataFrame() if df is None else df
+    if len(df) and "session_time" not in df.columns:
+        raise ValueError(f"missing column 'session_time' in {origin}; expected {', '.join(columns)}")
+    out = {}
+    for name, (dtype, _unit, _meaning) in columns.items():
+        col = df[name] if name in df.columns else pd.Series([None] * len(df), index=df.index)
+        try:
+            if dtype == "bool":
+                col = col.astype("boolean")
+            elif dtype == "string":
+                col = col.astype("string")
+            else:
+                col = pd.to_numeric(col, errors="raise").astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"column {name!r} in {origin} cannot be read as {dtype}: {exc}") from None
+        out[name] = col
+    return pd.DataFrame(out).sort_values("session_time", kind="stable").reset_index(drop=True)
+
+
 #: Message envelope fields added by the producer (name -> (json types, unit, meaning)).
 ENVELOPE: dict[str, tuple[tuple[type, ...], str, str]] = {
     "schema_version": ((int,), "", "SCHEMA_VERSION of the producer"),
     "seq": ((int,), "", "per-driver sequence number, 0-based, gap-free"),
     "gseq": ((int,), "", "global sequence number over the whole replay"),
+    "segment": ((int,), "", "replay segment: 0, then +1 at every seek (state of older segments is stale); optional, 0 when absent"),
     "event_time_ns": ((int,), "ns", "sample time (`date`) as Unix epoch nanoseconds"),
     "produced_at_ns": ((int,), "ns", "wall-clock time the producer sent the message (time.time_ns)"),
 }
+#: Envelope fields a message may leave out (their default is documented in ``ENVELOPE``).
+OPTIONAL_ENVELOPE: frozenset[str] = frozenset({"segment"})
 MESSAGE_FIELDS: tuple[str, ...] = tuple(ENVELOPE) + TELEMETRY_COLUMNS
 
 
@@ -228,6 +314,8 @@ def decode_message(raw: bytes | None, max_bytes: int = 64 * 1024) -> dict[str, A
     if version != SCHEMA_VERSION:
         raise MessageError("schema-version", f"schema_version={version!r}, expected {SCHEMA_VERSION}")
     for name, (types, _unit, _meaning) in ENVELOPE.items():
+        if name in OPTIONAL_ENVELOPE and name not in obj:
+            continue
         _check(obj, name, types, nullable=False)
     for f in TELEMETRY:
         if f.name in REQUIRED_COLUMNS or f.name in obj:

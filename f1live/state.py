@@ -35,7 +35,8 @@ HISTORY_FIELDS: tuple[str, ...] = (
 )
 
 #: Counter names the consumer maintains (all start at 0).
-COUNTERS: tuple[str, ...] = ("consumed", "processed", "dlq", "duplicates", "gaps", "processor_errors", "published")
+COUNTERS: tuple[str, ...] = ("consumed", "processed", "dlq", "duplicates", "gaps", "stale", "processor_errors",
+                             "published")
 
 
 class LiveState:
@@ -68,6 +69,10 @@ class LiveState:
         self.processing_ms = LatencyStats(window=latency_window)
         self._series = SecondSeries(seconds=series_seconds)
         self._updated_at = 0.0
+        self._clock: float | None = None
+        self._segment = 0
+        # data-quality notes: (driver, type) -> {"count", "first_session_time", "reason"}
+        self._quality: dict[tuple[str, str], dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ writers
     def set_meta(self, **meta: Any) -> None:
@@ -89,8 +94,29 @@ class LiveState:
         with self._lock:
             self._partitions[partition] = {"offset": offset, "lag": lag}
 
+    def new_segment(self) -> None:
+        """The replay jumped (a seek): forget what belongs to the old stretch of the session.
+
+        The replay clock, the latest row and the history of every driver, and the anomaly log
+        describe the stretch before the jump; keeping them would show the page a mix of two
+        moments (and, after a seek backwards, events from the future). Counters, latency and
+        data-quality notes are about the stream, not the moment, and are kept.
+        """
+        with self._lock:
+            self._clock = None
+            self._latest.clear()
+            self._history.clear()
+            self._anomalies.clear()
+            self._segment += 1
+            self._updated_at = time.time()
+
     def record_batch(self, records: list[tuple[dict[str, Any], dict[str, Any], float, float]]) -> None:
-        """Record processed messages: ``(message, analysis result, e2e_ms, processing_ms)``."""
+        """Record processed messages: ``(message, analysis result, e2e_ms, processing_ms)``.
+
+        The replay clock is the newest ``session_time`` processed in the current segment.
+        A result with a ``quality`` note (a known raw-data artefact, see
+        :mod:`f1live.anomaly`) is counted per driver and type, not logged as an anomaly.
+        """
         now = time.time()
         for _m, _r, e2e, proc in records:
             self.e2e_ms.add(e2e)
@@ -109,6 +135,16 @@ class LiveState:
                     msg.get("throttle"), msg.get("brake"), anomaly, res.get("anomaly_score"),
                     res.get("pit_stop_probability"), res.get("crash_risk"), res.get("tire_failure"), e2e,
                 ))
+                t = msg.get("session_time")
+                if t is not None and (self._clock is None or t > self._clock):
+                    self._clock = t
+                note = res.get("quality")
+                if note:
+                    q = self._quality.get((drv, note))
+                    if q is None:
+                        q = self._quality[(drv, note)] = {"count": 0, "first_session_time": t,
+                                                          "reason": res.get("quality_reason") or note}
+                    q["count"] += 1
                 if anomaly:
                     self._anomalies.append({
                         "session_time": msg.get("session_time"),
@@ -118,6 +154,7 @@ class LiveState:
                         "type": res.get("anomaly_type", "anomaly"),
                         "reason": res.get("anomaly_reason", ""),
                         "score": res.get("anomaly_score"),
+                        "detector": res.get("anomaly_source"),
                     })
             self._counters["processed"] += len(records)
             self._updated_at = now
@@ -126,11 +163,13 @@ class LiveState:
     def snapshot(self, history: bool | Collection[str] = True, latency: bool = True) -> dict[str, Any]:
         """A plain-data copy of everything (cheap: one lock, shallow copies).
 
-        Keys: ``meta``, ``status``, ``counters``, ``partitions``, ``latest``
+        Keys: ``session_time`` (the replay clock: newest session time processed in this
+        segment), ``segment``, ``meta``, ``status``, ``counters``, ``partitions``, ``latest``
         (driver -> {row, analysis, e2e_ms}), ``history`` (driver -> list of tuples in
         :data:`HISTORY_FIELDS` order; omitted with ``history=False``, only the named
         drivers' with a collection of codes), ``history_fields``, ``anomalies`` (newest
-        last), ``latency`` (``e2e_ms`` / ``processing_ms`` stats and ``series`` of
+        last), ``quality`` (data-quality notes: driver, type, count, first_session_time,
+        reason), ``latency`` (``e2e_ms`` / ``processing_ms`` stats and ``series`` of
         (unix second, msgs, p50 ms, p99 ms); omitted with ``latency=False``: the
         percentiles are the costly part of a snapshot), ``updated_at``.
 
@@ -148,8 +187,11 @@ class LiveState:
                 "partitions": {p: dict(v) for p, v in self._partitions.items()},
                 "latest": {d: dict(v) for d, v in self._latest.items()},
                 "anomalies": list(self._anomalies),
+                "quality": [{"driver": d, "type": k, **v} for (d, k), v in self._quality.items()],
                 "history_fields": HISTORY_FIELDS,
                 "updated_at": self._updated_at,
+                "session_time": self._clock,
+                "segment": self._segment,
             }
             if history is True:
                 snap["history"] = {d: list(h) for d, h in self._history.items()}

@@ -474,7 +474,8 @@ def _check_export(steps: Mapping[str, StepResult]) -> Check:
     import pyarrow.parquet as pq
 
     rows, counted, problems = int(ev["rows"]), {}, []
-    for fmt, f in ev["files"].items():
+    telemetry = {k: f for k, f in ev["files"].items() if k in ("csv", "parquet")}  # not the side tables
+    for fmt, f in telemetry.items():
         p = Path(f)
         if not p.is_file():
             problems.append(f"{fmt} file {p} missing")
@@ -489,11 +490,11 @@ def _check_export(steps: Mapping[str, StepResult]) -> Check:
             problems.append(f"{fmt} has {counted[fmt]:,} rows, loaded {rows:,}")
     ok = rows > 0 and bool(counted) and not problems
     files = ", ".join(f"{Path(f).name} ({ev['file_bytes'][k] / 1e6:.1f} MB, {counted.get(k, '?'):,} rows)"
-                      for k, f in ev["files"].items())
+                      for k, f in telemetry.items())
     sim = " SIMULATED" if ev.get("simulated") else ""
     text = f"{rows:,} rows, {ev['drivers']} drivers from {ev['source']}{sim} -> {files}"
     return Check(name, ok, text + ("; " + "; ".join(problems) if problems else ""),
-                 {"rows": rows, "file_rows": counted, "files": ev["files"]})
+                 {"rows": rows, "file_rows": counted, "files": telemetry})
 
 
 def _check_cache(steps: Mapping[str, StepResult]) -> Check:

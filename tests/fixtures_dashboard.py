@@ -76,12 +76,12 @@ def chrome() -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def voila_dashboard(shared_data: Path, tmp_path: Path) -> Iterator[Callable[..., VoilaServer]]:
+def voila_dashboard(test_data: Path, tmp_path: Path) -> Iterator[Callable[..., VoilaServer]]:
     """Factory: start the real ``widgets/dashboard.ipynb`` under Voila on a free port."""
     servers: list[VoilaServer] = []
 
     def start(cull_idle_timeout: int = 120, cull_interval: int = 30, **env: str) -> VoilaServer:
-        srv = VoilaServer(env=dashboard_env(shared_data, tmp_path, **env), log_path=tmp_path / "voila.log",
+        srv = VoilaServer(env=dashboard_env(test_data, tmp_path, **env), log_path=tmp_path / "voila.log",
                           cull_idle_timeout=cull_idle_timeout, cull_interval=cull_interval)
         servers.append(srv)
         return srv.start()

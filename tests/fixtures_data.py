@@ -2,8 +2,9 @@
 
 * ``monaco_2023``: the real 2023 Monaco GP Race (all 20 drivers, ~800k rows) loaded once
   per test session through the ``fastf1-csv`` source from the shared data folder.
-* ``monaco_2023_slice``: VER, HAM and LEC on laps 22-23 of it (a few thousand rows) --
-  quick enough for any test that only needs real-shaped rows.
+* ``monaco_2023_slice``: VER, HAM and LEC on laps 22-23 of the 2023 race (a few thousand
+  rows), from the full data or the repository's slice (``tests/data``) -- for any test
+  that only needs real rows.
 """
 
 from __future__ import annotations
@@ -35,14 +36,22 @@ def monaco_2023(data_settings: Settings) -> SessionData:
 
 
 @pytest.fixture(scope="session")
-def monaco_2023_slice(monaco_2023: SessionData) -> SessionData:
+def slice_settings(test_data: Path, session_tmp: Path) -> Settings:
+    """Settings for the 2023 race in the full data or the repository's slice."""
+    return Settings(source="fastf1-csv", shared_data=test_data, data_dir=session_tmp / "slice_data",
+                    offline=True, fastf1_cache=session_tmp / "no_fastf1_cache")
+
+
+@pytest.fixture(scope="session")
+def monaco_2023_slice(slice_settings: Settings) -> SessionData:
     """VER, HAM, LEC on laps 22-23 of the real 2023 Monaco Race."""
-    tel = monaco_2023.telemetry
+    race = load_fastf1_csv(slice_settings, progress=False, drivers=list(SLICE_DRIVERS))
+    tel = race.telemetry
     keep = tel["driver"].isin(SLICE_DRIVERS) & tel["lap_number"].isin(SLICE_LAPS).fillna(False)
-    laps = monaco_2023.laps
+    laps = race.laps
     lkeep = laps["Driver"].isin(SLICE_DRIVERS) & laps["LapNumber"].isin(SLICE_LAPS)
-    meta = dict(monaco_2023.meta, drivers=list(SLICE_DRIVERS), slice_laps=list(SLICE_LAPS))
-    return replace(monaco_2023, telemetry=tel[keep].reset_index(drop=True),
+    meta = dict(race.meta, drivers=list(SLICE_DRIVERS), slice_laps=list(SLICE_LAPS))
+    return replace(race, telemetry=tel[keep].reset_index(drop=True),
                    laps=laps[lkeep].reset_index(drop=True), meta=meta)
 
 

@@ -57,7 +57,10 @@ def test_csv_round_trip_equal_values(four_drivers, tmp_path):
     res = export_session(four_drivers, tmp_path, progress=False)
     assert res.csv.name == res.sidecar.stem + ".csv"
     side = json.loads(res.sidecar.read_text())
-    assert set(side["files"]) == {"csv", "parquet"} and side["files"]["csv"]["sha256"] == sha256_file(res.csv)
+    tables = ("laps", "track_status", "race_control", "weather")
+    assert set(side["files"]) == {"csv", "parquet"} | {f"{t}.{fmt}" for t in tables for fmt in ("csv", "parquet")}
+    assert side["files"]["csv"]["sha256"] == sha256_file(res.csv)
+    assert set(side["tables"]) == set(tables)
     back = read_export(res.csv)
     pd.testing.assert_frame_equal(back, four_drivers.telemetry)
     pd.testing.assert_frame_equal(pd.read_parquet(res.parquet), four_drivers.telemetry)
@@ -73,7 +76,21 @@ def test_file_source_and_find(exported, monaco_2023):
     real = monaco_2023.laps
     real23 = real[(real["Driver"] == "VER") & (real["LapNumber"] == 23)].iloc[0]
     assert ver23["Compound"] == real23["Compound"] and ver23["Stint"] == real23["Stint"]
-    assert ver23["LapTime"] == pytest.approx(real23["LapTime"], abs=0.3)  # first-to-last sample
+    # the laps table travels with the export: FastF1's own times, not reconstructed ones
+    assert ver23["LapTime"] == real23["LapTime"] and ver23["Time"] == real23["Time"]
+    pd.testing.assert_frame_equal(data.race_control, monaco_2023.race_control)
+    pd.testing.assert_frame_equal(data.weather, monaco_2023.weather)
+    pd.testing.assert_frame_equal(data.track_status, monaco_2023.track_status)
+    # only exports of this schema version are picked up by `auto`
+    old = exported.sidecar.with_name("2023_Monaco_R_20990101T000000Z.json")
+    side = json.loads(exported.sidecar.read_text())
+    old.write_text(json.dumps(dict(side, schema_version=SCHEMA_VERSION - 1)))
+    old.with_suffix(".parquet").write_bytes(exported.parquet.read_bytes())
+    try:
+        assert find_export(exported.sidecar.parent, 2023, "Monaco", "R") == exported.parquet
+    finally:
+        old.unlink()
+        old.with_suffix(".parquet").unlink()
 
 
 def test_tampered_file_detected(tmp_path, monaco_2023_slice):

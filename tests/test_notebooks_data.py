@@ -33,8 +33,9 @@ def test_notebooks_01_then_02(shared_data, tmp_path):
     assert "source=fastf1-csv rows 119,676 drivers 3" in text  # 3 x 39,892 samples
     assert "SIMULATED" not in text
     assert "VER fastest lap 23: 287 samples, max 270 km/h" in text  # README reference lap
-    parquet = sorted(out.glob("2023_Monaco_R_*.parquet"))
+    parquet = [p for p in out.glob("2023_Monaco_R_*.parquet") if p.name.count(".") == 1]  # not side tables
     assert len(parquet) == 1 and parquet[0].with_suffix(".json").exists()
+    assert parquet[0].with_name(parquet[0].stem + ".laps.parquet").exists()
 
     text = _run("02_cache_setup.ipynb", tmp_path / "02.ipynb", out_dir=str(out), driver="HAM", from_lap=33,
                 rate_rows=50_000)

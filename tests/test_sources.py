@@ -57,21 +57,63 @@ def test_lap_context_from_laps_table(monaco_2023):
     rows = _lap(tel, "VER", 23)
     assert (rows["compound"] == ver23["Compound"]).all()
     assert (rows["stint"] == ver23["Stint"]).all()
-    assert (rows["position"] == ver23["Position"]).all()
     assert (rows["tyre_life"] == ver23["TyreLife"]).all()
     assert rows["session_time"].between(ver23["LapStartTime"], ver23["Time"]).all()
     assert (rows["team"] == "Red Bull Racing").all()
+    assert (rows["total_laps"] == 78).all()
     # pit flags follow PitInTime / PitOutTime of the laps
     pit_in_laps = laps.dropna(subset=["PitInTime"])
     assert len(pit_in_laps) == 36  # README: 36 laps with a PitInTime in 2023
     one = pit_in_laps.iloc[0]
     r = _lap(tel, one["Driver"], int(one["LapNumber"]))
-    assert r["pit_in_lap"].all()
+    assert "pit_in_lap" not in tel.columns  # the end of the running lap is not known during it
     assert r[r["session_time"] >= one["PitInTime"]]["in_pit"].all()
     assert not r[r["session_time"] < one["PitInTime"]]["in_pit"].any()
     assert not _lap(tel, "VER", 23)["in_pit"].any()
     # samples before the start have no lap
     assert tel[tel["session_time"] < monaco_2023.meta["race_start_session_time"]]["lap_number"].isna().all()
+
+
+def test_position_and_track_status_are_as_known_at_the_sample(monaco_2023):
+    """No look-ahead: a sample carries the position of the driver's last *completed* lap and
+    the track status issued before it, never what the running lap ends with."""
+    tel, laps, ts = monaco_2023.telemetry, monaco_2023.laps, monaco_2023.track_status
+    # HAM pitted on lap 32 (in the pit lane at its end: P8 after being P5 at the end of lap 30)
+    ham = laps[laps["Driver"] == "HAM"].set_index("LapNumber")
+    assert (ham.loc[30, "Position"], ham.loc[31, "Position"]) == (5, 8)
+    rows = _lap(tel, "HAM", 31)
+    assert (rows["position"] == 5).all()  # the end-of-lap-31 position is not known during lap 31
+    after = tel[(tel["driver"] == "HAM") & tel["session_time"].between(ham.loc[31, "Time"], ham.loc[32, "Time"],
+                                                                        inclusive="left")]
+    assert (after["position"] == 8).all()
+    # before the first line crossing nobody has a position
+    assert tel[tel["lap_number"] == 1]["position"].isna().all()
+    # track status: the yellow issued at 1:16:53 (4613.044 s) is on samples from then on only,
+    # not on the whole lap it happened in
+    yellow = ts[ts["session_time"].between(4613, 4614)].iloc[0]
+    assert yellow["status"] == "2"
+    lap_of = tel[(tel["driver"] == "VER") & tel["session_time"].between(yellow["session_time"] - 20,
+                                                                         yellow["session_time"] + 20)]
+    before = lap_of[lap_of["session_time"] < yellow["session_time"]]
+    during = lap_of[lap_of["session_time"].between(yellow["session_time"], yellow["session_time"] + 20)]
+    assert (before["track_status"] == "1").all() and (during["track_status"] == "2").all()
+    # weather: the last reading at or before each sample
+    wx = monaco_2023.weather
+    i = int(np.searchsorted(wx["session_time"], 8000.0, side="right")) - 1
+    row = tel[(tel["driver"] == "VER") & (tel["session_time"] >= 8000.0)].iloc[0]
+    if row["session_time"] < wx["session_time"].iloc[i + 1]:
+        assert row["track_temp"] == pytest.approx(wx["track_temp"].iloc[i], abs=1e-4)
+        assert bool(row["rainfall"]) == bool(wx["rainfall"].iloc[i])
+
+
+def test_side_tables_race_control_and_weather(monaco_2023):
+    """The dumps have weather; race control comes from the FastF1 cache of the same race."""
+    rc, wx = monaco_2023.race_control, monaco_2023.weather
+    assert len(rc) == 242 and len(wx) == 176  # README: race-control msgs 242; weather 176 rows
+    assert rc["session_time"].is_monotonic_increasing and wx["session_time"].is_monotonic_increasing
+    # the first message (12:05:10 UTC) on the session clock (t0 = 12:01:00.977)
+    assert rc["session_time"].iloc[0] == pytest.approx(249.023, abs=1e-3)
+    assert wx["rainfall"].any() and not wx["rainfall"].iloc[0]
 
 
 def test_estimated_position_on_outline(monaco_2023):

@@ -63,6 +63,7 @@ def start_broker(
     port: int | None = None,
     timeout: float | None = None,
     detach: bool = False,
+    private: bool = False,
 ) -> Broker:
     """Start (or, for ``external``, check) a broker and return it once metadata answers.
 
@@ -76,6 +77,9 @@ def start_broker(
         port: client port of the (first) node; default a free port (last run's if free).
         timeout: seconds to wait for the first metadata answer.
         detach: let the processes outlive this interpreter (``f1live broker start --detach``).
+        private: run from a directory of this process's own (``<run_dir>/broker/<kind>-<pid>``)
+            instead of the shared ``<run_dir>/broker/<kind>``, so brokers started by several
+            processes (notebook kernels) never share files; the caller removes it after stop.
 
     Raises:
         BrokerError: not startable / not ready in time (the message has the log tail).
@@ -94,10 +98,10 @@ def start_broker(
     if kind == "tansu":
         from f1live.broker.tansu import start_tansu
 
-        return start_tansu(settings, port=port, timeout=timeout or 20.0, detach=detach)
+        return start_tansu(settings, port=port, timeout=timeout or 20.0, detach=detach, private=private)
     from f1live.broker.kafka import start_kafka
 
     return start_kafka(
-        settings, kind=kind, nodes=nodes, fresh=fresh, port=port,
-        timeout=timeout or (90.0 if nodes == 1 else 180.0), detach=detach,
+        settings, kind=kind, nodes=nodes, fresh=fresh or private, port=port,
+        timeout=timeout or (90.0 if nodes == 1 else 180.0), detach=detach, private=private,
     )  # fmt: skip

@@ -54,6 +54,8 @@ class Broker:
         start_seconds: measured wall time from launch to the first successful metadata
             request (0 for ``external``: nothing was started).
         run_dir: where its configuration, data and logs live.
+        private: ``run_dir`` belongs to this broker alone (a pipeline's own broker), so its
+            owner may remove it after :meth:`stop`.
         info: extra facts (cluster id, version, heap) for ``status`` output.
     """
 
@@ -64,6 +66,7 @@ class Broker:
     start_seconds: float = 0.0
     run_dir: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    private: bool = False
     _stopped: bool = False
 
     def alive(self) -> bool:

@@ -270,13 +270,17 @@ def start_kafka(
     port: int | None = None,
     timeout: float = 90.0,
     detach: bool = False,
+    private: bool = False,
 ) -> Broker:
-    """Start Apache Kafka (``kind`` ``kafka`` or ``kafka-home``) with ``nodes`` KRaft nodes."""
+    """Start Apache Kafka (``kind`` ``kafka`` or ``kafka-home``) with ``nodes`` KRaft nodes.
+
+    ``private``: in ``<run_dir>/broker/<kind>-<pid>`` (see :func:`f1live.broker.start_broker`).
+    """
     if nodes < 1:
         raise ValueError(f"nodes must be >= 1, got {nodes}")
     heap = settings.broker_heap_mb if nodes == 1 else max(256, min(settings.broker_heap_mb, 384))
     launcher = make_launcher(settings, kind, heap)
-    base = Path(settings.run_dir) / "broker" / kind
+    base = Path(settings.run_dir) / "broker" / (f"{kind}-{os.getpid()}" if private else kind)
     if fresh and base.exists():
         shutil.rmtree(base)
     base.mkdir(parents=True, exist_ok=True)
@@ -304,7 +308,7 @@ def start_kafka(
     seconds = time.monotonic() - t0
     broker = Broker(
         kind=kind, bootstrap_servers=bootstrap, nodes=node_objs, log_path=node_objs[0].log_path,
-        start_seconds=seconds, run_dir=base,
+        start_seconds=seconds, run_dir=base, private=private,
         info={"cluster_id": md.get("cluster_id", cluster_id), "heap_mb": heap,
               "version": settings.kafka_version if kind == "kafka" else "KAFKA_HOME",
               "kafka_home": str(launcher.kafka_home) if launcher.kafka_home else None},

@@ -50,14 +50,15 @@ def tansu_binary() -> Path:
 
 
 def start_tansu(
-    settings: Settings, *, port: int | None = None, timeout: float = 20.0, detach: bool = False
+    settings: Settings, *, port: int | None = None, timeout: float = 20.0, detach: bool = False,
+    private: bool = False,
 ) -> Broker:
     """Start one memory-only Tansu broker on 127.0.0.1 (a free port unless ``port``)."""
     binary = tansu_binary()
     if port is not None and not port_free(port):
         raise BrokerError(f"port {port} on {HOST} is in use; choose another --port")
     port = port or free_ports(1)[0]
-    base = Path(settings.run_dir) / "broker" / "tansu"
+    base = Path(settings.run_dir) / "broker" / (f"tansu-{os.getpid()}" if private else "tansu")
     base.mkdir(parents=True, exist_ok=True)
     log_path = base / "tansu.log"
     url = f"tcp://{HOST}:{port}"
@@ -80,5 +81,5 @@ def start_tansu(
     log.info("Tansu (memory-only) ready at %s:%d in %.2f s", HOST, port, seconds)
     return Broker(
         kind="tansu", bootstrap_servers=f"{HOST}:{port}", nodes=[node], log_path=log_path,
-        start_seconds=seconds, run_dir=base, info={"binary": str(binary), "storage": "memory"},
+        start_seconds=seconds, run_dir=base, private=private, info={"binary": str(binary), "storage": "memory"},
     )  # fmt: skip

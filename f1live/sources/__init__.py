@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from f1live.config import Settings
@@ -57,8 +58,11 @@ class SessionData:
             with the schema dtypes, sorted by ``session_time`` then ``driver``.
         laps: FastF1 ``session.laps`` columns (see :data:`LAP_COLUMNS`; timedeltas as
             float seconds on the ``session_time`` clock; ``DriverNumber`` int).
-        track_status: ``session_time`` (s), ``status`` (str code), ``message``.
-        race_control: race-control messages when the source has them, else ``None``.
+        track_status: :data:`f1live.schema.TRACK_STATUS_COLUMNS` (the track-status messages).
+        race_control: :data:`f1live.schema.RACE_CONTROL_COLUMNS` when the source has the
+            race-control messages, else ``None``.
+        weather: :data:`f1live.schema.WEATHER_COLUMNS` when the source has weather readings,
+            else ``None``.
         position: raw position samples (``driver``, ``session_time``, ``x``, ``y``, ``z``)
             when the source has position data, else ``None``.
         meta: source, year, event, session, simulated, fastf1_version, circuit_key,
@@ -71,6 +75,7 @@ class SessionData:
     race_control: pd.DataFrame | None = None
     position: pd.DataFrame | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    weather: pd.DataFrame | None = None
 
     @property
     def simulated(self) -> bool:
@@ -80,9 +85,33 @@ class SessionData:
 
 def empty_track_status() -> pd.DataFrame:
     """An empty track-status table with the expected columns."""
-    return pd.DataFrame({"session_time": pd.Series(dtype="float64"),
-                         "status": pd.Series(dtype="string"),
-                         "message": pd.Series(dtype="string")})
+    from f1live.schema import TRACK_STATUS_COLUMNS, side_table
+
+    return side_table(None, TRACK_STATUS_COLUMNS)
+
+
+def racing_start(laps: pd.DataFrame, session: str) -> float | None:
+    """Session time where the racing starts: lights out (the start of lap 1) in a race or
+    sprint, the start of the first timed lap in qualifying and practice.
+
+    >>> laps = pd.DataFrame({"LapNumber": [1.0, 2.0, 1.0], "LapStartTime": [100.0, 190.0, 100.0],
+    ...                      "LapTime": [float("nan"), 88.0, 91.0]})
+    >>> racing_start(laps, "R"), racing_start(laps, "Q")
+    (100.0, 100.0)
+    >>> racing_start(laps.iloc[:2], "Q")
+    190.0
+    """
+    if laps is None or not len(laps) or "LapStartTime" not in laps.columns:
+        return None
+    starts = laps["LapStartTime"].to_numpy(dtype=float)
+    if session.upper() in ("R", "S", "RACE", "SPRINT"):
+        first = laps["LapNumber"].to_numpy(dtype=float) == 1
+        pick = starts[first] if first.any() else starts
+    else:
+        timed = laps["LapTime"].notna().to_numpy() if "LapTime" in laps.columns else np.ones(len(laps), bool)
+        pick = starts[timed] if timed.any() else starts
+    pick = pick[~np.isnan(pick)]
+    return float(pick.min()) if len(pick) else None
 
 
 def restrict_drivers(data: SessionData, drivers: list[str] | None) -> SessionData:
@@ -100,7 +129,7 @@ def restrict_drivers(data: SessionData, drivers: list[str] | None) -> SessionDat
         if data.position is not None else None
     meta = dict(data.meta, drivers=sorted(want))
     return SessionData(telemetry=tel, laps=laps, track_status=data.track_status,
-                       race_control=data.race_control, position=pos, meta=meta)
+                       race_control=data.race_control, position=pos, meta=meta, weather=data.weather)
 
 
 def load_session(settings: Settings, *, progress: bool = True, drivers: list[str] | None = None) -> SessionData:

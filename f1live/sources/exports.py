@@ -120,47 +120,126 @@ def laps_from_telemetry(tel: pd.DataFrame) -> pd.DataFrame:
                  Time=("session_time", "max"), Stint=("stint", "first"), Compound=("compound", "first"),
                  TyreLife=("tyre_life", "first"), TrackStatus=("track_status", "first"),
                  Position=("position", "last"), Team=("team", "first"),
-                 _pin=("pit_in_lap", "any"), _pout=("pit_out_lap", "any")).reset_index()
+                 _pout=("pit_out_lap", "any")).reset_index()
     laps = laps.rename(columns={"driver": "Driver", "lap_number": "LapNumber"})
     laps["LapTime"] = laps["Time"] - laps["LapStartTime"]
     pit = t[t["in_pit"]].groupby(["driver", "lap_number"], observed=True)["session_time"].agg(["min", "max"])
     key = pd.MultiIndex.from_frame(laps[["Driver", "LapNumber"]])
     pmin = pit["min"].reindex(key).to_numpy()
     pmax = pit["max"].reindex(key).to_numpy()
-    laps["PitInTime"] = np.where(laps["_pin"], pmin, np.nan)
+    # a lap whose in-pit stretch is not the start of an out-lap ends in the pit lane
+    laps["PitInTime"] = np.where(~np.isnan(pmin) & ~laps["_pout"].to_numpy(), pmin, np.nan)
     laps["PitOutTime"] = np.where(laps["_pout"], pmax, np.nan)
     laps["LapNumber"] = laps["LapNumber"].astype("float64")
     laps["DriverNumber"] = laps["DriverNumber"].astype("int64")
-    return laps.drop(columns=["_pin", "_pout"])
+    return laps.drop(columns=["_pout"])
 
 
-def load_export(path: str | Path) -> SessionData:
-    """An f1live export -> :class:`SessionData` (meta from the sidecar; laps reconstructed)."""
+def read_side_table(path: str | Path, name: str, side: dict[str, Any] | None = None) -> pd.DataFrame | None:
+    """One side table of an export (``laps``, ``track_status``, ``race_control``, ``weather``).
+
+    Listed in the sidecar's ``tables`` (Parquet preferred); exports of schema v1 embedded only
+    the track status in the sidecar, which is read from there. ``None`` when absent.
+    """
     p = Path(path)
-    tel = read_export(p)
+    side = read_sidecar(p) if side is None else side
+    entry = (side.get("tables") or {}).get(name)
+    if entry:
+        files = entry.get("files", {})
+        for fmt in ("parquet", "csv"):
+            if fmt in files and (p.parent / files[fmt]).is_file():
+                f = p.parent / files[fmt]
+                try:
+                    df = pd.read_parquet(f) if fmt == "parquet" else pd.read_csv(f, low_memory=False)
+                except Exception as exc:  # name the file
+                    raise ValueError(f"cannot read the {name} table {f}: {exc}") from None
+                return _typed(df, name, str(f))
+        raise FileNotFoundError(f"the sidecar of {p} lists a {name} table, but none of "
+                                f"{sorted(files.values())} is next to it")
+    if name == "track_status" and side.get("track_status"):
+        return _typed(pd.DataFrame(side["track_status"]), name, str(sidecar_path(p)))
+    return None
+
+
+def _typed(df: pd.DataFrame, name: str, origin: str) -> pd.DataFrame:
+    from f1live.schema import (
+        RACE_CONTROL_COLUMNS,
+        TRACK_STATUS_COLUMNS,
+        WEATHER_COLUMNS,
+        side_table,
+    )
+
+    if name == "laps":
+        from f1live.sources import LAP_COLUMNS
+
+        miss = [c for c in ("Driver", "DriverNumber", "LapNumber", "LapStartTime", "Time") if c not in df.columns]
+        if miss:
+            raise ValueError(f"missing columns {miss} in {origin}; expected FastF1 laps columns {list(LAP_COLUMNS)}")
+        for c in ("Driver", "Compound", "Team", "TrackStatus"):
+            if c in df.columns:
+                df[c] = df[c].astype("string")
+        df["DriverNumber"] = df["DriverNumber"].astype("int64")
+        return df
+    spec = {"track_status": TRACK_STATUS_COLUMNS, "race_control": RACE_CONTROL_COLUMNS,
+            "weather": WEATHER_COLUMNS}[name]
+    return side_table(df, spec, origin=origin)
+
+
+def load_export(path: str | Path, *, telemetry: bool = True) -> SessionData:
+    """An f1live export -> :class:`SessionData` (meta and side tables from the sidecar).
+
+    ``telemetry=False`` reads only the sidecar and the side tables (the telemetry table is
+    left empty): for a caller that loads the rows into a :class:`f1live.cache.ReplayCache`
+    itself. Exports without a laps table (schema v1) get laps reconstructed from the
+    telemetry rows (approximate line-crossing times), with a warning.
+    """
+    from f1live.schema import empty_frame
+
+    p = Path(path)
     side = read_sidecar(p)
+    laps = read_side_table(p, "laps", side)
+    tel = read_export(p) if telemetry or laps is None else empty_frame()
     meta = dict(side.get("meta") or {})
     meta.update({k: side[k] for k in ("source", "simulated", "fastf1_version", "year", "event", "session")
                  if k in side})
-    simulated = bool(tel["simulated"].any()) or bool(meta.get("simulated", False))
-    meta.setdefault("source", str(tel["source"].iloc[0]))
+    simulated = (bool(tel["simulated"].any()) if len(tel) else False) or bool(meta.get("simulated", False))
+    meta.setdefault("source", str(tel["source"].iloc[0]) if len(tel) else "file")
     meta["simulated"] = simulated
     meta["export_path"] = str(p)
-    meta["drivers"] = sorted(tel["driver"].unique().tolist())
+    meta["drivers"] = sorted(tel["driver"].unique().tolist()) if len(tel) else list(side.get("drivers") or [])
     order = np.lexsort((tel["driver"].astype(str).to_numpy(), tel["session_time"].to_numpy()))
     if np.any(order != np.arange(len(order))):
         _log.warning("%s is not in time order; sorted by session_time then driver", p)
         tel = tel.take(order).reset_index(drop=True)
-    ts = side.get("track_status")
-    track_status = (pd.DataFrame(ts).astype({"session_time": "float64", "status": "string", "message": "string"})
-                    if ts else empty_track_status())
-    return SessionData(telemetry=tel.reindex(columns=list(TELEMETRY_COLUMNS)), laps=laps_from_telemetry(tel),
-                       track_status=track_status, race_control=None, position=None, meta=meta)
+    if laps is None:
+        _log.warning("%s has no laps table (an older export): lap times and pit times are "
+                     "reconstructed from its telemetry rows (approximate)", p)
+        laps = laps_from_telemetry(tel)
+    if not telemetry:
+        tel = empty_frame()
+    track_status = read_side_table(p, "track_status", side)
+    return SessionData(telemetry=tel.reindex(columns=list(TELEMETRY_COLUMNS)), laps=laps,
+                       track_status=track_status if track_status is not None else empty_track_status(),
+                       race_control=read_side_table(p, "race_control", side), position=None, meta=meta,
+                       weather=read_side_table(p, "weather", side))
+
+
+def is_current(path: Path) -> bool:
+    """The export was written with this schema version (older ones are prepared again)."""
+    from f1live.schema import SCHEMA_VERSION
+
+    try:
+        version = read_sidecar(path).get("schema_version")
+    except ValueError:
+        return False
+    return version == SCHEMA_VERSION
 
 
 def find_export(data_dir: Path, year: int, event: str, session: str,
                 include_simulated: bool = False) -> Path | None:
-    """Newest export of that session in ``data_dir`` (Parquet preferred over CSV), else None."""
+    """Newest export of that session in ``data_dir`` written with the current schema version
+    (Parquet preferred over CSV), else None. Side-table files (``<stem>.laps.parquet``) are
+    not exports."""
     d = Path(data_dir)
     if not d.is_dir():
         return None
@@ -168,7 +247,12 @@ def find_export(data_dir: Path, year: int, event: str, session: str,
     best: Path | None = None
     for suffix in (".parquet", ".csv", ".csv.gz"):
         cands = [p for p in d.glob(prefix + "*" + suffix)
-                 if include_simulated or "SIMULATED" not in p.name]
+                 if "." not in p.name[: -len(suffix)]
+                 and (include_simulated or "SIMULATED" not in p.name)]
+        old = [p for p in cands if not is_current(p)]
+        for p in old:
+            _log.info("skipping %s: written with an older schema version", p.name)
+        cands = [p for p in cands if p not in old]
         if cands:
             newest = max(cands, key=lambda q: q.name)
             if best is None or newest.name.split(".")[0] > best.name.split(".")[0]:

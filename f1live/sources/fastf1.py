@@ -25,12 +25,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from f1live.config import Settings
+from f1live.schema import RACE_CONTROL_COLUMNS, WEATHER_COLUMNS, side_table
 from f1live.sources import (
     LAP_COLUMNS,
     LAP_TIME_COLUMNS,
     SessionData,
     SourceUnavailableError,
     empty_track_status,
+    racing_start,
 )
 from f1live.sources.telemetry import build_telemetry
 
@@ -73,7 +75,7 @@ def _load(settings: Settings, cache_dir: Path, offline: bool) -> Any:
         session = fastf1.get_session(int(settings.year), settings.event, settings.session)
         if offline:
             _require_cached_car_data(session, cache_dir, settings)
-        session.load(laps=True, telemetry=True, weather=False, messages=True)
+        session.load(laps=True, telemetry=True, weather=True, messages=True)
     except SystemExit:  # FastF1 calls exit() when a cache update fails to download
         raise SourceUnavailableError(offline_help(settings, "FastF1 gave up downloading (no network?)")) from None
     except SourceUnavailableError:
@@ -152,6 +154,114 @@ def laps_frame(laps: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def race_control_frame(rc: pd.DataFrame | None, t0: pd.Timestamp) -> pd.DataFrame | None:
+    """FastF1 ``race_control_messages`` (``Time`` as UTC datetimes) -> :data:`RACE_CONTROL_COLUMNS`.
+
+    >>> rc = pd.DataFrame({"Time": ["2023-05-28 13:03:10"], "Category": ["Flag"], "Flag": ["YELLOW"],
+    ...                    "Scope": ["Sector"], "Sector": [9.0], "RacingNumber": [None], "Lap": [1],
+    ...                    "Message": ["YELLOW IN TRACK SECTOR 9"]})
+    >>> race_control_frame(rc, pd.Timestamp("2023-05-28 12:01:00.977", tz="UTC"))["session_time"].tolist()
+    [3729.023]
+    """
+    if rc is None or not len(rc) or "Time" not in rc.columns:
+        return None
+    when = pd.to_datetime(rc["Time"])
+    when = when.dt.tz_localize("UTC") if when.dt.tz is None else when.dt.tz_convert("UTC")
+    t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0
+    out = pd.DataFrame({
+        "session_time": (when - t0).dt.total_seconds().round(3),
+        "category": rc.get("Category"), "flag": rc.get("Flag"), "scope": rc.get("Scope"),
+        "sector": pd.to_numeric(rc.get("Sector"), errors="coerce"),
+        "driver_number": pd.to_numeric(rc.get("RacingNumber"), errors="coerce"),
+        "lap": pd.to_numeric(rc.get("Lap"), errors="coerce"), "message": rc.get("Message"),
+    })
+    return side_table(out, RACE_CONTROL_COLUMNS, origin="race-control messages")
+
+
+def weather_frame(wd: pd.DataFrame | None) -> pd.DataFrame | None:
+    """FastF1 ``weather_data`` (``Time`` as a timedelta or its text) -> :data:`WEATHER_COLUMNS`."""
+    if wd is None or not len(wd) or "Time" not in wd.columns:
+        return None
+    from f1live.sources.telemetry import parse_timedelta_seconds
+
+    names = {"AirTemp": "air_temp", "TrackTemp": "track_temp", "Humidity": "humidity", "Pressure": "pressure",
+             "Rainfall": "rainfall", "WindSpeed": "wind_speed", "WindDirection": "wind_direction"}
+    out = pd.DataFrame({"session_time": parse_timedelta_seconds(wd["Time"])})
+    for raw, name in names.items():
+        if raw in wd.columns:
+            col = wd[raw]
+            if name == "rainfall" and col.dtype == object:  # CSV text "True"/"False"
+                col = col.map({"True": True, "False": False, True: True, False: False})
+            out[name] = col.to_numpy()
+    return side_table(out, WEATHER_COLUMNS, origin="weather data")
+
+
+def timing_from_cache(settings: Settings, t0: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Race-control messages and weather of the settings' session from a FastF1 cache, offline.
+
+    For sources without these tables (raw car-data dumps): the FastF1 cache may still hold
+    the session's timing (the shared data's does: timing, no car data). Looked for in
+    ``settings.fastf1_cache`` and ``<shared_data>/fastf1_cache``; the session's folder is
+    copied to a temporary cache first, because FastF1 writes into its cache directory.
+    Returns the tables found (possibly none); never raises for a missing cache.
+    """
+    import shutil
+    import tempfile
+
+    found: dict[str, pd.DataFrame] = {}
+    for base in dict.fromkeys(p for p in (settings.fastf1_cache, Path(settings.shared_data) / "fastf1_cache") if p):
+        base = Path(base)
+        year = base / str(settings.year)
+        if not year.is_dir():
+            continue
+        tmp = Path(tempfile.mkdtemp(prefix="f1live-ff1-"))
+        try:
+            shutil.copytree(year, tmp / str(settings.year), dirs_exist_ok=True)
+            for q in tmp.rglob("*"):  # a read-only source stays read-only in the copy
+                q.chmod(0o755 if q.is_dir() else 0o644)
+            import fastf1
+
+            _configure(fastf1, tmp, offline=True)
+            with _quiet_fastf1():
+                session = fastf1.get_session(int(settings.year), settings.event, settings.session)
+                session.load(laps=False, telemetry=False, weather=True, messages=True)
+            rc = race_control_frame(_loaded(session, "race_control_messages"), t0)
+            wd = weather_frame(_loaded(session, "weather_data"))
+        except Exception as exc:  # a cache of another layout/version: only the enrichment is lost
+            _log.debug("no timing tables from the FastF1 cache %s: %s", base, exc)
+            continue
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if rc is not None:
+            found.setdefault("race_control", rc)
+        if wd is not None:
+            found.setdefault("weather", wd)
+        if found:
+            _log.info("timing tables %s of %s %s %s from the FastF1 cache %s", sorted(found), settings.year,
+                      settings.event, settings.session, base)
+            break
+    return found
+
+
+def _loaded(session: Any, name: str) -> Any:
+    try:
+        return getattr(session, name)
+    except Exception:  # FastF1's DataNotLoadedError: the cache does not have it
+        return None
+
+
+class _quiet_fastf1:
+    """Silence FastF1's logger while it reports what an offline cache lacks."""
+
+    def __enter__(self) -> None:
+        self._logger = logging.getLogger("fastf1")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.CRITICAL)
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.setLevel(self._level)
+
+
 def session_to_data(session: Any, settings: Settings, *, progress: bool = True) -> SessionData:
     """A loaded ``fastf1.core.Session`` -> :class:`SessionData`."""
     import fastf1
@@ -202,20 +312,18 @@ def session_to_data(session: Any, settings: Settings, *, progress: bool = True) 
     track_status = (pd.DataFrame({"session_time": _td_seconds(ts["Time"]), "status": ts["Status"].astype("string"),
                                   "message": ts["Message"].astype("string")})
                     if ts is not None and len(ts) else empty_track_status())
-    try:
-        rc = session.race_control_messages.copy()
-        rc.insert(0, "session_time", (pd.to_datetime(rc["Time"]) - t0).dt.total_seconds())
-    except Exception:  # messages not loaded / missing: optional
-        rc = None
+    rc = race_control_frame(_loaded(session, "race_control_messages"), t0)
+    weather = weather_frame(_loaded(session, "weather_data"))
     circuit = circuit_key_for_event(str(session.event.get("Location", settings.event))) or \
         circuit_key_for_event(settings.event)
-    tel = build_telemetry(car, laps, drivers={n: drivers[n] for n in car["driver_number"].unique().tolist()},
-                          source=SOURCE, track_status=track_status, circuit_key=circuit)
-    position = pd.concat(pos_frames, ignore_index=True) if pos_frames else None
     try:
         total_laps = int(session.total_laps) if session.total_laps else None
     except Exception:
         total_laps = None
+    tel = build_telemetry(car, laps, drivers={n: drivers[n] for n in car["driver_number"].unique().tolist()},
+                          source=SOURCE, track_status=track_status, weather=weather, total_laps=total_laps,
+                          circuit_key=circuit)
+    position = pd.concat(pos_frames, ignore_index=True) if pos_frames else None
     meta = {
         "source": SOURCE,
         "year": int(settings.year),
@@ -233,9 +341,9 @@ def session_to_data(session: Any, settings: Settings, *, progress: bool = True) 
         "driver_numbers": {drivers[n][0]: int(n) for n in sorted(car["driver_number"].unique().tolist())},
         "t0_date": t0.tz_localize("UTC").isoformat() if t0.tzinfo is None else t0.isoformat(),
         "total_laps": total_laps,
-        "race_start_session_time": float(np.nanmin(laps["LapStartTime"])) if len(laps) else None,
+        "race_start_session_time": racing_start(laps, settings.session),
         "has_position_data": position is not None,
         "position_estimated": position is None and circuit is not None,
     }
     return SessionData(telemetry=tel, laps=laps, track_status=track_status, race_control=rc,
-                       position=position, meta=meta)
+                       position=position, meta=meta, weather=weather)

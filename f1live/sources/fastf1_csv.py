@@ -6,7 +6,12 @@ The layout (see ``shared/data/fastf1_csv_exports/monaco_<year>_race/``)::
     monaco_laps_<year>.csv                session.laps.to_csv(index=False)
     driver_info_<year>.csv                fastf1.api.driver_info(...)
     track_status_<year>.csv               fastf1.api.track_status_data(...)
-    lap_count_<year>.csv                  fastf1.api.lap_count(...)   (optional)
+    lap_count_<year>.csv                  fastf1.api.lap_count(...)              (optional)
+    weather_<year>.csv                    fastf1.api.weather_data(...)           (optional)
+    race_control*.csv                     session.race_control_messages.to_csv() (optional)
+
+Race-control messages and weather missing from the folder are taken from a FastF1 cache of
+the same session when there is one (:func:`f1live.sources.fastf1.timing_from_cache`).
 
 Car data is aligned to the laps exactly as FastF1 does it: ``t0_date = max(Date - Time)``
 over all drivers, rounded to ms; ``Date`` rounded to ms; ``SessionTime = Date - t0_date``.
@@ -26,12 +31,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from f1live.config import Settings
+from f1live.schema import TRACK_STATUS_COLUMNS, side_table
 from f1live.sources import (
     LAP_COLUMNS,
     LAP_TIME_COLUMNS,
     SessionData,
     SourceUnavailableError,
     empty_track_status,
+    racing_start,
 )
 from f1live.sources.telemetry import build_telemetry, parse_timedelta_seconds
 
@@ -121,9 +128,30 @@ def read_track_status(path: Path | None) -> pd.DataFrame:
     if path is None:
         return empty_track_status()
     df = pd.read_csv(path, dtype={"Status": "string", "Message": "string"})
-    return pd.DataFrame({"session_time": parse_timedelta_seconds(df["Time"]),
-                         "status": df["Status"].astype("string"),
-                         "message": df.get("Message", pd.Series(pd.NA, index=df.index)).astype("string")})
+    return side_table(pd.DataFrame({"session_time": parse_timedelta_seconds(df["Time"]),
+                                    "status": df["Status"], "message": df.get("Message")}),
+                      TRACK_STATUS_COLUMNS, origin=str(path))
+
+
+def read_weather(path: Path | None) -> pd.DataFrame | None:
+    """``api.weather_data`` CSV -> :data:`f1live.schema.WEATHER_COLUMNS` (``None`` without a file)."""
+    if path is None:
+        return None
+    from f1live.sources.fastf1 import weather_frame
+
+    return weather_frame(pd.read_csv(path, dtype={"Rainfall": "string"}).astype({"Rainfall": object}))
+
+
+def read_race_control(path: Path | None, t0: pd.Timestamp) -> pd.DataFrame | None:
+    """``session.race_control_messages`` CSV -> :data:`f1live.schema.RACE_CONTROL_COLUMNS`."""
+    if path is None:
+        return None
+    from f1live.sources.fastf1 import race_control_frame
+
+    df = pd.read_csv(path)
+    if "Time" not in df.columns:
+        raise ValueError(f"missing column 'Time' in {path}; expected FastF1 race_control_messages columns")
+    return race_control_frame(df, t0)
 
 
 def read_driver_info(path: Path | None, laps: pd.DataFrame) -> dict[int, tuple[str, str | None]]:
@@ -162,7 +190,7 @@ def load_fastf1_csv(settings: Settings, *, path: Path | None = None, progress: b
     car_files = {int(m.group(1)): p for p in folder.iterdir() if (m := _CAR_FILE.search(p.name))}
     if not car_files:
         raise SourceUnavailableError(f"no car_data_*driver_<N>.csv[.gz] files in {folder}")
-    laps = read_laps(_one(folder, "*laps*.csv", "laps CSV"))  # type: ignore[arg-type]
+    laps = read_laps(_one(folder, "*laps*.csv*", "laps CSV"))  # type: ignore[arg-type]
     track_status = read_track_status(_one(folder, "track_status*.csv", "track status", required=False))
     info = read_driver_info(_one(folder, "driver_info*.csv", "driver info", required=False), laps)
     missing = sorted(set(car_files) - set(info))
@@ -199,11 +227,20 @@ def load_fastf1_csv(settings: Settings, *, path: Path | None = None, progress: b
     car["session_time"] = (car["date"] - t0).dt.total_seconds()
     from f1live.track import circuit_key_for_event
 
+    weather = read_weather(_one(folder, "weather*.csv", "weather", required=False))
+    race_control = read_race_control(_one(folder, "race_control*.csv", "race control", required=False), t0)
+    if race_control is None or weather is None:
+        from f1live.sources.fastf1 import timing_from_cache
+
+        extra = timing_from_cache(settings, t0)
+        race_control = race_control if race_control is not None else extra.get("race_control")
+        weather = weather if weather is not None else extra.get("weather")
     circuit = circuit_key_for_event(settings.event)
-    tel = build_telemetry(car, laps, drivers={n: info[n] for n in numbers}, source=SOURCE,
-                          track_status=track_status, circuit_key=circuit)
     lap_count = _one(folder, "lap_count*.csv", "lap count", required=False)
     total_laps = int(pd.read_csv(lap_count)["TotalLaps"].max()) if lap_count is not None else None
+    tel = build_telemetry(car, laps, drivers={n: info[n] for n in numbers}, source=SOURCE,
+                          track_status=track_status, weather=weather, total_laps=total_laps,
+                          circuit_key=circuit)
     meta = {
         "source": SOURCE,
         "source_path": str(folder),
@@ -217,13 +254,13 @@ def load_fastf1_csv(settings: Settings, *, path: Path | None = None, progress: b
         "driver_numbers": {info[n][0]: int(n) for n in numbers},
         "t0_date": t0.isoformat(),
         "total_laps": total_laps,
-        "race_start_session_time": float(np.nanmin(laps["LapStartTime"])) if len(laps) else None,
+        "race_start_session_time": racing_start(laps, settings.session),
         "has_position_data": False,
         "position_estimated": circuit is not None,
     }
     _log.info("loaded %s rows for %d drivers from %s", len(tel), len(numbers), folder)
-    return SessionData(telemetry=tel, laps=laps, track_status=track_status, race_control=None,
-                       position=None, meta=meta)
+    return SessionData(telemetry=tel, laps=laps, track_status=track_status, race_control=race_control,
+                       position=None, meta=meta, weather=weather)
 
 
 def _fastf1_version() -> str | None:

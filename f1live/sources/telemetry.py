@@ -89,6 +89,8 @@ def build_telemetry(
     drivers: Mapping[int, tuple[str, str | None]],
     source: str,
     track_status: pd.DataFrame | None = None,
+    weather: pd.DataFrame | None = None,
+    total_laps: int | None = None,
     simulated: bool = False,
     circuit_key: str | None = None,
 ) -> pd.DataFrame:
@@ -99,9 +101,11 @@ def build_telemetry(
         laps: FastF1 laps with timedeltas as float seconds (see ``f1live.sources.LAP_COLUMNS``).
         drivers: driver number -> (three-letter code, team) for every driver in ``car``.
         source: value of the ``source`` column.
-        track_status: live track status (``session_time``, ``status``), used for samples
-            outside any lap (before the start, after the flag); inside a lap the lap's
-            ``TrackStatus`` is used, as the schema says.
+        track_status: track-status messages (``session_time``, ``status``): each sample gets
+            the status in force at its time.
+        weather: weather readings (:data:`f1live.schema.WEATHER_COLUMNS`): each sample gets
+            the last reading at or before its time.
+        total_laps: the scheduled race distance (``None``: unknown).
         circuit_key: circuit outline for the estimated position (see :mod:`f1live.track`);
             ``None`` leaves ``lap_distance``/``x``/``y`` empty.
     """
@@ -141,13 +145,12 @@ def build_telemetry(
     out["team"] = _text(pd.Categorical.from_codes(team_code[code_rank], categories=team_names))
 
     lap_cols = ["DriverNumber", "LapStartTime", "Time", "LapNumber", "Compound", "TyreLife", "Stint",
-                "TrackStatus", "Position", "PitInTime", "PitOutTime"]
+                "PitOutTime"]
     lp = laps[lap_cols].copy() if len(laps) else pd.DataFrame(columns=lap_cols)
     lp["DriverNumber"] = lp["DriverNumber"].astype(np.int64)
     lp = lp.dropna(subset=["LapStartTime", "LapNumber"])
-    lp["_pit_in"] = lp["PitInTime"].notna()
     lp["_pit_out"] = lp["PitOutTime"].notna()
-    lp = lp.rename(columns={"Time": "_lap_end"}).drop(columns=["PitInTime", "PitOutTime"])
+    lp = lp.rename(columns={"Time": "_lap_end"}).drop(columns=["PitOutTime"])
     j = _asof(t, num, lp, on="LapStartTime", by="DriverNumber")
     inside = (j["LapStartTime"].notna() & (t <= j["_lap_end"].to_numpy(dtype=float))).to_numpy()
     # samples past a lap's end with no next lap yet (after the flag, retirements) get no lap
@@ -156,19 +159,22 @@ def build_telemetry(
         return s.where(inside, fill)
 
     out["lap_number"] = lapcol("LapNumber").astype("Float64").round().astype("Int16")
+    out["total_laps"] = pd.array([total_laps] * n, dtype="Int16")
     out["compound"] = lapcol("Compound").astype("string")
     out["tyre_life"] = lapcol("TyreLife").astype("float32")
     out["stint"] = lapcol("Stint").astype("Float64").round().astype("Int16")
-    ts = lapcol("TrackStatus").astype("string")
-    if track_status is not None and len(track_status):
-        tsl = track_status[["session_time", "status"]].copy()
-        tsl["_k"] = 0
-        live = _asof(t, np.zeros(n, dtype=np.int64), tsl, on="session_time", by="_k")["status"].astype("string")
-        ts = ts.fillna(live)
-    out["track_status"] = ts
-    out["position"] = lapcol("Position").astype("Float64").round().astype("Int16")
-    out["pit_in_lap"] = lapcol("_pit_in", False).astype(bool).to_numpy()
+    # What timing had published at the sample's time, never what the running lap will end with:
+    # the live track status, and the position at the driver's last completed lap.
+    out["track_status"] = _asof_table(t, track_status, "status").astype("string")
+    done = laps[["DriverNumber", "Time", "Position"]].dropna(subset=["Time"]) if len(laps) else \
+        pd.DataFrame(columns=["DriverNumber", "Time", "Position"])
+    done = done.astype({"DriverNumber": np.int64})
+    out["position"] = _asof(t, num, done, on="Time", by="DriverNumber")["Position"] \
+        .astype("Float64").round().astype("Int16")
     out["pit_out_lap"] = lapcol("_pit_out", False).astype(bool).to_numpy()
+    out["air_temp"] = _asof_table(t, weather, "air_temp").astype("float32")
+    out["track_temp"] = _asof_table(t, weather, "track_temp").astype("float32")
+    out["rainfall"] = _asof_table(t, weather, "rainfall").astype("boolean")
     out["in_pit"] = _in_pit(t, num, laps)
     out["source"] = _text(pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[source]))
     out["simulated"] = np.full(n, simulated, dtype=bool)
@@ -179,6 +185,21 @@ def build_telemetry(
         df = add_estimated_position(df, laps, circuit_key)
     return coerce_frame(df.reindex(columns=[c for c in TELEMETRY_COLUMNS if c in df.columns]),
                         origin=f"{source} telemetry")
+
+
+def _asof_table(t: np.ndarray, table: pd.DataFrame | None, column: str) -> pd.Series:
+    """``table[column]`` of the last row at or before each time ``t`` (null before the first
+    row or without a table); ``table`` has a ``session_time`` column.
+
+    >>> ts = pd.DataFrame({"session_time": [0.0, 10.0], "status": ["1", "2"]})
+    >>> _asof_table(np.array([-1.0, 5.0, 10.0]), ts, "status").tolist()
+    [nan, '1', '2']
+    """
+    if table is None or not len(table) or column not in table.columns:
+        return pd.Series([None] * len(t), dtype=object)
+    right = table[["session_time", column]].copy()
+    right["_k"] = 0
+    return _asof(t, np.zeros(len(t), dtype=np.int64), right, on="session_time", by="_k")[column]
 
 
 def _text(cat: pd.Categorical) -> pd.Series:
