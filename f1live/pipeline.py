@@ -162,6 +162,7 @@ class Pipeline:
         self.start_at = f"lap {int(start_lap)}" if start_lap is not None else (start or settings.replay_from)
         self.delete_topics = delete_topics
         self.timing: Any = None
+        self._broker_ready = False
         self.broker_kind = broker_kind
         self.broker: Any = None
         self.producer: Any = None
@@ -201,7 +202,7 @@ class Pipeline:
             if self._stopped.is_set():
                 raise RuntimeError("pipeline was stopped; create a new Pipeline")
             self._register_atexit()
-            if self.broker is not None or (self._bootstrap and self.phase not in ("created", "prepared")):
+            if self._broker_ready:
                 return str(self._bootstrap)
             from f1live.broker import start_broker
             from f1live.clients import resolve_bootstrap
@@ -225,7 +226,9 @@ class Pipeline:
                 self.broker = broker
                 self._bootstrap = broker.bootstrap_servers
                 self.broker_kind = broker.kind
-            self.phase = "broker ready"
+            self._broker_ready = True
+            if self.phase == "starting broker":
+                self.phase = "broker ready"
             return str(self._bootstrap)
 
     def prepare(self) -> Pipeline:
@@ -316,6 +319,10 @@ class Pipeline:
                 else:
                     models = "custom" if self._processors else "missing"
                 self.state.set_status("models", models)
+                if models == "missing":
+                    from f1live.model_setup import missing_reason
+
+                    self.state.set_meta(models_note=missing_reason(self.settings))
                 from f1live.consumer import RealTimeConsumer
 
                 # Start at the log end: a reused or shared broker may hold earlier replays,

@@ -17,8 +17,8 @@ class StatePipeline:
         self.state = state
         self.requests: list[dict[str, Any]] = []
 
-    def snapshot(self, history: Any = True, latency: bool = True) -> dict[str, Any]:
-        self.requests.append({"history": history, "latency": latency})
+    def snapshot(self, history: Any = True, latency: bool = True, timing: bool = True) -> dict[str, Any]:
+        self.requests.append({"history": history, "latency": latency, "timing": timing})
         snap = self.state.snapshot(history=history, latency=latency)
         snap["status"]["pipeline"] = "running"
         return snap
@@ -50,6 +50,7 @@ def test_live_frames_are_light_and_summary_panels_follow_their_own_period() -> N
     assert dash.slow_frames == full and dash.header.frame == len(frames)
     live = [r for r in pipe.requests if r["latency"] is False]
     assert live and all(r["history"] in (["VER"], ["HAM"], ["LEC"]) for r in live), live[:3]
+    assert all(r["timing"] is False for r in live)  # the leaderboard's timing only on full frames
     # a new car: the live panels show it at once, the leaderboard at its next full frame
     state.record_batch([({"driver": "NOR", "seq": 0, "session_time": 99.0, "speed": 250.0, "x": 3.0, "y": 4.0},
                          {}, 5.0, 0.5)])

@@ -34,6 +34,20 @@ def speed_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def add_from_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--from``: where the replay begins (validated here, so a typo fails before anything starts)."""
+    from f1live.cache import START_HELP, parse_start
+
+    def start_arg(text: str) -> str:
+        try:
+            return str(parse_start(text))
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    p.add_argument("--from", dest="replay_from", type=start_arg, default=None, metavar="WHERE",
+                   help=f"where the replay begins: {START_HELP} (env F1LIVE_REPLAY_FROM)")
+
+
 def add_session_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("session")
     g.add_argument("--year", type=int, help="season (default 2023, env F1LIVE_YEAR)")

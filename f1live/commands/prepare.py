@@ -77,8 +77,13 @@ def print_summary(s: dict) -> None:
         for r in s["frequency"]:
             print(f"  {r['stream']:<9}{r['drivers']:>8}{r['samples']:>11,}{_f(r['mean_interval_ms'], 9, 1)}"
                   f"{_f(r['median_interval_ms'], 10, 1)}{_f(r['hz_per_car'], 8, 2)}{_f(r['rows_per_s'], 9, 1)}")
-    for fmt, path in (s.get("files") or {}).items():
-        print(f"  {fmt:<8} {path}")
+    files = s.get("files") or {}
+    for fmt, path in files.items():
+        if "." not in fmt:  # the telemetry; side tables are listed by name below
+            print(f"  {fmt:<8} {path}")
+    tables = sorted({k.split(".")[0] for k in files if "." in k})
+    if tables:
+        print(f"  tables   {', '.join(tables)} (next to it, <stem>.<table>.<format>)")
     if s.get("sidecar"):
         print(f"  sidecar  {s['sidecar']}")
 

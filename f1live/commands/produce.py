@@ -18,7 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-from f1live.commands._data_args import add_kafka_args, speed_arg
+from f1live.commands._data_args import add_from_arg, add_kafka_args, speed_arg
 from f1live.config import Settings
 
 NAME = "produce"
@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="replay speed: 1 = real time, 10, 0.5, or 'max' (default: env F1LIVE_SPEED, 1)")
     p.add_argument("--duration", type=float, default=None, help="seconds of wall time to stream (default: to the end)")
     p.add_argument("--max-messages", type=int, default=None, help="stop after this many messages")
-    p.add_argument("--start-lap", type=int, default=None, help="start at the first sample of this lap")
+    add_from_arg(p)
+    p.add_argument("--start-lap", type=int, default=None, help=argparse.SUPPRESS)  # old spelling of --from "lap N"
     add_kafka_args(p, topic=True)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "verbose", 0) < 2:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
     settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers, source=args.source,
-                                 topic=args.topic)  # fmt: skip
+                                 topic=args.topic, replay_from=args.replay_from)  # fmt: skip
     if args.file is not None:
         if not args.file.exists():
             raise FileNotFoundError(f"--file {args.file}: no such file (expected an f1live CSV/Parquet export)")

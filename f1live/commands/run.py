@@ -2,20 +2,22 @@
 
 Prepares the default session (2023 Monaco Race, ``--source auto``: an existing export
 in ``data/``, else FastF1, else the raw FastF1 CSV dumps, else SIMULATED with a warning),
-exports it when it was not loaded from an export, then starts the dashboard (Voila on
-127.0.0.1) replaying that export through Kafka and prints its URL. Each page view runs
-the whole pipeline (embedded broker unless ``--bootstrap-servers``). Ctrl-C stops it all.
+exports it when it was not loaded from an export, trains the three models when
+``models/`` has none and the training races are available, then starts the dashboard
+(Voila on 127.0.0.1, one broker for the server) replaying that export through Kafka from
+the race start, and prints its URL. Ctrl-C stops it all.
 
 ``--seconds N`` instead only replays N seconds from the in-memory cache, without Kafka or
 UI, and prints the measured frequency (a quick check of the prepared data).
 
 Examples::
 
-    f1live run                                   # prepare, then http://127.0.0.1:8866/
-    f1live run --speed 20 --from-lap 23 --port 9000 --no-browser
+    f1live run                                   # prepare, train if needed, then http://127.0.0.1:8866/
+    f1live run --speed 20 --from "lap 23" --port 9000 --no-browser
+    f1live run --from session                    # the whole session: garage and grid first
     f1live run --bootstrap-servers localhost:9092
     f1live run --source simulated                # SIMULATED data, labelled as such
-    f1live run --seconds 10 --from-lap 23 --speed 2    # quick replay check, no Kafka
+    f1live run --seconds 10 --from "lap 23" --speed 2    # quick replay check, no Kafka
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import json
 import sys
 import time
 
-from f1live.commands._data_args import add_session_args, settings_from_args, speed_arg
+from f1live.commands._data_args import add_from_arg, add_session_args, settings_from_args, speed_arg
 from f1live.commands.dashboard import add_server_args
 
 NAME = "run"
@@ -38,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_session_args(p)
     p.add_argument("--speed", type=speed_arg, default=1.0,
                    help="replay speed: 1 = real time (default), 10, 0.5, or 'max' (= 0: as fast as possible)")
-    p.add_argument("--from-lap", type=int, default=1, help="start the replay at this lap (default 1)")
+    add_from_arg(p)
+    p.add_argument("--from-lap", type=int, default=None, help=argparse.SUPPRESS)  # old spelling of --from "lap N"
     g = p.add_argument_group("dashboard")
     add_server_args(g)  # type: ignore[arg-type]
     c = p.add_argument_group("quick check (no Kafka, no UI)")
@@ -105,25 +108,26 @@ def run(args: argparse.Namespace) -> int:
         side = dict(side, frequency=session_frequency(cache.to_frame()), rows=len(cache),
                     drivers=cache.drivers, laps=max(cache.laps))
     summary = summarize(side, {"export": str(path)}, None)
+    start_at = args.replay_from or (f"lap {args.from_lap}" if args.from_lap else None)
     if args.seconds is None:
         del cache
         if not args.json:
             print_summary(summary)
-        return _serve(args, path, bool(summary["simulated"]))
-    start = cache.index_of_lap(args.from_lap)
+        return _serve(args, path, bool(summary["simulated"]), start_at)
+    start = cache.index_of_start(start_at)
     rep = replay(cache, start, args.seconds, args.speed)
     if args.json:
         print(json.dumps({"prepared": summary, "replay": rep}, indent=2))
         return 0
     print_summary(summary)
     label = "SIMULATED " if summary["simulated"] else ""
-    print(f"replayed {rep['rows']:,} {label}rows from lap {args.from_lap} in {rep['wall_s']:.2f} s wall "
+    print(f"replayed {rep['rows']:,} {label}rows from {start_at or 'race'} in {rep['wall_s']:.2f} s wall "
           f"at speed {f'x{args.speed:g}' if args.speed else 'max'}: {rep['rows_per_s']:.1f} rows/s, {rep['drivers']} drivers, "
           f"{_hz(rep['hz_per_car'])} Hz per car (measured)")
     return 0
 
 
-def _serve(args: argparse.Namespace, path, simulated: bool) -> int:
+def _serve(args: argparse.Namespace, path, simulated: bool, start_at: str | None) -> int:
     """The dashboard replays the prepared export (each page loads it in its kernel)."""
     from pathlib import Path
 
@@ -131,10 +135,10 @@ def _serve(args: argparse.Namespace, path, simulated: bool) -> int:
 
     ns = argparse.Namespace(
         speed=args.speed, source="file", file=Path(path), year=args.year, event=args.event,
-        session=args.session, start_lap=args.from_lap if args.from_lap and args.from_lap > 1 else None,
+        session=args.session, replay_from=start_at, start_lap=None,
         port=args.port, bootstrap_servers=args.bootstrap_servers, broker=args.broker, drivers=args.drivers,
         heartbeat_timeout=args.heartbeat_timeout, cull_idle_timeout=args.cull_idle_timeout,
-        no_browser=args.no_browser)
+        wait_for_page=args.wait_for_page, no_train=args.no_train, no_browser=args.no_browser)
     if simulated:
         print("NOTE: the prepared session is SIMULATED data (no real data was available)", file=sys.stderr)
     return serve(ns)

@@ -132,11 +132,14 @@ def restrict_drivers(data: SessionData, drivers: list[str] | None) -> SessionDat
                        race_control=data.race_control, position=pos, meta=meta, weather=data.weather)
 
 
-def load_session(settings: Settings, *, progress: bool = True, drivers: list[str] | None = None) -> SessionData:
+def load_session(settings: Settings, *, progress: bool = True, drivers: list[str] | None = None,
+                 allow_simulated: bool = True) -> SessionData:
     """Load the session described by ``settings`` from ``settings.source``.
 
     ``drivers`` (codes) keeps only those cars; the ``fastf1-csv`` source then reads only
-    their files (quick), the others load everything and filter.
+    their files (quick), the others load everything and filter. ``allow_simulated=False``
+    makes ``auto`` raise :class:`SourceUnavailableError` instead of falling back to the
+    simulated session (e.g. for training data).
 
     Raises ``ValueError`` for an unknown source and :class:`SourceUnavailableError`
     (with the choices the user has) when an explicit source cannot deliver.
@@ -145,10 +148,10 @@ def load_session(settings: Settings, *, progress: bool = True, drivers: list[str
         from f1live.sources.fastf1_csv import load_fastf1_csv
 
         return load_fastf1_csv(settings, progress=progress, drivers=drivers)
-    return restrict_drivers(_load(settings, progress=progress), drivers)
+    return restrict_drivers(_load(settings, progress=progress, allow_simulated=allow_simulated), drivers)
 
 
-def _load(settings: Settings, *, progress: bool) -> SessionData:
+def _load(settings: Settings, *, progress: bool, allow_simulated: bool = True) -> SessionData:
     source = settings.source
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
@@ -170,10 +173,10 @@ def _load(settings: Settings, *, progress: bool) -> SessionData:
         from f1live.sources.fastf1 import load_fastf1
 
         return load_fastf1(settings, progress=progress)
-    return _load_auto(settings, progress=progress)
+    return _load_auto(settings, progress=progress, allow_simulated=allow_simulated)
 
 
-def _load_auto(settings: Settings, *, progress: bool) -> SessionData:
+def _load_auto(settings: Settings, *, progress: bool, allow_simulated: bool = True) -> SessionData:
     tried: list[str] = []
     if settings.source_path is not None:
         p = settings.source_path
@@ -198,16 +201,20 @@ def _load_auto(settings: Settings, *, progress: bool) -> SessionData:
 
         return load_fastf1(settings, progress=progress)
     except SourceUnavailableError as exc:
-        tried.append(f"FastF1: {exc}")
-        _log.info("auto: FastF1 unavailable: %s", exc)
+        reason = str(exc).splitlines()[0]
+        tried.append(reason)
+        fastf1_failed = reason
     # 3. raw FastF1 CSV dumps in the shared data folder
     from f1live.sources.fastf1_csv import find_csv_dump, load_fastf1_csv
 
     dump = find_csv_dump(settings)
     if dump is not None:
-        _log.warning("auto: FastF1 could not load the session; using the raw FastF1 CSV dump %s", dump)
+        _log.warning("%s; using the raw FastF1 CSV dump %s instead", fastf1_failed, dump)
         return load_fastf1_csv(settings.replace(source_path=dump), progress=progress)
     tried.append(f"no FastF1 CSV dump under {settings.shared_data / 'fastf1_csv_exports'}")
+    if not allow_simulated:
+        raise SourceUnavailableError(f"no real data for {settings.year} {settings.event} {settings.session}: "
+                                     + "; ".join(tried))
     # 4. simulated, loudly
     from f1live.sources.simulated import simulate_session
 

@@ -68,14 +68,20 @@ def _configure(fastf1: Any, cache_dir: Path, offline: bool) -> None:
 
 
 def _load(settings: Settings, cache_dir: Path, offline: bool) -> Any:
+    import contextlib
+
     import fastf1
 
     _configure(fastf1, cache_dir, offline)
+    # FastF1 logs every failed request with its traceback; the caller reports the failure in
+    # one line (the tracebacks show with -v, i.e. this logger at DEBUG)
+    quiet = contextlib.nullcontext() if _log.isEnabledFor(logging.DEBUG) else _quiet_fastf1()
     try:
-        session = fastf1.get_session(int(settings.year), settings.event, settings.session)
-        if offline:
-            _require_cached_car_data(session, cache_dir, settings)
-        session.load(laps=True, telemetry=True, weather=True, messages=True)
+        with quiet:
+            session = fastf1.get_session(int(settings.year), settings.event, settings.session)
+            if offline:
+                _require_cached_car_data(session, cache_dir, settings)
+            session.load(laps=True, telemetry=True, weather=True, messages=True)
     except SystemExit:  # FastF1 calls exit() when a cache update fails to download
         raise SourceUnavailableError(offline_help(settings, "FastF1 gave up downloading (no network?)")) from None
     except SourceUnavailableError:
@@ -127,7 +133,7 @@ def load_fastf1_session(settings: Settings) -> Any:
     except SourceUnavailableError:
         if settings.offline:
             raise
-        _log.info("FastF1: session not in cache %s; trying the network", cache_dir)
+        _log.debug("FastF1: session not in cache %s; trying the network", cache_dir)
         session = _load(settings, cache_dir, offline=False)
     return session
 
@@ -251,14 +257,20 @@ def _loaded(session: Any, name: str) -> Any:
 
 
 class _quiet_fastf1:
-    """Silence FastF1's logger while it reports what an offline cache lacks."""
+    """Silence FastF1's logger and warnings while it reports failures f1live reports itself."""
 
     def __enter__(self) -> None:
+        import warnings
+
         self._logger = logging.getLogger("fastf1")
         self._level = self._logger.level
         self._logger.setLevel(logging.CRITICAL)
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore")
 
     def __exit__(self, *exc: object) -> None:
+        self._warnings.__exit__(*exc)
         self._logger.setLevel(self._level)
 
 

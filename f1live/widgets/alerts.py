@@ -47,8 +47,11 @@ class AlertsPanel(Panel):
     """
 
     title = "Anomalies & race control"
-    help = ("Messages the anomaly detector flagged (with its reason and score) and the session's "
-            "track-status / race-control events, on one session-time axis.")
+    help = ("Messages the anomaly detectors flagged (which detector: River's online model or a physical "
+            "rule; its reason and score) and the session's track-status / race-control events issued up "
+            "to the replay clock, on one session-time axis. Known raw-data artefacts (e.g. throttle 104, "
+            "gear codes above 8, cars not on a racing lap) are data-quality notes, counted per driver below, "
+            "not anomalies.")
 
     def __init__(self, max_rows: int = 300) -> None:
         super().__init__()
@@ -59,15 +62,39 @@ class AlertsPanel(Panel):
         self.summary.add_class("f1-note")
         self.log = w.HTML()
         self.log.add_class("f1-alerts-log")
+        self.notes = w.HTML()
+        self.notes.add_class("f1-quality-notes")
         self._key: object = None
-        self.widget = self.card(w.HBox([self.driver, self.kind, self.summary]), self.log)
+        self._notes_key: object = None
+        self.widget = self.card(w.HBox([self.driver, self.kind, self.summary]), self.log, self.notes)
 
     @staticmethod
     def _options(current: tuple[str, ...], values: set[str]) -> list[str] | None:
         new = [ALL, *sorted(v for v in values if v)]
         return None if list(current) == new else new
 
+    def _update_notes(self, view: View) -> None:
+        notes = sorted(view.quality, key=lambda q: (-int(q.get("count") or 0), str(q.get("driver"))))
+        key = tuple((q.get("driver"), q.get("type"), q.get("count")) for q in notes)
+        if key == self._notes_key:
+            return
+        self._notes_key = key
+        if not notes:
+            self.notes.value = ""
+            return
+        total = sum(int(q.get("count") or 0) for q in notes)
+        rows = "".join(
+            f"<tr><td><b>{esc(q.get('driver') or '')}</b></td><td>{esc(q.get('type') or '')}</td>"
+            f"<td>{int(q.get('count') or 0):,}</td><td>{fmt_clock(q.get('first_session_time'))}</td>"
+            f'<td style="white-space:normal">{esc(q.get("reason") or "")}</td></tr>' for q in notes[:60])
+        self.notes.value = (
+            f'<details><summary>Data-quality notes: {total:,} samples in {len(notes)} (driver, kind) groups '
+            "— raw-data artefacts, not anomalies</summary>"
+            '<div class="f1-scroll" style="max-height:180px"><table class="f1-table"><tr><th>Driver</th><th>Kind</th>'
+            f"<th>Samples</th><th>First at</th><th>What</th></tr>{rows}</table></div></details>")
+
     def update(self, view: View) -> None:
+        self._update_notes(view)
         last = view.anomalies[-1] if view.anomalies else None
         key = (len(view.anomalies), None if last is None else (last.get("session_time"), last.get("driver")),
                len(view.events), self.driver.value, self.kind.value)
@@ -85,11 +112,16 @@ class AlertsPanel(Panel):
                if (self.driver.value in (ALL, None) or e.get("driver") == self.driver.value)
                and (self.kind.value in (ALL, None) or e.get("type") == self.kind.value)]
         n_anom = sum(1 for e in items if e["kind"] == "anomaly")
-        self.summary.value = f"{n_anom} anomalies · {len(items) - n_anom} events · showing {min(len(sel), self.max_rows)}"
+        river = sum(1 for e in items if e["kind"] == "anomaly" and "river" in str(e.get("detector") or ""))
+        self.summary.value = (f"{n_anom} anomalies ({river} by River) · {len(items) - n_anom} events · "
+                              f"showing {min(len(sel), self.max_rows)}")
         rows = []
         for e in sel[: self.max_rows]:
             if e["kind"] == "anomaly":
-                badge = '<span class="f1-flag" style="background:#dc2626">ANOM</span>'
+                det = str(e.get("detector") or "")
+                label = {"river": "RIVER", "rule": "RULE", "river+rule": "RIVER+RULE"}.get(det, "ANOM")
+                badge = (f'<span class="f1-flag" style="background:#dc2626" title="flagged by {esc(det or "the detector")}">'
+                         f"{label}</span>")
                 text = esc(e.get("reason") or "")
                 score = fmt_num(e.get("score"), 2)
             else:

@@ -1,4 +1,4 @@
-"""Controls: session choice, drivers, replay speed, start/pause/resume/stop, seek to lap."""
+"""Controls: session choice, drivers, start point, replay speed, start/pause/resume/stop, seek to lap."""
 
 from __future__ import annotations
 
@@ -39,11 +39,15 @@ class ControlsPanel:
     """The control strip; the dashboard connects callbacks with :meth:`on`.
 
     >>> c = ControlsPanel(Settings(speed=20.0))
-    >>> c.speed.value, c.settings_from(Settings()).speed
-    ('20×', 20.0)
+    >>> c.speed.value, c.settings_from(Settings()).speed, c.start_from.value
+    ('20×', 20.0, 'race')
+    >>> c.start_from.value = "lap 30"; c.settings_from(Settings()).replay_from
+    'lap 30'
     """
 
-    def __init__(self, settings: Settings, drivers: tuple[str, ...] = ()) -> None:
+    def __init__(self, settings: Settings, drivers: tuple[str, ...] = (), start: str | None = None) -> None:
+        from f1live.cache import START_HELP
+
         self.year = w.BoundedIntText(value=settings.year, min=2018, max=2100, description="Year",
                                      layout=w.Layout(width="150px"))
         self.event = w.Text(value=settings.event, description="Event", layout=w.Layout(width="200px"))
@@ -56,6 +60,9 @@ class ControlsPanel:
                            description="File", layout=w.Layout(width="300px"))
         self.drivers = w.Text(value=",".join(drivers), placeholder="all (or VER,ALO,...)",
                               description="Drivers", layout=w.Layout(width="260px"))
+        self.start_from = w.Combobox(value=start or settings.replay_from, options=["race", "session", "lap 1", "lap 30"],
+                                     description="From", tooltip=START_HELP, ensure_option=False,
+                                     layout=w.Layout(width="200px"))
         self.speed = w.SelectionSlider(options=list(SPEEDS), value=speed_label(settings.speed),
                                        description="Speed", continuous_update=False,
                                        layout=w.Layout(width="330px"))
@@ -76,7 +83,7 @@ class ControlsPanel:
             b = getattr(self, name)
             b.layout = w.Layout(width="95px")
             b.add_class("f1-btn-" + name)  # stable hooks for tests
-        row1 = w.HBox([self.year, self.event, self.session, self.source, self.path, self.drivers],
+        row1 = w.HBox([self.year, self.event, self.session, self.source, self.path, self.drivers, self.start_from],
                       layout=w.Layout(flex_flow="row wrap"))
         row2 = w.HBox([self.start, self.pause, self.resume, self.stop, self.speed, self.lap, self.seek,
                        self.live_ui, self.message], layout=w.Layout(flex_flow="row wrap", align_items="center"))
@@ -89,12 +96,18 @@ class ControlsPanel:
         getattr(self, name).on_click(lambda _b: callback())
 
     def settings_from(self, base: Settings) -> Settings:
-        """``base`` with the session/source/speed chosen in the controls."""
+        """``base`` with the session/source/start/speed chosen in the controls.
+
+        Raises ``ValueError`` naming the field when the start point does not parse.
+        """
+        from f1live.cache import parse_start
+
         path = self.path.value.strip()
+        start = str(parse_start(self.start_from.value.strip() or "race"))
         return base.replace(year=int(self.year.value), event=self.event.value.strip() or base.event,
                             session=self.session.value, source=self.source.value,
                             source_path=Path(path).expanduser() if path else base.source_path,
-                            speed=SPEEDS[self.speed.value])
+                            speed=SPEEDS[self.speed.value], replay_from=start)
 
     def selected_drivers(self) -> tuple[str, ...]:
         return parse_drivers(self.drivers.value)

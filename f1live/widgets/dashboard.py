@@ -8,11 +8,17 @@ In a notebook / Voila page::
     dash.show()     # build-once widgets
     dash.start()    # broker (this thread) -> session, topics, consumer, producer (background)
 
+Served by ``f1live dashboard`` (``Dashboard.from_env``), a page's pipeline starts only when
+the page is really displayed: the session loads at once, but broker, consumer and producer
+start at the page's first heartbeat (a hidden ``Play`` widget ticking in the browser). A
+request that never displays the page (a health check, ``curl``, a link preview) gets
+nothing started, and the armed dashboard gives up after ``wait_for_page_s``. Each page
+replays into a topic of its own on the server's broker, so several pages stream at once.
+
 Lifetime: ``stop()`` stops the refresher and the pipeline (threads + broker); it runs
-at interpreter exit too.  A Voila page that is closed never tells its kernel, so the
-page sends a heartbeat (a hidden ``Play`` widget ticking in the browser); when it has
-been silent for ``heartbeat_timeout_s`` after having been seen, the dashboard stops
-itself and the idle kernel is then culled by the server (see ``f1live dashboard``).
+at interpreter exit too.  A Voila page that is closed never tells its kernel, so when the
+heartbeat has been silent for ``heartbeat_timeout_s`` after having been seen, the dashboard
+stops itself and the idle kernel is then culled by the server (see ``f1live dashboard``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,8 +44,9 @@ from f1live.widgets.leaderboard import LeaderboardPanel
 from f1live.widgets.predictions import PredictionsPanel, label_definitions
 from f1live.widgets.refresher import Refresher
 from f1live.widgets.scaling import ScalingPanel, default_runner
-from f1live.widgets.style import CSS, esc
+from f1live.widgets.style import CSS, esc, fmt_clock
 from f1live.widgets.telemetry import TelemetryPanel
+from f1live.widgets.timeline import TimelinePanel
 from f1live.widgets.trackmap import TrackMapPanel
 from f1live.widgets.view import View, to_view
 
@@ -51,11 +59,19 @@ class Dashboard:
     Args:
         settings: session, broker, speed, ``ui_refresh_ms``, ``run_dir``, ``models_dir``.
         drivers: replay only these drivers (default all).
-        bootstrap_servers: an external Kafka (default: embedded broker per pipeline).
-        start_lap: begin at this lap.
+        bootstrap_servers: an external Kafka (default: the running recorded broker, else an
+            embedded one of the pipeline's own).
+        start_lap: begin at this lap (``start="lap N"``).
+        start: where the replay begins (``race``, ``session``, ``lap N``, ``time H:MM:SS``;
+            default ``settings.replay_from``).
         pipeline: a ready (not started) pipeline to drive instead of building one.
         heartbeat_timeout_s: stop when a page that was seen goes silent this long
             (``None``: never; Voila pages use 60 s by default, see ``f1live dashboard``).
+        wait_for_page_s: start the pipeline only at the page's first heartbeat, and give up
+            (release everything) when none comes within this many seconds; ``None`` starts
+            at :meth:`start` (notebooks, papermill).
+        page_topic: replay into a topic of this page's own (``<topic>.page-<id>``, deleted
+            when the page stops) so pages sharing a broker do not see each other's data.
         window_s: seconds of speed trace shown.
         switch_interval_s: GIL switch interval while running (``sys.setswitchinterval``;
             ``None`` leaves the process default): short, so the consumer thread is not
@@ -65,7 +81,7 @@ class Dashboard:
 
     >>> d = Dashboard(Settings())
     >>> len(d.panels), d.running
-    (7, False)
+    (8, False)
     >>> d.stop()  # idempotent, safe before start
     """
 
@@ -76,17 +92,28 @@ class Dashboard:
         drivers: Sequence[str] = (),
         bootstrap_servers: str | None = None,
         start_lap: int | None = None,
+        start: str | None = None,
         pipeline: Any = None,
         heartbeat_timeout_s: float | None = None,
+        wait_for_page_s: float | None = None,
+        page_topic: bool = False,
         window_s: float = 60.0,
         switch_interval_s: float | None = 0.001,
     ) -> None:
+        if page_topic:
+            page = uuid.uuid4().hex[:8]
+            settings = settings.replace(topic=f"{settings.topic}.page-{page}",
+                                        dlq_topic=f"{settings.topic}.page-{page}.dlq")
         self.settings = settings
+        self.page_topic = page_topic
         self.drivers = tuple(d.upper() for d in drivers)
         self.bootstrap_servers = bootstrap_servers
-        self.start_lap = start_lap
+        self.start_at = f"lap {int(start_lap)}" if start_lap is not None else (start or settings.replay_from)
         self.pipeline = pipeline
         self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.wait_for_page_s = wait_for_page_s
+        self._armed_at: float | None = None  # waiting for the page since (monotonic s)
+        self._preparer: threading.Thread | None = None
         self.switch_interval_s = switch_interval_s
         self._saved_switch: float | None = None
         self._last_heartbeat: float | None = None
@@ -95,7 +122,8 @@ class Dashboard:
         self._starter: threading.Thread | None = None
         self._stopped = False
         self.header = HeaderPanel()
-        self.controls = ControlsPanel(settings, self.drivers)
+        self.controls = ControlsPanel(settings, self.drivers, start=self.start_at)
+        self.timeline = TimelinePanel()
         self.telemetry = TelemetryPanel(window_s=window_s)
         self.trackmap = TrackMapPanel()
         self.leaderboard = LeaderboardPanel()
@@ -103,8 +131,8 @@ class Dashboard:
         self.alerts = AlertsPanel()
         self.health = HealthPanel()
         self.scaling = ScalingPanel(settings.run_dir, runner=None)
-        self.panels = [self.header, self.telemetry, self.trackmap, self.leaderboard, self.predictions,
-                       self.alerts, self.health]
+        self.panels = [self.header, self.timeline, self.telemetry, self.trackmap, self.leaderboard,
+                       self.predictions, self.alerts, self.health]
         # Browser-side heartbeat: the Play widget's timer runs in the page and sends value
         # changes back; a closed page stops it.  Hidden: it is machinery, not UI.
         self.heartbeat = w.Play(value=0, min=0, max=10**9, step=1, interval=1000, repeat=True,
@@ -117,15 +145,17 @@ class Dashboard:
         self._kick_at = 0.0
         self._slow_at = float("-inf")  # last update of the summary panels (monotonic s)
         self.slow_frames = 0
+        self.panel_errors = 0
         self._wire_controls()
         row = {"flex_flow": "row wrap", "align_items": "stretch", "width": "100%"}
         for panel, flex in ((self.trackmap, "1 1 380px"), (self.telemetry, "2 1 520px"),
-                            (self.leaderboard, "1 1 420px"), (self.predictions, "1 1 420px"),
+                            (self.leaderboard, "3 1 640px"), (self.predictions, "1 1 360px"),
                             (self.alerts, "1 1 420px"), (self.health, "1 1 420px")):
             panel.widget.layout.flex = flex
         self.scaling.widget.layout.flex = "0 0 auto"
+        self.timeline.widget.layout.flex = "0 0 auto"
         self.widget = w.VBox([
-            w.HTML(CSS), self.header.widget, self.controls.widget,
+            w.HTML(CSS), self.header.widget, self.controls.widget, self.timeline.widget,
             w.HBox([self.trackmap.widget, self.telemetry.widget], layout=w.Layout(**row)),
             w.HBox([self.leaderboard.widget, self.predictions.widget], layout=w.Layout(**row)),
             w.HBox([self.alerts.widget, self.health.widget], layout=w.Layout(**row)),
@@ -138,21 +168,29 @@ class Dashboard:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Dashboard:
         """A dashboard configured from ``F1LIVE_*`` variables (what ``f1live dashboard`` sets).
 
-        Besides :class:`Settings` fields: ``F1LIVE_DASHBOARD_DRIVERS`` (``VER,HAM``),
-        ``F1LIVE_DASHBOARD_START_LAP``, ``F1LIVE_DASHBOARD_HEARTBEAT_S`` (0 = never).
+        Besides :class:`Settings` fields (``F1LIVE_REPLAY_FROM`` for the start):
+        ``F1LIVE_DASHBOARD_DRIVERS`` (``VER,HAM``), ``F1LIVE_DASHBOARD_START_LAP``,
+        ``F1LIVE_DASHBOARD_HEARTBEAT_S`` (0 = never), ``F1LIVE_DASHBOARD_WAIT_FOR_PAGE_S``
+        (0 = start at once), ``F1LIVE_DASHBOARD_PAGE_TOPIC`` (1 = a topic per page).
 
         >>> d = Dashboard.from_env({"F1LIVE_SPEED": "20", "F1LIVE_DASHBOARD_DRIVERS": "ver,ham",
-        ...                         "F1LIVE_DASHBOARD_HEARTBEAT_S": "0"})
-        >>> d.settings.speed, d.drivers, d.heartbeat_timeout_s
-        (20.0, ('VER', 'HAM'), None)
+        ...                         "F1LIVE_DASHBOARD_HEARTBEAT_S": "0", "F1LIVE_REPLAY_FROM": "lap 30",
+        ...                         "F1LIVE_DASHBOARD_WAIT_FOR_PAGE_S": "20", "F1LIVE_DASHBOARD_PAGE_TOPIC": "1"})
+        >>> d.settings.speed, d.drivers, d.heartbeat_timeout_s, d.start_at, d.wait_for_page_s
+        (20.0, ('VER', 'HAM'), None, 'lap 30', 20.0)
+        >>> d.settings.topic.startswith("f1-speed-stream.page-")
+        True
         """
         env = os.environ if environ is None else environ
         settings = Settings.from_env(env)
         drivers = tuple(d.strip().upper() for d in env.get("F1LIVE_DASHBOARD_DRIVERS", "").split(",") if d.strip())
         lap = env.get("F1LIVE_DASHBOARD_START_LAP", "")
         hb = float(env.get("F1LIVE_DASHBOARD_HEARTBEAT_S", "60") or 0)
+        wait = float(env.get("F1LIVE_DASHBOARD_WAIT_FOR_PAGE_S", "0") or 0)
         kw: dict[str, Any] = {"drivers": drivers, "start_lap": int(lap) if lap else None,
                               "heartbeat_timeout_s": hb if hb > 0 else None,
+                              "wait_for_page_s": wait if wait > 0 else None,
+                              "page_topic": env.get("F1LIVE_DASHBOARD_PAGE_TOPIC", "") in ("1", "true", "yes"),
                               "bootstrap_servers": settings.bootstrap_servers}
         kw.update(overrides)
         return cls(settings, **kw)
@@ -191,14 +229,17 @@ class Dashboard:
         from f1live.pipeline import Pipeline
 
         return Pipeline(settings, bootstrap_servers=self.bootstrap_servers, drivers=self.drivers or None,
-                        start_lap=self.start_lap)
+                        start=self.start_at, delete_topics=self.page_topic)
 
     def start(self, background: bool = True) -> Dashboard:
-        """Start the pipeline and the refresher.
+        """Arm the dashboard: the refresher and the session's loading start now; the pipeline
+        (broker, topics, consumer, producer) starts now, or -- with ``wait_for_page_s`` -- at
+        the page's first heartbeat.
 
-        The embedded broker is started in the calling thread (so it dies with the
-        process even if that is killed); loading the session and starting the clients
-        run in a background thread when ``background`` (the page stays responsive).
+        The embedded broker, when the pipeline needs one of its own, is started in the
+        calling thread (the kernel's main thread also handles the heartbeat), so it dies with
+        the process even if that is killed; loading the session and starting the clients run
+        in a background thread when ``background`` (the page stays responsive).
         """
         with self._lock:
             self._stopped = False
@@ -206,12 +247,9 @@ class Dashboard:
                 self.pipeline = self._new_pipeline(self.settings)
             defs = label_definitions(self.settings.models_dir)
             if not defs:  # no trained models: the definitions the models would be trained on
-                try:
-                    from f1live.labels import LABEL_DEFINITIONS
+                from f1live.labels import LABEL_DEFINITIONS
 
-                    defs = dict(LABEL_DEFINITIONS)
-                except ImportError:
-                    defs = {}
+                defs = dict(LABEL_DEFINITIONS)
             self.predictions.set_definitions(defs)
             self.scaling.runner = default_runner(self.settings)
             self.scaling.button.disabled = self.scaling.runner is None
@@ -223,25 +261,55 @@ class Dashboard:
                 # consumer waiting on the GIL could stall that long per wake-up.
                 self._saved_switch = sys.getswitchinterval()
                 sys.setswitchinterval(min(self._saved_switch, self.switch_interval_s))
-            self.refresher.start()
-            self._message("starting broker…")
             pipeline = self.pipeline
-            pipeline.start_broker()
+            self._background = background
+            self._preparer = threading.Thread(target=self._prepare, args=(pipeline,), name="f1live-session-load",
+                                              daemon=True)
+            self._preparer.start()
+            self.refresher.start()
+            if self.wait_for_page_s is None:
+                self._launch()
+            else:
+                self._armed_at = time.monotonic()
+                self._message("loading the session…")
+        return self
+
+    def _prepare(self, pipeline: Any) -> None:
+        try:
+            pipeline.prepare()
+        except Exception:  # reported by pipeline.start(), which raises it again
+            log.exception("loading the session failed")
+
+    def _launch(self) -> None:
+        """Start the pipeline (broker in this thread, the rest in the background)."""
+        with self._lock:
+            if self._stopped or self._starter is not None and self._starter.is_alive():
+                return
+            self._armed_at = None
+            pipeline = self.pipeline
+            self._message("starting…")
+            try:
+                pipeline.start_broker()
+            except Exception as exc:
+                log.exception("no broker")
+                self._message(f"<b style='color:#dc2626'>start failed: {esc(exc)}</b>")
+                return
 
             def run() -> None:
                 try:
+                    if self._preparer is not None:
+                        self._preparer.join()
                     pipeline.start()
                     self._message("running")
                 except Exception as exc:
                     log.exception("pipeline failed to start")
                     self._message(f"<b style='color:#dc2626'>start failed: {esc(exc)}</b>")
 
-            if background:
+            if getattr(self, "_background", True):
                 self._starter = threading.Thread(target=run, name="f1live-pipeline-start", daemon=True)
                 self._starter.start()
             else:
                 run()
-        return self
 
     def wait_started(self, timeout: float = 120.0) -> bool:
         """Block until the background start finished; True if the pipeline is running."""
@@ -264,6 +332,7 @@ class Dashboard:
             if self.pipeline is not None:
                 self.pipeline.stop(timeout=timeout)
             self.refresher.join(5)
+            self._armed_at = None
             if self._starter is not None:
                 self._starter.join(timeout)
             if self._saved_switch is not None:
@@ -302,6 +371,8 @@ class Dashboard:
         c.on("stop", self._guard(self._on_stop))
         c.on("seek", self._guard(lambda: (self._need().seek(int(c.lap.value)),
                                           self._message(f"seeking to lap {int(c.lap.value)}"))))
+        self.timeline.on_seek(lambda t: self._guard(lambda: (self._need().seek(session_time=t),
+                                                             self._message(f"seeking to {fmt_clock(t)}")))())
         c.live_ui.observe(lambda ch: self._guard(lambda: self.set_live(bool(ch["new"])))(), names="value")
         c.speed.observe(lambda ch: self._guard(lambda: self._need().set_speed(SPEEDS[ch["new"]]))()
                         if self.running else None, names="value")
@@ -333,6 +404,7 @@ class Dashboard:
             self.pipeline.stop()
         self.settings = self.controls.settings_from(self.settings)
         self.drivers = self.controls.selected_drivers()
+        self.start_at = self.settings.replay_from
         self.pipeline = None
         self.start()
 
@@ -346,9 +418,21 @@ class Dashboard:
     def _on_heartbeat(self, _change: Any) -> None:
         self._last_heartbeat = time.monotonic()
         self._heartbeats += 1
+        if self._armed_at is not None and not self._stopped:
+            log.info("the page is displayed (first heartbeat after %.1f s): starting the pipeline",
+                     time.monotonic() - self._armed_at)
+            self._launch()
 
     def _watch_heartbeat(self) -> None:
         now = time.monotonic()
+        if self._armed_at is not None and self.wait_for_page_s is not None \
+                and now - self._armed_at > self.wait_for_page_s:
+            log.warning("no page displayed within %.0f s of the request (a health check or a preview?): "
+                        "releasing the session, nothing was started", self.wait_for_page_s)
+            self._armed_at = None
+            threading.Thread(target=self.stop, name="f1live-dashboard-stop", daemon=True).start()
+            self.refresher.stop()
+            return
         if self._last_heartbeat is None:
             # The Play timer starts only on a playing False->True change seen by a live
             # view, so (re)kick it until the page answers.
@@ -373,7 +457,7 @@ class Dashboard:
             snap["frame"] = "full"
         else:
             selected = self.telemetry.selected
-            snap = p.snapshot(history=[selected] if selected else False, latency=False)
+            snap = p.snapshot(history=[selected] if selected else False, latency=False, timing=False)
             snap["frame"] = "live"
         return snap
 
@@ -394,7 +478,7 @@ class Dashboard:
         # (all histories, latency percentiles) only for those frames.
         slow = snap.get("frame", "full") == "full"
         steps = [lambda: self.header.update(view), lambda: self.telemetry.update(view),
-                 lambda: self.trackmap.update(view, selected)]
+                 lambda: self.trackmap.update(view, selected), lambda: self.timeline.update(view)]
         if slow:
             self._slow_at = time.monotonic()
             self.slow_frames += 1
@@ -402,7 +486,12 @@ class Dashboard:
                       lambda: self.predictions.update(view, selected), lambda: self.alerts.update(view),
                       lambda: self.health.update(view)]
         for step in steps:
-            step()
+            try:
+                step()
+            except Exception:  # one panel's failure must not freeze the others
+                self.panel_errors += 1
+                if self.panel_errors <= 5:
+                    log.exception("a dashboard panel failed to update")
             time.sleep(0)  # hand the GIL to the consumer between panels: the stream has priority
-        if view.meta.get("total_laps"):
+        if view.meta.get("total_laps") and self.controls.lap.max != int(view.meta["total_laps"]):
             self.controls.lap.max = int(view.meta["total_laps"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ipywidgets as w
 
 from f1live.widgets.base import Panel
-from f1live.widgets.style import esc, fmt_clock
+from f1live.widgets.leaderboard import status_chip
+from f1live.widgets.style import esc
+from f1live.widgets.timeline import clock_text
 from f1live.widgets.view import View
 
 
@@ -17,6 +19,9 @@ class HeaderPanel(Panel):
     ...               counters={"processed": 12}))
     >>> h.banner.layout.display, "0:01:01.0" in h.bar.value, 'f1-msgcount">12<' in h.bar.value
     (None, True, True)
+    >>> h.update(View(session_time=4613.0, meta={"total_laps": 78}, extra={"lap": 12, "track_status": "2"}))
+    >>> "Lap 12/78 · 1:16:53.0" in h.bar.value, "YELLOW" in h.bar.value
+    (True, True)
     >>> h.update(View(meta={"simulated": False}))
     >>> h.banner.layout.display
     'none'
@@ -47,8 +52,10 @@ class HeaderPanel(Panel):
             '<span class="f1-brand">F1<b>LIVE</b></span>'
             f'<span class="f1-meta">{esc(title)} {esc(session)}'
             f'{" · source: " + esc(source) if source else ""}{" · SIMULATED" if sim else ""}</span>'
-            f'<span class="f1-clock" title="replay clock: session time of the newest message">'
-            f'<span class="f1-session-time">{fmt_clock(view.session_time)}</span></span>'
+            f'<span class="f1-clock" title="replay clock: the leader\'s lap and the session time of the newest '
+            f'message of this replay segment">'
+            f'<span class="f1-session-time">{esc(clock_text(view))}</span></span>'
+            f'{status_chip(view.track_status)}'
             f'<span class="f1-meta">msgs <span class="f1-msgcount">{n}</span>'
             f' · frame <span class="f1-frame">{self.frame}</span></span></div>'
         )

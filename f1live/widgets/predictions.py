@@ -108,7 +108,9 @@ class PredictionsPanel(Panel):
         missing = view.status.get("models") == "missing" and not any(k in a for k in MODELS)
         self.figure.layout.display = "none" if missing else None
         if missing:
-            self.numbers.value = f'<div class="f1-note" style="font-size:15px">{NO_MODELS}</div>'
+            note = view.meta.get("models_note")
+            self.numbers.value = (f'<div class="f1-note f1-models-missing" style="font-size:14px">'
+                                  f'{esc(note) if note else NO_MODELS}</div>')
         else:
             tiles = []
             for name, (label, _) in MODELS.items():

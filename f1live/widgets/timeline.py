@@ -42,12 +42,13 @@ class TimelinePanel(Panel):
     replay clock and a slider: releasing the slider seeks the replay to that session time.
 
     >>> p = TimelinePanel()
-    >>> meta = {"timeline": {"start": 0.0, "end": 600.0, "race_start": 100.0,
+    >>> meta = {"timeline": {"start": 50.0, "end": 600.0, "race_start": 100.0,
     ...         "laps": [(1, 100.0), (2, 190.0)], "markers": [{"start": 150.0, "end": 170.0,
     ...         "status": "4", "label": "SC"}]}, "total_laps": 2}
-    >>> p.update(View(session_time=160.0, meta=meta, extra={"lap": 1}))
-    >>> p.slider.value, p.cursor.x.tolist(), "Lap 1/2" in p.label.value
-    (160.0, [160.0, 160.0], True)
+    >>> p.update(View(session_time=160.0, meta=meta, extra={"lap": 1}, timing={"lap": 1},
+    ...               events=[{"session_time": 150.0, "category": "Flag", "flag": "YELLOW"}]))
+    >>> p.slider.value, p.cursor.x.tolist(), "Lap 1/2" in p.label.value, p.flags.x.tolist()
+    (160.0, [160.0, 160.0], True, [150.0])
     >>> seeks = []; p.on_seek(seeks.append)
     >>> p.slider.value = 400.0   # as a user's drag would
     >>> seeks
@@ -121,12 +122,16 @@ class TimelinePanel(Panel):
                 self.tick_labels.x = np.array([t for _, t in shown])
                 self.tick_labels.y = np.full(len(shown), 0.02)
                 self.tick_labels.text = [f"L{k}" for k, _ in shown]
-        with self.slider.hold_sync():
-            self._syncing = True
-            try:
-                self.slider.min, self.slider.max = start, max(end, start + 1.0)
-            finally:
-                self._syncing = False
+        self._syncing = True
+        try:  # the slider refuses min > max at every step, so move the bound on the side of the move first
+            hi = max(end, start + 1.0)
+            with self.slider.hold_sync():
+                if start > self.slider.max:
+                    self.slider.max, self.slider.min = hi, start
+                else:
+                    self.slider.min, self.slider.max = start, hi
+        finally:
+            self._syncing = False
 
     def update(self, view: View) -> None:
         tl = view.meta.get("timeline")
@@ -139,7 +144,7 @@ class TimelinePanel(Panel):
             self._draw_session(tl)
         flags = [e for e in view.events if e.get("category") == "Flag"
                  and str(e.get("flag") or "").upper() in ("RED", "YELLOW", "DOUBLE YELLOW", "CHEQUERED")]
-        if len(flags) != len(self.flags.x):
+        if view.timing and len(flags) != len(self.flags.x):  # events come with the full frames
             with self.flags.hold_sync():
                 self.flags.x = np.array([float(e["session_time"]) for e in flags])
                 self.flags.y = np.full(len(flags), 0.9)

@@ -19,6 +19,9 @@ added by the pipeline; all keys optional)::
       "history_fields": ("session_time", "speed", ..., "anomaly", ...),
       "anomalies": [{"session_time", "time", "driver", "type", "reason", "score"}],
       "events": [{"session_time", "time", "category", "message", "flag"}],
+      "timing": {"lap", "total_laps", "leaderboard": [...], "track_status", "weather"},
+      "lap": int, "track_status": str,          # at the replay clock (every frame)
+      "quality": [{"driver", "type", "count", "first_session_time", "reason"}],
       "counters": {"consumed", "processed", "dlq", ...},
       "partitions": {partition: {"offset", "lag"}},
       "latency": {"e2e_ms": {"p50", "p99", "rate", ...}, "series": [(unix s, msgs, p50, p99)]},
@@ -66,8 +69,27 @@ class View:
     latency: dict[str, Sequence[float]] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
     history_fields: tuple[str, ...] = ()
+    timing: dict[str, Any] = field(default_factory=dict)
+    quality: list[dict[str, Any]] = field(default_factory=list)
     _columns: dict[tuple[str, str], list[Any]] = field(default_factory=dict, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lap(self) -> int | None:
+        """The leader's lap at the replay clock (from timing), if known."""
+        lap = self.extra.get("lap") or self.timing.get("lap")
+        return int(lap) if lap else None
+
+    @property
+    def track_status(self) -> str | None:
+        """The track-status code in force at the replay clock, if known."""
+        ts = self.extra.get("track_status") or self.timing.get("track_status")
+        return None if ts is None else str(ts)
+
+    @property
+    def leaderboard(self) -> list[dict[str, Any]]:
+        """Timing's leaderboard at the replay clock (see :mod:`f1live.timing`), or ``[]``."""
+        return list(self.timing.get("leaderboard") or [])
 
     @property
     def simulated(self) -> bool:
@@ -77,15 +99,19 @@ class View:
 
     @property
     def driver_codes(self) -> list[str]:
-        """Drivers seen so far, in race order when positions are known."""
+        """Drivers seen so far, in race order when positions are known (timing's order first)."""
+        known = self.meta.get("drivers") or {}
+        codes = set(self.drivers) | {str(c) for c in known}
+        order = {r["driver"]: i for i, r in enumerate(self.leaderboard)}
+        if order:
+            return sorted(codes, key=lambda c: (order.get(c, 999), c))
+
         def key(code: str) -> tuple[int, str]:
             pos = self.latest(code).get("position")
             try:
                 return (int(pos), code)
             except (TypeError, ValueError):
                 return (999, code)
-        known = self.meta.get("drivers") or {}
-        codes = set(self.drivers) | {str(c) for c in known}
         return sorted(codes, key=key)
 
     def latest(self, code: str) -> dict[str, Any]:
@@ -176,7 +202,8 @@ def to_view(snapshot: Mapping[str, Any] | None, status: Mapping[str, str] | None
         session_time = max(times) if times else None
     version = _get(s, "version", "updated_at", default=0) or 0
     known = {"version", "updated_at", "session_time", "meta", "drivers", "latest", "history",
-             "history_fields", "anomalies", "events", "counters", "stats", "partitions", "latency", "status"}
+             "history_fields", "anomalies", "events", "counters", "stats", "partitions", "latency", "status",
+             "timing", "quality"}
     return View(
         version=version,
         session_time=session_time,
@@ -189,5 +216,7 @@ def to_view(snapshot: Mapping[str, Any] | None, status: Mapping[str, str] | None
         counters=counters,
         latency=_latency(_get(s, "latency", default={}) or {}),
         status={str(k): str(v) for k, v in st.items()},
+        timing=dict(_get(s, "timing", default={}) or {}),
+        quality=list(_get(s, "quality", default=[]) or []),
         extra={k: v for k, v in s.items() if k not in known},
     )
