@@ -1,5 +1,5 @@
 # The two commands in the README: `make run` (main job) and `make test` (test suite).
-.PHONY: run test bench lint setup setup-test
+.PHONY: run test bench lint lab setup setup-test
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -12,6 +12,9 @@ run: setup
 
 test: setup-test
 	.venv/bin/python -m pytest --durations=25 $(PYTEST_ARGS)
+
+lab: setup
+	.venv/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(ARGS)
 
 bench: setup-test
 	.venv/bin/python bench/run_all.py

@@ -324,6 +324,29 @@ class ReplayCache:
         present = np.unique(self._data["driver"])
         return sorted(str(cats[i]) for i in present if i >= 0)
 
+    def driver_info(self) -> dict[str, dict[str, Any]]:
+        """Driver code -> ``{"team", "number"}`` from each driver's first row (no row is copied).
+
+        >>> import pandas as pd
+        >>> c = ReplayCache.from_frame(pd.DataFrame({"date": ["2023-05-28T13:00:00Z"] * 2,
+        ...     "session_time": [1.0, 1.0], "driver": ["VER", "HAM"], "driver_number": [1, 44],
+        ...     "team": ["Red Bull Racing", "Mercedes"], "speed": 1.0, "rpm": 1.0, "gear": 1,
+        ...     "throttle": 1.0, "brake": False, "drs": 0}))
+        >>> c.driver_info()["HAM"]
+        {'team': 'Mercedes', 'number': 44}
+        """
+        codes = self._data["driver"]
+        uniq, first = np.unique(codes, return_index=True)
+        teams = self._cats.get("team")
+        out: dict[str, dict[str, Any]] = {}
+        for code, i in zip(uniq.tolist(), first.tolist(), strict=True):
+            if code < 0:
+                continue
+            team = teams[self._data["team"][i]] if teams is not None else None
+            out[str(self._cats["driver"][code])] = {"team": None if team is None else str(team),
+                                                    "number": int(self._data["driver_number"][i])}
+        return out
+
     @property
     def laps(self) -> list[int]:
         """Lap numbers present, sorted."""

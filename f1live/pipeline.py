@@ -43,20 +43,6 @@ from f1live.config import Settings
 
 log = logging.getLogger(__name__)
 
-def driver_info(telemetry: Any) -> dict[str, dict[str, Any]]:
-    """Driver code -> team (and number) from the telemetry table, for colours and labels."""
-    info: dict[str, dict[str, Any]] = {}
-    if telemetry is None or not len(telemetry):
-        return info
-    cols = [c for c in ("driver", "team", "driver_number") if c in telemetry.columns]
-    first = telemetry[cols].drop_duplicates("driver")
-    for r in first.itertuples(index=False):
-        d = r._asdict()
-        info[str(d["driver"])] = {"team": None if d.get("team") is None else str(d.get("team")),
-                                  "number": int(d["driver_number"]) if "driver_number" in d else None}
-    return info
-
-
 def _load_session(settings: Settings, drivers: Sequence[str] | None) -> tuple[Any, Any]:
     """(SessionData, ReplayCache or None) for the settings' session.
 
@@ -159,6 +145,7 @@ class Pipeline:
         self.data = data
         self.cache = cache
         self._processors = list(processors) if processors is not None else None
+        self._models_status: str | None = None
         self.start_at = f"lap {int(start_lap)}" if start_lap is not None else (start or settings.replay_from)
         self.delete_topics = delete_topics
         self.timing: Any = None
@@ -172,6 +159,7 @@ class Pipeline:
         self.phase = "created"
         self.error: BaseException | None = None
         self._lock = threading.RLock()
+        self._prepare_lock = threading.Lock()
         self._stopped = threading.Event()
         self._atexit: Any = None
         self.started_at: float | None = None
@@ -232,13 +220,16 @@ class Pipeline:
             return str(self._bootstrap)
 
     def prepare(self) -> Pipeline:
-        """Load the session (telemetry into the replay cache, timing tables); no broker, no
-        threads. :meth:`start` calls it when it has not run yet."""
-        with self._lock:
+        """Load the session (telemetry into the replay cache, timing tables) and the analytics
+        (models verified and loaded); no broker, no threads. :meth:`start` calls it when it has
+        not run yet."""
+        with self._prepare_lock:  # not self._lock: the broker may start meanwhile
             if self.cache is None or not self.meta:
                 self._load()
-                if self.phase == "created":
-                    self.phase = "prepared"
+            if self._processors is None:
+                self._processors, self._models_status = default_processors(self.settings)
+            if self.phase in ("created", "loading session"):
+                self.phase = "prepared"
         return self
 
     def _load(self) -> None:
@@ -263,8 +254,7 @@ class Pipeline:
                 from f1live.timing import SessionTiming
 
                 self.timing = SessionTiming.from_session(self.data, drivers=self.drivers)
-        tel = getattr(self.data, "telemetry", None)
-        info = driver_info(tel if tel is not None and len(tel) else self.cache.to_frame())
+        info = self.cache.driver_info()
         if self.drivers:
             info = {k: v for k, v in info.items() if k in self.drivers}
         meta["drivers"] = info
@@ -314,10 +304,7 @@ class Pipeline:
                 self._set_phase("creating topics")
                 self._ensure_topics()
                 self._set_phase("starting consumer")
-                if self._processors is None:
-                    self._processors, models = default_processors(self.settings)
-                else:
-                    models = "custom" if self._processors else "missing"
+                models = self._models_status or ("custom" if self._processors else "missing")
                 self.state.set_status("models", models)
                 if models == "missing":
                     from f1live.model_setup import missing_reason

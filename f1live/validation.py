@@ -679,7 +679,7 @@ def run_validation(
             except Exception as exc:  # the topic may not exist yet: read from the beginning
                 log.debug("end offsets before 03: %s", exc)
             step("03_kafka_producer", {"bootstrap_servers": servers, "file": export, "drivers": plan.drivers,
-                                       "start_lap": 20, "speed": plan.speed, "duration_s": plan.produce_s})
+                                       "replay_from": "lap 20", "speed": plan.speed, "duration_s": plan.produce_s})
             ev3 = steps["03_kafka_producer"].evidence
             extra["read_back"], extra["read_back_error"] = None, None
             if ev3.get("run_id"):
@@ -693,7 +693,7 @@ def run_validation(
             except Exception as exc:
                 extra["topic_info"], extra["topic_error"] = None, f"{type(exc).__name__}: {exc}"
             step("05_kafka_consumer", {"bootstrap_servers": servers, "file": export, "drivers": plan.drivers,
-                                       "start_lap": 20, "speed": plan.speed, "produce_s": plan.produce_s,
+                                       "replay_from": "lap 20", "speed": plan.speed, "produce_s": plan.produce_s,
                                        "timeout_s": plan.produce_s + 60.0, "group": group})
             step("06_ml_model_training", {"out_dir": str(models_dir), "drivers": plan.train_drivers,
                                           "source": base.source, **plan.train_params})
@@ -710,7 +710,7 @@ def run_validation(
                                           "bootstrap_servers": servers, "run_dir": str(base.run_dir)})
             with _env({"F1LIVE_SOURCE_PATH": export} if export else {}):
                 step("08_live_dashboard", {"source": "file" if export else base.source, "drivers": plan.drivers,
-                                           "speed": 20.0, "start_lap": 20, "broker": "external",
+                                           "speed": 20.0, "replay_from": "lap 20", "broker": "external",
                                            "bootstrap_servers": servers, "duration_s": plan.dashboard_s})
         if bar is not None:
             bar.set_postfix_str("dashboard in browser")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,127 @@ def wait_for(fn: Callable[[], Any], timeout: float, what: str, interval: float =
             return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+# ----------------------------------------------------------------------------- the real command
+class DashboardCommand:
+    """``f1live dashboard`` as a user starts it, in a subprocess (its own broker, Voila)."""
+
+    def __init__(self, proc: Any, url: str, env: dict[str, str], run_dir: Path) -> None:
+        self.proc, self.url, self.env, self.run_dir = proc, url, env, run_dir
+
+    def kernel_logs(self) -> list[Path]:
+        return sorted((self.run_dir / "dashboard").glob("kernel-*.log"))
+
+    def descendants(self) -> list[int]:
+        import psutil
+
+        try:
+            return [c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def java_processes(self) -> list[int]:
+        import psutil
+
+        out = []
+        for pid in self.descendants():
+            try:
+                if "java" in psutil.Process(pid).name():
+                    out.append(pid)
+            except psutil.Error:
+                continue
+        return out
+
+
+@pytest.fixture
+def dashboard_command(tmp_path: Path, test_data: Path) -> Iterator[Callable[..., DashboardCommand]]:
+    """Factory: start ``f1live dashboard ARGS`` (real data, outputs under tmp), wait for its URL;
+    stopped (SIGTERM, as a service manager would) at teardown, leaving no process behind."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    started: list[DashboardCommand] = []
+
+    def start(*args: str, **env: str) -> DashboardCommand:
+        run_dir = tmp_path / f"runs{len(started)}"
+        full_env = {**os.environ, "F1LIVE_SHARED_DATA": str(test_data), "F1LIVE_RUN_DIR": str(run_dir),
+                    "F1LIVE_DATA_DIR": str(tmp_path / "data"), "F1LIVE_MODELS_DIR": str(tmp_path / "models"),
+                    "F1LIVE_OFFLINE": "1", "F1LIVE_FASTF1_CACHE": str(tmp_path / "no_cache"), **env}
+        proc = subprocess.Popen([sys.executable, "-m", "f1live", "dashboard", "--port", "0", "--no-browser", *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env)
+        out: list[str] = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                pytest.fail(f"f1live dashboard exited {proc.returncode}: {''.join(out)[-3000:]}")
+            out.append(line)
+            m = re.search(r"f1live dashboard: (http://127\.0\.0\.1:\d+/)", line)
+            if m:
+                cmd = DashboardCommand(proc, m.group(1), full_env, run_dir)
+                started.append(cmd)
+                return cmd
+        proc.kill()
+        pytest.fail(f"no URL from f1live dashboard within 240 s: {''.join(out)[-3000:]}")
+
+    yield start
+    import psutil
+
+    for cmd in started:
+        family = cmd.descendants()
+        cmd.proc.send_signal(signal.SIGTERM)
+        try:
+            cmd.proc.wait(90)
+        except subprocess.TimeoutExpired:
+            cmd.proc.kill()
+            pytest.fail("f1live dashboard did not stop on SIGTERM within 90 s")
+        _, alive = psutil.wait_procs([psutil.Process(p) for p in family if psutil.pid_exists(p)], timeout=10)
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], \
+            f"processes left after f1live dashboard stopped: {alive}"
+
+
+#: Browser-side recorder of the replay clock: every change of the header's clock text with its
+#: performance.now() time, so control latencies are measured in the page, not by polling.
+CLOCK_RECORDER = """
+window.__clock = [];
+const read = () => { const e = document.querySelector('.f1-session-time'); return e ? e.textContent : null; };
+let last = read();
+new MutationObserver(() => {
+  const t = read();
+  if (t !== last) { last = t; window.__clock.push([performance.now(), t]); }
+}).observe(document.querySelector('.f1-header-html') || document.body, {subtree: true, childList: true, characterData: true});
+return performance.now();
+"""
+
+
+def clock_seconds(text: str | None) -> float | None:
+    """``'Lap 12/78 · 1:16:53.0'`` -> 4613.0."""
+    if not text:
+        return None
+    clock = text.split("·")[-1].strip()
+    try:
+        h, m, s = clock.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    except ValueError:
+        return None
+
+
+def clock_changes(driver: Any, since: float) -> list[tuple[float, float]]:
+    """(page ms, session seconds) of the clock changes recorded after ``since`` (page ms)."""
+    rows = driver.execute_script("return window.__clock.filter(r => r[0] > arguments[0]);", since)
+    return [(float(t), clock_seconds(x)) for t, x in rows if clock_seconds(x) is not None]
+
+
+def now_ms(driver: Any) -> float:
+    return float(driver.execute_script("return performance.now();"))
+
+
+def car_positions(driver: Any) -> list[str]:
+    """The track map's car marks (bqplot scatter groups) as their SVG transforms."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('.f1-panel-trackmappanel g.object_grp')]"
+        ".map(e => e.getAttribute('transform'));")

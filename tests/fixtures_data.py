@@ -112,3 +112,12 @@ def monaco_2023_fastf1(fastf1_session_2023, fastf1_cache_2023: Path, data_settin
 
     return session_to_data(fastf1_session_2023, data_settings.replace(source="fastf1",
                            fastf1_cache=fastf1_cache_2023, offline=True), progress=False)
+
+
+@pytest.fixture(scope="session")
+def monaco_2023_export(monaco_2023: SessionData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real 2023 race exported as Parquet with its side tables (what `make run` serves)."""
+    from f1live.export import export_session
+
+    out = tmp_path_factory.mktemp("export_2023")
+    return export_session(monaco_2023, out, formats=("parquet",), progress=False).parquet

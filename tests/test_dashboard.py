@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.fixtures_dashboard import SLICE_DRIVERS, page_text, wait_for
+from tests.fixtures_dashboard import clock_seconds, page_text, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PANELS = ("f1-header", "f1-controls", "f1-panel-trackmappanel", "f1-panel-telemetrypanel",
+PANELS = ("f1-header", "f1-controls", "f1-panel-timelinepanel", "f1-panel-trackmappanel", "f1-panel-telemetrypanel",
           "f1-panel-leaderboardpanel", "f1-panel-predictionspanel", "f1-panel-alertspanel",
           "f1-panel-healthpanel", "f1-panel-scalingpanel")
 
@@ -33,69 +34,133 @@ def gone(pids: list[int]) -> list[int]:
     return [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
 
-def test_dashboard_streams_live_and_obeys_controls(voila_dashboard, chrome, tmp_path: Path) -> None:
-    srv = voila_dashboard()
-    browser = chrome()
+def test_live_page_on_kafka_with_models(dashboard_command, chrome, trained, monaco_2023_export,
+                                        tmp_path: Path) -> None:
+    """What a user sees with `f1live dashboard` on the real race, Apache Kafka and trained models:
+    the field moving from lights out, predictions, gaps after a seek, controls that answer within
+    0.5 s (measured in the page, from the click to the replay clock's reaction), a second tab
+    streaming at the same time, no JS error, no request leaving the machine."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from tests.fixtures_dashboard import CLOCK_RECORDER, car_positions, clock_changes, now_ms
+
+    srv = dashboard_command("--file", str(monaco_2023_export), "--speed", "1", "--no-train",
+                            F1LIVE_MODELS_DIR=str(trained.out_dir))
+    browser = chrome(width=1500, height=2000)
+    t_open = time.monotonic()
     browser.get(srv.url)
-    # the pipeline (session slice, Tansu, consumer, producer) starts inside the page's kernel
-    wait_for(lambda: msgcount(browser) > 0, 120, "the first consumed message on the page")
 
+    # all 20 cars move on the track map (from lights out: nothing is parked in the garage)
+    def moving() -> int:
+        a = car_positions(browser)
+        time.sleep(0.5)
+        b = car_positions(browser)
+        return sum(x != y for x, y in zip(a, b, strict=False)) if len(a) == len(b) == 20 else 0
+    wait_for(lambda: moving() == 20, 60, "all 20 cars moving on the track map")
+    t_cars = time.monotonic() - t_open
+    print(f"20 cars moving {t_cars:.1f} s after the page was opened")
     for cls in PANELS:
-        assert browser.execute_script("return document.querySelector('.' + arguments[0]) !== null", cls), \
-            f"panel {cls} not rendered"
+        assert browser.execute_script("return document.querySelector('.' + arguments[0]) !== null", cls), cls
+    assert "Lap 1/78" in (page_text(browser, ".f1-session-time") or "")
 
-    # every driver of the slice is on the track map (bqplot scatter labels) and the leaderboard
-    def labels() -> set[str]:
-        return set(browser.execute_script(
-            "return Array.from(document.querySelectorAll('.f1-panel-trackmappanel svg text'))"
-            ".map(e => e.textContent.trim())"))
-    wait_for(lambda: set(SLICE_DRIVERS) <= labels(), 30, f"all of {SLICE_DRIVERS} on the track map")
-    board = page_text(browser, ".f1-leaderboard") or ""
-    assert all(d in board for d in SLICE_DRIVERS), board
+    # predictions of the selected driver, with what the labels mean
+    wait_for(lambda: "%" in (page_text(browser, ".f1-predictions-numbers") or ""), 30, "model outputs")
+    assert "No trained models" not in (page_text(browser, ".f1-predictions-numbers") or "")
 
-    # live: the message counter and the replay clock advance between reads >= 1 s apart
-    n1, t1 = msgcount(browser), page_text(browser, ".f1-session-time")
+    since = browser.execute_script(CLOCK_RECORDER)
     time.sleep(1.5)
-    n2, t2 = msgcount(browser), page_text(browser, ".f1-session-time")
-    assert n2 > n1, f"message counter did not advance: {n1} -> {n2}"
-    assert t2 != t1, f"session time did not advance: {t1} -> {t2}"
+    assert len(clock_changes(browser, since)) >= 3, "the replay clock does not advance at 1x"
 
-    # pause stops the counter (after the consumer drained what was in flight) ...
-    click(browser, ".f1-btn-pause")
+    # pause: the clock stops within 0.5 s of the click and stays put
+    t_click = browser.execute_script("document.querySelector('.f1-btn-pause').click(); return performance.now();")
+    time.sleep(2.5)
+    after = clock_changes(browser, t_click)
+    pause_s = (after[-1][0] - t_click) / 1000 if after else 0.0
+    frozen = page_text(browser, ".f1-session-time")
+    time.sleep(1.0)
+    assert page_text(browser, ".f1-session-time") == frozen, "the clock moved while paused"
+    # resume: it moves again from the same clock
+    t_click = browser.execute_script("document.querySelector('.f1-btn-resume').click(); return performance.now();")
+    wait_for(lambda: clock_changes(browser, t_click), 10, "the clock to move after resume")
+    first = clock_changes(browser, t_click)[0]
+    resume_s = (first[0] - t_click) / 1000
+    assert abs(first[1] - clock_seconds(frozen)) < 2.0, (frozen, first)
+    # speed 1x -> 20x with the keyboard on the speed slider: the clock's steps grow within 0.5 s
+    handle = browser.find_element(By.CSS_SELECTOR, ".f1-controls .widget-slider .noUi-handle")
+    ActionChains(browser).click(handle).perform()
+    for _ in range(4):
+        ActionChains(browser).send_keys(Keys.ARROW_RIGHT).perform()
+    t_key = now_ms(browser)
+    wait_for(lambda: "20×" in (browser.execute_script(
+        "return document.querySelector('.f1-controls .widget-readout').textContent") or ""), 5, "20x selected")
     time.sleep(2.0)
-    p1 = msgcount(browser)
-    time.sleep(1.5)
-    p2 = msgcount(browser)
-    assert p2 == p1, f"counter moved while paused: {p1} -> {p2}"
-    assert "paused" in (page_text(browser, ".f1-panel-healthpanel") or "")
-    # ... and resume restarts it
-    click(browser, ".f1-btn-resume")
-    wait_for(lambda: msgcount(browser) > p2, 15, "the counter to advance after resume")
+    changes = clock_changes(browser, t_key - 1)
+    fast = [t for (t, x), (_, y) in zip(changes[1:], changes, strict=False) if x - y >= 1.0]
+    assert fast, f"no clock step of 20x after the speed change: {changes[:8]}"
+    speed_s = (fast[0] - t_key) / 1000
+    # seek with the timeline: drag its slider to about two thirds of the session
+    tl = browser.find_element(By.CSS_SELECTOR, ".f1-timeline-slider .noUi-handle")
+    track = browser.find_element(By.CSS_SELECTOR, ".f1-timeline-slider .noUi-base")
+    ActionChains(browser).drag_and_drop_by_offset(tl, int(track.size["width"] * 0.66) - tl.location["x"]
+                                                  + track.location["x"], 0).perform()
+    t_drop = now_ms(browser)
+    target = float(browser.execute_script(
+        "return document.querySelector('.f1-timeline-slider .noUi-handle').getAttribute('aria-valuenow')"))
+    wait_for(lambda: [c for c in clock_changes(browser, t_drop) if abs(c[1] - target) < 60], 10, "the seek")
+    landed = [c for c in clock_changes(browser, t_drop) if abs(c[1] - target) < 60][0]
+    seek_s = (landed[0] - t_drop) / 1000
+    print(f"controls: pause {pause_s:.2f} s, resume {resume_s:.2f} s, speed {speed_s:.2f} s, seek {seek_s:.2f} s "
+          f"(to {target:.0f} s); 20 cars moving after {t_cars:.1f} s")
+    # after the seek: the leaderboard has gaps and intervals from timing at that clock
+    wait_for(lambda: "LEADER" in (page_text(browser, ".f1-leaderboard") or ""), 15, "the leader in the leaderboard")
+    board = page_text(browser, ".f1-leaderboard") or ""
+    assert board.count("+") >= 10, board[:400]
+    assert max(pause_s, resume_s, speed_s, seek_s) <= 0.5, (pause_s, resume_s, speed_s, seek_s)
+    assert t_cars <= 10.0, f"20 cars moved only {t_cars:.1f} s after the page opened"
 
-    # the telemetry panel shows numbers of the selected driver
-    assert "km/h" in (page_text(browser, ".f1-telemetry-numbers") or "")
+    # a second tab streams at the same time, on its own topic of the same broker
+    second = chrome(width=1200, height=1000)
+    second.get(srv.url)
+    wait_for(lambda: msgcount(second) > 50, 60, "messages on the second tab")
+    n1, m1 = msgcount(browser), msgcount(second)
+    time.sleep(2.0)
+    assert msgcount(browser) > n1 and msgcount(second) > m1, "both tabs must keep streaming"
+    assert len(srv.java_processes()) == 1, "one broker for the server, none per page"
 
     shot = tmp_path / "dashboard.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 20_000
-    print(f"screenshot: {shot}")
-
-    errors = severe_console_entries(browser)
+    errors = severe_console_entries(browser) + severe_console_entries(second)
     assert not errors, f"JS errors in the console: {errors[:5]}"
-    # no request left this machine (e.g. a CDN stylesheet): every resource is from the server
     external = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"
         ".filter(n => !n.startsWith(location.origin) && !n.startsWith('data:') && !n.startsWith('ws'))")
     assert not external, f"external requests: {external}"
 
-    kernels = srv.kernel_pids()
-    assert len(kernels) == 1
-    family = srv.descendants()
-    assert len(family) >= 2, f"expected a kernel and its broker under Voila, got {family}"
-    browser.quit()
-    srv.stop()
-    time.sleep(0.5)
-    assert not gone(family), f"processes left after the server stopped: {gone(family)}"
+
+def test_a_request_that_never_displays_the_page_starts_nothing(dashboard_command) -> None:
+    """A plain GET (health check, curl, link preview) renders the notebook in a kernel, but
+    nothing streams: no page topic, no broker of its own, and the kernel gives up."""
+    import urllib.request
+
+    from f1live.topics import list_topics
+
+    srv = dashboard_command("--source", "fastf1-csv", "--drivers", "VER,HAM", "--wait-for-page", "4",
+                            "--no-train", "--speed", "20")
+    with urllib.request.urlopen(srv.url, timeout=180) as r:
+        assert r.status == 200 and "jupyter-config-data" in r.read().decode()
+
+    def gave_up() -> bool:
+        return any("no page displayed" in p.read_text() for p in srv.kernel_logs())
+    wait_for(gave_up, 60, "the kernel to give up waiting for its page")
+    log = "".join(p.read_text() for p in srv.kernel_logs())
+    assert "starting the pipeline" not in log and "creating topics" not in log
+    java = srv.java_processes()
+    assert len(java) == 1, f"the server's broker only, got {java}"
+    state = json.loads((srv.run_dir / "broker" / "state.json").read_text())  # the server's broker, recorded
+    assert [t for t in list_topics(state["bootstrap_servers"]) if ".page-" in t] == []
 
 
 def test_closed_pages_leave_no_kernel_nor_broker(voila_dashboard, chrome) -> None:
@@ -134,7 +199,7 @@ def test_run_command_prepares_session_and_serves_dashboard(shared_data: Path, tm
     proc = subprocess.Popen(
         [sys.executable, "-m", "f1live", "run", "--source", "fastf1-csv", "--offline", "--out", str(tmp_path / "data"),
          "--port", "0", "--no-browser", "--broker", "tansu", "--drivers", "VER,HAM", "--speed", "20",
-         "--from-lap", "22"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+         "--from", "lap 22", "--no-train"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     family: list[int] = []
     try:
         line = ""

@@ -36,7 +36,7 @@ def test_producer_notebook(kafka_broker: Any, stream_topic: Any, slice_export: P
     s = stream_topic(kafka_broker)
     nb = _run("03_kafka_producer.ipynb", tmp_path / "03.ipynb", {
         "bootstrap_servers": kafka_broker.bootstrap_servers, "file": str(slice_export), "topic": s.topic,
-        "start_lap": 22, "speed": 5.0, "duration_s": 3.0})
+        "replay_from": "lap 22", "speed": 5.0, "duration_s": 3.0})
     text = _text(nb)
     assert "failed 0" in text and "schedule lateness" in text and "(real data)" in text
 
@@ -45,7 +45,7 @@ def test_consumer_notebook(kafka_broker: Any, stream_topic: Any, slice_export: P
     s = stream_topic(kafka_broker)
     nb = _run("05_kafka_consumer.ipynb", tmp_path / "05.ipynb", {
         "bootstrap_servers": kafka_broker.bootstrap_servers, "file": str(slice_export), "topic": s.topic,
-        "group": s.consumer_group, "start_lap": 22, "speed": 5.0, "produce_s": 3.0, "timeout_s": 30.0})
+        "group": s.consumer_group, "replay_from": "lap 22", "speed": 5.0, "produce_s": 3.0, "timeout_s": 30.0})
     text = _text(nb)
     assert "-> OK" in text and "DLQ 0" in text
     # the analytics processor ran on every processed message

@@ -135,7 +135,9 @@ class Dashboard:
                        self.predictions, self.alerts, self.health]
         # Browser-side heartbeat: the Play widget's timer runs in the page and sends value
         # changes back; a closed page stops it.  Hidden: it is machinery, not UI.
-        self.heartbeat = w.Play(value=0, min=0, max=10**9, step=1, interval=1000, repeat=True,
+        # It ticks every 250 ms until the first tick arrives (the page-gated start waits for it),
+        # then every second.
+        self.heartbeat = w.Play(value=0, min=0, max=10**9, step=1, interval=250, repeat=True,
                                 layout=w.Layout(display="none"))
         self.heartbeat.observe(self._on_heartbeat, names="value")
         self.refresher = Refresher(self._snapshot, self._apply, period_ms=settings.ui_refresh_ms,
@@ -418,6 +420,8 @@ class Dashboard:
     def _on_heartbeat(self, _change: Any) -> None:
         self._last_heartbeat = time.monotonic()
         self._heartbeats += 1
+        if self._heartbeats == 1:
+            self.heartbeat.interval = 1000
         if self._armed_at is not None and not self._stopped:
             log.info("the page is displayed (first heartbeat after %.1f s): starting the pipeline",
                      time.monotonic() - self._armed_at)
@@ -436,7 +440,7 @@ class Dashboard:
         if self._last_heartbeat is None:
             # The Play timer starts only on a playing False->True change seen by a live
             # view, so (re)kick it until the page answers.
-            if now - self._kick_at > 2.0:
+            if now - self._kick_at > 0.5:
                 self._kick_at = now
                 self.heartbeat.playing = False
                 self.heartbeat.playing = True

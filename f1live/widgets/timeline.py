@@ -41,14 +41,18 @@ class TimelinePanel(Panel):
     """Lap ticks, flag periods and race-control flags over session time, a cursor at the
     replay clock and a slider: releasing the slider seeks the replay to that session time.
 
+    The slider is the seek control, not the progress bar (the cursor is): a slider the
+    kernel moved with the clock would fight the user's drag, and the value sent on release
+    would be the clock's, not the user's.
+
     >>> p = TimelinePanel()
     >>> meta = {"timeline": {"start": 50.0, "end": 600.0, "race_start": 100.0,
     ...         "laps": [(1, 100.0), (2, 190.0)], "markers": [{"start": 150.0, "end": 170.0,
     ...         "status": "4", "label": "SC"}]}, "total_laps": 2}
     >>> p.update(View(session_time=160.0, meta=meta, extra={"lap": 1}, timing={"lap": 1},
     ...               events=[{"session_time": 150.0, "category": "Flag", "flag": "YELLOW"}]))
-    >>> p.slider.value, p.cursor.x.tolist(), "Lap 1/2" in p.label.value, p.flags.x.tolist()
-    (160.0, [160.0, 160.0], True, [150.0])
+    >>> p.cursor.x.tolist(), "Lap 1/2" in p.label.value, p.flags.x.tolist(), p.slider.value
+    ([160.0, 160.0], True, [150.0], 100.0)
     >>> seeks = []; p.on_seek(seeks.append)
     >>> p.slider.value = 400.0   # as a user's drag would
     >>> seeks
@@ -57,7 +61,8 @@ class TimelinePanel(Panel):
 
     title = "Timeline"
     help = ("Session time with a tick at every lap start (the leader's), flag periods (yellow, SC, "
-            "VSC, red) and race-control flags. Drag the slider to seek the replay.")
+            "VSC, red), race-control flags and a cursor at the replay clock. Drag the slider below it "
+            "and release to seek the replay there.")
 
     def __init__(self) -> None:
         super().__init__()
@@ -130,6 +135,8 @@ class TimelinePanel(Panel):
                     self.slider.max, self.slider.min = hi, start
                 else:
                     self.slider.min, self.slider.max = start, hi
+                race = tl.get("race_start")
+                self.slider.value = float(race) if race is not None else start
         finally:
             self._syncing = False
 
@@ -154,8 +161,3 @@ class TimelinePanel(Panel):
             return
         with self.cursor.hold_sync():
             self.cursor.x = [float(t), float(t)]
-        self._syncing = True
-        try:
-            self.slider.value = float(min(max(t, self.slider.min), self.slider.max))
-        finally:
-            self._syncing = False
