@@ -341,9 +341,12 @@ class Pipeline:
         return self
 
     def _ensure_topics(self) -> None:
-        from f1live.topics import ensure_pipeline_topics
+        """The telemetry topic and its DLQ (a pipeline does not publish analysis records)."""
+        from f1live.topics import ensure_topic
 
-        ensure_pipeline_topics(self.settings, self._bootstrap)
+        s = self.settings
+        ensure_topic(self._bootstrap, s.topic, s.partitions, s.replication)
+        ensure_topic(self._bootstrap, s.dlq_topic, 1, s.replication)
 
     # ------------------------------------------------------------------ controls
     def _need_producer(self) -> Any:
