@@ -5,9 +5,11 @@ Outlines ship in ``f1live/data/circuits/`` (``bacinger/f1-circuits``, MIT; see
 projects them to metres (local equirectangular projection, ample for a few km).
 
 Estimated position: ``lap_distance`` is the speed integrated over time since the lap
-started (trapezoid rule), ``lap_fraction`` is that divided by the lap's total integrated
-distance (so speed-sensor scale errors cancel), and ``x``/``y`` are the point at
-``lap_fraction * length`` along the outline.  Rows get ``position_estimated=True``.
+started (trapezoid rule), ``lap_fraction`` is that divided by the integrated distance of the
+driver's *previous* lap (so speed-sensor scale errors cancel without using the end of the
+lap being run: nothing later than the sample is used), or by the outline's length when
+there is no comparable previous lap (lap 1, after a pit lap), and ``x``/``y`` are the point
+at ``lap_fraction * length`` along the outline.  Rows get ``position_estimated=True``.
 
 >>> c = load_circuit("mc-1929")
 >>> round(c.length), c.name
@@ -159,6 +161,31 @@ def integrate_lap_distance(session_time: np.ndarray, speed_kmh: np.ndarray, grou
     return c - c[base]
 
 
+def lap_scale(total: np.ndarray, num: np.ndarray, lap: np.ndarray, group: np.ndarray, length: float,
+              tolerance: float = 0.1) -> np.ndarray:
+    """The distance one lap measures, per (driver, lap) group: the integrated distance of the
+    same driver's previous lap when that lap is comparable (within ``tolerance`` of the
+    outline's ``length``: not a pit or standing-start lap), else ``length``.
+
+    ``total`` is each group's integrated distance; ``num``, ``lap``, ``group`` are per row
+    (sorted by driver, lap, time).
+
+    >>> lap_scale(np.array([3300.0, 3350.0, 3360.0]), np.array([1, 1, 1]), np.array([1, 2, 3]),
+    ...           np.array([0, 1, 2]), 3324.0).tolist()
+    [3324.0, 3300.0, 3350.0]
+    """
+    k = len(total)
+    if not k:
+        return np.zeros(0)
+    first = np.unique(group, return_index=True)[1]
+    g_num, g_lap = num[first], lap[first]
+    prev = np.full(k, length, dtype=float)
+    same = (g_num[1:] == g_num[:-1]) & (g_lap[1:] == g_lap[:-1] + 1) & (g_lap[1:] >= 0)
+    ok = same & (np.abs(total[:-1] - length) <= tolerance * length)
+    prev[1:][ok] = total[:-1][ok]
+    return prev
+
+
 def add_estimated_position(df: pd.DataFrame, laps: pd.DataFrame | None, circuit_key: str) -> pd.DataFrame:
     """Add ``lap_distance``, ``lap_fraction`` and estimated ``x``/``y`` to a telemetry frame.
 
@@ -179,7 +206,7 @@ def add_estimated_position(df: pd.DataFrame, laps: pd.DataFrame | None, circuit_
     dist = integrate_lap_distance(t[order], df["speed"].to_numpy()[order], group)
     total = np.zeros(group.max() + 1 if n else 0)
     np.maximum.at(total, group, dist)
-    frac = np.divide(dist, total[group], out=np.zeros(n), where=total[group] > 0)
+    frac = np.divide(dist, lap_scale(total, g_num, g_lap, group, circuit.length)[group], out=np.zeros(n))
     frac = np.clip(frac, 0.0, 1.0)
     x, y = circuit.point_at(frac)
     valid = has_lap[order]
