@@ -14,9 +14,11 @@ Three layers, in this order:
   residuals of the speed and rpm channels against what the recent samples predict,
   each normalised by its limit so that 1.0 is the alarm line (River ``ThresholdFilter``):
 
-  - *spike*: how far the previous sample sticks out of its neighbours (median of three,
-    in log units): a real car's speed and rpm change smoothly between 0.25 s samples;
-  - *noise*: the mean of those residuals over the last 12 samples;
+  - *spike*: how far the previous sample sticks out of the line between its neighbours
+    when it is a peak or a dip (log units): a real car's speed and rpm rise and fall
+    smoothly between 0.25 s samples;
+  - *noise*: the mean over the last 12 samples of the smaller step into and out of each
+    peak or dip (a median-of-three residual; 0 on every rise or fall);
   - *drift*: the speed/rpm ratio against the ratio learnt for the gear (River
     ``stats.EWMean`` per gear, not updated while an alarm stands), as the median over
     the last 9 steady-gear samples: a drifting or stuck sensor breaks the gearbox's
@@ -113,12 +115,14 @@ class RiverLimits:
     ``scripts/analytics_report.py`` prints the residual quantiles they come from.
 
     Attributes:
-        spike: median-of-three residual of speed or rpm.
-        noise: mean of those residuals over ``noise_window`` samples.
+        spike: how far a peak/dip of speed or rpm sticks out of the line between its neighbours.
+        noise: mean over ``noise_window`` samples of the median-of-three residual of speed or rpm.
         ratio: median over ``ratio_window`` steady-gear samples of log(rpm/speed) minus
             the gear's learnt value.
         min_speed: below this speed (km/h) River neither scores nor learns (standing
             starts, pit limiter, clutch slip).
+        spike_rpm_any_gear: also score rpm peaks across a gear change (off: the last sample
+            before an upshift is a real rpm peak).
         ratio_min_gear, ratio_min_throttle: the ratio is learnt and scored only in this gear
             or higher, at this throttle (%) or more, off the brake: there it is tight (wheel
             slip and the gear channel's lag spread it elsewhere).
@@ -270,7 +274,8 @@ def _bump(a: float, b: float, c: float, w: float = 0.5) -> float:
 class ResidualModel(RiverAnomalyDetector):
     """One driver's River residual detector (speed and rpm against what recent samples predict).
 
-    ``x`` is a dict with ``speed`` (km/h), ``rpm``, ``gear``, ``throttle`` (%) and ``brake`` (0/1). :meth:`score_one` returns
+    ``x`` is a dict with ``speed`` (km/h), ``rpm``, ``gear``, ``throttle`` (%), ``brake`` (0/1)
+    and, optionally, ``t`` (s: the line between two neighbours is then drawn in time, not in samples). :meth:`score_one` returns
     the largest residual divided by its limit (1.0 = the alarm line) and keeps which
     residual it was in :attr:`last`; :meth:`learn_one` moves the windows and, unless the
     sample is alarming, the gear's learnt speed/rpm ratio (River ``stats.EWMean``).
@@ -413,6 +418,18 @@ class RiverDetector:
         return score, flagged, model.last
 
 
+def _float(v: Any) -> float:
+    """A float, NaN when missing.
+
+    >>> _float(None), _float(2)
+    (nan, 2.0)
+    """
+    try:
+        return float(v) if v is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _unit(score: float) -> float:
     """A non-negative score in units of the alarm line mapped to 0-1 (the line is 0.5).
 
@@ -464,7 +481,7 @@ class AnomalyDetector:
         score, river_flag, detail = 0.0, False, ("", 0.0, "")
         if self.river is not None and not msg.get("in_pit"):
             x = {"speed": feats["speed"], "rpm": feats["rpm"], "gear": gear if gear_ok else math.nan,
-                 "throttle": thr, "brake": feats["brake"]}
+                 "throttle": thr, "brake": feats["brake"], "t": _float(msg.get("session_time"))}
             score, river_flag, detail = self.river.update(str(msg.get("driver")), x)
         out: dict[str, Any] = {"anomaly": False, "anomaly_score": _unit(score), "anomaly_type": None,
                                "anomaly_reason": None, "anomaly_source": None, "quality": quality,

@@ -301,15 +301,6 @@ def build_dataset(data: Any, config: LabelConfig = DEFAULT_LABELS, stride: int =
     )
 
 
-def thin(ds: Dataset, stride: int) -> Dataset:
-    """Every ``stride``-th row of each (session, driver), in time order."""
-    if stride <= 1:
-        return ds
-    key = pd.Series(ds.session.astype(str)) + "|" + pd.Series(ds.groups.astype(str))
-    rank = pd.Series(np.ones(len(ds), dtype=int)).groupby(key.to_numpy()).cumsum().to_numpy()
-    return ds.take((rank % stride) == 1 % stride)
-
-
 # --------------------------------------------------------------------------- estimators
 def make_model(seed: int = 0, max_iter: int = 150) -> HistGradientBoostingClassifier:
     """Gradient-boosted trees with the default settings (NaN-aware, fast batched predict).
