@@ -94,6 +94,7 @@ class RuleLimits:
     dropout_factor: float = 5.0      # gap > factor x typical interval ...
     dropout_min_s: float = 1.4       # ... and > this many seconds (real data: max gap 1.28 s)
     stuck_samples: int = 6           # identical value this many samples in a row
+    stuck_repeat: int = 20           # ... one alarm then, and again every this many samples it lasts
     stuck_min_speed: float = 90.0    # ... speed frozen above this (pit-lane limiters hold 60-80 km/h)
     stuck_rpm_min_speed: float = 50.0  # ... rpm frozen while the car moves at least this fast
     stuck_rpm_spread: float = 0.06   # speed frozen while rpm spans this fraction of its mean ...
@@ -145,7 +146,7 @@ class RiverLimits:
 
 class _RuleState:
     __slots__ = ("prev_xy", "dt_mean", "rpm_run", "speed_run", "run_rpm", "run_thr", "run_gear", "prev_rpm",
-                 "prev_speed")
+                 "prev_speed", "speed_flagged")
 
     def __init__(self) -> None:
         self.prev_xy: tuple[float, float, float] | None = None  # t, x, y
@@ -157,6 +158,7 @@ class _RuleState:
         self.run_gear: set[float] = set()
         self.prev_rpm = math.nan
         self.prev_speed = math.nan
+        self.speed_flagged = 0  # samples of the current frozen-speed run already recognised
 
 
 class RuleChecker:
@@ -228,22 +230,27 @@ class RuleChecker:
             st.run_rpm[:] = (math.inf, -math.inf)
             st.run_thr[:] = (math.inf, -math.inf)
             st.run_gear.clear()
+            st.speed_flagged = 0
         # in a fixed gear speed is proportional to rpm: a frozen speed with a moving rpm,
         # throttle or gear cannot be real (a pit limiter holds rpm within ~3 %)
         st.run_rpm[0], st.run_rpm[1] = min(st.run_rpm[0], rpm), max(st.run_rpm[1], rpm)
         st.run_thr[0], st.run_thr[1] = min(st.run_thr[0], thr), max(st.run_thr[1], thr)
         st.run_gear.add(gear)
         st.prev_rpm, st.prev_speed = rpm, speed
-        if st.rpm_run + 1 >= lim.stuck_samples:
+        # one alarm when a frozen run is recognised, repeated every `stuck_repeat` samples it lasts
+        n = st.rpm_run + 1 - lim.stuck_samples
+        if n >= 0 and n % lim.stuck_repeat == 0:
             hits.append(("stuck_sensor", f"rpm frozen at {rpm:g} for {st.rpm_run + 1} samples at {speed:.0f} km/h"))
         if st.speed_run + 1 >= lim.stuck_samples:
             lo, hi = st.run_rpm
             spread = (hi - lo) / max((hi + lo) / 2, 1.0)
             thr_moved = st.run_thr[1] - st.run_thr[0]
             if spread > lim.stuck_rpm_spread or thr_moved >= lim.stuck_throttle_spread or len(st.run_gear) > 1:
-                hits.append(("stuck_sensor", f"speed frozen at {speed:g} km/h for {st.speed_run + 1} samples while "
-                                             f"rpm spans {spread:.0%}, throttle {thr_moved:.0f} % and "
-                                             f"{len(st.run_gear)} gear(s)"))
+                if st.speed_flagged % lim.stuck_repeat == 0:
+                    hits.append(("stuck_sensor", f"speed frozen at {speed:g} km/h for {st.speed_run + 1} samples "
+                                                 f"while rpm spans {spread:.0%}, throttle {thr_moved:.0f} % and "
+                                                 f"{len(st.run_gear)} gear(s)"))
+                st.speed_flagged += 1
         return hits
 
 
