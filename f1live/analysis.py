@@ -110,6 +110,11 @@ class AnalyticsProcessor:
                 logger.info("analytics: %s not compiled (scikit-learn at every batch size)", ", ".join(rest))
             logger.info("analytics: loaded %s from %s", ", ".join(self._names), self.models_dir)
 
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """The saved alert threshold of each loaded model (empty before :meth:`start` or without models)."""
+        return dict(self._thresholds)
+
     def stop(self) -> None:
         """Nothing to release (no threads, no files); present for a uniform lifecycle."""
 

@@ -84,7 +84,7 @@ def summary(data: Any, pred: Any, proc: Any) -> dict[str, Any]:
     from f1live.faults import alarm_episodes, driver_hours
     from f1live.labels import make_labels, strategic_stops
 
-    thresholds = dict(proc._thresholds)
+    thresholds = proc.thresholds
     out: dict[str, Any] = {"rows": int(len(pred)), "drivers": sorted(pred["driver"].unique().tolist()),
                            "thresholds": thresholds, "models": str(proc.models_dir)}
     racing = pred["lap_number"].notna().to_numpy()
