@@ -537,9 +537,10 @@ def evidence_texts(report: TrainingReport) -> dict[str, str]:
         c = crash["model"]
         verdict = ("more than chance" if c["distinguishable_from_chance"] else
                    "too few events to tell it from chance")
+        silent = " (its saved threshold raised no alert there)" if not c["chance_fraction"] else ""
         out["crash_risk"] = (
             f"{held}: {c['events']} independent incidents ({c['flags']} flag periods, {c['retirements']} "
-            f"retirements); alerts came in the 60 s before {c['announced']} (95% CI "
+            f"retirements); alerts came in the 60 s before {c['announced']}{silent} (95% CI "
             f"{_fmt_ci(c.get('announced_fraction_ci'))}) vs {c['chance_fraction']:.0%} expected by chance from "
             f"the alerts' time coverage: {verdict}. An incident proxy, not a crash predictor.")
     tyre = ev.get("tire_failure")
