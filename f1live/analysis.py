@@ -3,10 +3,12 @@
 :class:`AnalyticsProcessor` implements :class:`f1live.processors.Processor`: the consumer
 hands it the decoded messages of one poll, it returns one result dict per message with
 
-* ``anomaly`` (bool), ``anomaly_score`` (0-1), ``anomaly_type``, ``anomaly_reason``
-  (see :mod:`f1live.anomaly`);
+* ``anomaly`` (bool), ``anomaly_score`` (0-1), ``anomaly_type``, ``anomaly_reason``,
+  ``anomaly_source`` (``"river"``, ``"rule"``, ``"river+rule"``; None without an anomaly),
+  ``quality`` and ``quality_reason`` (a data-quality note such as ``throttle_sentinel``,
+  ``gear_code`` or ``not_racing``; None when the sample is clean) -- see :mod:`f1live.anomaly`;
 * ``pit_stop_probability``, ``crash_risk``, ``tire_failure`` (model scores 0-1) and
-  ``<name>_alert`` (score above the threshold chosen on the training data).
+  ``<name>_alert`` (score at or above the threshold chosen on the training races).
 
 The three models run once per *batch* (one call on the poll's feature matrix). A poll
 at real-time rates holds a few rows, where scikit-learn's ``predict_proba`` costs ~1 ms
@@ -23,8 +25,11 @@ gives the UI the label definitions to show next to the numbers.
 >>> msg = {"driver": "VER", "session_time": 1.0, "speed": 200.0, "rpm": 11000.0, "gear": 6,
 ...        "throttle": 104.0, "brake": False, "drs": 0}
 >>> r = p.process_batch([msg])[0]
->>> r["anomaly"], r["anomaly_type"]
-(True, 'out_of_range')
+>>> r["anomaly"], r["quality"]
+(False, 'not_racing')
+>>> r = p.process_batch([dict(msg, session_time=1.25, lap_number=3, speed=420.0)])[0]
+>>> r["anomaly"], r["anomaly_type"], r["anomaly_source"], r["quality"]
+(True, 'out_of_range', 'rule', 'throttle_sentinel')
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from f1live.anomaly import AnomalyDetector, RuleLimits
+from f1live.anomaly import AnomalyDetector, RiverLimits, RuleLimits
 from f1live.config import Settings
 from f1live.features import FEATURE_NAMES, OnlineFeatures
 from f1live.labels import LABEL_DEFINITIONS, TARGETS
@@ -53,8 +58,9 @@ class AnalyticsProcessor:
         models_dir: overrides ``settings.models_dir``.
         models: run the three scikit-learn models (``False``: anomaly detection only).
         anomaly: run the anomaly detector.
-        river: include the River HalfSpaceTrees score (rules always run).
-        seed: River seed.
+        river: run the River detector (rules and data-quality notes always run).
+        seed: kept for compatibility (the River residual detector is deterministic).
+        river_limits: the River residuals' alarm lines.
         keep: keep the last ``keep`` analysis records (``driver``, ``session_time``, ``lap_number``
             + results) in :attr:`records` for notebooks (:func:`summarise`); 0 keeps none.
 
@@ -67,13 +73,13 @@ class AnalyticsProcessor:
 
     def __init__(self, settings: Settings, models_dir: Path | str | None = None, *, models: bool = True,
                  anomaly: bool = True, river: bool = True, seed: int = 42,
-                 limits: RuleLimits | None = None, keep: int = 0) -> None:
+                 limits: RuleLimits | None = None, keep: int = 0, river_limits: RiverLimits | None = None) -> None:
         self.settings = settings
         self.models_dir = Path(models_dir) if models_dir is not None else Path(settings.models_dir)
         self.use_models = models
         self.use_anomaly = anomaly
         self.features = OnlineFeatures()
-        self.detector = AnomalyDetector(limits, river=river, seed=seed) if anomaly else None
+        self.detector = AnomalyDetector(limits, river_limits=river_limits, river=river) if anomaly else None
         self._bundle: Any = None
         self._compiled: Any = None  # CompiledModels: the models that compile
         self._sklearn_only: list[str] = []  # models left to scikit-learn at every batch size
@@ -90,25 +96,39 @@ class AnalyticsProcessor:
             self._bundle = load_models(self.models_dir)
             self._names = list(self._bundle.models)
             self._thresholds = {n: m.threshold for n, m in self._bundle.models.items()}
+            # the features the models were trained with (e.g. the training races' stint lengths)
+            params = self._bundle.feature_params
+            if params != self.features.params():
+                self.features = OnlineFeatures(**params)
             from f1live.tree_inference import compile_models
 
-            self._compiled, rest = compile_models({n: m.estimator for n, m in self._bundle.models.items()})
+            ms = self._bundle.models
+            self._compiled, rest = compile_models({n: m.estimator for n, m in ms.items()},
+                                                  {n: m.columns for n, m in ms.items()}, len(FEATURE_NAMES))
             self._sklearn_only = list(rest)
             if rest:
                 logger.info("analytics: %s not compiled (scikit-learn at every batch size)", ", ".join(rest))
             logger.info("analytics: loaded %s from %s", ", ".join(self._names), self.models_dir)
 
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """The saved alert threshold of each loaded model (empty before :meth:`start` or without models)."""
+        return dict(self._thresholds)
+
     def stop(self) -> None:
         """Nothing to release (no threads, no files); present for a uniform lifecycle."""
 
     def reset(self) -> None:
-        """Forget all per-driver state (features and detectors), e.g. before a new replay."""
+        """Forget all per-driver state (features, race record, detectors), e.g. after a seek.
+
+        The models and the feature parameters stay.
+        """
         self.features.reset()
         if self.detector is not None:
-            self.detector = AnomalyDetector(self.detector.rules.limits, river=self.detector.river is not None)
+            self.detector.reset()
 
     def metadata(self) -> dict[str, Any]:
-        """What the numbers mean: label definitions, thresholds, proxy flags, training sessions."""
+        """What the numbers mean: label definitions, thresholds, proxy flags, evidence, training sessions."""
         self.start()
         out: dict[str, Any] = {"models": {}, "features": list(FEATURE_NAMES)}
         if self._bundle is not None:
@@ -117,7 +137,7 @@ class AnalyticsProcessor:
             out["eval_session"] = man.get("eval_session")
             for n, m in self._bundle.models.items():
                 out["models"][n] = {"label_definition": m.label_definition, "threshold": m.threshold,
-                                    "proxy": m.proxy,
+                                    "proxy": m.proxy, "evidence": m.evidence, "features": list(m.features),
                                     "display_name": "Tyre degradation (proxy)" if m.proxy else n.replace("_", " ")}
         else:
             for n in TARGETS:

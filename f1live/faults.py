@@ -1,274 +1,364 @@
-"""Fault injection into real telemetry, and the anomaly detector's evaluation on it.
+"""Graded faults in real telemetry, and the anomaly detector's evaluation on them.
 
 :func:`inject_faults` corrupts a copy of a real telemetry table at known, seeded
-places (speed/rpm spikes, a stuck sensor, sample dropouts, position jumps, gear
-glitches) and returns the ground truth. :func:`evaluate_detector` replays the
-corrupted table through :class:`f1live.features.OnlineFeatures` +
-:class:`f1live.anomaly.AnomalyDetector` exactly as the consumer does and reports,
-per fault type, recall and detection delay, plus precision/F1 over all flags and
-the false-alarm rate on the *clean* table.
+places with one of five sensor faults at one of five magnitudes (:data:`GRADES`, from
+"barely visible" to "gross"), and returns the ground truth. :func:`evaluate_grades`
+replays clean and corrupted tables through :class:`f1live.features.OnlineFeatures` and
+three detectors -- River only, rules only, both (the shipped configuration) -- exactly
+as the consumer does, and reports per fault type and magnitude how many faults each
+found, plus false alarms per driver-hour on the clean table.
 
-Scoring: a fault is detected when any row of its window (the corrupted rows, plus
-``tolerance`` following rows, because a spike is also visible when the value comes
-back) is flagged. A flag outside every window is a false positive, except on rows
-whose raw value is outside its documented range (``gear`` > 8, ``throttle`` > 100:
-real sensor glitches in the FastF1 data, flagged on purpose); those are counted
-separately as ``real_glitch_flags``.
+Fault types (on the speed or the rpm channel, chosen at random, or all channels for a dropout):
+
+* ``spike``: one sample offset by a fraction of its value;
+* ``drift``: an offset ramping up over :attr:`FaultSpec.drift_samples` samples to a
+  fraction of the value, then held for :attr:`FaultSpec.hold_samples`;
+* ``noise``: Gaussian noise with a standard deviation of a fraction of the value over
+  :attr:`FaultSpec.noise_samples` samples;
+* ``stuck_sensor``: the channel repeats one reading for a number of samples;
+* ``dropout``: a number of consecutive samples is missing.
+
+The magnitudes are set against the natural sample-to-sample variation of the real data
+(on the training races, a sample sticks out of its neighbours by up to 10-15 % in the
+worst 0.03 % of samples): "barely visible" lies inside that jitter, "medium" beyond all
+but a handful of real samples, "gross" is impossible to miss. Precision counts alarms
+(flagged messages), recall counts faults. A fault is detected when a message of its
+window -- its corrupted samples plus ``tolerance`` following ones, because a spike is
+also visible when the value comes back -- is flagged.
 
 >>> FAULT_TYPES
-('spike', 'stuck_sensor', 'dropout', 'position_jump', 'gear_glitch')
+('spike', 'drift', 'stuck_sensor', 'noise', 'dropout')
+>>> GRADE_NAMES[2], GRADES["spike"][2], GRADES["dropout"][2]
+('medium', 0.2, 5)
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from f1live.anomaly import AnomalyDetector
-from f1live.features import OnlineFeatures
+from f1live.anomaly import AnomalyDetector, RiverLimits, RuleLimits
+from f1live.features import OnlineFeatures, table_messages
 
 logger = logging.getLogger(__name__)
 
-FAULT_TYPES: tuple[str, ...] = ("spike", "stuck_sensor", "dropout", "position_jump", "gear_glitch")
-
-#: Raw nGear glitch values seen in the real data, reused for injected gear glitches.
-_GEAR_GLITCHES = (72, 73, 63, 128, 9, 15)
+FAULT_TYPES: tuple[str, ...] = ("spike", "drift", "stuck_sensor", "noise", "dropout")
+GRADE_NAMES: tuple[str, ...] = ("barely visible", "small", "medium", "large", "gross")
+#: Magnitude of each fault type per grade: a fraction of the value (spike offset, drift
+#: offset reached, noise standard deviation) or a number of samples (stuck, dropout).
+GRADES: dict[str, tuple[float, ...]] = {
+    "spike": (0.03, 0.08, 0.2, 0.4, 1.0),
+    "drift": (0.03, 0.08, 0.2, 0.4, 1.0),
+    "noise": (0.01, 0.025, 0.06, 0.15, 0.4),
+    "stuck_sensor": (3, 5, 8, 16, 40),
+    "dropout": (2, 3, 5, 8, 20),
+}
+#: The detector configurations compared.
+VARIANTS: tuple[str, ...] = ("river", "rules", "both")
 
 
 @dataclass(frozen=True)
 class FaultSpec:
-    """Shape of each injected fault.
+    """Where and how long the faults are.
 
     Attributes:
         per_type: faults of each type per driver.
-        spike_kmh: range of the speed jump of a speed spike (km/h).
-        spike_rpm: range of the rpm jump of an rpm spike.
-        stuck_samples: how many samples a stuck sensor repeats its value.
-        dropout_samples: consecutive samples removed by a dropout.
-        jump_m: range of the displacement of a position jump (m).
+        drift_samples: samples over which a drift ramps up to its offset.
+        hold_samples: samples the drift offset is held after the ramp.
+        noise_samples: samples a noise burst lasts.
         spacing: minimum samples between two faults of one driver.
+        min_speed: faults start only where the car moves at least this fast (km/h).
     """
 
-    per_type: int = 5
-    spike_kmh: tuple[float, float] = (100.0, 160.0)
-    spike_rpm: tuple[float, float] = (5000.0, 7000.0)
-    stuck_samples: int = 12
-    dropout_samples: int = 8
-    jump_m: tuple[float, float] = (200.0, 400.0)
-    spacing: int = 80
+    per_type: int = 3
+    drift_samples: int = 40
+    hold_samples: int = 20
+    noise_samples: int = 40
+    spacing: int = 150
+    min_speed: float = 50.0
+
+
+def racing_rows(telemetry: pd.DataFrame) -> pd.DataFrame:
+    """The rows on racing laps (from lights out to each car's flag; ``lap_number`` set)."""
+    return telemetry[telemetry["lap_number"].notna().to_numpy()]
 
 
 def inject_faults(
-    telemetry: pd.DataFrame, spec: FaultSpec = FaultSpec(), seed: int = 7,
+    telemetry: pd.DataFrame, fault: str, grade: int, spec: FaultSpec = FaultSpec(), seed: int = 7,
     drivers: Iterable[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A corrupted copy of ``telemetry`` and the table of injected faults.
+    """A copy of ``telemetry`` with ``spec.per_type`` faults of one type and grade per driver, and the fault table.
 
-    Faults go on racing laps only (``lap_number`` set, not in the pit lane, car above
-    80 km/h so that "stuck" and "jump" are physically meaningful). The fault table has
-    ``fault_id``, ``type``, ``driver``, ``channel``, ``start_time``, ``end_time``
-    (session seconds of the first/last corrupted sample; for a dropout, the sample
-    that arrives after the gap) and ``detail``. Removed (dropout) rows are absent
-    from the returned table, whose index is reset.
+    Faults start on racing laps outside the pit lane where the car moves
+    (``spec.min_speed``). The fault table has ``fault_id``, ``type``, ``grade``,
+    ``magnitude``, ``driver``, ``channel``, ``start_time``, ``end_time`` (session seconds
+    of the first/last corrupted sample; for a dropout, the first sample after the gap)
+    and ``detail``. Dropped rows are absent from the returned table (index reset).
 
-    >>> df = pd.DataFrame({"driver": ["A"] * 400, "session_time": np.arange(400) * 0.25,
+    >>> df = pd.DataFrame({"driver": ["A"] * 600, "session_time": np.arange(600) * 0.25,
     ...     "speed": 150.0, "rpm": 10000.0, "gear": 5, "throttle": 80.0, "brake": False, "drs": 0,
-    ...     "lap_number": 3, "in_pit": False, "x": np.arange(400) * 10.0, "y": 0.0})
-    >>> bad, faults = inject_faults(df, FaultSpec(per_type=1, spacing=40), seed=1)
-    >>> sorted(faults["type"]) == sorted(FAULT_TYPES), len(bad) == 400 - 8
-    (True, True)
+    ...     "lap_number": 3, "in_pit": False})
+    >>> bad, faults = inject_faults(df, "dropout", 2, FaultSpec(per_type=2), seed=1)
+    >>> len(faults), len(bad) == 600 - 2 * GRADES["dropout"][2]
+    (2, True)
     """
-    rng = np.random.default_rng(seed)
+    if fault not in FAULT_TYPES:
+        raise ValueError(f"unknown fault {fault!r}; expected one of {', '.join(FAULT_TYPES)}")
+    if not 0 <= grade < len(GRADE_NAMES):
+        raise ValueError(f"grade {grade} outside 0-{len(GRADE_NAMES) - 1} ({', '.join(GRADE_NAMES)})")
+    mag = GRADES[fault][grade]
+    rng = np.random.default_rng([seed, FAULT_TYPES.index(fault), grade])
     df = telemetry.sort_values("session_time", kind="stable").copy()
+    for c in ("speed", "rpm"):
+        df[c] = df[c].astype("float64")
     want = set(drivers) if drivers is not None else None
+    span = {"spike": 1, "drift": spec.drift_samples + spec.hold_samples, "noise": spec.noise_samples,
+            "stuck_sensor": int(mag), "dropout": int(mag)}[fault]
     drop: list[Any] = []
     faults: list[dict[str, Any]] = []
     for drv, g in df.groupby("driver", sort=True, observed=True):
         if want is not None and drv not in want:
             continue
         idx = g.index.to_numpy()
-        ok = (g["lap_number"].notna() & (g["speed"] >= 80)).to_numpy()
+        ok = (g["lap_number"].notna() & (g["speed"] >= spec.min_speed)).to_numpy()
         if "in_pit" in g:
             ok &= ~g["in_pit"].astype(bool).to_numpy()
-        has_xy = ("x" in g and "y" in g)
-        if has_xy:
-            xy_ok = (g["x"].notna() & g["y"].notna()).to_numpy()
-        speed = g["speed"].to_numpy(float)
-        plan = [t for t in FAULT_TYPES for _ in range(spec.per_type)]
-        rng.shuffle(plan)
+        # the whole fault (and the sample after it) must lie on racing laps outside the pit lane
+        racing = g["lap_number"].notna().to_numpy()
+        if "in_pit" in g:
+            racing &= ~g["in_pit"].astype(bool).to_numpy()
+        cs = np.r_[0, np.cumsum(racing)]
+        n = len(g)
+        inside = np.zeros(n, dtype=bool)
+        if n > span + 1:
+            inside[: n - span - 1] = (cs[span + 1: n] - cs[: n - span - 1]) == span + 1
+        ok &= inside
         taken = np.zeros(len(g), dtype=bool)
-        span = max(spec.stuck_samples, spec.dropout_samples) + 4
-        for kind in plan:
-            cand = np.flatnonzero(ok[: len(g) - span])
-            if kind == "stuck_sensor":  # a frozen reading is only detectable while the car moves
-                cand = cand[speed[cand] >= 100]
-            if kind == "position_jump" and has_xy:
-                cand = cand[xy_ok[cand]]
-            # keep faults apart so that one fault's window never overlaps another's
-            free = [c for c in cand if not taken[max(0, c - spec.spacing): c + spec.spacing].any()]
-            if not free:
-                logger.warning("no room left for a %s fault on %s", kind, drv)
-                continue
-            p = int(free[rng.integers(len(free))])
-            taken[p: p + span] = True
-            row = idx[p]
-            t0 = float(df.at[row, "session_time"])
-            f: dict[str, Any] = {"type": kind, "driver": drv, "start_time": t0, "end_time": t0}
-            if kind == "spike":
-                if rng.random() < 0.5:
-                    mag = rng.uniform(*spec.spike_kmh)
-                    v = float(df.at[row, "speed"])
-                    new = v + mag if v < 200 else v - mag
-                    df.at[row, "speed"] = new
-                    f.update(channel="speed", detail=f"speed {v:g} -> {new:.0f} km/h")
-                else:
-                    mag = rng.uniform(*spec.spike_rpm)
-                    v = float(df.at[row, "rpm"])
-                    new = v + mag if v < 9000 else v - mag
-                    df.at[row, "rpm"] = new
-                    f.update(channel="rpm", detail=f"rpm {v:g} -> {new:.0f}")
-            elif kind == "stuck_sensor":
-                ch = "rpm" if rng.random() < 0.5 else "speed"
-                rows = idx[p: p + spec.stuck_samples]
-                df.loc[rows, ch] = df.at[row, ch]
-                f.update(channel=ch, end_time=float(df.at[rows[-1], "session_time"]),
-                         detail=f"{ch} frozen at {df.at[row, ch]:g} for {spec.stuck_samples} samples")
-            elif kind == "dropout":
-                rows = idx[p: p + spec.dropout_samples]
+        for _ in range(spec.per_type):
+            cand = np.flatnonzero(ok & ~taken)
+            if not len(cand):
+                logger.warning("no room left for a %s fault on %s", fault, drv)
+                break
+            p = int(cand[rng.integers(len(cand))])
+            taken[max(0, p - spec.spacing): p + span + spec.spacing] = True
+            rows = idx[p: p + span]
+            ch = "speed" if rng.random() < 0.5 else "rpm"
+            t0 = float(df.at[rows[0], "session_time"])
+            t1 = float(df.at[rows[-1], "session_time"])
+            v = df.loc[rows, ch].to_numpy(float)
+            if fault == "spike":
+                sign = 1.0 if rng.random() < 0.5 or v[0] * (1 - mag) < 1 else -1.0
+                df.loc[rows, ch] = v * (1 + sign * mag)
+                detail = f"{ch} {v[0]:g} -> {v[0] * (1 + sign * mag):.0f} ({sign * mag:+.0%}, one sample)"
+            elif fault == "drift":
+                sign = 1.0 if rng.random() < 0.5 else -1.0
+                ramp = np.r_[np.linspace(0, mag, spec.drift_samples + 1)[1:], np.full(spec.hold_samples, mag)]
+                df.loc[rows, ch] = v * (1 + sign * ramp)
+                detail = f"{ch} drifts to {sign * mag:+.0%} over {spec.drift_samples} samples, held {spec.hold_samples}"
+            elif fault == "noise":
+                df.loc[rows, ch] = v * (1 + rng.normal(0.0, mag, size=len(v)))
+                detail = f"{ch} + Gaussian noise (sd {mag:.1%}) for {len(v)} samples"
+            elif fault == "stuck_sensor":
+                df.loc[rows, ch] = v[0]
+                detail = f"{ch} frozen at {v[0]:g} for {len(v)} samples"
+            else:  # dropout
+                ch = "all"
                 drop.extend(rows.tolist())
-                after = idx[p + spec.dropout_samples]
-                t_after = float(df.at[after, "session_time"])
-                f.update(channel="all", start_time=t_after, end_time=t_after,
-                         detail=f"{spec.dropout_samples} samples removed ({t_after - t0:.2f} s gap)")
-            elif kind == "position_jump":
-                if not has_xy:
-                    continue
-                d = rng.uniform(*spec.jump_m)
-                ang = rng.uniform(0, 2 * np.pi)
-                df.at[row, "x"] = np.float32(float(df.at[row, "x"]) + d * np.cos(ang))
-                df.at[row, "y"] = np.float32(float(df.at[row, "y"]) + d * np.sin(ang))
-                f.update(channel="x/y", detail=f"position displaced by {d:.0f} m")
-            elif kind == "gear_glitch":
-                v = int(rng.choice(_GEAR_GLITCHES))
-                old = df.at[row, "gear"]
-                df.at[row, "gear"] = v
-                f.update(channel="gear", detail=f"gear {old} -> {v}")
-            faults.append(f)
+                after = idx[p + span]
+                t0 = t1 = float(df.at[after, "session_time"])
+                detail = f"{span} samples missing ({t0 - float(df.at[rows[0], 'session_time']):.2f} s gap)"
+            faults.append({"type": fault, "grade": GRADE_NAMES[grade], "magnitude": mag, "driver": str(drv),
+                           "channel": ch, "start_time": t0, "end_time": t1, "detail": detail})
     out = df.drop(index=drop).reset_index(drop=True)
-    table = pd.DataFrame(faults, columns=["type", "driver", "channel", "start_time", "end_time", "detail"])
+    table = pd.DataFrame(faults, columns=["type", "grade", "magnitude", "driver", "channel", "start_time",
+                                          "end_time", "detail"])
     table.insert(0, "fault_id", range(len(table)))
     return out, table
 
 
-def real_glitch_mask(telemetry: pd.DataFrame) -> np.ndarray:
-    """Rows whose raw value is outside its documented range (gear > 8, throttle > 100)."""
-    gear = telemetry["gear"].to_numpy(float)
-    thr = telemetry["throttle"].to_numpy(float)
-    return (gear > 8) | (gear < 0) | (thr > 100) | (thr < 0)
+def make_detector(variant: str, limits: RuleLimits | None = None, river_limits: RiverLimits | None = None,
+                  ) -> AnomalyDetector:
+    """The detector of one evaluated configuration: ``river``, ``rules`` or ``both``."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    return AnomalyDetector(limits, river_limits=river_limits, river=variant != "rules", rules=variant != "river")
 
 
-def run_detector(
-    telemetry: pd.DataFrame, detector: AnomalyDetector | None = None,
-    features: OnlineFeatures | None = None,
-) -> pd.DataFrame:
-    """Replay ``telemetry`` (chronologically) through features + detector; one result row per input row."""
-    from f1live.features import table_messages
+def run_detectors(telemetry: pd.DataFrame, variants: Sequence[str] = VARIANTS, *,
+                  limits: RuleLimits | None = None, river_limits: RiverLimits | None = None) -> pd.DataFrame:
+    """Replay ``telemetry`` (in time order, all drivers) once through the features and every variant.
 
-    fx = features or OnlineFeatures()
-    det = detector or AnomalyDetector()
+    Returns, indexed like ``telemetry``, ``<variant>`` (flagged: bool), ``<variant>_type``
+    and, for the last variant, ``quality``.
+    """
     order = telemetry.sort_values("session_time", kind="stable").index
     msgs = table_messages(telemetry.loc[order], extra=("x", "y"))
-    res = [det.update(m, fx.update(m)) for m in msgs]
-    out = pd.DataFrame.from_records(res, index=order,
-                                    columns=["anomaly", "anomaly_score", "anomaly_type", "anomaly_reason"])
+    fx = OnlineFeatures()
+    dets = [make_detector(v, limits, river_limits) for v in variants]
+    flags = np.zeros((len(msgs), len(dets)), dtype=bool)
+    kinds = np.empty((len(msgs), len(dets)), dtype=object)
+    quality = np.empty(len(msgs), dtype=object)
+    for i, m in enumerate(msgs):
+        f = fx.update(m)
+        for j, d in enumerate(dets):
+            r = d.update(m, f)
+            flags[i, j] = r["anomaly"]
+            kinds[i, j] = r["anomaly_type"]
+        quality[i] = r["quality"]
+    out = pd.DataFrame(index=order)
+    for j, v in enumerate(variants):
+        out[v] = flags[:, j]
+        out[v + "_type"] = kinds[:, j]
+    out["quality"] = quality
     return out.loc[telemetry.index]
 
 
-def evaluate_detector(
-    clean: pd.DataFrame,
-    spec: FaultSpec = FaultSpec(),
-    seed: int = 7,
-    make_detector: Callable[[], AnomalyDetector] = AnomalyDetector,
-    tolerance: int = 2,
-    drivers: Iterable[str] | None = None,
-) -> dict[str, Any]:
-    """Inject faults into ``clean``, run a fresh detector on both tables, score it.
+def driver_hours(telemetry: pd.DataFrame, max_gap_s: float = 5.0) -> float:
+    """Summed time (h) between consecutive samples of each driver (gaps over ``max_gap_s`` excluded)."""
+    total = 0.0
+    for _, g in telemetry.groupby("driver", observed=True):
+        d = np.diff(np.sort(g["session_time"].to_numpy(float)))
+        total += float(d[d <= max_gap_s].sum())
+    return total / 3600.0
 
-    Returns a JSON-able dict: ``overall`` (precision, recall, f1, flags, tp_flags,
-    fp_flags, real_glitch_flags), ``per_type`` (n, detected, recall, median and max
-    detection delay in s and samples, precision by flagged type), ``clean``
-    (rows, flags, false_alarm_rate excluding real glitches), and the fault table.
+
+def alarm_episodes(t: np.ndarray, drivers: np.ndarray, merge_s: float = 2.0) -> int:
+    """Number of alarm episodes: a driver's flagged messages at most ``merge_s`` apart count once.
+
+    >>> alarm_episodes(np.array([1.0, 1.25, 9.0, 1.0]), np.array(["A", "A", "A", "B"]))
+    3
     """
-    if drivers is not None:
-        clean = clean[clean["driver"].isin(list(drivers))]
-    bad, faults = inject_faults(clean, spec, seed=seed)
-    res = run_detector(bad, make_detector())
-    flagged = res["anomaly"].to_numpy(bool)
+    n = 0
+    for d in np.unique(drivers):
+        tt = np.sort(t[drivers == d])
+        n += int(len(tt) and 1 + (np.diff(tt) > merge_s).sum())
+    return n
+
+
+def score_faults(bad: pd.DataFrame, res: pd.DataFrame, faults: pd.DataFrame, variant: str,
+                 tolerance: int = 2) -> pd.DataFrame:
+    """Per fault: ``detected`` and ``delay_s`` (first flag after the fault's start) for one variant."""
+    flagged = res[variant].to_numpy(bool)
     t = bad["session_time"].to_numpy(float)
     drv = bad["driver"].astype(str).to_numpy()
-    in_window = np.zeros(len(bad), dtype=bool)
-    window_type = np.full(len(bad), "", dtype=object)
-    per_fault = []
+    rows = []
+    by_driver = {d: np.flatnonzero(drv == d) for d in np.unique(drv)}
     for f in faults.itertuples():
-        rows = np.flatnonzero(drv == f.driver)
-        tt = t[rows]
+        r = by_driver.get(f.driver, np.empty(0, dtype=int))
+        tt = t[r]
         a = np.searchsorted(tt, f.start_time, side="left")
         b = np.searchsorted(tt, f.end_time, side="right") + tolerance
-        w = rows[a: min(b, len(rows))]
-        in_window[w] = True
-        window_type[w] = f.type
+        w = r[a: min(b, len(r))]
         hit = w[flagged[w]]
-        delay_s = float(t[hit[0]] - f.start_time) if len(hit) else None
-        delay_n = int(np.searchsorted(w, hit[0])) if len(hit) else None
-        per_fault.append({"fault_id": f.fault_id, "type": f.type, "detected": bool(len(hit)),
-                          "delay_s": delay_s, "delay_samples": delay_n,
-                          "flag_type": res["anomaly_type"].iloc[hit[0]] if len(hit) else None})
-    glitch = real_glitch_mask(bad)
-    tp = int((flagged & in_window).sum())
-    fp = int((flagged & ~in_window & ~glitch).sum())
-    real = int((flagged & ~in_window & glitch).sum())
-    pf = pd.DataFrame(per_fault)
-    recall = float(pf["detected"].mean()) if len(pf) else float("nan")
-    precision = tp / (tp + fp) if tp + fp else float("nan")
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    per_type: dict[str, Any] = {}
-    ftypes = res["anomaly_type"].to_numpy(object)
-    for kind in FAULT_TYPES:
-        sub = pf[pf["type"] == kind] if len(pf) else pf
-        det = sub[sub["detected"]] if len(sub) else sub
-        per_type[kind] = {
-            "n": int(len(sub)),
-            "detected": int(len(det)),
-            "recall": float(len(det) / len(sub)) if len(sub) else None,
-            "delay_s_median": float(det["delay_s"].median()) if len(det) else None,
-            "delay_s_max": float(det["delay_s"].max()) if len(det) else None,
-            "delay_samples_median": float(det["delay_samples"].median()) if len(det) else None,
-        }
-    by_flag: dict[str, Any] = {}
-    for kind in sorted({k for k in ftypes[flagged] if k}):
-        sel = flagged & (ftypes == kind) & ~glitch
-        by_flag[kind] = {"flags": int(sel.sum()), "in_fault_window": int((sel & in_window).sum()),
-                         "precision": float((sel & in_window).sum() / sel.sum()) if sel.sum() else None}
-    # the same detector on the untouched table: how often does it cry wolf?
-    res_clean = run_detector(clean, make_detector())
-    cf = res_clean["anomaly"].to_numpy(bool)
-    cg = real_glitch_mask(clean)
-    false_alarms = int((cf & ~cg).sum())
-    clean_types = res_clean.loc[cf & ~cg, "anomaly_type"].value_counts().to_dict()
+        rows.append({"fault_id": f.fault_id, "detected": bool(len(hit)),
+                     "delay_s": float(t[hit[0]] - f.start_time) if len(hit) else None})
+    return pd.DataFrame(rows, columns=["fault_id", "detected", "delay_s"])
+
+
+def _ci_fraction(hits: np.ndarray, rng: np.random.Generator, n_boot: int = 500) -> list[float] | None:
+    if not len(hits):
+        return None
+    b = hits[rng.integers(0, len(hits), size=(n_boot, len(hits)))].mean(axis=1)
+    return [float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))]
+
+
+def clean_alarms(clean: pd.DataFrame, variants: Sequence[str] = VARIANTS, **kw: Any) -> dict[str, Any]:
+    """False alarms of every variant on an untouched table's racing laps (per driver-hour)."""
+    race = racing_rows(clean)
+    res = run_detectors(race, variants, **kw)
+    hours = driver_hours(race)
+    t = race["session_time"].to_numpy(float)
+    drv = race["driver"].astype(str).to_numpy()
+    out: dict[str, Any] = {"rows": int(len(race)), "driver_hours": hours,
+                           "quality_notes": {str(k): int(v) for k, v in res["quality"].value_counts().items()}}
+    for v in variants:
+        f = res[v].to_numpy(bool)
+        ep = alarm_episodes(t[f], drv[f])
+        out[v] = {"alarms": int(f.sum()), "alarms_per_driver_hour": float(f.sum() / hours) if hours else None,
+                  "episodes": ep, "episodes_per_driver_hour": ep / hours if hours else None,
+                  "types": {str(k): int(c) for k, c in res.loc[f, v + "_type"].value_counts().items()}}
+    return out
+
+
+def evaluate_grades(
+    clean: pd.DataFrame, *, spec: FaultSpec = FaultSpec(), seed: int = 7, drivers: Iterable[str] | None = None,
+    grades: Sequence[int] = tuple(range(len(GRADE_NAMES))), faults: Sequence[str] = FAULT_TYPES,
+    tolerance: int = 2, limits: RuleLimits | None = None, river_limits: RiverLimits | None = None,
+) -> dict[str, Any]:
+    """Recall per fault type and grade for River, rules and both; precision; clean false alarms.
+
+    Every (type, grade) is a separate corrupted copy of the racing part of ``clean`` with
+    ``spec.per_type`` faults per driver (so faults never overlap). Returns a JSON-able
+    dict: ``grades`` (names and magnitudes), ``recall[variant][type][grade]``,
+    ``recall_all[variant][grade]`` (with a bootstrap 95 % interval over faults),
+    ``river_only[grade]`` (faults River found and the rules missed), ``precision[variant][grade]``
+    (flagged messages inside a fault window / all flagged messages), ``delay_s_median``,
+    ``clean`` (see :func:`clean_alarms`) and the settings.
+    """
+    t0 = time.perf_counter()
+    race = racing_rows(clean)
+    if drivers is not None:
+        race = race[race["driver"].isin(list(drivers))]
+    rng = np.random.default_rng(seed)
+    kw = {"limits": limits, "river_limits": river_limits}
+    recall: dict[str, dict[str, dict[str, float | None]]] = {v: {f: {} for f in faults} for v in VARIANTS}
+    hits_by: dict[str, dict[str, list[bool]]] = {v: {GRADE_NAMES[g]: [] for g in grades} for v in VARIANTS}
+    prec_num: dict[str, dict[str, int]] = {v: {GRADE_NAMES[g]: 0 for g in grades} for v in VARIANTS}
+    prec_den: dict[str, dict[str, int]] = {v: {GRADE_NAMES[g]: 0 for g in grades} for v in VARIANTS}
+    delays: dict[str, list[float]] = {GRADE_NAMES[g]: [] for g in grades}
+    river_only: dict[str, int] = {GRADE_NAMES[g]: 0 for g in grades}
+    n_faults: dict[str, int] = {GRADE_NAMES[g]: 0 for g in grades}
+    for fault in faults:
+        for g in grades:
+            name = GRADE_NAMES[g]
+            bad, table = inject_faults(race, fault, g, spec, seed=seed)
+            res = run_detectors(bad, VARIANTS, **kw)
+            window = np.zeros(len(bad), dtype=bool)
+            t = bad["session_time"].to_numpy(float)
+            drv = bad["driver"].astype(str).to_numpy()
+            for f in table.itertuples():
+                r = np.flatnonzero(drv == f.driver)
+                a = np.searchsorted(t[r], f.start_time, side="left")
+                b = np.searchsorted(t[r], f.end_time, side="right") + tolerance
+                window[r[a: min(b, len(r))]] = True
+            scored = {v: score_faults(bad, res, table, v, tolerance) for v in VARIANTS}
+            for v in VARIANTS:
+                det = scored[v]["detected"].to_numpy(bool)
+                recall[v][fault][name] = float(det.mean()) if len(det) else None
+                hits_by[v][name].extend(det.tolist())
+                fl = res[v].to_numpy(bool)
+                prec_num[v][name] += int((fl & window).sum())
+                prec_den[v][name] += int(fl.sum())
+            both = scored["both"]
+            delays[name].extend(both.loc[both["detected"], "delay_s"].astype(float).tolist())
+            river_only[name] += int((scored["river"]["detected"] & ~scored["rules"]["detected"]).sum())
+            n_faults[name] += len(table)
+            logger.info("faults %s/%s: %d faults, recall river %.2f rules %.2f both %.2f", fault, name, len(table),
+                        recall["river"][fault][name] or 0, recall["rules"][fault][name] or 0,
+                        recall["both"][fault][name] or 0)
+    recall_all = {v: {k: {"recall": float(np.mean(h)) if h else None,
+                          "ci95": _ci_fraction(np.asarray(h, float), rng)}
+                      for k, h in hits_by[v].items()} for v in VARIANTS}
+    precision = {v: {k: (prec_num[v][k] / prec_den[v][k] if prec_den[v][k] else None) for k in prec_num[v]}
+                 for v in VARIANTS}
     return {
-        "overall": {"precision": precision, "recall": recall, "f1": f1, "faults": int(len(pf)),
-                    "flags": int(flagged.sum()), "tp_flags": tp, "fp_flags": fp, "real_glitch_flags": real,
-                    "tolerance_samples": tolerance},
-        "per_type": per_type,
-        "by_flag_type": by_flag,
-        "clean": {"rows": int(len(clean)), "flags": int(cf.sum()), "real_glitch_flags": int((cf & cg).sum()),
-                  "false_alarms": false_alarms, "false_alarm_rate": false_alarms / max(len(clean), 1),
-                  "false_alarm_types": {str(k): int(v) for k, v in clean_types.items()}},
-        "faults": pf.to_dict("records"),
+        "grades": {f: dict(zip(GRADE_NAMES, GRADES[f], strict=True)) for f in faults},
+        "faults_per_grade": n_faults,
+        "recall": recall,
+        "recall_all": recall_all,
+        "river_only": river_only,
+        "precision": precision,
+        "delay_s_median": {k: (float(np.median(v)) if v else None) for k, v in delays.items()},
+        "clean": clean_alarms(clean if drivers is None else clean[clean["driver"].isin(list(drivers))], **kw),
+        "spec": asdict(spec),
         "seed": seed,
+        "tolerance_samples": tolerance,
+        "drivers": sorted(race["driver"].astype(str).unique().tolist()),
+        "seconds": time.perf_counter() - t0,
     }

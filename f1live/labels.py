@@ -56,9 +56,11 @@ class LabelConfig:
         """Human-readable label definitions with this configuration's numbers."""
         return {
             "pit_stop_probability": (
-                f"1 if the driver enters the pit lane (FastF1 laps PitInTime) within the next "
-                f"{self.pit_horizon_s:g} s; undefined while in the pit lane, under a red flag and "
-                "outside racing laps."
+                f"1 if the driver makes a strategic pit stop (enters the pit lane, FastF1 laps "
+                f"PitInTime, while no red flag is in force) within the next {self.pit_horizon_s:g} s; "
+                "undefined while in the pit lane (entry to the next lap's PitOutTime, or to the end of "
+                "the entry lap when there is none), under a red flag and outside racing laps. Pit-lane "
+                "entries under a red flag are labelled apart (kind red_flag), never as stops."
             ),
             "crash_risk": (
                 f"1 if, within the next {self.crash_horizon_s:g} s, race control issues a yellow, "
@@ -92,22 +94,56 @@ def _check(df: pd.DataFrame, columns: tuple[str, ...] | list[str], what: str) ->
                          "with times as float seconds")
 
 
-def pit_entries(laps: pd.DataFrame) -> pd.DataFrame:
-    """Real pit-lane entries: columns ``driver``, ``pit_in`` (s) and ``pit_out`` (next exit, s or NaN).
+#: ``kind`` of a pit-lane entry: a strategic stop, or a car sent to the pit lane by a red flag.
+PIT_KINDS: tuple[str, ...] = ("stop", "red_flag")
 
-    >>> laps = pd.DataFrame({"Driver": ["VER"] * 3, "LapNumber": [1, 2, 3],
+
+def pit_entries(laps: pd.DataFrame, track_status: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Real pit-lane entries: ``driver``, ``lap``, ``pit_in`` (s), ``pit_out`` (end of the stay, s), ``kind``.
+
+    The stay ends at the ``PitOutTime`` of the next lap, as in ``f1live.sources.telemetry``;
+    when the next lap has none (cars held in the pit lane under a red flag and released
+    to the grid, a car retired in the garage, a missing next lap) it ends with the entry
+    lap (its ``Time``). ``kind`` is ``red_flag`` for an entry while a red flag is in force
+    (``track_status``; cars are ordered into the pit lane, it is not a strategic stop),
+    else ``stop``.
+
+    >>> laps = pd.DataFrame({"Driver": ["VER"] * 3, "LapNumber": [1, 2, 3], "Time": [100.0, 190.0, 280.0],
     ...     "PitInTime": [np.nan, 150.0, np.nan], "PitOutTime": [np.nan, np.nan, 175.0]})
     >>> pit_entries(laps).to_dict("records")
-    [{'driver': 'VER', 'pit_in': 150.0, 'pit_out': 175.0}]
+    [{'driver': 'VER', 'lap': 2, 'pit_in': 150.0, 'pit_out': 175.0, 'kind': 'stop'}]
+    >>> held = pd.DataFrame({"Driver": ["LEC", "LEC"], "LapNumber": [1, 3], "Time": [900.0, 1000.0],
+    ...     "PitInTime": [60.0, np.nan], "PitOutTime": [np.nan, np.nan]})
+    >>> red = pd.DataFrame({"session_time": [0.0, 50.0], "status": ["1", "5"]})
+    >>> pit_entries(held, red).to_dict("records")
+    [{'driver': 'LEC', 'lap': 1, 'pit_in': 60.0, 'pit_out': 900.0, 'kind': 'red_flag'}]
     """
     _check(laps, ["Driver", "LapNumber", "PitInTime", "PitOutTime"], "laps")
+    cols = ["driver", "lap", "pit_in", "pit_out", "kind"]
+    lp = laps.dropna(subset=["LapNumber"])
+    nxt = {(str(d), float(n)): o for d, n, o in zip(lp["Driver"], lp["LapNumber"].astype(float),
+                                                  lp["PitOutTime"].astype(float), strict=True)}
+    ends = lp["Time"].astype(float) if "Time" in lp.columns else pd.Series(np.nan, index=lp.index)
     rows = []
-    for drv, g in laps.sort_values("LapNumber").groupby("Driver", sort=False):
-        outs = g["PitOutTime"].dropna().to_numpy(float)
-        for t in g["PitInTime"].dropna().to_numpy(float):
-            later = outs[outs > t]
-            rows.append({"driver": drv, "pit_in": float(t), "pit_out": float(later.min()) if len(later) else np.nan})
-    return pd.DataFrame(rows, columns=["driver", "pit_in", "pit_out"])
+    for drv, lap, t_in, end in zip(lp["Driver"], lp["LapNumber"].astype(float), lp["PitInTime"].astype(float),
+                                   ends, strict=True):
+        if not np.isfinite(t_in):
+            continue
+        out = nxt.get((str(drv), lap + 1.0), np.nan)
+        stay_end = out if np.isfinite(out) and out > t_in else (end if np.isfinite(end) and end > t_in else np.nan)
+        rows.append({"driver": str(drv), "lap": int(lap), "pit_in": float(t_in), "pit_out": float(stay_end),
+                     "kind": "stop"})
+    out_df = pd.DataFrame(rows, columns=cols).sort_values(["pit_in", "driver"], kind="stable").reset_index(drop=True)
+    if track_status is not None and len(out_df) and len(track_status):
+        red = red_mask(out_df["pit_in"].to_numpy(float), track_status)
+        out_df.loc[red, "kind"] = "red_flag"
+    return out_df
+
+
+def strategic_stops(laps: pd.DataFrame, track_status: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The pit entries of :func:`pit_entries` that are strategic stops (``kind == "stop"``)."""
+    p = pit_entries(laps, track_status)
+    return p[p["kind"] == "stop"].reset_index(drop=True)
 
 
 def incident_starts(track_status: pd.DataFrame) -> np.ndarray:
@@ -222,7 +258,7 @@ def make_labels(
     red = red_mask(t_all, track_status)
     green = green_mask(t_all, track_status)
     incidents = incident_starts(track_status)
-    pits = pit_entries(laps)
+    pits = pit_entries(laps, track_status)
     rets = retirements(laps)
     deg = degraded_laps(laps, config)
 
@@ -237,11 +273,11 @@ def make_labels(
         base = racing[sel] & ~red[sel]
         # pit: enter within horizon; undefined inside the pit lane
         p = pits[pits["driver"] == drv]
-        ins = p["pit_in"].to_numpy(float)
         in_lane = np.zeros(len(sel), dtype=bool)
-        for a, b in zip(ins, p["pit_out"].to_numpy(float), strict=True):
-            in_lane |= (t >= a) & (t <= (b if np.isfinite(b) else np.inf))
-        lab = _future_hit(t, ins, config.pit_horizon_s).astype(float)
+        for a, b in zip(p["pit_in"].to_numpy(float), p["pit_out"].to_numpy(float), strict=True):
+            in_lane |= (t >= a) & (t <= (b if np.isfinite(b) else a))
+        # only strategic stops are positives; a red-flag entry is not a decision to stop
+        lab = _future_hit(t, p.loc[p["kind"] == "stop", "pit_in"].to_numpy(float), config.pit_horizon_s).astype(float)
         lab[~base | in_lane] = np.nan
         pit[sel] = lab
         # crash risk: incident issued or this driver retires within horizon; green rows only

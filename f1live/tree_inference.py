@@ -40,7 +40,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -70,20 +70,33 @@ class CompiledForest:
     """All trees of several binary ``HistGradientBoostingClassifier`` models, walked together.
 
     Args:
-        models: name -> fitted estimator; all must take the same feature columns.
+        models: name -> fitted estimator.
+        columns: name -> the columns of ``X`` each model reads, in its feature order
+            (models trained on different subsets of one feature vector); ``None``: every
+            model reads all columns of ``X``.
+        n_features: the width of ``X`` (required with ``columns``).
 
     Raises:
         UnsupportedModelError: naming the model that cannot be compiled.
     """
 
-    def __init__(self, models: Mapping[str, Any]) -> None:
+    def __init__(self, models: Mapping[str, Any], columns: Mapping[str, Sequence[int]] | None = None,
+                 n_features: int | None = None) -> None:
         if not models:
             raise ValueError("CompiledForest needs at least one model")
         self.names = list(models)
-        n_features = {int(est.n_features_in_) for est in models.values()}
-        if len(n_features) != 1:
-            raise ValueError(f"models take different numbers of features: {n_features}")
-        self.n_features = n_features.pop()
+        if columns is None:
+            widths = {int(est.n_features_in_) for est in models.values()}
+            if len(widths) != 1:
+                raise ValueError(f"models take different numbers of features: {widths}; pass columns=")
+            n_features = widths.pop()
+            columns = {n: list(range(n_features)) for n in models}
+        elif n_features is None:
+            raise ValueError("n_features (the width of X) is required with columns")
+        for name, est in models.items():
+            if len(columns[name]) != int(est.n_features_in_):
+                raise ValueError(f"{name}: {len(columns[name])} columns for a model of {est.n_features_in_} features")
+        self.n_features = int(n_features)
         F = self.n_features
         cols, thr, left, right, leaf, value, roots = [], [], [], [], [], [], []
         segments: list[tuple[int, int]] = []  # per model: (first tree, number of trees)
@@ -92,6 +105,7 @@ class CompiledForest:
         depth = 0
         for name, est in models.items():
             _check(name, est)
+            cmap = np.asarray(columns[name], dtype=np.int64)
             first = len(roots)
             for (pred,) in est._predictors:  # one tree per iteration (binary)
                 nodes = pred.nodes
@@ -103,7 +117,7 @@ class CompiledForest:
                 # the t = +inf of a "missing or not" split): one comparison then routes NaNs
                 # as the tree learnt. Leaves read column 0 (never NaN), compare against +inf
                 # and point at themselves, so every walk can run the same number of steps.
-                col = nodes["feature_idx"].astype(np.int64) + F * (1 - nodes["missing_go_to_left"].astype(np.int64))
+                col = cmap[nodes["feature_idx"].astype(np.int64)] + F * (1 - nodes["missing_go_to_left"].astype(np.int64))
                 col[is_leaf] = 0
                 t = nodes["num_threshold"].astype(np.float64).copy()
                 t[is_leaf] = np.inf
@@ -187,7 +201,7 @@ class CompiledLogistic:
     True
     """
 
-    def __init__(self, name: str, pipeline: Any) -> None:
+    def __init__(self, name: str, pipeline: Any, columns: Sequence[int] | None = None) -> None:
         from sklearn.impute import SimpleImputer
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
@@ -204,6 +218,7 @@ class CompiledLogistic:
         if len(lr.classes_) != 2:
             raise UnsupportedModelError(f"{name}: multi-class logistic regression")
         self.name = name
+        self.columns = None if columns is None else np.asarray(columns, dtype=np.int64)
         self.n_features = int(pipeline.n_features_in_)
         self._stats = stats
         self._mean = None if sc.mean_ is None else np.asarray(sc.mean_, dtype=np.float64)
@@ -212,8 +227,9 @@ class CompiledLogistic:
         self._intercept = np.asarray(lr.intercept_, dtype=np.float64)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Positive-class probability, as ``pipeline.predict_proba(X)[:, 1]``."""
-        X = np.array(X, dtype=np.float64)  # a copy: imputed and scaled in place
+        """Positive-class probability, as ``pipeline.predict_proba(X[:, columns])[:, 1]``."""
+        X = np.asarray(X, dtype=np.float64)
+        X = X[:, self.columns] if self.columns is not None else X.copy()  # a copy: imputed and scaled in place
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"X has shape {X.shape}; expected (rows, {self.n_features}) features")
         nan = np.isnan(X)
@@ -242,8 +258,12 @@ class CompiledModels:
         return out
 
 
-def compile_models(models: Mapping[str, Any]) -> tuple[CompiledModels | None, dict[str, Any]]:
+def compile_models(models: Mapping[str, Any], columns: Mapping[str, Sequence[int]] | None = None,
+                   n_features: int | None = None) -> tuple[CompiledModels | None, dict[str, Any]]:
     """Split ``models`` into the compiled ones (:class:`CompiledModels`) and the rest.
+
+    ``columns``/``n_features`` as in :class:`CompiledForest` (each model's columns of one
+    feature matrix).
 
     >>> import numpy as np
     >>> from sklearn.linear_model import LogisticRegression
@@ -263,9 +283,12 @@ def compile_models(models: Mapping[str, Any]) -> tuple[CompiledModels | None, di
         except UnsupportedModelError:
             pass
         try:
-            logistic[name] = CompiledLogistic(name, est)
+            logistic[name] = CompiledLogistic(name, est, None if columns is None else columns[name])
         except UnsupportedModelError:
             rest[name] = est
     if not trees and not logistic:
         return None, rest
-    return CompiledModels(CompiledForest(trees) if trees else None, logistic), rest
+    forest = None
+    if trees:
+        forest = CompiledForest(trees, None if columns is None else {n: columns[n] for n in trees}, n_features)
+    return CompiledModels(forest, logistic), rest

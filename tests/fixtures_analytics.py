@@ -1,8 +1,9 @@
 """Analytics fixtures: small real training/evaluation sets and one trained model bundle.
 
 Small enough for CI: four drivers per race and only the racing part of each session
-(from two minutes before the start to a minute after the last lap). The training race
-(2022 Monaco: wet start, red flags, MSC's crash) differs from the held-out one (2023).
+(from two minutes before the start to a minute after the last lap). The training races
+(2022 Monaco: wet start, red flags, MSC's crash; 2024: red flag on lap 1) differ from the
+held-out one (2023), so the models are chosen by leave-one-race-out as in production.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from f1live.config import Settings
 
 TRAIN_DRIVERS = ("VER", "LEC", "MSC", "SAI")   # 2022: pit stops, a crash (MSC), red flag
+TRAIN_2024_DRIVERS = ("VER", "HAM", "LEC", "BOT")  # 2024: red-flag pit entries + real stops (HAM, VER, BOT)
 EVAL_DRIVERS = ("VER", "HAM", "ALO", "STR")    # 2023: pit stops, a retirement (STR), rain
 
 
@@ -44,6 +46,13 @@ def train_2022(analytics_settings: Settings) -> Any:
 
 
 @pytest.fixture(scope="session")
+def train_2024(analytics_settings: Settings) -> Any:
+    from f1live.models import load_sessions
+
+    return race_window(load_sessions(analytics_settings, [2024], drivers=list(TRAIN_2024_DRIVERS))[0])
+
+
+@pytest.fixture(scope="session")
 def eval_2023(analytics_settings: Settings) -> Any:
     from f1live.models import load_sessions
 
@@ -51,9 +60,11 @@ def eval_2023(analytics_settings: Settings) -> Any:
 
 
 @pytest.fixture(scope="session")
-def trained(train_2022: Any, eval_2023: Any, session_tmp: Path) -> Any:
-    """Models trained on 2022 (4 drivers), evaluated on held-out 2023 (4 other/same drivers), saved."""
+def trained(train_2022: Any, train_2024: Any, eval_2023: Any, session_tmp: Path) -> Any:
+    """Models trained on 2022 + 2024 (4 drivers each, leave-one-race-out choice), evaluated on
+    held-out 2023 (4 drivers), saved."""
     from f1live.models import train_models
 
     out = session_tmp / "trained_models"
-    return train_models([train_2022], eval_2023, out_dir=out, stride=8, cv_folds=2, max_iter=40, n_threads=1)
+    return train_models([train_2022, train_2024], eval_2023, out_dir=out, stride=8, max_iter=40, n_threads=1,
+                        n_boot=200)

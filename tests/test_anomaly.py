@@ -1,4 +1,4 @@
-"""Anomaly detection on real telemetry: injected faults found, real glitches flagged, few false alarms."""
+"""Anomaly detection on real telemetry: River per driver + rules, graded injected faults, quality notes."""
 
 from __future__ import annotations
 
@@ -6,73 +6,120 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from f1live.anomaly import ANOMALY_TYPES, AnomalyDetector
+from f1live.anomaly import ANOMALY_TYPES, QUALITY_NOTES, AnomalyDetector
 from f1live.faults import (
     FAULT_TYPES,
+    GRADE_NAMES,
+    GRADES,
     FaultSpec,
-    evaluate_detector,
+    evaluate_grades,
     inject_faults,
-    real_glitch_mask,
-    run_detector,
+    racing_rows,
+    run_detectors,
 )
 
-# Floors below the targets (recall 0.9 / precision 0.8) by one missed fault or a few
-# stray flags on this small (4-driver) sample; the measured numbers are printed and
-# the full-race evaluation is in docs/analytics.md.
-RECALL_FLOOR = 0.85
-PRECISION_FLOOR = 0.75
-FALSE_ALARM_CEILING = 1e-3  # flags per clean row (excluding raw sensor glitches)
+#: The false-alarm budget of issue 17/18 (alarms per driver-hour on a clean real race).
+FALSE_ALARMS_PER_DRIVER_HOUR = 5.0
 
 
-def test_injected_faults_detected_on_held_out_race(eval_2023) -> None:
-    res = evaluate_detector(eval_2023.telemetry, FaultSpec(per_type=4), seed=11, drivers=("VER", "HAM", "ALO"))
-    print(json.dumps({k: res[k] for k in ("overall", "per_type", "clean")}, indent=1))
-    o = res["overall"]
-    assert o["faults"] == 4 * len(FAULT_TYPES) * 3  # 4 per type x 5 types x 3 drivers
-    assert o["recall"] >= RECALL_FLOOR
-    assert o["precision"] >= PRECISION_FLOOR
-    for kind, r in res["per_type"].items():
-        assert r["n"] == 12, kind
-        assert r["recall"] >= 0.75, (kind, r)
-        # detection within a few samples: stuck needs `stuck_samples` repeats, the others are immediate
-        assert r["delay_samples_median"] <= (6 if kind == "stuck_sensor" else 1), (kind, r)
-    assert res["clean"]["false_alarm_rate"] <= FALSE_ALARM_CEILING
+@pytest.fixture(scope="module")
+def graded(eval_2023) -> dict:
+    """Barely visible, medium and gross faults on two held-out drivers (the full grid is in docs)."""
+    return evaluate_grades(eval_2023.telemetry, spec=FaultSpec(per_type=3), seed=11, drivers=("VER", "HAM"),
+                           grades=(0, 2, 4))
 
 
-def test_real_sensor_glitches_are_flagged_with_reasons(monaco_2023) -> None:
+def test_graded_faults_recall_per_magnitude_and_detector(graded: dict) -> None:
+    print(json.dumps({k: graded[k] for k in ("recall_all", "river_only", "precision", "clean")}, indent=1,
+                     default=str))
+    n = graded["faults_per_grade"]
+    assert n["medium"] == 3 * 2 * len(FAULT_TYPES)  # 3 per type x 2 drivers x 5 types
+    both = {g: graded["recall_all"]["both"][g]["recall"] for g in ("barely visible", "medium", "gross")}
+    # recall grows with the magnitude, and a gross fault never goes unnoticed
+    assert both["barely visible"] <= both["medium"] <= both["gross"] == 1.0
+    for v in ("river", "rules"):
+        for g in ("barely visible", "medium", "gross"):
+            # the shipped configuration finds at least what each layer finds on its own
+            assert graded["recall_all"][v][g]["recall"] <= both[g] + 1e-9
+    # River contributes what the rules miss: drift and noise below the rules' physical limits
+    assert graded["river_only"]["medium"] > 0
+    assert graded["recall"]["river"]["drift"]["medium"] > graded["recall"]["rules"]["drift"]["medium"]
+    # the rules own the impossible: gaps in the stream and frozen readings
+    assert graded["recall"]["rules"]["dropout"]["gross"] == 1.0
+    assert graded["recall"]["rules"]["stuck_sensor"]["gross"] == 1.0
+    lo, hi = graded["recall_all"]["both"]["medium"]["ci95"]
+    assert lo <= both["medium"] <= hi
+
+
+def test_clean_race_false_alarms_within_budget(graded: dict) -> None:
+    clean = graded["clean"]
+    assert clean["driver_hours"] > 3
+    for v in ("river", "rules", "both"):
+        assert clean[v]["alarms_per_driver_hour"] is not None
+    assert clean["both"]["alarms"] <= clean["river"]["alarms"] + clean["rules"]["alarms"]
+    assert clean["both"]["alarms_per_driver_hour"] <= FALSE_ALARMS_PER_DRIVER_HOUR, clean["both"]
+
+
+def test_raw_artefacts_are_quality_notes_not_anomalies(monaco_2023) -> None:
     tel = monaco_2023.telemetry
-    # a window of one driver's race with the raw Throttle=104 sentinel and an nGear glitch
-    glitch = real_glitch_mask(tel)
-    drv = tel.loc[glitch & (tel["gear"] > 8), "driver"].iloc[0]
+    gear_bad = (tel["gear"] > 8) | (tel["gear"] < 0)
+    drv = tel.loc[gear_bad, "driver"].iloc[0]
     part = tel[tel["driver"] == drv]
-    res = run_detector(part, AnomalyDetector(river=False))
-    g = real_glitch_mask(part)
-    assert res.loc[g, "anomaly"].all()
-    gear_rows = part["gear"] > 8
-    assert (res.loc[gear_rows, "anomaly_type"] == "gear_glitch").all()
-    thr_rows = (part["throttle"] > 100) & ~gear_rows
-    assert res.loc[thr_rows, "anomaly_reason"].str.contains("throttle=104").all()
-    assert set(res["anomaly_type"].dropna()) <= set(ANOMALY_TYPES)
-    assert res.loc[res["anomaly"], "anomaly_reason"].str.len().gt(10).all()
+    res = run_detectors(part, ("both",))
+    racing = part["lap_number"].notna()
+    # no lap: garage, grid, formation lap, cool-down -- a note, never an anomaly
+    assert (res.loc[~racing, "quality"] == "not_racing").all()
+    assert not res.loc[~racing, "both"].any()
+    g = gear_bad[part.index] & racing
+    assert g.any() and (res.loc[g, "quality"] == "gear_code").all()
+    thr = (part["throttle"] == 104) & racing & ~gear_bad[part.index]
+    if thr.any():
+        assert (res.loc[thr, "quality"] == "throttle_sentinel").all()
+    # an artefact alone raises no anomaly: the flagged rows are explained by rules/River
+    assert set(res["quality"].dropna()) <= set(QUALITY_NOTES)
+    assert set(res["both_type"].dropna()) <= set(ANOMALY_TYPES)
 
 
-def test_every_message_gets_a_score(monaco_2023_slice) -> None:
-    res = run_detector(monaco_2023_slice.telemetry, AnomalyDetector(seed=3))
-    assert len(res) == len(monaco_2023_slice.telemetry)
-    s = res["anomaly_score"].to_numpy(float)
-    assert np.isfinite(s).all() and (s >= 0).all() and (s <= 1).all()
-    assert res["anomaly"].dtype == bool
-    # same seed, same data -> same scores (reproducible)
-    again = run_detector(monaco_2023_slice.telemetry, AnomalyDetector(seed=3))
-    np.testing.assert_array_equal(s, again["anomaly_score"].to_numpy(float))
+def test_results_carry_source_and_reason(monaco_2023_slice) -> None:
+    from f1live.features import OnlineFeatures, table_messages
+
+    tel = monaco_2023_slice.telemetry
+    bad, faults = inject_faults(racing_rows(tel), "spike", 4, FaultSpec(per_type=1), seed=2)
+    msgs = table_messages(bad.sort_values("session_time", kind="stable"))
+    fx, det = OnlineFeatures(), AnomalyDetector()
+    out = [det.update(m, fx.update(m)) for m in msgs]
+    flagged = [r for r in out if r["anomaly"]]
+    assert flagged and len(faults) == 3
+    for r in flagged:
+        assert r["anomaly_source"] in {"river", "rule", "river+rule"}
+        assert r["anomaly_type"] in ANOMALY_TYPES and len(r["anomaly_reason"]) > 10
+        assert ("River:" in r["anomaly_reason"]) == ("river" in r["anomaly_source"])
+        assert 0.0 <= r["anomaly_score"] <= 1.0
+    assert all(r["anomaly_source"] is None for r in out if not r["anomaly"])
+    # deterministic: same data, same results
+    fx2, det2 = OnlineFeatures(), AnomalyDetector()
+    assert [det2.update(m, fx2.update(m)) for m in msgs] == out
+    # reset forgets every driver's state
+    det.reset()
+    assert not det.rules._state and not det.river._models  # type: ignore[union-attr]
 
 
-def test_fault_injection_is_seeded_and_placed_on_racing_laps(eval_2023) -> None:
-    a, fa = inject_faults(eval_2023.telemetry, FaultSpec(per_type=2), seed=5)
-    b, fb = inject_faults(eval_2023.telemetry, FaultSpec(per_type=2), seed=5)
-    assert fa.equals(fb) and a.equals(b)
-    assert len(a) == len(eval_2023.telemetry) - (fa["type"] == "dropout").sum() * FaultSpec().dropout_samples
-    lap_of = eval_2023.telemetry.set_index(["driver", "session_time"])["lap_number"]
-    for f in fa[fa["type"] != "dropout"].itertuples():
-        assert pd.notna(lap_of.loc[(f.driver, f.start_time)])
+def test_fault_injection_is_seeded_and_on_racing_laps(eval_2023) -> None:
+    race = racing_rows(eval_2023.telemetry)
+    for fault in FAULT_TYPES:
+        a, fa = inject_faults(race, fault, 2, FaultSpec(per_type=2), seed=5)
+        b, fb = inject_faults(race, fault, 2, FaultSpec(per_type=2), seed=5)
+        assert fa.equals(fb) and a.equals(b)
+        assert (fa["grade"] == GRADE_NAMES[2]).all() and (fa["magnitude"] == GRADES[fault][2]).all()
+        lost = len(race) - len(a)
+        assert lost == (len(fa) * GRADES["dropout"][2] if fault == "dropout" else 0)
+        lap_of = race.set_index(["driver", "session_time"])["lap_number"]
+        for f in fa.itertuples():
+            assert pd.notna(lap_of.loc[(f.driver, f.start_time)])
+        if fault != "dropout":
+            orig = race.sort_values("session_time", kind="stable")
+            for ch in set(fa["channel"]):
+                changed = ~np.isclose(a[ch].to_numpy(float), orig[ch].to_numpy(float))
+                assert changed.any(), (fault, ch)

@@ -90,3 +90,45 @@ def test_labels_validate_inputs(monaco_2023_slice) -> None:
 
     with pytest.raises(ValueError, match="missing columns.*laps"):
         make_labels(monaco_2023_slice.telemetry, pd.DataFrame({"Driver": ["VER"]}), monaco_2023_slice.track_status)
+
+
+def test_2024_red_flag_entries_are_not_stops_and_keep_the_race(shared_data, analytics_settings) -> None:
+    """2024 Monaco: red flag on lap 1, cars held in the pit lane without a PitOutTime on lap 2."""
+    from f1live.models import load_sessions
+
+    keep_race = ["LEC", "NOR", "PIA", "RUS", "SAI"]
+    d = load_sessions(analytics_settings, [2024], drivers=[*keep_race, "HAM", "VER"])[0]
+    entries = pit_entries(d.laps, d.track_status)
+    assert len(pit_entries(d.laps)) == d.laps["PitInTime"].notna().sum()
+    red = entries[entries["kind"] == "red_flag"]
+    assert set(keep_race) | {"HAM", "VER"} <= set(red["driver"])
+    assert (red["lap"] == 1).all() and np.isfinite(red["pit_out"]).all()
+    # a held car's stay ends with its entry lap, never at a later stop's exit
+    lap1_end = d.laps[d.laps["LapNumber"] == 1].set_index("Driver")["Time"]
+    for r in red.itertuples():
+        assert r.pit_out <= lap1_end[r.driver] + 60, r
+    stops = entries[(entries["kind"] == "stop") & entries["driver"].isin(["HAM", "VER"])]
+    assert set(stops["driver"]) == {"HAM", "VER"} and stops["lap"].between(51, 52).all()
+
+    y = make_labels(d.telemetry, d.laps, d.track_status)["pit_stop_probability"]
+    tel = d.telemetry
+    drv = tel["driver"].astype(str).to_numpy()
+    t = tel["session_time"].to_numpy()
+    lapn = tel["lap_number"].astype("float64").to_numpy()
+    last_lap = d.laps.groupby("Driver")["LapNumber"].max()
+    for code in keep_race:
+        mine = drv == code
+        labelled = mine & y.notna().to_numpy()
+        # the race after the restart is labelled up to the last lap, all negatives (no strategic stop)
+        assert np.nanmax(lapn[labelled]) == last_lap[code], code
+        stay_end = red.set_index("driver").loc[code, "pit_out"]
+        after = mine & ~np.isnan(lapn) & (t > stay_end)
+        assert labelled[after].mean() > 0.95, code
+        assert (y[labelled] == 0).all(), code
+    for s in stops.itertuples():
+        before = (drv == s.driver) & (t > s.pit_in - 55) & (t < s.pit_in - 1)
+        assert before.any() and (y[before] == 1).all(), s
+    # no positive before a red-flag entry
+    for r in red.itertuples():
+        before = (drv == r.driver) & (t > r.pit_in - 60) & (t < r.pit_in)
+        assert not (y[before] == 1).any(), r

@@ -19,10 +19,10 @@ def held_out_features(eval_2023: Any) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def estimators(trained: Any) -> dict[str, Any]:
+def bundle(trained: Any) -> Any:
     from f1live.models import load_models
 
-    return {n: m.estimator for n, m in load_models(trained.out_dir).models.items()}
+    return load_models(trained.out_dir)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def gbm_estimators(train_2022: Any) -> dict[str, Any]:
     logistic baseline for some targets; this covers the trees for all three)."""
     from f1live.features import build_feature_table
     from f1live.labels import make_labels
-    from f1live.models import make_model
+    from f1live.models import fit_estimator, make_model
 
     d = train_2022
     X = build_feature_table(d.telemetry).to_numpy(np.float64)
@@ -40,18 +40,20 @@ def gbm_estimators(train_2022: Any) -> dict[str, Any]:
     for n in TARGETS:
         y = labels[n].to_numpy(float)
         ok = ~np.isnan(y)
-        out[n] = make_model(seed=0, max_iter=30).fit(X[ok], y[ok].astype(int))
+        out[n] = fit_estimator(make_model(seed=0, max_iter=30), X[ok], y[ok].astype(int))
     return out
 
 
-def _assert_same(compiled: Any, estimators: dict[str, Any], X: np.ndarray) -> None:
+def _assert_same(compiled: Any, estimators: dict[str, Any], X: np.ndarray,
+                 columns: dict[str, list[int]] | None = None) -> None:
     rng = np.random.default_rng(1)
     for size in (1, 7, 300, len(X)):  # the last: every leaf path the real data reaches
         rows = X[rng.choice(len(X), size=size, replace=False)]
         got = compiled.predict_proba(rows)
         assert set(got) == set(estimators)
         for name, est in estimators.items():
-            np.testing.assert_array_equal(got[name], est.predict_proba(rows)[:, 1], err_msg=f"{name}, {size} rows")
+            cols = rows if columns is None else rows[:, columns[name]]
+            np.testing.assert_array_equal(got[name], est.predict_proba(cols)[:, 1], err_msg=f"{name}, {size} rows")
 
 
 def test_compiled_trees_equal_sklearn_bit_for_bit(gbm_estimators: dict[str, Any],
@@ -65,13 +67,35 @@ def test_compiled_trees_equal_sklearn_bit_for_bit(gbm_estimators: dict[str, Any]
     _assert_same(forest, gbm_estimators, X)
 
 
-def test_trained_bundle_compiles_completely_and_exactly(estimators: dict[str, Any],
-                                                        held_out_features: np.ndarray) -> None:
+def test_trained_bundle_compiles_completely_and_exactly(bundle: Any, held_out_features: np.ndarray) -> None:
+    """Each model reads its own columns of the feature vector; compiled scores are bit-identical."""
+    from f1live.features import FEATURE_NAMES
     from f1live.tree_inference import compile_models
 
-    compiled, rest = compile_models(estimators)
+    estimators = {n: m.estimator for n, m in bundle.models.items()}
+    columns = {n: m.columns for n, m in bundle.models.items()}
+    assert any(len(c) < len(FEATURE_NAMES) for c in columns.values())  # subsets, not the whole vector
+    compiled, rest = compile_models(estimators, columns, len(FEATURE_NAMES))
     assert rest == {} and compiled is not None and sorted(compiled.names) == sorted(TARGETS)
-    _assert_same(compiled, estimators, held_out_features)
+    _assert_same(compiled, estimators, held_out_features, columns)
+    full = bundle.predict_proba(held_out_features[:50])
+    np.testing.assert_array_equal(np.vstack([full[n] for n in TARGETS]),
+                                  np.vstack([compiled.predict_proba(held_out_features[:50])[n] for n in TARGETS]))
+
+
+def test_monotone_trees_and_column_subsets_compile_exactly(held_out_features: np.ndarray) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from f1live.tree_inference import CompiledForest
+
+    X = held_out_features
+    rng = np.random.default_rng(3)
+    cols_a, cols_b = [0, 5, 9], [12, 3]
+    y = (np.nan_to_num(X[:, 0]) + rng.normal(0, 30, len(X)) > np.nanmedian(X[:, 0])).astype(int)
+    a = HistGradientBoostingClassifier(max_iter=15, monotonic_cst=[1, 0, -1], random_state=0).fit(X[:, cols_a], y)
+    b = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(X[:, cols_b], y)
+    forest = CompiledForest({"a": a, "b": b}, {"a": cols_a, "b": cols_b}, X.shape[1])
+    _assert_same(forest, {"a": a, "b": b}, X, {"a": cols_a, "b": cols_b})
 
 
 def test_consumer_small_batches_skip_sklearn_and_match_large_batches(trained: Any, monaco_2023_slice: Any,

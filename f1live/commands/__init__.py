@@ -16,6 +16,7 @@ COMMANDS: tuple[str, ...] = (
     "produce",
     "consume",
     "train",
+    "score",
     "scale",
     "dashboard",
     "validate",

@@ -1,8 +1,13 @@
-"""``f1live train``: train the three models on some sessions, evaluate on a held-out one, save.
+"""``f1live train``: train pit-stop / crash-risk / tyre models on some races, evaluate on a held-out one, save.
+
+Without options it runs :func:`f1live.models.train_default_models` (the first-run path of
+``make run``): train on the 2022 + 2024 Monaco races with leave-one-race-out choice of
+estimator and threshold, evaluate on the held-out 2023 race (row metrics and real events,
+next to the baselines), save to ``models/``.
 
 Examples::
 
-    f1live train                                   # train 2022+2024 Monaco, evaluate on 2023, save to models/
+    f1live train                                   # the defaults above
     f1live train --train-sessions 2024 --eval-session 2023 --drivers VER,HAM,LEC --out runs/models-small --json
 """
 
@@ -13,7 +18,7 @@ import json
 from pathlib import Path
 
 NAME = "train"
-HELP = "train pit-stop / crash-risk / tyre models on real sessions and evaluate on a held-out one"
+HELP = "train pit-stop / crash-risk / tyre models on real races and evaluate them on a held-out race"
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,8 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output directory (default: settings models_dir, models/)")
     p.add_argument("--drivers", default=None, help="only these drivers, e.g. VER,HAM (quicker; default all)")
     p.add_argument("--stride", type=int, default=4, help="keep every n-th labelled training row per driver (default 4)")
-    p.add_argument("--cv-folds", type=int, default=5, help="grouped-by-driver CV folds (default 5)")
-    p.add_argument("--max-iter", type=int, default=150, help="boosting iterations (default 150)")
+    p.add_argument("--cv-folds", type=int, default=2,
+                   help="time blocks for cross-validation when there is a single training race (default 2; "
+                        "with two or more races every fold holds one race out)")
+    p.add_argument("--max-iter", type=int, default=None, help="cap the boosting iterations of every tree candidate")
     p.add_argument("--threads", type=int, default=None, help="cap training threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=run)
@@ -43,7 +50,7 @@ def _years(text: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     from f1live.config import Settings
-    from f1live.models import load_sessions, train_models
+    from f1live.models import train_default_models
 
     settings = Settings.from_env()
     if args.event:
@@ -54,21 +61,31 @@ def run(args: argparse.Namespace) -> int:
     eval_year = None if args.eval_session.lower() == "none" else int(args.eval_session)
     if eval_year is not None and eval_year in train_years:
         raise ValueError(f"--eval-session {eval_year} is also a training session; the held-out race must differ")
-    train = load_sessions(settings, train_years, drivers=drivers)
-    held = load_sessions(settings, [eval_year], drivers=drivers)[0] if eval_year is not None else None
-    report = train_models(train, held, out_dir=out, stride=args.stride, cv_folds=args.cv_folds,
-                          max_iter=args.max_iter, progress=not args.json,
-                          n_threads=args.threads)
+    report = train_default_models(settings, out, progress=not args.json, train_years=train_years,
+                                  eval_year=eval_year, drivers=drivers, stride=args.stride, n_threads=args.threads,
+                                  cv_folds=args.cv_folds, max_iter=args.max_iter)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, default=float))
+        print(json.dumps(report.to_dict(), indent=2, default=_default))
         return 0
     import pandas as pd
 
-    print(f"trained on {', '.join(report.train_sessions)}; held out: {report.eval_session}; "
+    print(f"trained on {', '.join(report.train_sessions)} ({report.cv_scheme}); held out: {report.eval_session}; "
           f"{report.seconds:.0f} s; saved to {out}")
+    for name, cv in report.cv.items():
+        print(f"{name}: chose {cv['chosen']} (threshold {report.thresholds[name]:.4f})")
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 3):
         if report.holdout:
             print(report.table().to_string(index=False))
-    for name, m in report.holdout.items():
-        print(f"{name}: confusion matrix [[TN FP] [FN TP]] = {m['model']['confusion_matrix']}")
+    for name, text in report.evidence.items():
+        print(f"{name}: {text}")
     return 0
+
+
+def _default(o: object) -> object:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, tuple):
+        return list(o)
+    return str(o)
