@@ -49,8 +49,17 @@ class ModelsStatus:
 
 
 def models_present(settings: Settings) -> bool:
-    """``models_dir`` has a manifest (loading still verifies every file against it)."""
-    return (Path(settings.models_dir) / "manifest.json").is_file()
+    """``models_dir`` has a manifest of the current format (loading still verifies every file
+    against it; models of an older format are trained again)."""
+    import json
+
+    from f1live.models import MANIFEST, MANIFEST_FORMAT
+
+    path = Path(settings.models_dir) / MANIFEST
+    try:
+        return json.loads(path.read_text()).get("format") == MANIFEST_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def training_sources(settings: Settings, years: tuple[int, ...] = TRAIN_YEARS) -> dict[int, str | None]:
@@ -97,27 +106,17 @@ def ensure_models(settings: Settings, *, train: bool = True, progress: bool = Tr
         return ModelsStatus("present", f"models: {settings.models_dir} (already trained)")
     if not train:
         return ModelsStatus("missing", missing_reason(settings))
-    from f1live.sources import SourceUnavailableError, load_session
+    from f1live.models import train_default_models
+    from f1live.sources import SourceUnavailableError
 
     t0 = time.perf_counter()
     try:
-        train_data = [load_session(settings.replace(year=y), progress=progress, allow_simulated=False)
-                      for y in TRAIN_YEARS]
-        held = load_session(settings.replace(year=EVAL_YEAR), progress=progress, allow_simulated=False)
+        report = train_default_models(settings, progress=progress, train_years=TRAIN_YEARS, eval_year=EVAL_YEAR)
     except SourceUnavailableError as exc:
         log.info("no training data: %s", exc)
         return ModelsStatus("missing", missing_reason(settings))
-    report = _train(train_data, held, settings, progress)
     seconds = time.perf_counter() - t0
     return ModelsStatus("trained", _summary(report, seconds, settings), seconds)
-
-
-def _train(train_data: list[Any], held: Any, settings: Settings, progress: bool) -> Any:
-    from f1live.models import train_models
-
-    # a quick configuration: the first page should not wait for the full grid search
-    return train_models(train_data, held, out_dir=settings.models_dir, stride=16, cv_folds=3, max_iter=80,
-                        progress=progress)
 
 
 def _summary(report: Any, seconds: float, settings: Settings) -> str:
@@ -127,4 +126,4 @@ def _summary(report: Any, seconds: float, settings: Settings) -> str:
         parts.append(f"{name} ROC-AUC {auc:.2f}" if auc is not None else name)
     held = f"; held-out {report.eval_session}: " + ", ".join(parts) if parts else ""
     return (f"trained 3 models on {', '.join(report.train_sessions)} in {seconds:.0f} s into "
-            f"{settings.models_dir}{held}")
+            f"{settings.models_dir}{held} (details: docs/analytics.md, `f1live train --json`)")

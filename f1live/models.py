@@ -1041,11 +1041,14 @@ def load_models(models_dir: Path | str, names: Iterable[str] = TARGETS, *, check
 
 
 def load_sessions(settings: Any, years: Sequence[int], drivers: Sequence[str] | None = None,
-                  progress: bool = False) -> list[Any]:
+                  progress: bool = False, allow_simulated: bool = False) -> list[Any]:
     """Load the same event of several years through :mod:`f1live.sources` (``settings.source``).
 
     With ``drivers``, only those drivers' car data is read (quicker for tests/notebooks;
     needs the ``fastf1-csv`` source, the others load everything and are filtered here).
+    Models learn from real events: ``auto`` raises
+    :class:`f1live.sources.SourceUnavailableError` rather than fall back to a SIMULATED
+    session unless ``allow_simulated`` (an explicit ``source="simulated"`` is always allowed).
     """
     from dataclasses import replace as dc_replace
 
@@ -1058,7 +1061,7 @@ def load_sessions(settings: Any, years: Sequence[int], drivers: Sequence[str] | 
         if drivers is not None and s.source == "fastf1-csv":
             data = load_fastf1_csv(s, progress=progress, drivers=list(drivers))
         else:
-            data = load_session(s, progress=progress)
+            data = load_session(s, progress=progress, allow_simulated=allow_simulated)
             if drivers is not None:
                 keep = data.telemetry["driver"].isin(list(drivers))
                 data = dc_replace(data, telemetry=data.telemetry[keep].reset_index(drop=True),

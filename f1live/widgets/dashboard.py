@@ -41,7 +41,7 @@ from f1live.widgets.controls import SPEEDS, ControlsPanel
 from f1live.widgets.header import HeaderPanel
 from f1live.widgets.health import HealthPanel
 from f1live.widgets.leaderboard import LeaderboardPanel
-from f1live.widgets.predictions import PredictionsPanel, label_definitions
+from f1live.widgets.predictions import PredictionsPanel, label_definitions, model_evidence
 from f1live.widgets.refresher import Refresher
 from f1live.widgets.scaling import ScalingPanel, default_runner
 from f1live.widgets.style import CSS, esc, fmt_clock
@@ -252,7 +252,7 @@ class Dashboard:
                 from f1live.labels import LABEL_DEFINITIONS
 
                 defs = dict(LABEL_DEFINITIONS)
-            self.predictions.set_definitions(defs)
+            self.predictions.set_definitions(defs, model_evidence(self.settings.models_dir))
             self.scaling.runner = default_runner(self.settings)
             self.scaling.button.disabled = self.scaling.runner is None
             if self.scaling.runner is not None:

@@ -24,6 +24,27 @@ MODELS: dict[str, tuple[str, str]] = {
 NO_MODELS = "no models — run <code>f1live train</code>"
 
 
+def model_evidence(models_dir: Path) -> dict[str, str]:
+    """Each model's evidence sentence from ``models/manifest.json`` (what it achieved on the
+    held-out race, next to its baselines); empty without a manifest.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "manifest.json").write_text('{"models": {"crash_risk": {"evidence": "too few events"}}}')
+    >>> model_evidence(d)
+    {'crash_risk': 'too few events'}
+    """
+    try:
+        manifest = json.loads((Path(models_dir) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    models = manifest.get("models") if isinstance(manifest, dict) else None
+    if not isinstance(models, dict):
+        return {}
+    return {str(k): str(v["evidence"]) for k, v in models.items()
+            if k in MODELS and isinstance(v, dict) and v.get("evidence")}
+
+
 def label_definitions(models_dir: Path) -> dict[str, str]:
     """Each model's label definition from ``models/manifest.json`` (empty if absent).
 
@@ -80,6 +101,7 @@ class PredictionsPanel(Panel):
     def __init__(self) -> None:
         super().__init__()
         self.definitions: dict[str, str] = {}
+        self.evidence: dict[str, str] = {}
         self.numbers = w.HTML()
         self.numbers.add_class("f1-predictions-numbers")
         self.xs = xs = bq.LinearScale(min=0.0, max=1.0)
@@ -97,11 +119,17 @@ class PredictionsPanel(Panel):
         self.help_box.add_class("f1-note")
         self.widget = self.card(self.numbers, self.figure, self.help_box)
 
-    def set_definitions(self, definitions: dict[str, str]) -> None:
-        """Label definitions (from the model manifest) shown as tooltips and below the chart."""
+    def set_definitions(self, definitions: dict[str, str], evidence: dict[str, str] | None = None) -> None:
+        """Label definitions (tooltips, and below the chart) and each model's evidence on the
+        held-out race (shown under the chart, so a score is never read without it)."""
         self.definitions = dict(definitions)
+        self.evidence = dict(evidence or {})
         items = "".join(f"<li><b>{esc(MODELS[k][0])}</b>: {esc(v)}</li>" for k, v in self.definitions.items())
-        self.help_box.value = f"<details><summary>What the labels mean</summary><ul>{items}</ul></details>" if items else ""
+        proof = "".join(f"<li><b>{esc(MODELS[k][0])}</b>: {esc(v)}</li>" for k, v in self.evidence.items())
+        self.help_box.value = (
+            (f'<div class="f1-evidence"><b>How well they do on a race they never saw</b><ul>{proof}</ul></div>'
+             if proof else "")
+            + (f"<details><summary>What the labels mean</summary><ul>{items}</ul></details>" if items else ""))
 
     def update(self, view: View, selected: str | None = None) -> None:
         a: dict[str, Any] = view.analysis(selected) if selected else {}
@@ -115,8 +143,10 @@ class PredictionsPanel(Panel):
             tiles = []
             for name, (label, _) in MODELS.items():
                 p = a.get(name)
-                tiles.append(tile(label, fmt_pct(p), colour=risk_colour(p),
-                                  title=self.definitions.get(name, label)))
+                title = self.definitions.get(name, label)
+                if name in self.evidence:
+                    title += " — held-out race: " + self.evidence[name]
+                tiles.append(tile(label, fmt_pct(p), colour=risk_colour(p), title=title))
             who = f"<b>{esc(selected)}</b>" if selected else "no driver selected"
             self.numbers.value = f'<div class="f1-note">{who}</div><div class="f1-tiles">{"".join(tiles)}</div>'
         if missing:  # the chart is hidden: nothing to compute

@@ -163,6 +163,8 @@ CSS = f"""
   vertical-align: middle; margin-right: 4px; background: #111; }}
 .f1-bar {{ display: inline-block; height: 8px; border-radius: 4px; vertical-align: middle; }}
 .f1-note {{ font-size: 12px; color: {MUTED}; }}
+.f1-evidence {{ font-size: 12px; color: #374151; background: #f9fafb; border-left: 3px solid #9ca3af; padding: 2px 8px; margin: 4px 0; }}
+.f1-evidence ul {{ margin: 2px 0; padding-left: 16px; }}
 .f1-help {{ cursor: help; color: {MUTED}; border-bottom: 1px dotted {MUTED}; }}
 .f1-flag {{ font-size: 11px; font-weight: 700; border-radius: 4px; padding: 0 5px; color: #fff; }}
 </style>
