@@ -60,6 +60,7 @@ def kernel_env(args: argparse.Namespace) -> dict[str, str]:
     """The ``F1LIVE_*`` variables the Voila kernels read (``Dashboard.from_env``)."""
     env: dict[str, str] = {}
     pairs = {"F1LIVE_SPEED": args.speed, "F1LIVE_BOOTSTRAP_SERVERS": args.bootstrap_servers,
+             "F1LIVE_CLIENT": getattr(args, "client", None),
              "F1LIVE_BROKER": args.broker, "F1LIVE_SOURCE": args.source, "F1LIVE_YEAR": args.year,
              "F1LIVE_EVENT": args.event, "F1LIVE_SESSION": args.session,
              "F1LIVE_DASHBOARD_DRIVERS": args.drivers, "F1LIVE_DASHBOARD_START_LAP": args.start_lap,

@@ -132,7 +132,8 @@ def _serve(args: argparse.Namespace, path, simulated: bool) -> int:
     ns = argparse.Namespace(
         speed=args.speed, source="file", file=Path(path), year=args.year, event=args.event,
         session=args.session, start_lap=args.from_lap if args.from_lap and args.from_lap > 1 else None,
-        port=args.port, bootstrap_servers=args.bootstrap_servers, broker=args.broker, drivers=args.drivers,
+        port=args.port, bootstrap_servers=args.bootstrap_servers, client=args.client, broker=args.broker,
+        drivers=args.drivers,
         heartbeat_timeout=args.heartbeat_timeout, cull_idle_timeout=args.cull_idle_timeout,
         no_browser=args.no_browser)
     if simulated:
