@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
+from f1live.config import Settings
 from f1live.consumer import DLQ_REASON_HEADER, RealTimeConsumer, parse_stats_line
 from f1live.processors import FunctionProcessor
 from f1live.producer import RealTimeProducer
 from f1live.state import LiveState
 from tests.broker_helpers import read_topic
+from tests.fixtures_streaming import CLIENTS
 
 BROKERS = pytest.mark.parametrize("any_broker", ["kafka", "tansu"], indirect=True)
 
@@ -26,6 +28,7 @@ def _read_all(broker: Any, topic: str, expect: int, timeout: float = 20.0) -> li
 
 
 @BROKERS
+@CLIENTS
 def test_malformed_messages_go_to_dlq_and_valid_ones_arrive(any_broker: Any, stream_topic: Any, slice_cache: Any) -> None:
     s = stream_topic(any_broker)
     good = RealTimeProducer(s).load_cache(slice_cache.filter(drivers=["VER"]))
@@ -71,6 +74,7 @@ def test_malformed_messages_go_to_dlq_and_valid_ones_arrive(any_broker: Any, str
         assert body["detail"]
 
 
+@CLIENTS
 def test_processors_state_and_analysis_topic(kafka_broker: Any, stream_topic: Any, slice_cache: Any) -> None:
     s = stream_topic(kafka_broker)
     with RealTimeProducer(s).load_cache(slice_cache) as prod:
@@ -111,18 +115,20 @@ def cons_msgs(cache: Any, n: int) -> list[dict]:
     return [cache.row(i) for i in range(n)]
 
 
-def test_consumer_broker_not_running_fails_fast() -> None:
+@CLIENTS
+def test_consumer_broker_not_running_fails_fast(kafka_client: str) -> None:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     addr = f"127.0.0.1:{s.getsockname()[1]}"
     s.close()
     t0 = time.monotonic()
     with pytest.raises(ConnectionError, match="no Kafka broker reachable"):
-        RealTimeConsumer(bootstrap_servers=addr).consume_messages(timeout_seconds=5)
+        RealTimeConsumer(Settings(client=kafka_client), bootstrap_servers=addr).consume_messages(timeout_seconds=5)
     assert time.monotonic() - t0 < 8
 
 
 @BROKERS
+@CLIENTS
 def test_group_join_is_quick(any_broker: Any, stream_topic: Any) -> None:
     s = stream_topic(any_broker)
     cons2 = RealTimeConsumer(s)
