@@ -374,5 +374,12 @@ class ConfluentAdmin:
         res = fs[group].result()
         return {(tp.topic, tp.partition): tp.offset for tp in res.topic_partitions or []}
 
+    def topic_configs(self, name: str) -> dict[str, str]:
+        from confluent_kafka.admin import ConfigResource
+
+        [fut] = self._a.describe_configs([ConfigResource("topic", name)],
+                                         request_timeout=self._timeout).values()
+        return {k: e.value for k, e in fut.result().items()}
+
     def close(self) -> None:
         self._a = None  # librdkafka's admin handle is released with the object

@@ -207,6 +207,12 @@ class KafkaPythonAdmin:
             offsets = offsets[group]
         return {(tp.topic, tp.partition): om.offset for tp, om in offsets.items()}
 
+    def topic_configs(self, name: str) -> dict[str, str]:
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        resp = self._a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        return {k: v.get("value") for k, v in resp["topic"][name].items()}
+
     def close(self) -> None:
         if self._a is not None:
             a, self._a = self._a, None
