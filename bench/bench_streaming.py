@@ -165,7 +165,11 @@ def run_client(kind: str, client: str, broker: Any, cache: Any, n_max: int, dura
     ps = prod.stream_at_frequency(speed="max", max_messages=n_max, start_lap=30)
     prod.close()
     cs = child.result()
-    res["e2e_max_msg_s"] = round(cs["processed"] / (cs["last_batch_wall"] - t_wall), 1)
+    if cs["last_batch_wall"] is None:
+        print(f"WARNING {kind}/{client}: the e2e consumer processed nothing: {cs}", file=sys.stderr, flush=True)
+        res["e2e_max_msg_s"] = None
+    else:
+        res["e2e_max_msg_s"] = round(cs["processed"] / (cs["last_batch_wall"] - t_wall), 1)
     res["e2e_max_processed"] = cs["processed"]
     # -- paced replays
     for speed in (1.0, 10.0):

@@ -21,6 +21,7 @@ from f1live.delivery import delivery_report
 from f1live.producer import RealTimeProducer, build_message
 from f1live.schema import RUN_HEADER, TELEMETRY_COLUMNS
 from tests.fixtures_broker import unique_name
+from tests.fixtures_streaming import CLIENTS as CLIENTS_PARAM
 
 
 def _read_raw(servers: str, topic: str, client: str, expect: int, timeout: float = 30.0) -> list[Any]:
@@ -145,3 +146,17 @@ def test_cli_client_option(kafka_broker: Any, tmp_path: Any) -> None:
         assert r.returncode == 0 and "2 partitions" in r.stdout, r.stderr
     r = f1live("topic", "list", "--client", "nope", "--bootstrap-servers", kafka_broker.bootstrap_servers, env=env)
     assert r.returncode != 0 and "invalid choice: 'nope'" in r.stderr
+
+
+@CLIENTS_PARAM
+def test_manual_assignment_resumes_at_the_groups_commit(kafka_broker: Any, stream_topic: Any, slice_cache: Any,
+                                                        kafka_client: str) -> None:
+    """``partitions=[...]`` with a group: start at its committed offsets (a fresh group: the beginning)."""
+    s = stream_topic(kafka_broker)
+    with RealTimeProducer(s).load_cache(slice_cache) as prod:
+        ps = prod.stream_at_frequency(speed="max", max_messages=900)
+    first = RealTimeConsumer(s, partitions=[0, 1, 2, 3]).consume_messages(timeout_seconds=30, max_messages=100,
+                                                                          idle_timeout=3)
+    assert 100 <= first.processed < ps.sent
+    rest = RealTimeConsumer(s, partitions=[0, 1, 2, 3]).consume_messages(timeout_seconds=30, idle_timeout=3)
+    assert first.processed + rest.processed == ps.sent and rest.duplicates == 0

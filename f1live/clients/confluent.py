@@ -224,7 +224,8 @@ class ConfluentConsumer:
         # librdkafka needs a group id even for manual assignment; a private one commits nothing.
         conf["group.id"] = group_id or f"f1live-nogroup-{uuid.uuid4().hex[:12]}"
         self._grouped = group_id is not None
-        timeout = float(cfg.get("bootstrap_timeout_ms", 3000)) / 1000
+        self._reset = str(cfg.get("auto_offset_reset", conf.get("auto.offset.reset", "earliest")))
+        self._timeout = timeout = float(cfg.get("bootstrap_timeout_ms", 3000)) / 1000
         self._c: Any = _Consumer(conf)
         try:
             self._c.list_topics(timeout=timeout)
@@ -246,10 +247,30 @@ class ConfluentConsumer:
         self._c.subscribe([topic])
 
     def assign(self, topic: str, partitions: Sequence[int]) -> None:
-        from confluent_kafka import TopicPartition
+        """Assign with explicit start offsets: the group's committed ones, else ``auto.offset.reset``.
 
-        # No offset given: the group's committed offset, else auto.offset.reset.
-        self._c.assign([TopicPartition(topic, p) for p in partitions])
+        Left to librdkafka (no offset given), a failed committed-offset lookup (``NOT_COORDINATOR``
+        while a fresh broker loads the group's coordinator) leaves the partition without a
+        position for good; here the lookup is retried until ``bootstrap_timeout_ms`` x 3.
+        """
+        from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaException, TopicPartition
+
+        reset = OFFSET_BEGINNING if self._reset == "earliest" else OFFSET_END
+        tps = [TopicPartition(topic, p) for p in partitions]
+        committed: dict[int, int] = {}
+        if self._grouped:
+            deadline = time.monotonic() + 3 * self._timeout
+            while True:
+                try:
+                    committed = {tp.partition: tp.offset for tp in self._c.committed(tps, timeout=self._timeout)
+                                 if tp.error is None and tp.offset >= 0}
+                    break
+                except KafkaException as exc:
+                    if time.monotonic() > deadline:
+                        raise ClientError(f"committed offsets of {topic} {list(partitions)}: {exc}") from None
+                    log.debug("committed offsets not available yet (%s); retrying", exc)
+                    time.sleep(0.2)
+        self._c.assign([TopicPartition(topic, p, committed.get(p, reset)) for p in partitions])
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Any]:
         first = self._c.poll(max(timeout_s, 0.0))
