@@ -70,6 +70,13 @@ from f1live.schema import (
 
 log = logging.getLogger(__name__)
 
+#: Records per poll, i.e. the largest batch the processors get. Below 256 rows the models'
+#: tree prediction runs on one OpenMP thread (:meth:`f1live.models.ModelBundle.predict_proba`);
+#: from 256 rows on an OpenMP team, which on 2 shared cores waits for CPUs: measured per
+#: analysed message, 66-70 us of CPU at 255 rows against 440-990 us at 256 and 82-84 us
+#: (on both cores) at 500. Results do not depend on how messages are batched.
+MAX_BATCH = 250
+
 #: The consumer's periodic stats line (``Settings.stats_log_s``) and its parser; benchmarks
 #: read kernel logs with it.
 STATS_FORMAT = "consumer stats: %d msgs in %.1f s (%.0f msg/s), e2e p50 %.2f ms p99 %.2f ms"
@@ -161,6 +168,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         broker_kind: ``kafka`` | ``tansu`` | ``external`` (client tuning); inferred otherwise.
         consumer_overrides: extra consumer settings in kafka-python's names (librdkafka's
             dotted names work with confluent).
+        max_batch: at most this many records per poll are decoded and handed to the
+            processors together (:data:`MAX_BATCH`; a 1x burst is 20).
 
     The client library is ``settings.client`` (:func:`f1live.clients.resolve_client`).
     """
@@ -183,6 +192,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         commit: bool = True,
         broker_kind: str | None = None,
         consumer_overrides: dict[str, Any] | None = None,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self.settings = settings or Settings()
         self._servers, kind = resolve_bootstrap(self.settings, bootstrap_servers)
@@ -197,6 +207,9 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         self.keep_messages = keep_messages
         self.commit = commit
         self._overrides = dict(consumer_overrides or {})
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.max_batch = max_batch
         #: the client library this consumer uses (``confluent`` / ``kafka-python``)
         self.client_name = resolve_client(self.settings.client)
         self.broker: Any = None
@@ -345,7 +358,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                     reason = "idle"
                     break
                 wait_s = 0.1 if deadline is None else max(0.001, min(0.1, deadline - now))
-                batch = consumer.poll(wait_s, 500)
+                batch = consumer.poll(wait_s, self.max_batch)
                 t_recv_ns = time.time_ns()
                 if self.join_s is None:
                     assigned = consumer.assignment()
