@@ -77,6 +77,15 @@ log = logging.getLogger(__name__)
 #: (on both cores) at 500. Results do not depend on how messages are batched.
 MAX_BATCH = 250
 
+#: Offsets are committed (async) once the consumer has caught up - the next poll, made
+#: without waiting, finds nothing - or, while a backlog lasts, every this many messages
+#: or seconds. Not after every poll: a commit sent in the middle of a 1x burst delays the
+#: fetch of the burst's rest (measured: e2e p50 at 1x 5.7-14.8 ms with per-poll commits
+#: against 4.4-6.5 ms without). A crash re-reads at most what was not committed; the
+#: tracker drops what was processed twice.
+COMMIT_EVERY_MESSAGES = 500
+COMMIT_EVERY_S = 0.5
+
 #: The consumer's periodic stats line (``Settings.stats_log_s``) and its parser; benchmarks
 #: read kernel logs with it.
 STATS_FORMAT = "consumer stats: %d msgs in %.1f s (%.0f msg/s), e2e p50 %.2f ms p99 %.2f ms"
@@ -239,6 +248,11 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         self._last_batch_t: float | None = None
         self.stale = 0
         self._segments: dict[str, int] = {}  # run -> newest replay segment seen
+        # Offsets processed but not committed yet (see COMMIT_EVERY_MESSAGES).
+        self._pending: dict[tuple[str, int], int] = {}
+        self._pending_n = 0
+        self._pending_dlq = False
+        self._committed_t = time.monotonic()
 
     @property
     def bootstrap_servers(self) -> str | None:
@@ -358,6 +372,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                     reason = "idle"
                     break
                 wait_s = 0.1 if deadline is None else max(0.001, min(0.1, deadline - now))
+                if self._pending:  # caught up? look without waiting, commit if nothing is there
+                    wait_s = 0.0
                 batch = consumer.poll(wait_s, self.max_batch)
                 t_recv_ns = time.time_ns()
                 if self.join_s is None:
@@ -367,26 +383,33 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                         self._set_status(f"consuming {len(assigned)} partitions")
                         log.info("consumer (%s) assigned %s after %.2f s", self.client_name, assigned, self.join_s)
                 if not batch:
+                    if self._pending:
+                        self._commit_pending(consumer)
                     continue
                 last_msg_t = time.monotonic()
                 if self._first_batch_t is None:
                     self._first_batch_t = last_msg_t
                 self._last_batch_t = last_msg_t
                 self._handle(consumer, batch, t_recv_ns, max_bytes, state)
+                if self._pending and (self._pending_n >= COMMIT_EVERY_MESSAGES
+                                      or last_msg_t - self._committed_t >= COMMIT_EVERY_S):
+                    self._commit_pending(consumer)  # a long backlog: commit on the way
                 if stats_every and last_msg_t >= stats_at + stats_every:
                     stats_n = self._log_stats(last_msg_t - stats_at, stats_n)
                     stats_at = last_msg_t
         except BaseException:
             # Crashed mid-batch: the consumer's position is past messages that were never
-            # processed; committing it would lose them. The last per-batch commit stands.
+            # processed; committing it would lose them. The last commit stands.
             crashed = True
             raise
         finally:
             elapsed = time.monotonic() - t0
             if crashed:
-                log.warning("consumer crashed: offsets of the unfinished batch are not committed (a restart re-reads it)")
+                log.warning("consumer crashed: offsets since the last commit are not committed (a restart re-reads them)")
             elif self.commit and self.group_id:
                 try:
+                    if self._pending_dlq:
+                        self._dlq_producer().flush(timeout=10)
                     consumer.commit()  # synchronous: what was processed is committed before close
                 except Exception as exc:
                     log.warning("final offset commit failed: %s", exc)
@@ -468,13 +491,23 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             for p, o in self.offsets.items():
                 state.set_partition(p, o["offset"], o["lag"])
         if self.commit and self.group_id:
-            if dlq_sent:
-                # The DLQ copy must be durable before the original's offset is committed.
-                self._dlq_producer().flush(timeout=10)
-            try:
-                consumer.commit(commit_offsets, asynchronous=True)
-            except Exception as exc:
-                log.warning("offset commit failed (will be retried by the next commit): %s", exc)
+            self._pending.update(commit_offsets)
+            self._pending_n += n_consumed
+            self._pending_dlq = self._pending_dlq or dlq_sent
+
+    def _commit_pending(self, consumer: Consumer) -> None:
+        """Commit the processed batches' offsets (async); DLQ copies are made durable first."""
+        if self._pending_dlq:
+            # The DLQ copy must be durable before the original's offset is committed.
+            self._dlq_producer().flush(timeout=10)
+        try:
+            consumer.commit(self._pending, asynchronous=True)
+        except Exception as exc:
+            log.warning("offset commit failed (will be retried by the next commit): %s", exc)
+        self._pending = {}
+        self._pending_n = 0
+        self._pending_dlq = False
+        self._committed_t = time.monotonic()
 
     def _current_segment(self, msgs: list[dict[str, Any]], state: Any) -> tuple[list[dict[str, Any]], int]:
         """Keep each run's newest replay segment; a seek (a new segment) resets the analysis.
