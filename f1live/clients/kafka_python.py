@@ -7,6 +7,7 @@ burst costs ~19 ms of pure-Python CRC (``docs/streaming.md``).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -106,6 +107,12 @@ class KafkaPythonConsumer:
         return tp
 
     def subscribe(self, topic: str) -> None:
+        # Know the topic's partitions before joining: kafka-python 3.0's group leader assigns
+        # from its metadata cache, and a topic missing there ("No partition metadata for topic")
+        # gets no partitions until a refresh minutes later (seen with just-created topics).
+        deadline = time.monotonic() + 5.0
+        while not self._c.partitions_for_topic(topic) and time.monotonic() < deadline:
+            time.sleep(0.1)
         self._c.subscribe([topic])
 
     def assign(self, topic: str, partitions: Sequence[int]) -> None:
