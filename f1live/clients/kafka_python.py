@@ -97,6 +97,9 @@ class KafkaPythonConsumer:
         except KafkaError as exc:
             raise ConnectionError(f"cannot connect a Kafka consumer to {bootstrap_servers}: {exc}") from exc
         self._tps: dict[tuple[str, int], Any] = {}
+        from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+        self._transient = (KafkaConnectionError, KafkaTimeoutError)
 
     def _tp(self, topic: str, partition: int) -> Any:
         tp = self._tps.get((topic, partition))
@@ -119,7 +122,15 @@ class KafkaPythonConsumer:
         self._c.assign([self._tp(topic, p) for p in partitions])
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Any]:
-        batch = self._c.poll(timeout_ms=max(int(timeout_s * 1000), 0), max_records=max_records)
+        try:
+            batch = self._c.poll(timeout_ms=max(int(timeout_s * 1000), 0), max_records=max_records)
+        except self._transient as exc:
+            # The broker is down or restarting: kafka-python 3.0 can raise from poll (with a
+            # short timeout, while it looks for the group coordinator). Nothing to read now;
+            # the caller polls again, as librdkafka's consumer does by itself.
+            log.debug("poll: %s", exc)
+            time.sleep(max(timeout_s, 0.05))
+            return []
         if not batch:
             return []
         if len(batch) == 1:
