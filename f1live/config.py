@@ -10,6 +10,8 @@ environment themselves; only :meth:`Settings.from_env` does.
 8
 >>> s.replace(speed=10.0).speed
 10.0
+>>> Settings.from_env({"F1LIVE_CLIENT": "kafka-python"}).client
+'kafka-python'
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class Settings:
         run_dir: root of per-run directories (broker logs, executed notebooks, results).
         broker: ``auto`` | ``kafka`` | ``tansu`` | ``external``.
         bootstrap_servers: external Kafka (``host:port[,host:port]``); ``None`` = embedded.
+        client: the Kafka client library: ``confluent`` (confluent-kafka, librdkafka),
+            ``kafka-python``, or ``auto`` (default: confluent-kafka when installed, else
+            kafka-python); env ``F1LIVE_CLIENT``, CLI ``--client``. Why confluent is the default
+            (measured): ``docs/streaming.md``. See :mod:`f1live.clients`.
         kafka_home: an Apache Kafka distribution to run instead of the embedded jars.
         kafka_version: the Apache Kafka version resolved from Maven Central.
         kafka_libs: directory of the resolved Kafka jars (``None``:
@@ -87,6 +93,7 @@ class Settings:
     run_dir: Path = PROJECT_ROOT / "runs"
     broker: str = "auto"
     bootstrap_servers: str | None = None
+    client: str = "auto"
     kafka_home: Path | None = None
     kafka_version: str = "4.1.1"
     kafka_libs: Path | None = None

@@ -29,7 +29,8 @@ Background mode::
         ...
         cons.stop(); summary = cons.join(10)
 
-Client settings per broker kind come from :mod:`f1live.clients`.
+Kafka is reached through the client seam (:mod:`f1live.clients`): ``Settings.client``
+picks confluent-kafka or kafka-python; both give the same records, headers and results.
 """
 
 from __future__ import annotations
@@ -46,15 +47,44 @@ from collections.abc import Sequence
 from typing import Any
 
 from f1live.background import BackgroundLoop
-from f1live.clients import consumer_config, find_or_start_broker, producer_config, resolve_bootstrap
+from f1live.clients import (
+    Consumer,
+    Producer,
+    find_or_start_broker,
+    make_consumer,
+    make_producer,
+    resolve_bootstrap,
+    resolve_client,
+)
 from f1live.config import Settings
 from f1live.delivery import DeliveryTracker
 from f1live.metrics import LatencyStats, percentiles
 from f1live.processors import Processor, run_processors
-from f1live.producer import RUN_HEADER
-from f1live.schema import MessageError, decode_message
+from f1live.schema import (
+    DLQ_REASON_HEADER,
+    DLQ_SOURCE_HEADER,
+    RUN_HEADER,
+    MessageError,
+    decode_message,
+)
 
 log = logging.getLogger(__name__)
+
+#: Records per poll, i.e. the largest batch the processors get. Below 256 rows the models'
+#: tree prediction runs on one OpenMP thread (:meth:`f1live.models.ModelBundle.predict_proba`);
+#: from 256 rows on an OpenMP team, which on 2 shared cores waits for CPUs: measured per
+#: analysed message, 66-70 us of CPU at 255 rows against 440-990 us at 256 and 82-84 us
+#: (on both cores) at 500. Results do not depend on how messages are batched.
+MAX_BATCH = 250
+
+#: Offsets are committed (async) once the consumer has caught up - the next poll, made
+#: without waiting, finds nothing - or, while a backlog lasts, every this many messages
+#: or seconds. Not after every poll: a commit sent in the middle of a 1x burst delays the
+#: fetch of the burst's rest (measured: e2e p50 at 1x 5.7-14.8 ms with per-poll commits
+#: against 4.4-6.5 ms without). A crash re-reads at most what was not committed; the
+#: tracker drops what was processed twice.
+COMMIT_EVERY_MESSAGES = 500
+COMMIT_EVERY_S = 0.5
 
 #: The consumer's periodic stats line (``Settings.stats_log_s``) and its parser; benchmarks
 #: read kernel logs with it.
@@ -73,10 +103,6 @@ def parse_stats_line(text: str) -> dict[str, float] | None:
         return None
     return {"messages": int(m[1]), "seconds": float(m[2]), "msgs_per_s": float(m[3]),
             "p50_ms": float(m[4]), "p99_ms": float(m[5])}
-
-
-#: Header on DLQ records naming why the original was rejected.
-DLQ_REASON_HEADER = "f1live-dlq-reason"
 
 
 @dataclasses.dataclass
@@ -149,7 +175,12 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             (for tests and notebooks; unbounded, so only for short runs).
         commit: commit offsets after processing (off for read-only inspection).
         broker_kind: ``kafka`` | ``tansu`` | ``external`` (client tuning); inferred otherwise.
-        consumer_overrides: extra KafkaConsumer settings.
+        consumer_overrides: extra consumer settings in kafka-python's names (librdkafka's
+            dotted names work with confluent).
+        max_batch: at most this many records per poll are decoded and handed to the
+            processors together (:data:`MAX_BATCH`; a 1x burst is 20).
+
+    The client library is ``settings.client`` (:func:`f1live.clients.resolve_client`).
     """
 
     kind = "consumer"
@@ -170,6 +201,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         commit: bool = True,
         broker_kind: str | None = None,
         consumer_overrides: dict[str, Any] | None = None,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self.settings = settings or Settings()
         self._servers, kind = resolve_bootstrap(self.settings, bootstrap_servers)
@@ -184,11 +216,16 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         self.keep_messages = keep_messages
         self.commit = commit
         self._overrides = dict(consumer_overrides or {})
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.max_batch = max_batch
+        #: the client library this consumer uses (``confluent`` / ``kafka-python``)
+        self.client_name = resolve_client(self.settings.client)
         self.broker: Any = None
         self.messages: list[dict[str, Any]] = []
         self.dlq_messages: list[dict[str, Any]] = []
-        self._consumer: Any = None
-        self._producer: Any = None
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
         self._stop = threading.Event()
         BackgroundLoop.__init__(self)
         self._lock = threading.Lock()
@@ -211,43 +248,35 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         self._last_batch_t: float | None = None
         self.stale = 0
         self._segments: dict[str, int] = {}  # run -> newest replay segment seen
+        # Offsets processed but not committed yet (see COMMIT_EVERY_MESSAGES).
+        self._pending: dict[tuple[str, int], int] = {}
+        self._pending_n = 0
+        self._pending_dlq = False
+        self._committed_t = time.monotonic()
 
     @property
     def bootstrap_servers(self) -> str | None:
         return self._servers
 
     # ------------------------------------------------------------ connection
-    def _connect(self) -> Any:
-        from kafka import KafkaConsumer, TopicPartition
-        from kafka.errors import KafkaError, KafkaTimeoutError
-
+    def _connect(self) -> Consumer:
         if not self._servers:
             self._servers, self.broker_kind, self.broker = find_or_start_broker(self.settings)
-        cfg = consumer_config(self.broker_kind, **self._overrides)
         group = self.group_id or None
-        try:
-            consumer = KafkaConsumer(bootstrap_servers=self._servers, group_id=group, **cfg)
-        except KafkaTimeoutError:
-            raise ConnectionError(
-                f"no Kafka broker reachable at {self._servers} within {cfg['bootstrap_timeout_ms'] / 1000:g} s "
-                "(is it running? start one with `f1live broker start`, or pass --bootstrap-servers)"
-            ) from None
-        except KafkaError as exc:
-            raise ConnectionError(f"cannot connect a Kafka consumer to {self._servers}: {exc}") from exc
+        if self.partitions is None and group is None:
+            raise ValueError("group_id is empty: join a group or pass partitions=[...] to assign manually")
+        consumer = make_consumer(self._servers, client=self.client_name, kind=self.broker_kind, group_id=group,
+                                 **self._overrides)
         if self.partitions is not None:
-            consumer.assign([TopicPartition(self.topic, p) for p in self.partitions])
+            consumer.assign(self.topic, self.partitions)
         else:
-            if group is None:
-                raise ValueError("group_id is empty: join a group or pass partitions=[...] to assign manually")
-            consumer.subscribe([self.topic])
+            consumer.subscribe(self.topic)
         self._consumer = consumer
         return consumer
 
-    def _dlq_producer(self) -> Any:
+    def _dlq_producer(self) -> Producer:
         if self._producer is None:
-            from kafka import KafkaProducer
-
-            self._producer = KafkaProducer(bootstrap_servers=self._servers, **producer_config(self.broker_kind))
+            self._producer = make_producer(self._servers or "", client=self.client_name, kind=self.broker_kind)
         return self._producer
 
     def _set_status(self, text: str) -> None:
@@ -315,10 +344,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                     log.debug("closing %s failed", attr, exc_info=True)
                 setattr(self, attr, None)
 
-    def _run(self, consumer: Any, timeout: float | None, max_messages: int | None,
+    def _run(self, consumer: Consumer, timeout: float | None, max_messages: int | None,
              idle_timeout: float | None) -> ConsumerSummary:
-        from kafka.structs import OffsetAndMetadata
-
         self._reset()
         t0 = time.monotonic()
         deadline = None if timeout is None else t0 + timeout
@@ -344,34 +371,45 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                 if idle_timeout is not None and last_msg_t is not None and now - last_msg_t >= idle_timeout:
                     reason = "idle"
                     break
-                wait_ms = 100 if deadline is None else max(1, min(100, int((deadline - now) * 1000)))
-                batch = consumer.poll(timeout_ms=wait_ms, max_records=500)
+                wait_s = 0.1 if deadline is None else max(0.001, min(0.1, deadline - now))
+                if self._pending:  # caught up? look without waiting, commit if nothing is there
+                    wait_s = 0.0
+                batch = consumer.poll(wait_s, self.max_batch)
                 t_recv_ns = time.time_ns()
-                if self.join_s is None and consumer.assignment():
-                    self.join_s = round(time.monotonic() - t0, 3)
-                    self._set_status(f"consuming {len(consumer.assignment())} partitions")
-                    log.info("consumer assigned %s after %.2f s", sorted(tp.partition for tp in consumer.assignment()), self.join_s)
+                if self.join_s is None:
+                    assigned = consumer.assignment()
+                    if assigned:
+                        self.join_s = round(time.monotonic() - t0, 3)
+                        self._set_status(f"consuming {len(assigned)} partitions")
+                        log.info("consumer (%s) assigned %s after %.2f s", self.client_name, assigned, self.join_s)
                 if not batch:
+                    if self._pending:
+                        self._commit_pending(consumer)
                     continue
                 last_msg_t = time.monotonic()
                 if self._first_batch_t is None:
                     self._first_batch_t = last_msg_t
                 self._last_batch_t = last_msg_t
-                self._handle(consumer, batch, t_recv_ns, max_bytes, state, OffsetAndMetadata)
+                self._handle(consumer, batch, t_recv_ns, max_bytes, state)
+                if self._pending and (self._pending_n >= COMMIT_EVERY_MESSAGES
+                                      or last_msg_t - self._committed_t >= COMMIT_EVERY_S):
+                    self._commit_pending(consumer)  # a long backlog: commit on the way
                 if stats_every and last_msg_t >= stats_at + stats_every:
                     stats_n = self._log_stats(last_msg_t - stats_at, stats_n)
                     stats_at = last_msg_t
         except BaseException:
             # Crashed mid-batch: the consumer's position is past messages that were never
-            # processed; committing it would lose them. The last per-batch commit stands.
+            # processed; committing it would lose them. The last commit stands.
             crashed = True
             raise
         finally:
             elapsed = time.monotonic() - t0
             if crashed:
-                log.warning("consumer crashed: offsets of the unfinished batch are not committed (a restart re-reads it)")
+                log.warning("consumer crashed: offsets since the last commit are not committed (a restart re-reads them)")
             elif self.commit and self.group_id:
                 try:
+                    if self._pending_dlq:
+                        self._dlq_producer().flush(timeout=10)
                     consumer.commit()  # synchronous: what was processed is committed before close
                 except Exception as exc:
                     log.warning("final offset commit failed: %s", exc)
@@ -382,36 +420,40 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             self._close_clients()
         return self._summary
 
-    def _handle(self, consumer: Any, batch: dict[Any, list[Any]], t_recv_ns: int, max_bytes: int,
-                state: Any, OffsetAndMetadata: Any) -> None:
+    def _handle(self, consumer: Consumer, batch: list[Any], t_recv_ns: int, max_bytes: int, state: Any) -> None:
         good: list[dict[str, Any]] = []
         gaps_before = len(self.tracker.gaps) and sum(len(v) for v in self.tracker.gaps.values())
         dlq_sent = False
         n_dup = 0
-        commit_offsets: dict[Any, Any] = {}
-        for tp, records in batch.items():
-            for rec in records:
-                try:
-                    msg = decode_message(rec.value, max_bytes=max_bytes)
-                except MessageError as exc:
-                    self._send_dlq(rec, exc.reason, exc.detail)
-                    dlq_sent = True
-                    continue
-                run = ""
-                for k, v in rec.headers or ():
-                    if k == RUN_HEADER:
-                        run = v.decode("utf-8", "replace")
-                if not self.tracker.accept(run, msg["driver"], msg["seq"]):
-                    n_dup += 1
-                    continue
-                msg["_partition"] = rec.partition
-                msg["_offset"] = rec.offset
-                msg["_run"] = run
-                good.append(msg)
-            last = records[-1].offset
-            commit_offsets[tp] = OffsetAndMetadata(last + 1, "", -1)
-            hw = consumer.highwater(tp)
-            self.offsets[tp.partition] = {"offset": last + 1, "lag": None if hw is None else max(hw - last - 1, 0)}
+        last: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset in this batch
+        accept = self.tracker.accept
+        run = ""
+        run_raw: bytes | None = None
+        for rec in batch:
+            last[(rec.topic, rec.partition)] = rec.offset
+            try:
+                msg = decode_message(rec.value, max_bytes=max_bytes)
+            except MessageError as exc:
+                self._send_dlq(rec, exc.reason, exc.detail)
+                dlq_sent = True
+                continue
+            raw = b""
+            for k, v in rec.headers or ():
+                if k == RUN_HEADER:
+                    raw = v
+            if raw != run_raw:  # a poll's records mostly share one run: decode it once
+                run_raw, run = raw, raw.decode("utf-8", "replace") if raw else ""
+            if not accept(run, msg["driver"], msg["seq"]):
+                n_dup += 1
+                continue
+            msg["_partition"] = rec.partition
+            msg["_offset"] = rec.offset
+            msg["_run"] = run
+            good.append(msg)
+        commit_offsets = {tp: off + 1 for tp, off in last.items()}
+        for (topic, p), off in last.items():
+            hw = consumer.highwater(topic, p)
+            self.offsets[p] = {"offset": off + 1, "lag": None if hw is None else max(hw - off - 1, 0)}
         good, n_stale = self._current_segment(good, state)
         results, errors = run_processors(self.processors, good) if self.processors else ([{} for _ in good], 0)
         t_done_ns = time.time_ns()
@@ -423,7 +465,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             self.processing_ms.add(proc_ms)
             self.per_driver[msg["driver"]] += 1
             recs.append((msg, res, e2e, proc_ms))
-        n_consumed = sum(len(r) for r in batch.values())
+        n_consumed = len(batch)
         with self._lock:
             self.consumed += n_consumed
             self.processed += len(good)
@@ -449,13 +491,23 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             for p, o in self.offsets.items():
                 state.set_partition(p, o["offset"], o["lag"])
         if self.commit and self.group_id:
-            if dlq_sent:
-                # The DLQ copy must be durable before the original's offset is committed.
-                self._dlq_producer().flush(timeout=10)
-            try:
-                consumer.commit_async(commit_offsets)
-            except Exception as exc:
-                log.warning("offset commit failed (will be retried by the next commit): %s", exc)
+            self._pending.update(commit_offsets)
+            self._pending_n += n_consumed
+            self._pending_dlq = self._pending_dlq or dlq_sent
+
+    def _commit_pending(self, consumer: Consumer) -> None:
+        """Commit the processed batches' offsets (async); DLQ copies are made durable first."""
+        if self._pending_dlq:
+            # The DLQ copy must be durable before the original's offset is committed.
+            self._dlq_producer().flush(timeout=10)
+        try:
+            consumer.commit(self._pending, asynchronous=True)
+        except Exception as exc:
+            log.warning("offset commit failed (will be retried by the next commit): %s", exc)
+        self._pending = {}
+        self._pending_n = 0
+        self._pending_dlq = False
+        self._committed_t = time.monotonic()
 
     def _current_segment(self, msgs: list[dict[str, Any]], state: Any) -> tuple[list[dict[str, Any]], int]:
         """Keep each run's newest replay segment; a seek (a new segment) resets the analysis.
@@ -487,8 +539,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         body = dlq_record(reason, detail, rec.topic, rec.partition, rec.offset, rec.key, rec.value,
                           getattr(rec, "timestamp", None), self.group_id)
         headers = [(DLQ_REASON_HEADER, reason.encode()),
-                   ("f1live-source", f"{rec.topic}/{rec.partition}/{rec.offset}".encode())]
-        self._dlq_producer().send(self.settings.dlq_topic, key=rec.key, value=body, headers=headers)
+                   (DLQ_SOURCE_HEADER, f"{rec.topic}/{rec.partition}/{rec.offset}".encode())]
+        self._dlq_producer().send(self.settings.dlq_topic, body, rec.key, headers)
         with self._lock:
             self.dlq += 1
             self.dlq_reasons[reason] += 1
@@ -516,7 +568,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             record = {"driver": msg["driver"], "seq": msg["seq"], "gseq": msg["gseq"],
                       "session_time": msg["session_time"], "lap_number": msg.get("lap_number"),
                       "e2e_ms": round(e2e, 3), "processing_ms": round(proc, 3), **res}
-            prod.send(topic, key=msg["driver"].encode(), value=json.dumps(record, separators=(",", ":"), default=str).encode())
+            prod.send(topic, json.dumps(record, separators=(",", ":"), default=str).encode(), msg["driver"].encode())
         with self._lock:
             self.published += len(recs)
         if self.state is not None:

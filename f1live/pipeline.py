@@ -345,8 +345,8 @@ class Pipeline:
         from f1live.topics import ensure_topic
 
         s = self.settings
-        ensure_topic(self._bootstrap, s.topic, s.partitions, s.replication)
-        ensure_topic(self._bootstrap, s.dlq_topic, 1, s.replication)
+        ensure_topic(self._bootstrap, s.topic, s.partitions, s.replication, client=s.client)
+        ensure_topic(self._bootstrap, s.dlq_topic, 1, s.replication, client=s.client)
 
     # ------------------------------------------------------------------ controls
     def _need_producer(self) -> Any:
@@ -452,7 +452,8 @@ class Pipeline:
                 from f1live.topics import delete_topic
 
                 for name in (self.settings.topic, self.settings.dlq_topic):
-                    delete_topic(self._bootstrap, name, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
+                    delete_topic(self._bootstrap, name, timeout=max(1.0, min(5.0, deadline - time.monotonic())),
+                                 client=self.settings.client)
             except Exception as exc:  # the broker may be gone already
                 log.info("deleting the pipeline's topics: %s", exc)
         if self.broker is not None:

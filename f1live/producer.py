@@ -43,29 +43,31 @@ Pacing is testable without real time by injecting a :class:`Clock`:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from f1live.background import BackgroundLoop
-from f1live.clients import find_or_start_broker, producer_config, resolve_bootstrap
+from f1live.clients import (
+    Producer,
+    find_or_start_broker,
+    make_producer,
+    resolve_bootstrap,
+    resolve_client,
+)
 from f1live.config import Settings
 from f1live.metrics import LatencyStats
-from f1live.schema import SCHEMA_VERSION, encode_message
+from f1live.schema import RUN_HEADER, SCHEMA_VERSION, dumps, encode_message
 
 log = logging.getLogger(__name__)
-
-#: Kafka header naming the producer run (consumers de-duplicate per run and driver).
-RUN_HEADER = "f1live-run"
-
 
 # --------------------------------------------------------------------------- clock
 class Clock(Protocol):
@@ -188,6 +190,7 @@ class ProducerSummary:
     source: str | None
     simulated: bool
     stopped_reason: str
+    client: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -209,9 +212,13 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         clock: pacing clock (:class:`SystemClock` by default; :class:`FakeClock` in tests).
         topic: overrides ``settings.topic``.
         drivers: only replay these driver codes.
-        client: a ready KafkaProducer-like object (``send``/``flush``/``close``); by
-            default one is built with :func:`f1live.clients.producer_config`.
-        producer_overrides: extra KafkaProducer settings (e.g. ``linger_ms``).
+        client: a ready :class:`f1live.clients.Producer` (``send``/``flush``/``close``); by
+            default one is made with :func:`f1live.clients.make_producer` for the library
+            ``settings.client`` names (``confluent`` | ``kafka-python`` | ``auto``).
+        producer_overrides: extra producer settings in kafka-python's names (e.g.
+            ``linger_ms``; librdkafka's dotted names work with confluent).
+        partition: send every message to this partition (default: by key, murmur2, the
+            same partition with both client libraries).
         ensure_topic: create the topic with ``settings.partitions`` if missing.
         broker_kind: ``kafka`` | ``tansu`` | ``external`` (client tuning); inferred otherwise.
 
@@ -228,11 +235,12 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         *,
         topic: str | None = None,
         drivers: Sequence[str] | None = None,
-        client: Any = None,
+        client: Producer | None = None,
         producer_overrides: dict[str, Any] | None = None,
         ensure_topic: bool = True,
         broker_kind: str | None = None,
         state: Any = None,
+        partition: int | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self._servers, kind = resolve_bootstrap(self.settings, bootstrap_servers)
@@ -240,8 +248,11 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         self.clock: Clock = clock or SystemClock()
         self.topic = topic or self.settings.topic
         self.drivers = list(drivers) if drivers else None
-        self._client = client
+        self._client: Producer | None = client
         self._own_client = client is None
+        self.partition = partition
+        #: the client library (``confluent`` / ``kafka-python``), or the given client's ``name``
+        self.client_name = getattr(client, "name", None) or resolve_client(self.settings.client)
         self._overrides = dict(producer_overrides or {})
         self._ensure_topic = ensure_topic
         self.state = state
@@ -318,33 +329,23 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         if not self._servers:
             self._servers, self.broker_kind, self.broker = find_or_start_broker(self.settings)
         if self._ensure_topic:
-            try:
-                from f1live.topics import ensure_topic
-            except ImportError:  # topic helpers not installed: rely on broker auto-create
-                log.warning("f1live.topics unavailable; topic %s not checked", self.topic)
-            else:
-                ensure_topic(self._servers, self.topic, self.settings.partitions, self.settings.replication)
-        from kafka import KafkaProducer
-        from kafka.errors import KafkaError, KafkaTimeoutError
+            from f1live.topics import ensure_topic
 
-        cfg = producer_config(self.broker_kind, **self._overrides)
-        try:
-            self._client = KafkaProducer(bootstrap_servers=self._servers, **cfg)
-        except KafkaTimeoutError:
-            raise ConnectionError(
-                f"no Kafka broker reachable at {self._servers} within {cfg['bootstrap_timeout_ms'] / 1000:g} s "
-                "(is it running? start one with `f1live broker start`, or pass --bootstrap-servers)"
-            ) from None
-        except KafkaError as exc:
-            raise ConnectionError(f"cannot connect a Kafka producer to {self._servers}: {exc}") from exc
+            ensure_topic(self._servers, self.topic, self.settings.partitions, self.settings.replication,
+                         client=self.client_name)
+        self._client = make_producer(self._servers, client=self.client_name, kind=self.broker_kind,
+                                     **self._overrides)
         try:  # fetch the topic's metadata now, not on the first (timed) send
             self._client.partitions_for(self.topic)
         except Exception as exc:
             log.warning("no metadata for topic %s yet: %s", self.topic, exc)
         return self._client
 
-    # ------------------------------------------------------------ callbacks (sender thread)
-    def _on_ack(self, t_send: float, _md: Any) -> None:
+    # ------------------------------------------------------------ callbacks (client thread)
+    def _delivered(self, t_send: float, error: BaseException | None) -> None:
+        if error is not None:
+            self._on_error(error)
+            return
         self.ack_ms.add((time.perf_counter() - t_send) * 1e3)
         with self._lock:
             self.acked += 1
@@ -493,7 +494,7 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         return self._summary
 
     # one replay (caller's thread or background thread)
-    def _run(self, client: Any, duration: float | None, max_messages: int | None, progress: bool) -> ProducerSummary:
+    def _run(self, client: Producer, duration: float | None, max_messages: int | None, progress: bool) -> ProducerSummary:
         cache = self.cache
         clock = self.clock
         times = np.asarray(cache.session_time, dtype=np.float64)
@@ -505,6 +506,8 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         meta = getattr(cache, "meta", {}) or {}
         headers = [(RUN_HEADER, self.run_id.encode())]
         topic = self.topic
+        partition = self.partition
+        delivered = self._delivered
         sched = Schedule(times, clock, self._speed, self._pos)
         seg_first: tuple[float, float] | None = None  # (due, sent) of the segment's first row
         seg_last: tuple[float, float] | None = None
@@ -596,7 +599,7 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
             value = _ENVELOPE % (SCHEMA_VERSION, seq, self._gseq, self._segment, last_ns, time.time_ns(), body)
             t_send = clock.monotonic()
             try:
-                fut = client.send(topic, key=key, value=value, headers=headers)
+                client.send(topic, value, key, headers, partition, partial(delivered, time.perf_counter()))
             except Exception as exc:  # buffer full / metadata timeout: counted, then stop
                 with self._lock:
                     self.sent += 1
@@ -604,8 +607,6 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
                 reason = "error"
                 log.error("send failed at row %d (%s); stopping the replay", i, exc)
                 break
-            fut.add_callback(self._on_ack, time.perf_counter())
-            fut.add_errback(self._on_error)
             t_done = clock.monotonic()
             with self._lock:
                 self.sent += 1
@@ -678,6 +679,7 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
             source=meta.get("source"),
             simulated=bool(meta.get("simulated", False)),
             stopped_reason=reason,
+            client=self.client_name,
         )
 
 
@@ -725,8 +727,8 @@ def _prepare(row: dict[str, Any]) -> tuple[str, bytes, bytes, Any]:
     try:
         # Fast path: rows from ReplayCache are plain JSON-able values already (nulls None);
         # encode_message's per-value conversion gives the same bytes for them.
-        body = json.dumps(row, separators=(",", ":"), allow_nan=False).encode("utf-8")[1:]
-    except (TypeError, ValueError):  # numpy scalars, NaN, Timestamps: the full conversion
+        body = dumps(row)[1:]
+    except TypeError:  # numpy scalars, Timestamps, pd.NA: the full conversion
         body = encode_message(row)[_BODY_START:]
     return drv, drv.encode(), body, row.get("date")
 

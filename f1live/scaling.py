@@ -178,14 +178,6 @@ class StreamPartitioner:
         return self.partition_id
 
 
-def _partitioner(partition: int) -> Any:
-    # Subclass kafka-python's ABC lazily so importing this module does not import kafka.
-    from kafka.partitioner import Partitioner
-
-    cls = type("FixedStreamPartitioner", (StreamPartitioner, Partitioner), {})
-    return cls(partition)
-
-
 # --------------------------------------------------------------------------- configuration
 @dataclasses.dataclass(frozen=True)
 class ScaleConfig:
@@ -541,7 +533,7 @@ def _produce(settings: Settings, servers: str, kind: str, topic: str, caches: Se
     from f1live.producer import RealTimeProducer
 
     prods = [RealTimeProducer(settings, servers, topic=topic, ensure_topic=False, broker_kind=kind,
-                              producer_overrides={"partitioner": _partitioner(k)}).load_cache(c)
+                              partition=k).load_cache(c)
              for k, c in enumerate(caches)]
     try:
         for p in prods:

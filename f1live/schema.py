@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 #: Bumped whenever a field is added, removed or changes meaning/unit.
@@ -188,6 +189,13 @@ ENVELOPE: dict[str, tuple[tuple[type, ...], str, str]] = {
 OPTIONAL_ENVELOPE: frozenset[str] = frozenset({"segment"})
 MESSAGE_FIELDS: tuple[str, ...] = tuple(ENVELOPE) + TELEMETRY_COLUMNS
 
+#: Kafka header naming the producer run (consumers de-duplicate per run and driver).
+RUN_HEADER = "f1live-run"
+#: Header on dead-letter records: why the original was rejected (a ``MessageError`` reason).
+DLQ_REASON_HEADER = "f1live-dlq-reason"
+#: Header on dead-letter records: ``topic/partition/offset`` of the original.
+DLQ_SOURCE_HEADER = "f1live-source"
+
 
 class MessageError(ValueError):
     """A Kafka message that does not satisfy the schema; ``reason`` is short and stable."""
@@ -264,6 +272,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON of plain Python values (orjson; NaN/inf as ``null``).
+
+    Raises ``TypeError`` for anything else (numpy scalars, Timestamps, ``pd.NA``): convert
+    those with :func:`encode_message`, which gives the same bytes for plain values.
+
+    >>> dumps({"driver": "VER", "speed": 287.0, "lap_number": None, "tyre_life": float("nan")})
+    b'{"driver":"VER","speed":287.0,"lap_number":null,"tyre_life":null}'
+    """
+    return orjson.dumps(obj)
+
+
 def encode_message(row: Mapping[str, Any], envelope: Mapping[str, Any] | None = None) -> bytes:
     """Encode one telemetry row (+ envelope fields) as compact UTF-8 JSON.
 
@@ -274,7 +294,10 @@ def encode_message(row: Mapping[str, Any], envelope: Mapping[str, Any] | None = 
         payload.update({k: _jsonable(v) for k, v in envelope.items()})
     for k, v in row.items():
         payload[k] = _jsonable(v)
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    try:
+        return orjson.dumps(payload)
+    except TypeError:  # e.g. an integer beyond 64 bits: the standard library writes any int
+        return json.dumps(payload, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode("utf-8")
 
 
 def decode_message(raw: bytes | None, max_bytes: int = 64 * 1024) -> dict[str, Any]:
@@ -298,6 +321,21 @@ def decode_message(raw: bytes | None, max_bytes: int = 64 * 1024) -> dict[str, A
         raise MessageError("empty", "message has no value")
     if len(raw) > max_bytes:
         raise MessageError("oversize", f"{len(raw)} bytes > limit {max_bytes}")
+    # Fast path: orjson, then one pass over the fields. Anything it does not accept, or
+    # might read differently from the standard library (integers beyond 64 bits come back
+    # as floats, nested values are not checked), goes through the reference path below,
+    # which decides the result and the error: same values, same reasons, same details.
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = None
+    if type(obj) is dict and _valid_fast(obj):
+        return obj
+    return _decode_reference(raw)
+
+
+def _decode_reference(raw: bytes) -> dict[str, Any]:
+    """The standard-library decode and the field checks in schema order (first error raised)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -321,6 +359,54 @@ def decode_message(raw: bytes | None, max_bytes: int = 64 * 1024) -> dict[str, A
         if f.name in REQUIRED_COLUMNS or f.name in obj:
             _check(obj, f.name, f.json_type, nullable=f.nullable and f.name not in REQUIRED_COLUMNS)
     return obj
+
+
+def _fast_checks() -> tuple[tuple[str, frozenset[type], bool, bool], ...]:
+    """(name, exact types accepted, may be null, may be absent) per field, in schema order."""
+    out = []
+    for name, (types, _unit, _meaning) in ENVELOPE.items():
+        out.append((name, frozenset(types), False, name in OPTIONAL_ENVELOPE))
+    for f in TELEMETRY:
+        required = f.name in REQUIRED_COLUMNS
+        out.append((f.name, frozenset(f.json_type), f.nullable and not required, not required))
+    return tuple(out)
+
+
+_FAST_CHECKS = _fast_checks()
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+#: Floats this large may be integers orjson read as floats (beyond 64 bits): reference path.
+_INT64_EDGE = 9.2e18
+
+
+def _valid_fast(obj: dict[str, Any]) -> bool:
+    """True when ``obj`` certainly passes the checks of :func:`_decode_reference` unchanged.
+
+    JSON decoding yields exact types only (``bool`` is never an ``int`` here), so exact type
+    membership is the reference's ``isinstance`` test. ``False`` means: let the reference decide.
+    """
+    if obj.get("schema_version") != SCHEMA_VERSION or type(obj["schema_version"]) is not int:
+        return False
+    for v in obj.values():
+        t = type(v)
+        if t not in _SCALARS or (t is float and not -_INT64_EDGE < v < _INT64_EDGE):
+            return False
+    missing = _MISSING
+    for name, types, nullable, optional in _FAST_CHECKS:
+        v = obj.get(name, missing)
+        if v is missing:
+            if optional:
+                continue
+            return False
+        if v is None:
+            if nullable:
+                continue
+            return False
+        if type(v) not in types:
+            return False
+    return True
+
+
+_MISSING = object()
 
 
 def _reject_constant(name: str) -> Any:

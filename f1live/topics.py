@@ -1,4 +1,8 @@
-"""Kafka topics for the pipeline: create idempotently, describe, delete (kafka-python admin).
+"""Kafka topics for the pipeline: create idempotently, describe, delete.
+
+Through the client seam's admin (:func:`f1live.clients.make_admin`), so either client
+library does it (``client=``: ``confluent`` | ``kafka-python``; default
+:func:`f1live.clients.default_client`).
 
 ``ensure_topic`` is safe to call on every start: a topic that already exists with the
 requested partition count is accepted as is; a different count is an error unless
@@ -17,9 +21,9 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from f1live.broker.base import BrokerError, cluster_metadata
+from f1live.clients import Admin, ClientError, TopicExistsError, make_admin
 from f1live.config import Settings
 
 log = logging.getLogger(__name__)
@@ -65,8 +69,9 @@ def pipeline_topic_specs(settings: Settings) -> list[TopicSpec]:
 
 
 @contextlib.contextmanager
-def admin_client(bootstrap_servers: str, timeout: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
-    """A ``KafkaAdminClient``, after a quiet reachability check (clear error within ``timeout`` s)."""
+def admin_client(bootstrap_servers: str, timeout: float = CONNECT_TIMEOUT_S,
+                 client: str | None = None) -> Iterator[Admin]:
+    """An :class:`f1live.clients.Admin`, after a quiet reachability check (clear error within ``timeout`` s)."""
     try:
         cluster_metadata(bootstrap_servers, timeout=timeout)
     except BrokerError as exc:
@@ -74,57 +79,39 @@ def admin_client(bootstrap_servers: str, timeout: float = CONNECT_TIMEOUT_S) -> 
             f"{exc}. Is a broker running? Start one with `f1live broker start` or set "
             "--bootstrap-servers / F1LIVE_BOOTSTRAP_SERVERS"
         ) from None
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers,
-        client_id="f1live-admin",
-        request_timeout_ms=int(max(timeout, 5) * 1000),
-    )
+    admin = make_admin(bootstrap_servers, client=client, timeout=max(timeout, 5))
     try:
         yield admin
     finally:
         admin.close()
 
 
-def _describe(admin: Any, name: str) -> TopicInfo | None:
-    from kafka.errors import KafkaError, UnknownTopicOrPartitionError
-
-    try:
-        [desc] = admin.describe_topics([name])
-    except UnknownTopicOrPartitionError:
+def _describe(admin: Admin, name: str) -> TopicInfo | None:
+    parts = admin.describe_topic(name)
+    if parts is None:
         return None
-    except KafkaError as exc:
-        if "UnknownTopic" in type(exc).__name__ or "UnknownTopic" in str(exc):
-            return None
-        raise
-    if desc.get("error_code", 0) == 3:  # UNKNOWN_TOPIC_OR_PARTITION
-        return None
-    if desc.get("error_code", 0) not in (0, None):
-        raise TopicError(f"describing topic {name!r} failed: error code {desc['error_code']}")
-    parts = desc.get("partitions") or []
     return TopicInfo(
         name=name,
         partitions=len(parts),
-        replication=max((len(p["replica_nodes"]) for p in parts), default=0),
-        leaders={p["partition_index"]: p["leader_id"] for p in parts},
-        isr={p["partition_index"]: list(p["isr_nodes"]) for p in parts},
+        replication=max((len(replicas) for _p, _leader, replicas, _isr in parts), default=0),
+        leaders={p: leader for p, leader, _replicas, _isr in parts},
+        isr={p: list(isr) for p, _leader, _replicas, isr in parts},
     )
 
 
-def describe_topic(bootstrap_servers: str, name: str) -> TopicInfo | None:
+def describe_topic(bootstrap_servers: str, name: str, *, client: str | None = None) -> TopicInfo | None:
     """The topic as the broker's metadata shows it, or ``None`` if it does not exist."""
-    with admin_client(bootstrap_servers) as admin:
+    with admin_client(bootstrap_servers, client=client) as admin:
         return _describe(admin, name)
 
 
-def list_topics(bootstrap_servers: str) -> list[str]:
+def list_topics(bootstrap_servers: str, *, client: str | None = None) -> list[str]:
     """Topic names on the broker (internal ``__*`` topics left out)."""
-    with admin_client(bootstrap_servers) as admin:
+    with admin_client(bootstrap_servers, client=client) as admin:
         return sorted(t for t in admin.list_topics() if not t.startswith("__"))
 
 
-def _wait_for(admin: Any, name: str, *, present: bool, partitions: int | None, timeout: float) -> TopicInfo | None:
+def _wait_for(admin: Admin, name: str, *, present: bool, partitions: int | None, timeout: float) -> TopicInfo | None:
     """Poll metadata until the topic is (not) there with ``partitions`` led partitions."""
     deadline = time.monotonic() + timeout
     while True:
@@ -144,20 +131,16 @@ def _wait_for(admin: Any, name: str, *, present: bool, partitions: int | None, t
         time.sleep(0.1)
 
 
-def delete_topic(bootstrap_servers: str, name: str, *, timeout: float = 30.0) -> bool:
+def delete_topic(bootstrap_servers: str, name: str, *, timeout: float = 30.0, client: str | None = None) -> bool:
     """Delete a topic and wait until metadata no longer shows it. False if it did not exist."""
-    with admin_client(bootstrap_servers) as admin:
+    with admin_client(bootstrap_servers, client=client) as admin:
         return _delete(admin, name, timeout)
 
 
-def _delete(admin: Any, name: str, timeout: float) -> bool:
-    from kafka.errors import UnknownTopicOrPartitionError
-
+def _delete(admin: Admin, name: str, timeout: float) -> bool:
     if _describe(admin, name) is None:
         return False
-    try:
-        admin.delete_topics([name], timeout_ms=int(timeout * 1000))
-    except UnknownTopicOrPartitionError:
+    if not admin.delete_topic(name, timeout):
         return False
     _wait_for(admin, name, present=False, partitions=None, timeout=timeout)
     log.info("deleted topic %s", name)
@@ -173,6 +156,7 @@ def ensure_topic(
     recreate: bool = False,
     configs: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    client: str | None = None,
 ) -> TopicInfo:
     """Make sure ``name`` exists with ``partitions`` partitions; return it as read back.
 
@@ -182,14 +166,11 @@ def ensure_topic(
             the broker refused to create it (e.g. replication > number of brokers).
         ConnectionError: no broker answers at ``bootstrap_servers`` (within ~8 s).
     """
-    from kafka.admin import NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
-
     if partitions < 1:
         raise ValueError(f"partitions must be >= 1 for topic {name!r}, got {partitions}")
     if replication < 1:
         raise ValueError(f"replication must be >= 1 for topic {name!r}, got {replication}")
-    with admin_client(bootstrap_servers) as admin:
+    with admin_client(bootstrap_servers, client=client) as admin:
         existing = _describe(admin, name)
         if existing is not None and existing.partitions != partitions:
             if not recreate:
@@ -203,12 +184,11 @@ def ensure_topic(
         if existing is not None:
             log.info("topic %s already exists (%d partitions)", name, existing.partitions)
             return existing
-        topic = NewTopic(name, partitions, replication, topic_configs=dict(configs or {}))
         try:
-            admin.create_topics([topic], timeout_ms=int(timeout * 1000))
-        except TopicAlreadyExistsError:
+            admin.create_topic(name, partitions, replication, configs, timeout)
+        except TopicExistsError:
             pass  # created concurrently by someone else: validated below like any other
-        except KafkaError as exc:
+        except ClientError as exc:
             raise TopicError(
                 f"creating topic {name!r} ({partitions} partitions, replication {replication}) "
                 f"at {bootstrap_servers} failed: {exc}"
@@ -222,8 +202,9 @@ def ensure_topic(
 
 
 def ensure_pipeline_topics(settings: Settings, bootstrap_servers: str, *, recreate: bool = False) -> list[TopicInfo]:
-    """Create (idempotently) the telemetry, dead-letter and analysis topics."""
+    """Create (idempotently) the telemetry, dead-letter and analysis topics (with ``settings.client``)."""
     return [
-        ensure_topic(bootstrap_servers, s.name, s.partitions, s.replication, recreate=recreate)
+        ensure_topic(bootstrap_servers, s.name, s.partitions, s.replication, recreate=recreate,
+                     client=settings.client)
         for s in pipeline_topic_specs(settings)
     ]

@@ -14,6 +14,7 @@ from f1live.delivery import DeliveryTracker, delivery_report
 from f1live.producer import RealTimeProducer
 from f1live.schema import TELEMETRY_COLUMNS
 from f1live.state import LiveState
+from tests.fixtures_streaming import CLIENTS
 
 BROKERS = pytest.mark.parametrize("any_broker", ["kafka", "tansu"], indirect=True)
 
@@ -25,6 +26,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 @BROKERS
+@CLIENTS
 def test_real_slice_roundtrip_field_for_field(any_broker: Any, stream_topic: Any, slice_cache: Any) -> None:
     s = stream_topic(any_broker)
     with RealTimeProducer(s).load_cache(slice_cache) as prod:
@@ -54,13 +56,18 @@ def test_real_slice_roundtrip_field_for_field(any_broker: Any, stream_topic: Any
         last[m["driver"]] = m["seq"]
 
 
+@CLIENTS
 def test_consumer_restart_mid_stream_loses_nothing(kafka_broker: Any, stream_topic: Any, slice_cache: Any) -> None:
     s = stream_topic(kafka_broker)
     tracker = DeliveryTracker()
     prod = RealTimeProducer(s).load_cache(slice_cache)
     prod.start(speed=40.0)  # ~1700 rows over ~4 s of wall time
     first = RealTimeConsumer(s, tracker=tracker).start()
-    time.sleep(2.0)
+    # Stop it mid-stream, once it has processed something (the first group join on a fresh
+    # broker takes ~3 s with librdkafka: it waits for the offsets topic's coordinator).
+    deadline = time.monotonic() + 20
+    while first.stats()["processed"] < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
     first.stop()
     r1 = first.join(15)
     assert r1 is not None and 0 < r1.processed < len(slice_cache), r1
@@ -86,6 +93,7 @@ def test_consumer_restart_mid_stream_loses_nothing(kafka_broker: Any, stream_top
     assert delivery_report(ps, tracker).ok
 
 
+@CLIENTS
 def test_duplicate_and_gap_detection_on_real_messages(kafka_broker: Any, stream_topic: Any, slice_cache: Any) -> None:
     s = stream_topic(kafka_broker)
     with RealTimeProducer(s).load_cache(slice_cache.filter(drivers=["LEC"])) as prod:
@@ -115,16 +123,18 @@ def test_duplicate_and_gap_detection_on_real_messages(kafka_broker: Any, stream_
 
 
 @pytest.mark.slow
-def test_three_node_cluster_survives_a_broker_kill(settings: Any, slice_cache: Any, tmp_path: Any) -> None:
+@CLIENTS
+def test_three_node_cluster_survives_a_broker_kill(settings: Any, slice_cache: Any, tmp_path: Any,
+                                                   kafka_client: str) -> None:
     from f1live.broker import start_broker
     from f1live.topics import ensure_topic
 
     cluster = start_broker(settings.replace(run_dir=tmp_path / "runs", bootstrap_servers=None), kind="kafka", nodes=3, fresh=True)
     try:
         s = settings.replace(bootstrap_servers=cluster.bootstrap_servers, broker="kafka", topic="tel3",
-                             dlq_topic="tel3.dlq", replication=3)
-        ensure_topic(cluster.bootstrap_servers, s.topic, 4, 3, configs={"min.insync.replicas": "2"})
-        ensure_topic(cluster.bootstrap_servers, s.dlq_topic, 1, 3)
+                             dlq_topic="tel3.dlq", replication=3, client=kafka_client)
+        ensure_topic(cluster.bootstrap_servers, s.topic, 4, 3, configs={"min.insync.replicas": "2"}, client=kafka_client)
+        ensure_topic(cluster.bootstrap_servers, s.dlq_topic, 1, 3, client=kafka_client)
         tracker = DeliveryTracker()
         cons = RealTimeConsumer(s, tracker=tracker).start()
         prod = RealTimeProducer(s, ensure_topic=False).load_cache(slice_cache).start(speed=30.0)

@@ -33,6 +33,7 @@ from f1live.producer import RealTimeProducer
 from f1live.schema import SCHEMA_VERSION
 from tests.broker_helpers import read_topic
 from tests.fixtures_broker import unique_name
+from tests.fixtures_streaming import CLIENTS
 
 PY = sys.executable
 
@@ -83,6 +84,7 @@ def _bad_messages(valid: dict[str, Any], max_bytes: int) -> dict[str, bytes | No
     }
 
 
+@CLIENTS
 def test_every_malformed_kind_goes_to_dlq_between_valid_messages(kafka_broker: Any, stream_topic: Any,
                                                                  slice_cache: Any) -> None:
     s = stream_topic(kafka_broker)
@@ -137,6 +139,7 @@ class Crash(BaseException):
     """Not an Exception: nothing in the consumer catches it, the thread dies like a killed one."""
 
 
+@CLIENTS
 def test_consumer_thread_killed_mid_batch_resumes_from_committed_offsets(kafka_broker: Any, stream_topic: Any,
                                                                          slice_cache: Any) -> None:
     s = stream_topic(kafka_broker)
@@ -175,11 +178,11 @@ def test_consumer_thread_killed_mid_batch_resumes_from_committed_offsets(kafka_b
 
 def _committed(servers: str, group: str) -> int:
     """Sum of the offsets the group has committed (0: none yet)."""
-    from kafka import KafkaAdminClient
+    from f1live.clients import make_admin
 
-    admin = KafkaAdminClient(bootstrap_servers=servers)
+    admin = make_admin(servers, client="kafka-python")
     try:
-        return sum(max(o.offset, 0) for o in admin.list_group_offsets(group).get(group, {}).values())
+        return sum(max(o, 0) for o in admin.committed(group).values())
     finally:
         admin.close()
 
@@ -199,11 +202,13 @@ _CHILD = textwrap.dedent("""
 """)
 
 
+@CLIENTS
 def test_consumer_process_sigkilled_mid_stream_resumes(kafka_broker: Any, stream_topic: Any, slice_cache: Any,
                                                        tmp_path: Path) -> None:
     s = stream_topic(kafka_broker)
     env = {**os.environ, "F1LIVE_BOOTSTRAP_SERVERS": s.bootstrap_servers, "F1LIVE_TOPIC": s.topic,
-           "F1LIVE_DLQ_TOPIC": s.dlq_topic, "F1LIVE_CONSUMER_GROUP": s.consumer_group, "F1LIVE_BROKER": "kafka"}
+           "F1LIVE_DLQ_TOPIC": s.dlq_topic, "F1LIVE_CONSUMER_GROUP": s.consumer_group, "F1LIVE_BROKER": "kafka",
+           "F1LIVE_CLIENT": s.client}
     log = tmp_path / "processed.jsonl"
     prod = RealTimeProducer(s).load_cache(slice_cache)
     prod.start(speed=40.0)  # ~4 s of wall time: the kill lands mid-stream
@@ -237,12 +242,14 @@ def test_consumer_process_sigkilled_mid_stream_resumes(kafka_broker: Any, stream
 
 
 # --------------------------------------------------------------------------- broker faults
-def test_unreachable_broker_at_start_is_a_clear_cli_error_within_10s(tmp_path: Path, monaco_2023_slice: Any) -> None:
+@CLIENTS
+def test_unreachable_broker_at_start_is_a_clear_cli_error_within_10s(tmp_path: Path, monaco_2023_slice: Any,
+                                                                     kafka_client: str) -> None:
     from f1live.export import export_session
 
     small = export_session(monaco_2023_slice, tmp_path, formats=("parquet",)).parquet
     addr = _dead_addr()
-    env = {**os.environ, "F1LIVE_RUN_DIR": str(tmp_path)}
+    env = {**os.environ, "F1LIVE_RUN_DIR": str(tmp_path), "F1LIVE_CLIENT": kafka_client}
 
     def run(*cmd: str) -> tuple[subprocess.CompletedProcess[str], float]:
         t0 = time.monotonic()
@@ -268,7 +275,8 @@ def test_unreachable_broker_at_start_is_a_clear_cli_error_within_10s(tmp_path: P
         assert took - baseline < 15.0, f"{cmd[0]}: {took:.1f} s, {took - baseline:.1f} s beyond start-up"
 
 
-def test_broker_killed_mid_run_reported_and_recovered(settings: Settings, slice_cache: Any) -> None:
+@CLIENTS
+def test_broker_killed_mid_run_reported_and_recovered(settings: Settings, slice_cache: Any, kafka_client: str) -> None:
     from f1live.broker import start_broker
     from f1live.topics import ensure_topic
 
@@ -279,8 +287,8 @@ def test_broker_killed_mid_run_reported_and_recovered(settings: Settings, slice_
         servers = broker.bootstrap_servers
         name = unique_name("kill")
         s = settings.replace(bootstrap_servers=servers, broker="kafka", topic=name, dlq_topic=name + ".dlq",
-                             consumer_group=unique_name("grp"))
-        ensure_topic(servers, s.topic, 4)
+                             consumer_group=unique_name("grp"), client=kafka_client)
+        ensure_topic(servers, s.topic, 4, client=kafka_client)
         seen: list[tuple[str, int]] = []
         cons = RealTimeConsumer(s, processors=[FunctionProcessor("seen", lambda m: seen.append((m["driver"], m["seq"])) or {})])
         cons.start()

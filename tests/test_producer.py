@@ -10,32 +10,27 @@ from typing import Any
 import numpy as np
 import pytest
 
+from f1live.config import Settings
 from f1live.producer import FakeClock, RealTimeProducer, parse_speed
 from f1live.schema import decode_message
-
-
-class _Future:
-    def __init__(self) -> None:
-        self.cb: list[Any] = []
-
-    def add_callback(self, f: Any, *args: Any) -> _Future:
-        f(*args, None)  # acknowledged at once
-        return self
-
-    def add_errback(self, f: Any, *args: Any) -> _Future:
-        return self
+from tests.fixtures_streaming import CLIENTS
 
 
 class RecordingClient:
-    """Stands in for the Kafka client in pacing tests only: records (clock time, message)."""
+    """Stands in for the Kafka client in pacing tests only (a FakeClock needs a client that
+    answers in no time): records (clock time, key, message) and acknowledges at once."""
+
+    name = "recording"
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.sent: list[tuple[float, bytes, dict]] = []
 
-    def send(self, topic: str, key: bytes, value: bytes, headers: Any = None) -> _Future:
+    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None,
+             partition: int | None = None, on_delivery: Any = None) -> None:
         self.sent.append((self.clock.t, key, json.loads(value)))
-        return _Future()
+        if on_delivery is not None:
+            on_delivery(None)
 
     def flush(self, timeout: float | None = None) -> None:
         pass
@@ -138,9 +133,11 @@ def _dead_port() -> int:
     return port
 
 
-def test_broker_not_running_fails_fast(slice_cache: Any) -> None:
+@CLIENTS
+def test_broker_not_running_fails_fast(slice_cache: Any, kafka_client: str) -> None:
     addr = f"127.0.0.1:{_dead_port()}"
-    prod = RealTimeProducer(bootstrap_servers=addr, ensure_topic=False).load_cache(slice_cache)
+    prod = RealTimeProducer(Settings(client=kafka_client), bootstrap_servers=addr,
+                            ensure_topic=False).load_cache(slice_cache)
     t0 = time.monotonic()
     with pytest.raises(ConnectionError, match=addr.replace(".", r"\.")):
         prod.stream_at_frequency(duration_seconds=1)
@@ -148,6 +145,7 @@ def test_broker_not_running_fails_fast(slice_cache: Any) -> None:
     assert prod.sent == 0
 
 
+@CLIENTS
 def test_background_controls_on_kafka(kafka_broker: Any, stream_topic: Any, slice_cache: Any) -> None:
     s = stream_topic(kafka_broker)
     with RealTimeProducer(s).load_cache(slice_cache) as prod:
@@ -171,6 +169,7 @@ def test_background_controls_on_kafka(kafka_broker: Any, stream_topic: Any, slic
     assert summary.acked == prod.acked
 
 
+@CLIENTS
 def test_real_time_rate_on_kafka(kafka_broker: Any, stream_topic: Any, slice_cache: Any) -> None:
     s = stream_topic(kafka_broker)
     with RealTimeProducer(s).load_cache(slice_cache) as prod:

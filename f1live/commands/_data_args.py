@@ -12,10 +12,17 @@ from f1live.sources import SOURCES
 FOUND_OR_EMBEDDED = "the broker `f1live broker start` left running, else an embedded one for this command"
 
 
+#: ``--client`` choices (``auto``: confluent-kafka when installed, else kafka-python).
+CLIENT_CHOICES = ("auto", "confluent", "kafka-python")
+
+
 def add_kafka_args(p: argparse.ArgumentParser, *, topic: bool = False, default: str = FOUND_OR_EMBEDDED) -> None:
-    """``--bootstrap-servers`` (and ``--topic``), one wording for every subcommand."""
+    """``--bootstrap-servers``, ``--client`` (and ``--topic``), one wording for every subcommand."""
     p.add_argument("--bootstrap-servers", default=None, metavar="HOST:PORT[,...]",
                    help=f"an external Kafka cluster (env F1LIVE_BOOTSTRAP_SERVERS; default: {default})")
+    p.add_argument("--client", default=None, choices=CLIENT_CHOICES,
+                   help="Kafka client library (env F1LIVE_CLIENT; default auto: confluent-kafka when "
+                        "installed, else kafka-python)")
     if topic:
         p.add_argument("--topic", default=None, help="telemetry topic (env F1LIVE_TOPIC; default f1-speed-stream)")
 

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise ValueError(f"--timeout {args.timeout}: expected seconds > 0")
     settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers, topic=args.topic,
-                                 consumer_group=args.group)  # fmt: skip
+                                 consumer_group=args.group, client=args.client)  # fmt: skip
     try:
         partitions = [int(p) for p in args.partitions.split(",")] if args.partitions else None
     except ValueError:

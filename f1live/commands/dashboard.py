@@ -72,6 +72,7 @@ def kernel_env(args: argparse.Namespace) -> dict[str, str]:
     env: dict[str, str] = {}
     start = args.replay_from or (f"lap {args.start_lap}" if getattr(args, "start_lap", None) else None)
     pairs = {"F1LIVE_SPEED": args.speed, "F1LIVE_BOOTSTRAP_SERVERS": args.bootstrap_servers,
+             "F1LIVE_CLIENT": getattr(args, "client", None),
              "F1LIVE_BROKER": args.broker, "F1LIVE_SOURCE": args.source, "F1LIVE_YEAR": args.year,
              "F1LIVE_EVENT": args.event, "F1LIVE_SESSION": args.session, "F1LIVE_REPLAY_FROM": start,
              "F1LIVE_DASHBOARD_DRIVERS": args.drivers, "F1LIVE_DASHBOARD_HEARTBEAT_S": args.heartbeat_timeout,

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "verbose", 0) < 2:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
     settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers, source=args.source,
-                                 topic=args.topic, replay_from=args.replay_from)  # fmt: skip
+                                 topic=args.topic, replay_from=args.replay_from, client=args.client)  # fmt: skip
     if args.file is not None:
         if not args.file.exists():
             raise FileNotFoundError(f"--file {args.file}: no such file (expected an f1live CSV/Parquet export)")

@@ -136,7 +136,8 @@ def _serve(args: argparse.Namespace, path, simulated: bool, start_at: str | None
     ns = argparse.Namespace(
         speed=args.speed, source="file", file=Path(path), year=args.year, event=args.event,
         session=args.session, replay_from=start_at, start_lap=None,
-        port=args.port, bootstrap_servers=args.bootstrap_servers, broker=args.broker, drivers=args.drivers,
+        port=args.port, bootstrap_servers=args.bootstrap_servers, client=args.client, broker=args.broker,
+        drivers=args.drivers,
         heartbeat_timeout=args.heartbeat_timeout, cull_idle_timeout=args.cull_idle_timeout,
         wait_for_page=args.wait_for_page, no_train=args.no_train, no_browser=args.no_browser)
     if simulated:

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         drivers_per_stream=args.drivers_per_stream,
         drivers=tuple(d.strip().upper() for d in args.drivers.split(",") if d.strip()) if args.drivers else None,
         timeout=args.timeout, keep_topics=args.keep_topics)
-    settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers, source=args.source)
+    settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers, source=args.source, client=args.client)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
     result = run_experiment(settings, config, progress=say, out=args.out)
     if args.json:

@@ -53,7 +53,7 @@ def _bootstrap(args: argparse.Namespace) -> tuple[Settings, str]:
     from f1live.broker.state import running_bootstrap
 
     quiet_kafka_client(args)
-    settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers)
+    settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers, client=args.client)
     bootstrap = settings.bootstrap_servers or running_bootstrap(settings)
     if not bootstrap:
         raise ConnectionError(
@@ -76,7 +76,8 @@ def cmd_create(args: argparse.Namespace) -> int:
             for s in pipeline_topic_specs(settings)
         ]  # fmt: skip
     for s in specs:
-        info = ensure_topic(bootstrap, s.name, s.partitions, s.replication, recreate=args.recreate)
+        info = ensure_topic(bootstrap, s.name, s.partitions, s.replication, recreate=args.recreate,
+                            client=settings.client)
         print(f"ok {info.summary()}")
     return 0
 
@@ -86,7 +87,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
     settings, bootstrap = _bootstrap(args)
     name = args.name or settings.topic
-    info = describe_topic(bootstrap, name)
+    info = describe_topic(bootstrap, name, client=settings.client)
     if info is None:
         print(f"topic {name!r} does not exist at {bootstrap}")
         return 1
@@ -99,8 +100,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     from f1live.topics import delete_topic
 
-    _, bootstrap = _bootstrap(args)
-    if delete_topic(bootstrap, args.name):
+    settings, bootstrap = _bootstrap(args)
+    if delete_topic(bootstrap, args.name, client=settings.client):
         print(f"deleted {args.name}")
     else:
         print(f"topic {args.name!r} did not exist")
@@ -110,8 +111,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from f1live.topics import list_topics
 
-    _, bootstrap = _bootstrap(args)
-    for name in list_topics(bootstrap):
+    settings, bootstrap = _bootstrap(args)
+    for name in list_topics(bootstrap, client=settings.client):
         print(name)
     return 0
 

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from f1live.config import Settings
     from f1live.validation import run_validation
 
-    settings = Settings.from_env(source=args.source)
+    settings = Settings.from_env(source=args.source, client=args.client)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
     report = run_validation(settings, quick=args.quick, out=args.out, bootstrap_servers=args.bootstrap_servers,
                             progress=True, say=say)
