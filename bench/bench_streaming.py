@@ -64,7 +64,7 @@ def consumer_child(a: argparse.Namespace) -> None:
     from f1live.consumer import RealTimeConsumer
 
     s = Settings(topic=a.topic, consumer_group=a.group, dlq_topic=a.topic + ".dlq", client=a.client)
-    cons = RealTimeConsumer(s, bootstrap_servers=a.bootstrap, broker_kind=a.kind)
+    cons = RealTimeConsumer(s, bootstrap_servers=a.bootstrap, broker_kind=a.kind, analyse=False)
     cons.start(a.timeout, max_messages=a.expect or None, idle_timeout=a.idle)
     t0 = time.monotonic()
     while cons.join_s is None and time.monotonic() - t0 < 30 and cons.running:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from f1live.anomaly import AnomalyDetector, RiverLimits, RuleLimits
 from f1live.config import Settings
 from f1live.features import FEATURE_NAMES, OnlineFeatures
 from f1live.labels import LABEL_DEFINITIONS, TARGETS
+from f1live.processors import Processor
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +185,54 @@ class AnalyticsProcessor:
                 self.records.append({"driver": m.get("driver"), "session_time": m.get("session_time"),
                                      "lap_number": m.get("lap_number"), **r})
         return results
+
+
+@dataclass(frozen=True)
+class ProcessorSet:
+    """What :func:`default_processors` chose: the processors, whether the models are in, and why.
+
+    Attributes:
+        processors: run them on every poll batch (one :class:`AnalyticsProcessor`).
+        models_loaded: the three trained models are loaded and verified.
+        label: one line for the UI, the logs and the scaling results.
+    """
+
+    processors: list[Processor]
+    models_loaded: bool
+    label: str
+
+    @property
+    def status(self) -> str:
+        """``"loaded"`` or ``"missing"`` (the dashboard's models status)."""
+        return "loaded" if self.models_loaded else "missing"
+
+
+def default_processors(settings: Settings, *, keep: int = 0) -> ProcessorSet:
+    """The consumer's analysis, fresh state: the one processor set of the pipeline, the
+    scaling workers, :class:`f1live.consumer.RealTimeConsumer` and notebook 05.
+
+    One :class:`AnalyticsProcessor` with the models of ``settings.models_dir`` loaded and
+    verified; without trained models (:class:`f1live.models.ModelsMissingError`) the same
+    processor runs features and anomaly detection only and the label says so (``f1live
+    train`` adds the models). Models that exist but fail verification raise: a corrupt
+    model must not silently disappear from the page.
+
+    >>> import tempfile
+    >>> ps = default_processors(Settings(models_dir=tempfile.mkdtemp()))
+    >>> ps.status, ps.label, [p.name for p in ps.processors]
+    ('missing', 'analytics: features+anomaly (no trained models)', ['analytics'])
+    """
+    from f1live.models import ModelsMissingError
+
+    proc = AnalyticsProcessor(settings, keep=keep)
+    try:
+        proc.start()
+    except ModelsMissingError as exc:
+        logger.warning("no trained models (%s); running features + anomaly detection only", exc)
+        bare = AnalyticsProcessor(settings, models=False, keep=keep)
+        return ProcessorSet([bare], False, "analytics: features+anomaly (no trained models)")
+    names = ", ".join(sorted(proc.metadata().get("models", {})))
+    return ProcessorSet([proc], True, f"analytics: features+anomaly+models ({names})")
 
 
 def analyse_table(telemetry: pd.DataFrame, processor: AnalyticsProcessor, batch_size: int = 500) -> pd.DataFrame:

@@ -20,7 +20,8 @@
 
 Seed API::
 
-    summary = RealTimeConsumer().consume_messages(timeout_seconds=30)
+    summary = RealTimeConsumer().consume_messages(timeout_seconds=30)  # with the analysis
+    RealTimeConsumer(analyse=False)                                    # transport only
 
 Background mode::
 
@@ -163,7 +164,10 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
     Args:
         settings: configuration; ``Settings()`` if None.
         bootstrap_servers: ``host:port[,...]``; default from settings, else the embedded broker.
-        processors: :class:`f1live.processors.Processor` objects run on every poll batch.
+        processors: :class:`f1live.processors.Processor` objects run on every poll batch;
+            default (None): :func:`f1live.analysis.default_processors` (features, River +
+            rule anomaly detection and the trained models), loaded when consuming starts.
+        analyse: with ``processors=None``, ``False`` consumes without analysis (transport only).
         state: a :class:`f1live.state.LiveState` to update (the dashboard reads it).
         group_id: consumer group (default ``settings.consumer_group``); with
             ``partitions`` set, the group is used for offsets only (no rebalancing).
@@ -189,7 +193,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         self,
         settings: Settings | None = None,
         bootstrap_servers: str | None = None,
-        processors: Sequence[Processor] = (),
+        processors: Sequence[Processor] | None = None,
         state: Any = None,
         group_id: str | None = None,
         partitions: Sequence[int] | None = None,
@@ -202,11 +206,14 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         broker_kind: str | None = None,
         consumer_overrides: dict[str, Any] | None = None,
         max_batch: int = MAX_BATCH,
+        analyse: bool = True,
     ) -> None:
         self.settings = settings or Settings()
         self._servers, kind = resolve_bootstrap(self.settings, bootstrap_servers)
         self.broker_kind = broker_kind or kind
-        self.processors = list(processors)
+        #: None until consuming starts when the default analysis is chosen (see ``processors``)
+        self.processors: list[Processor] | None = (
+            list(processors) if processors is not None else (None if analyse else []))
         self.state = state
         self.group_id = group_id if group_id is not None else self.settings.consumer_group
         self.partitions = list(partitions) if partitions is not None else None
@@ -260,6 +267,10 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
 
     # ------------------------------------------------------------ connection
     def _connect(self) -> Consumer:
+        if self.processors is None:
+            from f1live.analysis import default_processors
+
+            self.processors = default_processors(self.settings).processors
         if not self._servers:
             self._servers, self.broker_kind, self.broker = find_or_start_broker(self.settings)
         group = self.group_id or None
@@ -525,7 +536,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                 newest[run] = seg
         if any(run in self._segments and seg > self._segments[run] for run, seg in newest.items()):
             log.info("replay segment %s -> %s: resetting the analysis state", self._segments, newest)
-            for proc in self.processors:
+            for proc in self.processors or ():
                 reset = getattr(proc, "reset", None)
                 if callable(reset):
                     reset()

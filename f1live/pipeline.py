@@ -31,7 +31,6 @@ Nothing happens in ``__init__``:
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
 import threading
 import time
@@ -68,40 +67,6 @@ def _load_session(settings: Settings, drivers: Sequence[str] | None) -> tuple[An
     return load_session(settings, progress=False), None
 
 
-def default_processors(settings: Settings) -> tuple[list[Any], str]:
-    """The analytics processors for the consumer, and a status string for the UI.
-
-    Models that are missing do not stop the pipeline: the status says so and the
-    dashboard shows "no models — run `f1live train`".
-    """
-    for module, name in (("f1live.analysis", "AnalyticsProcessor"), ("f1live.analytics", "AnalyticsProcessor"),
-                         ("f1live.inference", "AnalyticsProcessor"), ("f1live.models", "AnalyticsProcessor")):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
-            raise
-        cls = getattr(mod, name, None)
-        if cls is None:
-            continue
-        try:
-            proc = cls(settings)
-            if hasattr(proc, "start") and hasattr(proc, "use_models"):
-                proc.start()  # f1live.analysis loads + verifies the models here, not in __init__
-                return [proc], "loaded" if proc.use_models else "missing"
-        except (FileNotFoundError, ValueError, RuntimeError) as exc:
-            log.warning("models unavailable (%s); running anomaly detection without them", exc)
-            try:
-                return [cls(settings, models=False)], "missing"
-            except TypeError:
-                return [], "missing"
-        models = getattr(proc, "models", None) or getattr(proc, "loaded_models", None)
-        status = "loaded" if models else "missing"
-        return [proc], status
-    return [], "missing"
-
-
 class Pipeline:
     """Broker + topics + producer thread + consumer thread (+ analytics) + live state.
 
@@ -112,7 +77,7 @@ class Pipeline:
         drivers: replay only these driver codes (default: all).
         data: a ready :class:`f1live.sources.SessionData` (default: ``load_session(settings)``).
         cache: a ready :class:`f1live.cache.ReplayCache` (skips loading telemetry).
-        processors: consumer processors (default: :func:`default_processors`).
+        processors: consumer processors (default: :func:`f1live.analysis.default_processors`).
         start: where the replay begins (``race``, ``session``, ``lap N``, ``time H:MM:SS``;
             default ``settings.replay_from``: the race start). ``start_lap=N`` is ``lap N``.
         broker_kind: ``kafka`` | ``tansu`` | ... for an embedded broker (default ``settings.broker``).
@@ -227,7 +192,10 @@ class Pipeline:
             if self.cache is None or not self.meta:
                 self._load()
             if self._processors is None:
-                self._processors, self._models_status = default_processors(self.settings)
+                from f1live.analysis import default_processors
+
+                chosen = default_processors(self.settings)
+                self._processors, self._models_status = chosen.processors, chosen.status
             if self.phase in ("created", "loading session"):
                 self.phase = "prepared"
         return self

@@ -5,7 +5,7 @@ For ``N`` consumers the experiment creates a fresh topic with ``N`` partitions, 
 its own keys (``VER-s0``, ``VER-s1``, ...) and pinned to its own partition -- and gives
 consumer ``k`` partition ``k`` (manual assignment). Every consumer is a real
 :class:`f1live.consumer.RealTimeConsumer` (validation, de-duplication, offset commits)
-running the full analysis processors (:func:`analysis_processors`), so the work per
+running the full analysis processors (:func:`f1live.analysis.default_processors`), so the work per
 consumer is constant as ``N`` grows: ideal weak scaling keeps per-event latency flat
 and grows throughput ``N``-fold.
 
@@ -227,51 +227,6 @@ class ScaleConfig:
             raise ValueError(f"drivers_per_stream {self.drivers_per_stream!r}: expected >= 1")
 
 
-# --------------------------------------------------------------------------- analysis
-class FeatureAnomalyProcessor:
-    """Online features (:mod:`f1live.features`) + anomaly detection (:mod:`f1live.anomaly`).
-
-    The analysis used when no trained-model processor is available.
-    """
-
-    name = "features+anomaly"
-
-    def __init__(self) -> None:
-        from f1live.anomaly import AnomalyDetector
-        from f1live.features import OnlineFeatures
-
-        self.features = OnlineFeatures()
-        self.detector = AnomalyDetector()
-
-    def process_batch(self, msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        fx, det = self.features, self.detector
-        return [det.update(m, fx.update(m)) for m in msgs]
-
-
-def analysis_processors(settings: Settings) -> tuple[list[Processor], str]:
-    """The consumer's full analysis (fresh state) and a label saying what it is.
-
-    :class:`f1live.analysis.AnalyticsProcessor` -- online features, rule + River anomaly
-    detection and the three trained models (loaded and verified from
-    ``settings.models_dir``). Without trained models it runs features + anomaly
-    detection and the label says so (``f1live train`` adds the models). If the analytics
-    module is absent, :class:`FeatureAnomalyProcessor` does the same features + anomaly work.
-    """
-    try:
-        from f1live.analysis import AnalyticsProcessor
-    except ImportError as exc:
-        log.warning("f1live.analysis unavailable (%s); using features+anomaly", exc)
-        return [FeatureAnomalyProcessor()], "features+anomaly (analytics module unavailable)"
-    proc = AnalyticsProcessor(settings)
-    try:
-        proc.start()
-    except FileNotFoundError as exc:  # ModelsMissingError: no trained models in models_dir
-        log.warning("no trained models (%s); scaling runs features + anomaly detection only", exc)
-        return [AnalyticsProcessor(settings, models=False)], "analytics: features+anomaly (no trained models)"
-    names = sorted(proc.metadata().get("models", {}))
-    return [proc], f"analytics: features+anomaly+models ({', '.join(names)})"
-
-
 class _Stage:
     """The consumer's one processor: barrier, analysis, timing and the delivery ledger.
 
@@ -373,7 +328,10 @@ class _Worker:
         self.spec = spec
         self.expected = expected
         self.ready = ready
-        procs, self.analysis = analysis_processors(spec.settings)
+        from f1live.analysis import default_processors
+
+        chosen = default_processors(spec.settings)
+        procs, self.analysis = chosen.processors, chosen.label
         self.stage = _Stage(procs, go, ready if spec.rate == "max" else None)
         self.consumer = RealTimeConsumer(
             spec.settings, spec.bootstrap_servers, processors=[self.stage], group_id=spec.group,

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from f1live.analysis import default_processors
 from f1live.config import Settings
 from f1live.scaling import (
     COLUMNS,
     ScaleConfig,
-    analysis_processors,
     build_streams,
     delivery_check,
     load_latest_results,
@@ -100,7 +100,8 @@ def test_fixed_rate_end_to_end_latency(kafka_broker: Any, monaco_2023_slice: Any
 
 
 def test_analysis_is_real(monaco_2023_slice: Any, settings: Settings) -> None:
-    procs, label = analysis_processors(settings)
+    chosen = default_processors(settings)
+    procs, label = chosen.processors, chosen.label
     assert procs and label
     caches = build_streams(monaco_2023_slice.telemetry, 2, ["VER", "HAM"], rows=200)
     assert [len(c) for c in caches] == [200, 200]

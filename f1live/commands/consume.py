@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--group", default=None, help="consumer group (default: settings, f1live)")
     p.add_argument("--partitions", default=None, help="comma-separated partitions to assign instead of joining the group")
     p.add_argument("--no-commit", action="store_true", help="do not commit offsets")
+    p.add_argument("--no-analyse", action="store_true",
+                   help="transport only: no features, anomaly detection or models")
     add_kafka_args(p, topic=True)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"started an embedded {kind} broker at {servers} for this command", file=sys.stderr)
     try:
         cons = RealTimeConsumer(settings, bootstrap_servers=servers, partitions=partitions,
-                                commit=not args.no_commit, broker_kind=kind)  # fmt: skip
+                                commit=not args.no_commit, broker_kind=kind,
+                                analyse=not args.no_analyse)  # fmt: skip
         summary = cons.consume_messages(timeout_seconds=args.timeout, max_messages=args.max_messages,
                                         idle_timeout=args.idle_timeout)  # fmt: skip
     finally:
