@@ -20,9 +20,9 @@ from f1live.scaling import (
     delivery_check,
     load_latest_results,
     run_experiment,
-    scaling_figures,
     stream_of_key,
 )
+from f1live.widgets.scaling import scaling_figures
 
 
 @pytest.fixture(scope="module")
