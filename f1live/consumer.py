@@ -67,7 +67,7 @@ from f1live.config import Settings
 from f1live.delivery import DeliveryTracker
 from f1live.handover import CheckpointStore, PartitionStates, Takeover, state_topic
 from f1live.metrics import LatencyStats, percentiles
-from f1live.processors import Processor, run_processors
+from f1live.processors import DriverStateful, Processor, run_processors
 from f1live.schema import (
     DLQ_REASON_HEADER,
     DLQ_SOURCE_HEADER,
@@ -202,6 +202,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         handover: group mode: checkpoint each partition's per-driver analysis state to
             ``<topic>.state.<group>`` and restore it when a partition arrives from another
             member (:mod:`f1live.handover`); ``False``: a partition that arrives starts fresh.
+            Only with processors that keep such state (:class:`f1live.processors.DriverStateful`):
+            a transport-only consumer creates no state topic.
 
     The client library is ``settings.client`` (:func:`f1live.clients.resolve_client`).
     """
@@ -317,7 +319,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
     def _partition_states(self) -> PartitionStates:
         """Group mode: the hand-over of per-partition analysis state (checkpoints if ``handover``)."""
         store = None
-        if self.handover and self.group_id:
+        if self.handover and self.group_id and any(isinstance(p, DriverStateful) for p in self.processors or ()):
             from f1live.topics import describe_topic
 
             info = describe_topic(self._servers or "", self.topic, client=self.client_name)

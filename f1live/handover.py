@@ -64,6 +64,8 @@ CHECKPOINT_EVERY_S = 5.0
 #: partition with 5 drivers is ~18 KB and 0.23 ms to pickle; at the real car-data rate
 #: (~19 msg/s per partition) every 5 s costs ~4 KB/s of broker traffic per partition.
 CHECKPOINT_EVERY_MESSAGES = 5000
+#: How long a commit waits for its checkpoints to be acknowledged before it goes on without.
+CHECKPOINT_FLUSH_S = 5.0
 
 _FORMAT = "f1live-checkpoint/1"
 
@@ -232,6 +234,7 @@ class PartitionStates:
         self._pending: dict[int, tuple[Takeover, float]] = {}  # replaying partition -> (record, t0)
         self._saved: dict[int, tuple[int, float]] = {}          # partition -> (offset, monotonic) of last checkpoint
         self._parked: dict[int, int] = {}            # revoked partition -> offset its kept state is at
+        self._failures = 0
         self.segments: dict[str, int] = {}
 
     # ---------------------------------------------------------------- bookkeeping
@@ -283,24 +286,35 @@ class PartitionStates:
                 out.append(p)
         return out
 
-    def save(self, next_offsets: Mapping[int, int], *, flush: bool = True) -> int:
-        """Write the checkpoints of these partitions at these offsets (skips unchanged ones);
-        flushed before returning, so they are durable before the offsets are committed."""
+    def save(self, next_offsets: Mapping[int, int]) -> int:
+        """Write the checkpoints of these partitions at these offsets (skips unchanged ones),
+        flushed before returning, so they are durable before the offsets are committed.
+
+        A checkpoint that cannot be written (the state topic unavailable, e.g. its leader
+        restarting) is logged and skipped: the next owner then starts from an older one and
+        replays further, never from a wrong one; the consumer goes on.
+        """
         if self.store is None:
             return 0
-        n = 0
+        written: dict[int, int] = {}
+        try:
+            for p, off in next_offsets.items():
+                last = self._saved.get(p)
+                if last is None or last[0] != off:
+                    # (during a silent replay too: the state covers every message before ``off``)
+                    self.store.save(self._checkpoint(p, off))
+                    written[p] = off
+            if written:
+                self.store.flush(CHECKPOINT_FLUSH_S)
+        except Exception as exc:
+            self._failures += 1
+            (log.warning if self._failures <= 5 else log.debug)(
+                "checkpoints of partitions %s not written (%s); the previous ones stand", sorted(written), exc)
+            return 0
         now = time.monotonic()
-        for p, off in next_offsets.items():
-            last = self._saved.get(p)
-            if last is not None and last[0] == off:
-                continue
-            # (during a silent replay too: the state covers every message before ``off``)
-            self.store.save(self._checkpoint(p, off))
+        for p, off in written.items():
             self._saved[p] = (off, now)
-            n += 1
-        if n and flush:
-            self.store.flush()
-        return n
+        return len(written)
 
     # ---------------------------------------------------------------- rebalance
     def revoked(self, next_offsets: Mapping[int, int], lost: Iterable[int] = ()) -> None:

@@ -44,7 +44,7 @@ from f1live.background import BackgroundLoop
 from f1live.cache import ReplayCache
 from f1live.config import Settings
 from f1live.consumer import RealTimeConsumer
-from f1live.processors import Processor, run_processors
+from f1live.processors import DriverStateful, Processor, run_processors
 from f1live.scaling.config import MODES, RATES, ScaleConfig
 from f1live.scaling.results import PointRun, ScaleResult, finish_table, point_row
 from f1live.scaling.streams import build_streams, pick_drivers, produce_streams
@@ -79,7 +79,9 @@ def _proc_cpu() -> float:
 class Stage:
     """The consumer's one processor: barrier, analysis, timing and the delivery ledger.
 
-    Runs in the consumer's thread, so ``time.thread_time`` is that consumer's CPU.
+    Runs in the consumer's thread, so ``time.thread_time`` is that consumer's CPU. Its
+    analysis state moves like the analysis's own (:class:`f1live.processors.DriverStateful`),
+    so group members checkpoint as deployed ones do.
     """
 
     name = "scaling-stage"
@@ -124,6 +126,19 @@ class Stage:
         self.cpu_last = time.thread_time()
         self.proc_last = _proc_cpu()
         return results
+
+    def driver_state(self, driver: str) -> list[Any]:
+        return [p.driver_state(driver) if isinstance(p, DriverStateful) else None for p in self.inner]
+
+    def restore_driver(self, driver: str, state: list[Any]) -> None:
+        for p, st in zip(self.inner, state, strict=True):
+            if isinstance(p, DriverStateful):
+                p.restore_driver(driver, st)
+
+    def forget_driver(self, driver: str) -> None:
+        for p in self.inner:
+            if isinstance(p, DriverStateful):
+                p.forget_driver(driver)
 
 
 @dataclasses.dataclass(frozen=True)
