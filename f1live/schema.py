@@ -260,6 +260,31 @@ def coerce_frame(df: pd.DataFrame, origin: str = "<frame>") -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- messages
+def check_timestamps(col: pd.Series, name: str, origin: str) -> None:
+    """Raise a clear error naming ``origin`` and the column for NaN/NaT or unparseable
+    timestamps in ``col`` (``date``: ISO-8601 UTC; any other name: seconds as numbers).
+
+    >>> check_timestamps(pd.Series([0.0, 0.24]), "session_time", "a.csv")
+    >>> check_timestamps(pd.Series([0.0, None]), "session_time", "a.csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: 1 missing session_time timestamps in a.csv; first at row 1: missing (NaN/NaT); expected seconds as numbers
+    """
+    if name == "date":
+        parsed = pd.to_datetime(col, utc=True, errors="coerce", format="ISO8601") if col.dtype == object \
+            else pd.to_datetime(col, utc=True, errors="coerce")
+    else:
+        parsed = pd.to_numeric(col, errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raw = col.iloc[first]
+        what = "missing (NaN/NaT)" if pd.isna(raw) else f"unparseable ({raw!r})"
+        raise ValueError(f"{int(bad.sum())} {what.split(' ')[0]} {name} timestamps in {origin}; "
+                         f"first at row {first}: {what}; expected "
+                         f"{'ISO-8601 UTC dates' if name == 'date' else 'seconds as numbers'}")
+
+
 def _jsonable(value: Any) -> Any:
     if value is None or value is pd.NA or value is pd.NaT:
         return None
