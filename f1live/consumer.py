@@ -36,7 +36,6 @@ picks confluent-kafka or kafka-python; both give the same records, headers and r
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import logging
@@ -67,6 +66,7 @@ from f1live.schema import (
     RUN_HEADER,
     MessageError,
     decode_message,
+    dlq_record,
 )
 
 log = logging.getLogger(__name__)
@@ -132,30 +132,6 @@ class ConsumerSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def dlq_record(reason: str, detail: str, topic: str, partition: int, offset: int,
-               key: bytes | None, value: bytes | None, timestamp_ms: int | None = None,
-               group_id: str | None = None) -> bytes:
-    """The JSON body written to the DLQ for one rejected record.
-
-    >>> body = json.loads(dlq_record("json", "Expecting value", "t", 2, 41, b"VER", b"{oops"))
-    >>> body["reason"], body["partition"], body["offset"], base64.b64decode(body["value_b64"])
-    ('json', 2, 41, b'{oops')
-    """
-    return json.dumps({
-        "reason": reason,
-        "detail": detail,
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "timestamp_ms": timestamp_ms,
-        "key": key.decode("utf-8", "replace") if key is not None else None,
-        "value_b64": base64.b64encode(value or b"").decode("ascii"),
-        "value_bytes": len(value or b""),
-        "group_id": group_id,
-        "detected_at_ns": time.time_ns(),
-    }, separators=(",", ":")).encode("utf-8")
 
 
 class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):

@@ -320,7 +320,7 @@ def count_run_messages(servers: str, topic: str, run_id: str, start: Mapping[int
     the messages whose run header is ``run_id``, per driver key."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from f1live.producer import RUN_HEADER
+    from f1live.schema import RUN_HEADER
 
     c = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, group_id=None,
                       consumer_timeout_ms=2000, fetch_max_wait_ms=50, request_timeout_ms=15000)
