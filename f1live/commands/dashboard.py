@@ -92,7 +92,7 @@ def kernel_env(args: argparse.Namespace) -> dict[str, str]:
 def serve(args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> int:
     """Start Voila, print the URL, block until Ctrl-C, stop everything."""
     from f1live.config import Settings
-    from f1live.widgets.server import VoilaServer, free_port
+    from f1live.serve import VoilaServer, free_port
 
     env = kernel_env(args)
     env.update(extra_env or {})

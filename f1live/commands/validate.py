@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from f1live.config import Settings
-    from f1live.validation import run_validation
+    from f1live.validate import run_validation
 
     settings = Settings.from_env(source=args.source, client=args.client)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
