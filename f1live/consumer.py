@@ -299,22 +299,6 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         """Ask the loop to finish its batch, commit and close (idempotent)."""
         self._stop.set()
 
-    def close(self) -> None:
-        """Stop, join and close the Kafka clients (idempotent)."""
-        self.stop()
-        self._join_thread(30)
-        self._close_clients()
-
-    def __enter__(self) -> RealTimeConsumer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def summary(self) -> ConsumerSummary | None:
-        return self._summary
-
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {"consumed": self.consumed, "processed": self.processed, "dlq": self.dlq,

@@ -472,26 +472,14 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         self._stop.set()
         self._resume.set()
 
-    def close(self) -> None:
-        """Stop, flush and close the Kafka client (idempotent)."""
-        self.stop()
-        self._join_thread(30)
+    def _close_clients(self) -> None:
+        """Flush and close the Kafka client if this producer made it."""
         if self._client is not None and self._own_client:
             try:
                 self._client.close(timeout=10)
             except Exception:  # closing after a broker loss must not raise
                 log.debug("producer close failed", exc_info=True)
             self._client = None
-
-    def __enter__(self) -> RealTimeProducer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def summary(self) -> ProducerSummary | None:
-        return self._summary
 
     # one replay (caller's thread or background thread)
     def _run(self, client: Producer, duration: float | None, max_messages: int | None, progress: bool) -> ProducerSummary:
