@@ -325,6 +325,8 @@ class Pipeline:
         from f1live.topics import ensure_topic
 
         s = self.settings
+        if not self._bootstrap:
+            raise RuntimeError("no broker: start_broker() first")
         ensure_topic(self._bootstrap, s.topic, s.partitions, s.replication, client=s.client)
         ensure_topic(self._bootstrap, s.dlq_topic, 1, s.replication, client=s.client)
 

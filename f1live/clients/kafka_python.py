@@ -141,7 +141,8 @@ class KafkaPythonConsumer:
         return sorted(tp.partition for tp in self._c.assignment())
 
     def highwater(self, topic: str, partition: int) -> int | None:
-        return self._c.highwater(self._tp(topic, partition))
+        mark: int | None = self._c.highwater(self._tp(topic, partition))
+        return mark
 
     def commit(self, offsets: Mapping[tuple[str, int], int] | None = None, *, asynchronous: bool = False) -> None:
         if offsets is None:

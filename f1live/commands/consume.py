@@ -22,7 +22,7 @@ NAME = "consume"
 HELP = "consume the telemetry topic: validate, DLQ, latency stats"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to consume (default 10)")
     p.add_argument("--idle-timeout", type=float, default=None, help="stop after this many seconds without messages")

@@ -25,7 +25,7 @@ NAME = "produce"
 HELP = "replay telemetry into Kafka, paced by the data's timestamps"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--file", type=Path, default=None, help="f1live export (.parquet, .csv, .csv.gz) to replay")

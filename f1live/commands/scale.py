@@ -29,7 +29,7 @@ NAME = "scale"
 HELP = "weak-scaling experiment: latency/throughput vs consumers (thread or process)"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--consumers", default="1,2,4", help="consumer counts N, comma-separated (default 1,2,4)")
     p.add_argument("--mode", default="process", choices=["thread", "process", "both"],

@@ -39,7 +39,7 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--file", type=Path, required=True, help="an f1live export (.parquet or .csv, from `f1live prepare`)")

@@ -21,7 +21,7 @@ NAME = "train"
 HELP = "train pit-stop / crash-risk / tyre models on real races and evaluate them on a held-out race"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train-sessions", default="2022,2024",

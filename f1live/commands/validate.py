@@ -25,7 +25,7 @@ NAME = "validate"
 HELP = "run notebooks 01-08 (papermill) and the validation checklist with measured numbers"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="CI-sized parameters (a few minutes on 2 cores)")
