@@ -11,11 +11,10 @@ started with ``f1live broker start``, else an embedded one for this command. Exa
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 
-from f1live.commands._data_args import add_kafka_args
+from f1live.commands._data_args import add_kafka_args, quiet_kafka_logs
+from f1live.commands._json import to_json
 from f1live.config import Settings
 
 NAME = "consume"
@@ -42,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from f1live.clients import find_or_start_broker
     from f1live.consumer import RealTimeConsumer
 
-    # kafka-python logs every reconnect attempt; f1live reports failures itself (-vv shows them).
-    if getattr(args, "verbose", 0) < 2:
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    quiet_kafka_logs(args)
     if args.timeout is not None and args.timeout <= 0:
         raise ValueError(f"--timeout {args.timeout}: expected seconds > 0")
     settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers, topic=args.topic,
@@ -66,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         if owned is not None:
             owned.stop()
     if args.json:
-        print(json.dumps(summary.to_dict(), default=str))
+        print(to_json(summary.to_dict()))
     else:
         e2e = summary.e2e_ms
         print(f"consumed {summary.consumed} from {summary.topic} at {summary.bootstrap_servers}: "

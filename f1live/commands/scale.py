@@ -18,11 +18,11 @@ started with ``f1live broker start``, else an embedded one for this command. Exa
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
-from f1live.commands._data_args import add_kafka_args, speed_arg
+from f1live.commands._data_args import add_kafka_args, quiet_kafka_logs, speed_arg
+from f1live.commands._json import to_json
 from f1live.config import Settings
 
 NAME = "scale"
@@ -67,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     from f1live.scaling import ScaleConfig, run_experiment
 
-    if getattr(args, "verbose", 0) < 2:
-        logging.getLogger("kafka").setLevel(logging.ERROR)
+    quiet_kafka_logs(args, logging.ERROR)
     rates, speed = _rates(args)
     config = ScaleConfig(
         consumers=args.consumers, modes=("thread", "process") if args.mode == "both" else (args.mode,),
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
     result = run_experiment(settings, config, progress=say, out=args.out)
     if args.json:
-        print(json.dumps(result.to_dict(), default=str))
+        print(to_json(result.to_dict()))
         return 0 if result.table["delivery_ok"].all() else 1
     m = result.meta["machine"]
     print(f"\nmachine: {m['cpu_count']} CPUs, load average {m['load_avg']} at start; broker {result.meta['broker']}")
