@@ -21,3 +21,5 @@ bench: setup-test
 
 lint: setup-test
 	.venv/bin/ruff check f1live tests bench scripts
+	.venv/bin/ruff format --check f1live tests bench scripts
+	.venv/bin/mypy

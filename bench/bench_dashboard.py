@@ -49,8 +49,8 @@ from bench_common import POLICIES, emit_json, lower_priority  # noqa: E402
 
 from f1live.config import Settings  # noqa: E402
 from f1live.consumer import parse_stats_line  # noqa: E402
-from f1live.validation import OBSERVER_JS  # noqa: E402  (one frame recorder for bench and validate)
-from f1live.widgets.server import NOTEBOOK, VoilaServer  # noqa: E402
+from f1live.serve import NOTEBOOK, VoilaServer  # noqa: E402
+from f1live.validate import OBSERVER_JS  # noqa: E402  (one frame recorder for bench and validate)
 
 
 def chrome(width: int = 1400, height: int = 2000, nice: int = 0, cpus: set[int] | None = None,

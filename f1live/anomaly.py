@@ -424,7 +424,8 @@ class RiverDetector(PerDriverState):
         f = self._models.get(driver)
         if f is None:
             f = self._models[driver] = anomaly.ThresholdFilter(ResidualModel(self.limits), threshold=1.0)
-        model: ResidualModel = f.anomaly_detector
+        model = f.anomaly_detector
+        assert isinstance(model, ResidualModel)
         score = model.score_one(x)
         flagged = score >= f.threshold
         model.learn_one(x)
@@ -517,9 +518,9 @@ class AnomalyDetector:
             return out
         reasons = [h[1] for h in hits]
         kinds = [h[0] for h in hits]
-        if river_flag:
+        if river_flag and self.river is not None:
             kind, s, ch = detail
-            text = _DRIFT_TEXT[kind].format(r=s * {"spike": self.river.limits.spike,  # type: ignore[union-attr]
+            text = _DRIFT_TEXT[kind].format(r=s * {"spike": self.river.limits.spike,
                                                    "noise": self.river.limits.noise,
                                                    "drift": self.river.limits.ratio}[kind])
             what = f"{ch}" if kind != "drift" else ch

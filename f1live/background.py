@@ -3,8 +3,9 @@ and :class:`~f1live.consumer.RealTimeConsumer`.
 
 A client starts its loop with :meth:`BackgroundLoop._launch`; ``stop()`` (the client's own:
 it knows what to wake) asks it to finish; :meth:`BackgroundLoop.join` waits and returns the
-loop's summary, or raises what killed the thread; :meth:`BackgroundLoop._join_thread` is
-for ``close()``. An exception in the loop never vanishes: it is logged, shown in the
+loop's summary, or raises what killed the thread; :meth:`BackgroundLoop.close` stops,
+joins and releases the client's resources (``_close_clients``), and is what leaving a
+``with`` block does. An exception in the loop never vanishes: it is logged, shown in the
 client's status, kept in ``error`` and raised again by ``join``.
 
 >>> import threading
@@ -30,6 +31,10 @@ client's status, kept in ``error`` and raised again by ``join``.
 (True, None)
 >>> t.stop(); t.join(5), t.running
 (42, False)
+>>> with Ticker() as t2:
+...     _ = t2.start()
+>>> t2.running, t2.summary
+(False, 42)
 >>> Ticker().start(fail=True).join(5)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
@@ -41,7 +46,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 S = TypeVar("S")
 
@@ -50,7 +55,8 @@ class BackgroundLoop(Generic[S]):
     """Mixin: one daemon thread named ``f1live-<kind>`` running a client's loop.
 
     Subclasses set :attr:`kind`, implement ``stop()`` and ``_set_status(text)``, store the
-    loop's result in ``self._summary`` and call ``super().__init__()``.
+    loop's result in ``self._summary``, release their clients in ``_close_clients()`` and
+    call ``super().__init__()``.
     """
 
     kind: str = "worker"
@@ -65,8 +71,32 @@ class BackgroundLoop(Generic[S]):
         """The background thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def summary(self) -> S | None:
+        """The last loop's result (None while running or before the first run)."""
+        return self._summary
+
     def _set_status(self, text: str) -> None:  # pragma: no cover - subclasses show it
         raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - subclasses know what to wake
+        """Ask the loop to finish (idempotent; safe before start)."""
+        raise NotImplementedError
+
+    def _close_clients(self) -> None:
+        """Release what the client holds (Kafka clients); nothing by default."""
+
+    def close(self) -> None:
+        """Stop, join (up to 30 s) and release the clients (idempotent)."""
+        self.stop()
+        self._join_thread(30)
+        self._close_clients()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _launch(self, work: Callable[[], Any]) -> None:
         """Run ``work()`` in the background thread, capturing any exception."""

@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from f1live.schema import FIELDS, REQUIRED_COLUMNS, TELEMETRY_COLUMNS, coerce_frame, missing_columns
+from f1live.schema import (
+    FIELDS,
+    REQUIRED_COLUMNS,
+    TELEMETRY_COLUMNS,
+    check_timestamps,
+    coerce_frame,
+    missing_columns,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -163,10 +170,10 @@ class ReplayCache:
             raise ValueError(f"missing columns {miss} in {origin}; expected the f1live telemetry "
                              f"schema (required: {', '.join(REQUIRED_COLUMNS)})")
         for c in ("session_time", "date"):
-            _check_timestamps(df[c], c, origin)
+            check_timestamps(df[c], c, origin)
         tel = coerce_frame(df, origin=origin)
-        _check_timestamps(tel["session_time"], "session_time", origin)
-        _check_timestamps(tel["date"], "date", origin)
+        check_timestamps(tel["session_time"], "session_time", origin)
+        check_timestamps(tel["date"], "date", origin)
         t = tel["session_time"].to_numpy(dtype=np.float64)
         drv = tel["driver"].astype(str).to_numpy()
         dcodes, dinv = np.unique(drv, return_inverse=True)
@@ -269,7 +276,7 @@ class ReplayCache:
                         raise TypeError("dates stored as text")
                     ts = col.cast(pa.timestamp("ns", tz="UTC"))
                     if ts.null_count:
-                        _check_timestamps(pd.Series(ts.to_pandas()), c, origin)
+                        check_timestamps(pd.Series(ts.to_pandas()), c, origin)
                     data[c] = ts.cast(pa.int64()).to_numpy()
                 elif f.masked:
                     if col.null_count:
@@ -287,7 +294,7 @@ class ReplayCache:
                                  f"({f.unit or 'no unit'}): {exc}") from None
         t = data["session_time"]
         if np.isnan(t).any():
-            _check_timestamps(pd.Series(t), "session_time", origin)
+            check_timestamps(pd.Series(t), "session_time", origin)
         order = _time_order(t, data["driver"], cats["driver"])
         if order is not None:
             _log.warning("%s is not in time order (%d of %d rows out of place); sorted by "
@@ -609,23 +616,6 @@ def _row_maker(columns: tuple[str, ...]) -> Callable[[list[list[Any]], dict[str,
     ns: dict[str, Any] = {}
     exec(compile(src, f"<ReplayCache rows {len(columns)} columns>", "exec"), ns)  # noqa: S102 - generated from field names
     return ns["make"]
-
-
-def _check_timestamps(col: pd.Series, name: str, origin: str) -> None:
-    """Raise a clear error for NaN/NaT or unparseable timestamps in ``col``."""
-    if name == "date":
-        parsed = pd.to_datetime(col, utc=True, errors="coerce", format="ISO8601") if col.dtype == object \
-            else pd.to_datetime(col, utc=True, errors="coerce")
-    else:
-        parsed = pd.to_numeric(col, errors="coerce")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raw = col.iloc[first]
-        what = "missing (NaN/NaT)" if pd.isna(raw) else f"unparseable ({raw!r})"
-        raise ValueError(f"{int(bad.sum())} {what.split(' ')[0]} {name} timestamps in {origin}; "
-                         f"first at row {first}: {what}; expected "
-                         f"{'ISO-8601 UTC dates' if name == 'date' else 'seconds as numbers'}")
 
 
 __all__: Sequence[str] = ("ReplayCache", "BLOCK_ROWS")

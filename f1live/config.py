@@ -21,6 +21,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: Repository root when running from a checkout (``f1live/..``).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +112,7 @@ class Settings:
     ui_slow_refresh_ms: int = 500
     stats_log_s: float = 0.0
 
-    def replace(self, **changes: object) -> Settings:
+    def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (the object itself is frozen)."""
         return dataclasses.replace(self, **changes)
 

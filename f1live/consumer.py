@@ -41,7 +41,6 @@ picks confluent-kafka or kafka-python; both give the same records, headers and r
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import logging
@@ -74,6 +73,7 @@ from f1live.schema import (
     RUN_HEADER,
     MessageError,
     decode_message,
+    dlq_record,
 )
 from f1live.sinks import ResultSink
 
@@ -146,30 +146,6 @@ class ConsumerSummary:
 
 #: A partition this group member does not own (any more): its records are dropped.
 _NOT_OWNED = -2
-
-
-def dlq_record(reason: str, detail: str, topic: str, partition: int, offset: int,
-               key: bytes | None, value: bytes | None, timestamp_ms: int | None = None,
-               group_id: str | None = None) -> bytes:
-    """The JSON body written to the DLQ for one rejected record.
-
-    >>> body = json.loads(dlq_record("json", "Expecting value", "t", 2, 41, b"VER", b"{oops"))
-    >>> body["reason"], body["partition"], body["offset"], base64.b64decode(body["value_b64"])
-    ('json', 2, 41, b'{oops')
-    """
-    return json.dumps({
-        "reason": reason,
-        "detail": detail,
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "timestamp_ms": timestamp_ms,
-        "key": key.decode("utf-8", "replace") if key is not None else None,
-        "value_b64": base64.b64encode(value or b"").decode("ascii"),
-        "value_bytes": len(value or b""),
-        "group_id": group_id,
-        "detected_at_ns": time.time_ns(),
-    }, separators=(",", ":")).encode("utf-8")
 
 
 class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
@@ -416,22 +392,6 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
     def stop(self) -> None:
         """Ask the loop to finish its batch, commit and close (idempotent)."""
         self._stop.set()
-
-    def close(self) -> None:
-        """Stop, join and close the Kafka clients (idempotent)."""
-        self.stop()
-        self._join_thread(30)
-        self._close_clients()
-
-    def __enter__(self) -> RealTimeConsumer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def summary(self) -> ConsumerSummary | None:
-        return self._summary
 
     def stats(self) -> dict[str, Any]:
         with self._lock:

@@ -179,11 +179,14 @@ def alert_curve(rows: pd.DataFrame, events: pd.DataFrame, thresholds: Sequence[f
     """
     pre = _sort_rows(rows, score)
     s = pre[2]
+    grid: Sequence[float]
     if thresholds is None:
         qs = np.r_[np.linspace(0.5, 0.98, 13), np.linspace(0.985, 0.9999, 22)]
-        thresholds = np.unique(np.quantile(s[np.isfinite(s)], qs)) if np.isfinite(s).any() else [0.5]
+        grid = list(np.unique(np.quantile(s[np.isfinite(s)], qs))) if np.isfinite(s).any() else [0.5]
+    else:
+        grid = thresholds
     out = []
-    for thr in thresholds:
+    for thr in grid:
         m = event_metrics(rows, events, float(thr), rules=rules, score=score, _sorted=pre)
         out.append({k: m[k] for k in ("threshold", "events", "announced", "announced_fraction",
                                       "false_alerts_per_driver_hour", "lead_s_median")})
@@ -209,13 +212,15 @@ def choose_alert_threshold(rows: pd.DataFrame, events: pd.DataFrame, *, max_fals
 def pooled_event_metrics(parts: Sequence[tuple[pd.DataFrame, pd.DataFrame]], threshold: float, *,
                          rules: AlertRules = AlertRules(), score: str = "score") -> dict[str, Any]:
     """:func:`event_metrics` summed over several sessions (drivers of different races are different units)."""
-    tot = {"events": 0, "announced": 0, "false_alerts": 0, "driver_hours": 0.0}
+    counts: dict[str, float] = {"events": 0, "announced": 0, "false_alerts": 0, "driver_hours": 0.0}
     for rows, events in parts:
         m = event_metrics(rows, events, threshold, rules=rules, score=score)
-        for k in tot:
-            tot[k] += m[k]
-    tot["announced_fraction"] = tot["announced"] / tot["events"] if tot["events"] else None
-    tot["false_alerts_per_driver_hour"] = tot["false_alerts"] / tot["driver_hours"] if tot["driver_hours"] else None
+        for k in counts:
+            counts[k] += m[k]
+    tot: dict[str, float | None] = dict(counts)
+    tot["announced_fraction"] = counts["announced"] / counts["events"] if counts["events"] else None
+    tot["false_alerts_per_driver_hour"] = (counts["false_alerts"] / counts["driver_hours"]
+                                           if counts["driver_hours"] else None)
     return tot
 
 

@@ -306,7 +306,7 @@ def evaluate_grades(
     if drivers is not None:
         race = race[race["driver"].isin(list(drivers))]
     rng = np.random.default_rng(seed)
-    kw = {"limits": limits, "river_limits": river_limits}
+    kw: dict[str, Any] = {"limits": limits, "river_limits": river_limits}
     recall: dict[str, dict[str, dict[str, float | None]]] = {v: {f: {} for f in faults} for v in VARIANTS}
     hits_by: dict[str, dict[str, list[bool]]] = {v: {GRADE_NAMES[g]: [] for g in grades} for v in VARIANTS}
     prec_num: dict[str, dict[str, int]] = {v: {GRADE_NAMES[g]: 0 for g in grades} for v in VARIANTS}

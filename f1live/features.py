@@ -408,7 +408,7 @@ class OnlineFeatures(PerDriverState):
             else:
                 st.wet_used = True
         tyre_life = _num(get("tyre_life"))
-        typical = self.stint_laps.get(compound, NAN) if code >= 0 else NAN
+        typical = self.stint_laps.get(str(compound), NAN) if code >= 0 else NAN
         total = _num(get("total_laps"))
 
         out["lap_number"] = lap

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from f1live.schema import MODEL_SCORES
+
 logger = logging.getLogger(__name__)
 
 #: The three targets, in the order models are trained and reported.
-TARGETS: tuple[str, ...] = ("pit_stop_probability", "crash_risk", "tire_failure")
+TARGETS: tuple[str, ...] = MODEL_SCORES
 
 #: Cars whose last lap ends more than this before the last lap of the race are retirements.
 FINISH_WINDOW_S = 150.0

@@ -825,7 +825,7 @@ def train_default_models(settings: Any, out_dir: Path | str | None = None, progr
 
 # --------------------------------------------------------------------------- persistence
 def _versions() -> dict[str, str]:
-    return {"scikit-learn": sklearn.__version__, "river": river.__version__, "numpy": np.__version__,
+    return {"scikit-learn": sklearn.__version__, "river": str(getattr(river, "__version__", "?")), "numpy": np.__version__,
             "python": platform.python_version()}
 
 

@@ -36,13 +36,25 @@ import threading
 import time
 import weakref
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from f1live.config import Settings
 
+if TYPE_CHECKING:  # the parts are imported when the pipeline builds them (a quick import for the UI)
+    from collections.abc import Callable
+
+    from f1live.broker.base import Broker
+    from f1live.cache import ReplayCache
+    from f1live.consumer import RealTimeConsumer
+    from f1live.processors import Processor
+    from f1live.producer import RealTimeProducer
+    from f1live.sources import SessionData
+    from f1live.state import LiveState
+    from f1live.timing import SessionTiming
+
 log = logging.getLogger(__name__)
 
-def _load_session(settings: Settings, drivers: Sequence[str] | None) -> tuple[Any, Any]:
+def _load_session(settings: Settings, drivers: Sequence[str] | None) -> tuple[SessionData, ReplayCache | None]:
     """(SessionData, ReplayCache or None) for the settings' session.
 
     An export in Parquet goes straight into the replay cache through Arrow (the quickest
@@ -96,9 +108,9 @@ class Pipeline:
         *,
         bootstrap_servers: str | None = None,
         drivers: Sequence[str] | None = None,
-        data: Any = None,
-        cache: Any = None,
-        processors: Sequence[Any] | None = None,
+        data: SessionData | None = None,
+        cache: ReplayCache | None = None,
+        processors: Sequence[Processor] | None = None,
         start_lap: int | None = None,
         start: str | None = None,
         broker_kind: str | None = None,
@@ -113,20 +125,20 @@ class Pipeline:
         self._models_status: str | None = None
         self.start_at = f"lap {int(start_lap)}" if start_lap is not None else (start or settings.replay_from)
         self.delete_topics = delete_topics
-        self.timing: Any = None
+        self.timing: SessionTiming | None = None
         self._broker_ready = False
         self.broker_kind = broker_kind
-        self.broker: Any = None
-        self.producer: Any = None
-        self.consumer: Any = None
-        self.state: Any = None
+        self.broker: Broker | None = None
+        self.producer: RealTimeProducer | None = None
+        self.consumer: RealTimeConsumer | None = None
+        self.state: LiveState | None = None
         self.meta: dict[str, Any] = {}
         self.phase = "created"
         self.error: BaseException | None = None
         self._lock = threading.RLock()
         self._prepare_lock = threading.Lock()
         self._stopped = threading.Event()
-        self._atexit: Any = None
+        self._atexit: Callable[[], None] | None = None
         self.started_at: float | None = None
 
     # ------------------------------------------------------------------ properties
@@ -214,11 +226,11 @@ class Pipeline:
             if len(self.cache) == 0:
                 raise ValueError(f"no telemetry for drivers {self.drivers} in {self.settings.event} "
                                  f"{self.settings.year} {self.settings.session}")
-        meta = dict(getattr(self.cache, "meta", {}) or {})
+        meta = dict(self.cache.meta or {})
         meta.update(meta.pop("meta", None) or {})  # an export's sidecar nests the session meta
         if self.data is not None:
-            meta.update(getattr(self.data, "meta", {}) or {})
-            if getattr(self.data, "laps", None) is not None and len(self.data.laps):
+            meta.update(self.data.meta or {})
+            if self.data.laps is not None and len(self.data.laps):
                 from f1live.timing import SessionTiming
 
                 self.timing = SessionTiming.from_session(self.data, drivers=self.drivers)
@@ -313,11 +325,13 @@ class Pipeline:
         from f1live.topics import ensure_topic
 
         s = self.settings
+        if not self._bootstrap:
+            raise RuntimeError("no broker: start_broker() first")
         ensure_topic(self._bootstrap, s.topic, s.partitions, s.replication, client=s.client)
         ensure_topic(self._bootstrap, s.dlq_topic, 1, s.replication, client=s.client)
 
     # ------------------------------------------------------------------ controls
-    def _need_producer(self) -> Any:
+    def _need_producer(self) -> RealTimeProducer:
         if self.producer is None:
             raise RuntimeError(f"pipeline is not running (phase: {self.phase}); call start() first")
         return self.producer
@@ -367,8 +381,7 @@ class Pipeline:
         status = snap.setdefault("status", {})
         status["pipeline"] = self.phase
         if self.broker is not None:
-            alive = getattr(self.broker, "alive", None)
-            ok = alive() if callable(alive) else True
+            ok = self.broker.alive()
             status["broker"] = f"{self.broker_kind} {'running' if ok else 'DEAD'} {self._bootstrap}"
         if self.producer is not None:
             try:
@@ -398,8 +411,9 @@ class Pipeline:
 
     def _teardown(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
-        for name in ("producer", "consumer"):
-            part = getattr(self, name)
+        parts: tuple[tuple[str, RealTimeProducer | RealTimeConsumer | None], ...] = (
+            ("producer", self.producer), ("consumer", self.consumer))
+        for name, part in parts:
             if part is None:
                 continue
             try:
@@ -407,12 +421,10 @@ class Pipeline:
                 part.join(max(0.1, deadline - time.monotonic()))
             except Exception as exc:  # keep stopping the rest
                 log.warning("stopping %s: %s", name, exc)
-            close = getattr(part, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception as exc:
-                    log.warning("closing %s: %s", name, exc)
+            try:
+                part.close()
+            except Exception as exc:
+                log.warning("closing %s: %s", name, exc)
             if self.state is not None:
                 self.state.set_status(name, "stopped")
         if self.delete_topics and self._bootstrap and self.broker is None and self.phase != "created":
@@ -429,8 +441,8 @@ class Pipeline:
                 self.broker.stop(timeout=max(1.0, deadline - time.monotonic()))
             except Exception as exc:
                 log.warning("stopping broker: %s", exc)
-            run_dir = getattr(self.broker, "run_dir", None)
-            if run_dir is not None and getattr(self.broker, "private", False):
+            run_dir = self.broker.run_dir
+            if run_dir is not None and self.broker.private:
                 import shutil
 
                 shutil.rmtree(run_dir, ignore_errors=True)

@@ -65,7 +65,7 @@ from f1live.clients import (
 )
 from f1live.config import Settings
 from f1live.metrics import LatencyStats
-from f1live.schema import RUN_HEADER, SCHEMA_VERSION, dumps, encode_message
+from f1live.schema import RUN_HEADER, encode_body, frame_message
 
 log = logging.getLogger(__name__)
 
@@ -472,26 +472,14 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         self._stop.set()
         self._resume.set()
 
-    def close(self) -> None:
-        """Stop, flush and close the Kafka client (idempotent)."""
-        self.stop()
-        self._join_thread(30)
+    def _close_clients(self) -> None:
+        """Flush and close the Kafka client if this producer made it."""
         if self._client is not None and self._own_client:
             try:
                 self._client.close(timeout=10)
             except Exception:  # closing after a broker loss must not raise
                 log.debug("producer close failed", exc_info=True)
             self._client = None
-
-    def __enter__(self) -> RealTimeProducer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def summary(self) -> ProducerSummary | None:
-        return self._summary
 
     # one replay (caller's thread or background thread)
     def _run(self, client: Producer, duration: float | None, max_messages: int | None, progress: bool) -> ProducerSummary:
@@ -596,7 +584,7 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
                 last_ns = _epoch_ns(date)
                 last_date = date
             seq = self._seq[drv]
-            value = _ENVELOPE % (SCHEMA_VERSION, seq, self._gseq, self._segment, last_ns, time.time_ns(), body)
+            value = frame_message(body, seq, self._gseq, self._segment, last_ns, time.time_ns())
             t_send = clock.monotonic()
             try:
                 client.send(topic, value, key, headers, partition, partial(delivered, time.perf_counter()))
@@ -707,47 +695,15 @@ class _RowReader:
         return row
 
 
-#: The envelope spliced in front of a pre-encoded row body (same bytes as ``encode_message``).
-_ENVELOPE = (b'{"schema_version":%d,"seq":%d,"gseq":%d,"segment":%d,"event_time_ns":%d,'
-             b'"produced_at_ns":%d,%s')
-
 #: How long before a row is due its burst is pre-encoded (seconds).
 _PREP_LEAD = 0.02
 
-_BODY_START = len(b'{"schema_version":%d,' % SCHEMA_VERSION)
-
 
 def _prepare(row: dict[str, Any]) -> tuple[str, bytes, bytes, Any]:
-    """(driver, key, JSON body after the envelope, date) of one row.
-
-    The message is ``encode_message(row, envelope)`` byte for byte; only the envelope
-    numbers are spliced in at send time, so the JSON work happens before the row is due.
-    """
+    """(driver, key, JSON body after the envelope, date) of one row: the JSON work happens
+    before the row is due; :func:`f1live.schema.frame_message` adds the envelope at send time."""
     drv = row["driver"]
-    try:
-        # Fast path: rows from ReplayCache are plain JSON-able values already (nulls None);
-        # encode_message's per-value conversion gives the same bytes for them.
-        body = dumps(row)[1:]
-    except TypeError:  # numpy scalars, Timestamps, pd.NA: the full conversion
-        body = encode_message(row)[_BODY_START:]
-    return drv, drv.encode(), body, row.get("date")
-
-
-def build_message(row: dict[str, Any], seq: int, gseq: int, event_time_ns: int, produced_at_ns: int,
-                  segment: int = 0) -> bytes:
-    """The exact bytes the producer sends for ``row`` (same as :func:`encode_message`).
-
-    >>> env = {"seq": 3, "gseq": 7, "segment": 0, "event_time_ns": 11, "produced_at_ns": 13}
-    >>> row = {"driver": "VER", "speed": 280.0, "lap_number": None}
-    >>> build_message(row, 3, 7, 11, 13) == encode_message(row, envelope=env)
-    True
-    >>> import numpy as np
-    >>> row = {"driver": "VER", "speed": np.float32(280.5), "tyre_life": float("nan")}
-    >>> build_message(row, 3, 7, 11, 13) == encode_message(row, envelope=env)
-    True
-    """
-    _drv, _key, body, _date = _prepare(row)
-    return _ENVELOPE % (SCHEMA_VERSION, seq, gseq, segment, event_time_ns, produced_at_ns, body)
+    return drv, drv.encode(), encode_body(row), row.get("date")
 
 
 def _r(x: float | None, digits: int = 3) -> float | None:

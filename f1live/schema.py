@@ -15,8 +15,10 @@ True
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -197,6 +199,122 @@ DLQ_REASON_HEADER = "f1live-dlq-reason"
 DLQ_SOURCE_HEADER = "f1live-source"
 
 
+#: The envelope's bytes, in :data:`ENVELOPE` order, in front of a row's JSON body (see
+#: :func:`frame_message`): the producer splices the numbers in at send time.
+_ENVELOPE_TEMPLATE = ("{" + ",".join(f'"{name}":%d' for name in ENVELOPE) + ",").encode() + b"%s"
+_BODY_START = len(b'{"schema_version":%d,' % SCHEMA_VERSION)
+
+
+def encode_body(row: Mapping[str, Any]) -> bytes:
+    """A row's JSON without its opening brace: what :func:`frame_message` puts after the envelope.
+
+    Rows from :class:`f1live.cache.ReplayCache` are plain JSON values already (the fast
+    path); numpy scalars, Timestamps and ``pd.NA`` go through :func:`encode_message`'s
+    conversion, which gives the same bytes for plain values.
+
+    >>> encode_body({"driver": "VER", "speed": 280.0})
+    b'"driver":"VER","speed":280.0}'
+    """
+    try:
+        return dumps(row)[1:]
+    except TypeError:
+        return encode_message(row)[_BODY_START:]
+
+
+def frame_message(body: bytes, seq: int, gseq: int, segment: int, event_time_ns: int, produced_at_ns: int) -> bytes:
+    """One message: the :data:`ENVELOPE` numbers, then the row ``body`` of :func:`encode_body`.
+
+    The same bytes as :func:`encode_message` with that envelope:
+
+    >>> env = {"seq": 3, "gseq": 7, "segment": 0, "event_time_ns": 11, "produced_at_ns": 13}
+    >>> row = {"driver": "VER", "speed": 280.0, "lap_number": None}
+    >>> frame_message(encode_body(row), 3, 7, 0, 11, 13) == encode_message(row, envelope=env)
+    True
+    >>> import numpy as np
+    >>> row = {"driver": "VER", "speed": np.float32(280.5), "tyre_life": float("nan")}
+    >>> frame_message(encode_body(row), 3, 7, 0, 11, 13) == encode_message(row, envelope=env)
+    True
+    """
+    return _ENVELOPE_TEMPLATE % (SCHEMA_VERSION, seq, gseq, segment, event_time_ns, produced_at_ns, body)
+
+
+def dlq_record(reason: str, detail: str, topic: str, partition: int, offset: int,
+               key: bytes | None, value: bytes | None, timestamp_ms: int | None = None,
+               group_id: str | None = None) -> bytes:
+    """The JSON body written to the dead-letter topic for one rejected record (its headers:
+    :data:`DLQ_REASON_HEADER`, :data:`DLQ_SOURCE_HEADER`, and the original's :data:`RUN_HEADER`).
+
+    >>> import base64
+    >>> body = json.loads(dlq_record("json", "Expecting value", "t", 2, 41, b"VER", b"{oops"))
+    >>> body["reason"], body["partition"], body["offset"], base64.b64decode(body["value_b64"])
+    ('json', 2, 41, b'{oops')
+    """
+    return dumps({
+        "reason": reason,
+        "detail": detail,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "timestamp_ms": timestamp_ms,
+        "key": key.decode("utf-8", "replace") if key is not None else None,
+        "value_b64": base64.b64encode(value or b"").decode("ascii"),
+        "value_bytes": len(value or b""),
+        "group_id": group_id,
+        "detected_at_ns": time.time_ns(),
+    })
+
+
+# --------------------------------------------------------------------------- analysis results
+@dataclass(frozen=True)
+class ResultField:
+    """One field of an analysis result (what :class:`f1live.analysis.AnalyticsProcessor`
+    returns per message, published to ``Settings.analysis_topic``).
+
+    Attributes:
+        kind: ``"bool"``, ``"float"`` or ``"str"`` (``str`` fields are None when not set).
+        unit: unit or range (``"0-1"``).
+        description: what it means.
+        history: kept in the live state's per-driver history (:data:`HISTORY_FIELDS`).
+        label: display name for the page (the model scores).
+    """
+
+    kind: str
+    unit: str
+    description: str
+    history: bool = False
+    label: str = ""
+
+
+#: The model scores (the seed's model files: ``models/<name>_model.pkl``).
+MODEL_SCORES: tuple[str, ...] = ("pit_stop_probability", "crash_risk", "tire_failure")
+
+#: The analysis result of one message: field -> :class:`ResultField`.
+ANALYSIS_FIELDS: dict[str, ResultField] = {
+    "anomaly": ResultField("bool", "", "an anomaly (River residual and/or a rule)", history=True),
+    "anomaly_score": ResultField("float", "0-1", "how far past its alarm line", history=True),
+    "anomaly_type": ResultField("str", "", "spike, drift, stuck, noise, dropout, out_of_range, ..."),
+    "anomaly_reason": ResultField("str", "", "one readable sentence"),
+    "anomaly_source": ResultField("str", "", '"river", "rule" or "river+rule"'),
+    "quality": ResultField("str", "", "data-quality note (throttle_sentinel, gear_code, not_racing)"),
+    "quality_reason": ResultField("str", "", "the note in words"),
+    "pit_stop_probability": ResultField("float", "0-1", "the driver's real pit entry within 60 s",
+                                        history=True, label="Pit-stop probability"),
+    "crash_risk": ResultField("float", "0-1", "an incident (flag period, retirement) within 60 s",
+                              history=True, label="Crash / incident risk"),
+    "tire_failure": ResultField("float", "0-1", "tyre-degradation proxy", history=True,
+                                label="Tyre risk (proxy)"),
+    **{f"{name}_alert": ResultField("bool", "", f"{name} at or above its saved threshold")
+       for name in MODEL_SCORES},
+}
+
+#: Telemetry fields of the per-driver history, then the analysis fields marked ``history``,
+#: then the message's end-to-end latency: the order of each history tuple of
+#: :class:`f1live.state.LiveState`.
+HISTORY_TELEMETRY: tuple[str, ...] = ("session_time", "speed", "rpm", "gear", "throttle", "brake")
+HISTORY_ANALYSIS: tuple[str, ...] = tuple(k for k, f in ANALYSIS_FIELDS.items() if f.history)
+HISTORY_FIELDS: tuple[str, ...] = HISTORY_TELEMETRY + HISTORY_ANALYSIS + ("e2e_ms",)
+
+
 class MessageError(ValueError):
     """A Kafka message that does not satisfy the schema; ``reason`` is short and stable."""
 
@@ -260,6 +378,31 @@ def coerce_frame(df: pd.DataFrame, origin: str = "<frame>") -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- messages
+def check_timestamps(col: pd.Series, name: str, origin: str) -> None:
+    """Raise a clear error naming ``origin`` and the column for NaN/NaT or unparseable
+    timestamps in ``col`` (``date``: ISO-8601 UTC; any other name: seconds as numbers).
+
+    >>> check_timestamps(pd.Series([0.0, 0.24]), "session_time", "a.csv")
+    >>> check_timestamps(pd.Series([0.0, None]), "session_time", "a.csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: 1 missing session_time timestamps in a.csv; first at row 1: missing (NaN/NaT); expected seconds as numbers
+    """
+    if name == "date":
+        parsed = pd.to_datetime(col, utc=True, errors="coerce", format="ISO8601") if col.dtype == object \
+            else pd.to_datetime(col, utc=True, errors="coerce")
+    else:
+        parsed = pd.to_numeric(col, errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raw = col.iloc[first]
+        what = "missing (NaN/NaT)" if pd.isna(raw) else f"unparseable ({raw!r})"
+        raise ValueError(f"{int(bad.sum())} {what.split(' ')[0]} {name} timestamps in {origin}; "
+                         f"first at row {first}: {what}; expected "
+                         f"{'ISO-8601 UTC dates' if name == 'date' else 'seconds as numbers'}")
+
+
 def _jsonable(value: Any) -> Any:
     if value is None or value is pd.NA or value is pd.NaT:
         return None

@@ -26,13 +26,14 @@ from collections import Counter, deque
 from collections.abc import Collection
 from typing import Any
 
+from f1live import schema
 from f1live.metrics import LatencyStats, SecondSeries
 
-#: Order of the values in each per-driver history tuple.
-HISTORY_FIELDS: tuple[str, ...] = (
-    "session_time", "speed", "rpm", "gear", "throttle", "brake",
-    "anomaly", "anomaly_score", "pit_stop_probability", "crash_risk", "tire_failure", "e2e_ms",
-)
+#: Order of the values in each per-driver history tuple (defined in :mod:`f1live.schema`).
+HISTORY_FIELDS = schema.HISTORY_FIELDS
+_HIST_ROW = schema.HISTORY_TELEMETRY
+#: The analysis values of a history tuple; booleans are stored as bool (False when absent).
+_HIST_RES = tuple((k, schema.ANALYSIS_FIELDS[k].kind == "bool") for k in schema.HISTORY_ANALYSIS)
 
 #: Counter names the consumer maintains (all start at 0).
 COUNTERS: tuple[str, ...] = ("consumed", "processed", "dlq", "duplicates", "gaps", "stale", "processor_errors",
@@ -130,11 +131,8 @@ class LiveState:
                 if hist is None:
                     hist = self._history[drv] = deque(maxlen=self._history_len)
                 anomaly = bool(res.get("anomaly", False))
-                hist.append((
-                    msg.get("session_time"), msg.get("speed"), msg.get("rpm"), msg.get("gear"),
-                    msg.get("throttle"), msg.get("brake"), anomaly, res.get("anomaly_score"),
-                    res.get("pit_stop_probability"), res.get("crash_risk"), res.get("tire_failure"), e2e,
-                ))
+                hist.append((*[msg.get(k) for k in _HIST_ROW],
+                             *[bool(res.get(k, False)) if flag else res.get(k) for k, flag in _HIST_RES], e2e))
                 t = msg.get("session_time")
                 if t is not None and (self._clock is None or t > self._clock):
                     self._clock = t

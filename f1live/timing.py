@@ -129,7 +129,7 @@ class SessionTiming:
             num = g["DriverNumber"].iloc[0] if "DriverNumber" in g.columns else None
             team = g["Team"].iloc[0] if "Team" in g.columns else None
             self._drivers[str(code)] = _Driver(
-                code=str(code), number=None if pd.isna(num) else int(num),
+                code=str(code), number=None if num is None or pd.isna(num) else int(num),
                 team=None if team is None or pd.isna(team) else str(team), lap=lap,
                 start=g["LapStartTime"].to_numpy(dtype=float), end=end,
                 lap_time=g["LapTime"].to_numpy(dtype=float) if "LapTime" in g.columns else end * np.nan,
@@ -258,7 +258,7 @@ class SessionTiming:
         ``best_lap_s``, ``compound``, ``tyre_age``, ``pits``, ``in_pit``, ``stopped``.
         """
         red = self._red_at(t)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for d in self._drivers.values():
             n = int(np.searchsorted(d.done_end, t, side="right"))  # laps completed by t
             done = d.done_idx[:n]

@@ -26,6 +26,7 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,7 @@ class Circuit:
         return s, np.convolve(padded, kern, mode="same")[w:-w]
 
 
-def _circuits_dir():  # importlib.resources keeps this working from a wheel
+def _circuits_dir() -> Traversable:  # importlib.resources keeps this working from a wheel
     return resources.files("f1live") / "data" / "circuits"
 
 

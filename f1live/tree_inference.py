@@ -98,6 +98,13 @@ class CompiledForest:
                 raise ValueError(f"{name}: {len(columns[name])} columns for a model of {est.n_features_in_} features")
         self.n_features = int(n_features)
         F = self.n_features
+        cols: list[np.ndarray]
+        thr: list[np.ndarray]
+        left: list[np.ndarray]
+        right: list[np.ndarray]
+        leaf: list[np.ndarray]
+        value: list[np.ndarray]
+        roots: list[int]
         cols, thr, left, right, leaf, value, roots = [], [], [], [], [], [], []
         segments: list[tuple[int, int]] = []  # per model: (first tree, number of trees)
         baselines = []

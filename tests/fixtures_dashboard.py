@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from f1live.widgets.server import VoilaServer
+from f1live.serve import VoilaServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -18,8 +18,8 @@ from f1live.clients import CLIENTS, make_admin, make_consumer, make_producer, re
 from f1live.config import Settings
 from f1live.consumer import RealTimeConsumer
 from f1live.delivery import delivery_report
-from f1live.producer import RealTimeProducer, build_message
-from f1live.schema import RUN_HEADER, TELEMETRY_COLUMNS
+from f1live.producer import RealTimeProducer
+from f1live.schema import RUN_HEADER, TELEMETRY_COLUMNS, encode_body, frame_message
 from tests.fixtures_broker import unique_name
 from tests.fixtures_streaming import CLIENTS as CLIENTS_PARAM
 
@@ -78,7 +78,7 @@ def test_both_producers_write_the_same_records(kafka_broker: Any, slice_cache: A
         prod = make_producer(servers, client=client, kind="kafka")
         acked: list[BaseException | None] = []
         for i, row in enumerate(rows):
-            prod.send(topic, build_message(row, i, i, 0, 1_700_000_000_000_000_000 + i), row["driver"].encode(),
+            prod.send(topic, frame_message(encode_body(row), i, i, 0, 0, 1_700_000_000_000_000_000 + i), row["driver"].encode(),
                       headers, on_delivery=acked.append)
         prod.flush(30)
         prod.close()

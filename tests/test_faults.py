@@ -317,7 +317,7 @@ def test_broker_killed_mid_run_reported_and_recovered(settings: Settings, slice_
         broker = start_broker(bs, kind="kafka", port=int(servers.rsplit(":", 1)[1]))
         assert broker.bootstrap_servers == servers
         # Every acknowledged message is still in the topic after the restart ...
-        from f1live.validation import count_run_messages
+        from f1live.validate import count_run_messages
 
         stored = count_run_messages(servers, s.topic, ps.run_id)
         assert sum(stored.values()) >= ps.acked, (stored, ps.acked)
@@ -424,7 +424,7 @@ def _listening(pids: list[int]) -> list[tuple[str, int]]:
 
 
 def test_servers_bind_loopback_by_default(kafka_broker: Any, tmp_path: Path) -> None:
-    from f1live.widgets.server import VoilaServer
+    from f1live.serve import VoilaServer
 
     kafka = _listening(list(kafka_broker.pids))
     assert kafka and all(_loopback(ip) for ip, _ in kafka), kafka

@@ -52,7 +52,7 @@ def test_notebook_08_in_jupyterlab_shows_the_voila_panels(test_data: Path, tmp_p
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from f1live.widgets.server import free_port
+    from f1live.serve import free_port
     from tests.fixtures_dashboard import page_text, wait_for
     from tests.test_dashboard import PANELS, msgcount, severe_console_entries
 

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from f1live.producer import build_message
 from f1live.schema import (
     ENVELOPE,
     SCHEMA_VERSION,
@@ -26,7 +25,9 @@ from f1live.schema import (
     MessageError,
     _decode_reference,
     decode_message,
+    encode_body,
     encode_message,
+    frame_message,
 )
 
 
@@ -47,8 +48,8 @@ def _reference(raw: bytes | None) -> dict[str, Any]:
 
 def _real_messages(cache: Any, n: int) -> list[bytes]:
     step = max(len(cache) // n, 1)
-    return [build_message(cache.row(i), seq=i, gseq=i, event_time_ns=int(cache.date_ns[i]),
-                          produced_at_ns=1_700_000_000_000_000_000 + i, segment=i % 3)
+    return [frame_message(encode_body(cache.row(i)), seq=i, gseq=i, segment=i % 3,
+                          event_time_ns=int(cache.date_ns[i]), produced_at_ns=1_700_000_000_000_000_000 + i)
             for i in range(0, len(cache), step)][:n]
 
 
@@ -120,12 +121,12 @@ def test_encoding_writes_the_values_json_would(slice_cache: Any) -> None:
         ref = json.dumps({"schema_version": SCHEMA_VERSION, **env, **row}, separators=(",", ":"))
         assert json.loads(ours) == json.loads(ref)
         assert list(json.loads(ours)) == ["schema_version", *env, *TELEMETRY_COLUMNS]
-        assert build_message(row, 3, 7, 11, 13, segment=1) == ours
+        assert frame_message(encode_body(row), 3, 7, 1, 11, 13) == ours
     # numpy scalars, NaN / inf and missing values: converted as before (NaN -> null).
     odd = {"driver": "VER", "speed": np.float32(280.5), "gear": np.int16(7), "tyre_life": float("nan"),
            "rpm": math.inf, "brake": np.bool_(True), "lap_number": None, "big": 2**70}
     got = json.loads(encode_message(odd, envelope=env))
     assert got["speed"] == 280.5 and got["gear"] == 7 and got["brake"] is True and got["big"] == 2**70
     assert got["tyre_life"] is None and got["rpm"] is None and got["lap_number"] is None
-    assert build_message({k: v for k, v in odd.items() if k != "big"}, 3, 7, 11, 13, segment=1) == \
+    assert frame_message(encode_body({k: v for k, v in odd.items() if k != "big"}), 3, 7, 1, 11, 13) == \
         encode_message({k: v for k, v in odd.items() if k != "big"}, envelope=env)

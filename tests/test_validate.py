@@ -22,12 +22,8 @@ import nbformat
 import pytest
 
 from f1live.config import PROJECT_ROOT
-from f1live.validation import (
-    NOTEBOOKS,
-    PROBE_TAG,
-    Check,
-    StepResult,
-    ValidationReport,
+from f1live.validate import NOTEBOOKS, PROBE_TAG, Check, StepResult, ValidationReport
+from f1live.validate.checklist import (
     _check_consumer,
     _check_dashboard,
     _check_models,

@@ -189,12 +189,12 @@ def cluster_metadata(bootstrap_servers: str, timeout: float = 10.0) -> dict[str,
     Raises:
         BrokerError: nothing answered within ``timeout`` seconds (or the address is malformed).
     """
-    addrs = []
+    addrs: list[tuple[str, int]] = []
     for part in bootstrap_servers.split(","):
-        host, _, port = part.strip().rpartition(":")
-        if not host or not port.isdigit():
+        host, _, port_text = part.strip().rpartition(":")
+        if not host or not port_text.isdigit():
             raise BrokerError(f"bootstrap server {part.strip()!r} is not host:port (in {bootstrap_servers!r})")
-        addrs.append((host, int(port)))
+        addrs.append((host, int(port_text)))
     t0 = time.monotonic()
     deadline = t0 + timeout
     last: Exception | None = None

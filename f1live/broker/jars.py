@@ -59,11 +59,12 @@ def parse_java_version(text: str) -> int | None:
 
 def find_java() -> tuple[str | None, int | None]:
     """The ``java`` to run (``$JAVA_HOME/bin/java`` first, then ``PATH``) and its major version."""
-    candidates = []
+    candidates: list[str] = []
     if os.environ.get("JAVA_HOME"):
         candidates.append(str(Path(os.environ["JAVA_HOME"]) / "bin" / "java"))
-    if shutil.which("java"):
-        candidates.append(shutil.which("java"))
+    on_path = shutil.which("java")
+    if on_path:
+        candidates.append(on_path)
     for java in candidates:
         if not java or not os.access(java, os.X_OK):
             continue

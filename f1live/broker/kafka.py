@@ -39,6 +39,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from f1live.broker.base import Broker, BrokerError, Node, wait_until_ready
 from f1live.broker.jars import (
@@ -192,7 +193,7 @@ def _format(launcher: Launcher, cluster_id: str, props: Path, log_path: Path) ->
     log.debug("formatted %s in %.1f s", props.parent, time.monotonic() - t0)
 
 
-def _choose_ports(state: dict, nodes: int, port: int | None) -> tuple[list[int], list[int]]:
+def _choose_ports(state: dict[str, Any], nodes: int, port: int | None) -> tuple[list[int], list[int]]:
     """Client and controller ports: the configured port, else last run's if free, else new."""
     if port is not None:
         clients = [port + i for i in range(nodes)]
@@ -219,7 +220,7 @@ def _launch(
     *,
     timeout: float,
     detach: bool,
-) -> tuple[list[Node], dict]:
+) -> tuple[list[Node], dict[str, Any]]:
     """Write configs, format new nodes, spawn them, wait for metadata; nothing left on failure."""
     voters = {i + 1: controllers[i] for i in range(nodes)}
     node_objs: list[Node] = []

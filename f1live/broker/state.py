@@ -55,7 +55,8 @@ def read_state(settings: Settings) -> dict[str, Any] | None:
     """The recorded broker, or ``None`` if there is no (readable) state file."""
     path = state_path(settings)
     try:
-        return json.loads(path.read_text())
+        state: dict[str, Any] = json.loads(path.read_text())
+        return state
     except (FileNotFoundError, json.JSONDecodeError):
         return None
 

@@ -20,5 +20,4 @@ COMMANDS: tuple[str, ...] = (
     "scale",
     "dashboard",
     "validate",
-    "bench",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from f1live.config import Settings
@@ -73,3 +74,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings.from_env(year=args.year, event=args.event, session=args.session, source=args.source,
                              source_path=args.path, fastf1_cache=args.cache, offline=args.offline,
                              data_dir=args.out)
+
+
+def quiet_kafka_logs(args: argparse.Namespace, level: int = logging.CRITICAL) -> None:
+    """kafka-python logs every connection and reconnect attempt; f1live reports failures
+    itself, so its logger is held at ``level`` unless ``-vv`` asks for everything."""
+    if getattr(args, "verbose", 0) < 2:
+        logging.getLogger("kafka").setLevel(level)

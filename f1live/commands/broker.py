@@ -21,13 +21,14 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from f1live.commands._data_args import quiet_kafka_logs
 from f1live.config import Settings
 
 NAME = "broker"
 HELP = "start/stop/status of the Kafka broker (embedded Apache Kafka, KAFKA_HOME, Tansu)"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -54,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    quiet_kafka_client(args)
+    quiet_kafka_logs(args, logging.WARNING)
     return Settings.from_env(
         broker=getattr(args, "broker", None), bootstrap_servers=getattr(args, "bootstrap_servers", None)
     )
@@ -164,9 +165,3 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     how = "already cached" if cached else f"resolved from Maven Central in {time.monotonic() - t0:.1f} s"
     print(f"Apache Kafka {settings.kafka_version}: {n} jars in {libs} ({how})")
     return 0
-
-
-def quiet_kafka_client(args: argparse.Namespace) -> None:
-    """kafka-python logs every connection at INFO; keep it for -vv only."""
-    if getattr(args, "verbose", 0) < 2:
-        logging.getLogger("kafka").setLevel(logging.WARNING)

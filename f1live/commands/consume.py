@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import logging
 import os
 import signal
 import socket
@@ -29,7 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from f1live.commands._data_args import add_kafka_args
+from f1live.commands._data_args import add_kafka_args, quiet_kafka_logs
+from f1live.commands._json import to_json
 from f1live.config import Settings
 
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ NAME = "consume"
 HELP = "consume the telemetry topic: validate, DLQ, latency stats"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to consume (default 10)")
     p.add_argument("--idle-timeout", type=float, default=None, help="stop after this many seconds without messages")
@@ -65,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from f1live.consumer import RealTimeConsumer
     from f1live.sinks import JsonLinesSink
 
-    # kafka-python logs every reconnect attempt; f1live reports failures itself (-vv shows them).
-    if getattr(args, "verbose", 0) < 2:
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    quiet_kafka_logs(args)
     if args.timeout is not None and args.timeout <= 0:
         raise ValueError(f"--timeout {args.timeout}: expected seconds > 0")
     settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers, topic=args.topic,
@@ -95,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if owned is not None:
             owned.stop()
     if args.json:
-        print(json.dumps(summary.to_dict(), default=str))
+        print(to_json(summary.to_dict()))
     else:
         e2e = summary.e2e_ms
         print(f"consumed {summary.consumed} from {summary.topic} at {summary.bootstrap_servers}: "

@@ -60,7 +60,7 @@ def add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dashboard_args(p)
     p.set_defaults(func=run)
@@ -92,7 +92,7 @@ def kernel_env(args: argparse.Namespace) -> dict[str, str]:
 def serve(args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> int:
     """Start Voila, print the URL, block until Ctrl-C, stop everything."""
     from f1live.config import Settings
-    from f1live.widgets.server import VoilaServer, free_port
+    from f1live.serve import VoilaServer, free_port
 
     env = kernel_env(args)
     env.update(extra_env or {})

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 NAME = "info"
 HELP = "summarise an export file (rows, drivers, laps, measured frequency)"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="an f1live export (.parquet, .csv, .csv.gz)")
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def info(path: Path) -> dict:
+def info(path: Path) -> dict[str, Any]:
     """Summary of an export, measured from the file itself (the sidecar adds the position stream)."""
     from f1live.cache import ReplayCache
     from f1live.commands.prepare import summarize

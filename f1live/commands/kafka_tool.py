@@ -20,7 +20,7 @@ NAME = "kafka-tool"
 HELP = "run an Apache Kafka tool (kafka-topics, kafka-console-consumer, ...) from the embedded jars"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     from f1live.broker.tools import KAFKA_TOOLS
 
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from f1live.commands._data_args import add_session_args, settings_from_args
 
@@ -20,7 +21,7 @@ NAME = "prepare"
 HELP = "load a session (FastF1 / export / raw dumps / simulated) and export CSV+Parquet with measured frequency"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     add_session_args(p)
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def summarize(side: dict, files: dict[str, str], sidecar: str | None) -> dict:
+def summarize(side: dict[str, Any], files: dict[str, str], sidecar: str | None) -> dict[str, Any]:
     """The printed summary (also ``--json``) from an export sidecar."""
     from f1live.frequency import summary_table
 
@@ -66,7 +67,7 @@ def summarize(side: dict, files: dict[str, str], sidecar: str | None) -> dict:
     }
 
 
-def print_summary(s: dict) -> None:
+def print_summary(s: dict[str, Any]) -> None:
     if s["simulated"]:
         print("*** SIMULATED DATA -- not a real session ***")
     print(f"{s['year']} {s['event']} {s['session']}  source={s['source']}  rows={s['rows']:,}  "

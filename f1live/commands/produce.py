@@ -13,19 +13,18 @@ The data is ``--file`` (an f1live CSV/Parquet export), else the session loaded b
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 from pathlib import Path
 
-from f1live.commands._data_args import add_from_arg, add_kafka_args, speed_arg
+from f1live.commands._data_args import add_from_arg, add_kafka_args, quiet_kafka_logs, speed_arg
+from f1live.commands._json import to_json
 from f1live.config import Settings
 
 NAME = "produce"
 HELP = "replay telemetry into Kafka, paced by the data's timestamps"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--file", type=Path, default=None, help="f1live export (.parquet, .csv, .csv.gz) to replay")
@@ -48,9 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from f1live.clients import find_or_start_broker
     from f1live.producer import RealTimeProducer
 
-    # kafka-python logs every reconnect attempt; f1live reports failures itself (-vv shows them).
-    if getattr(args, "verbose", 0) < 2:
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    quiet_kafka_logs(args)
     settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers, source=args.source,
                                  topic=args.topic, replay_from=args.replay_from, client=args.client)  # fmt: skip
     if args.file is not None:
@@ -79,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         if owned is not None:
             owned.stop()
     if args.json:
-        print(json.dumps(summary.to_dict(), default=str))
+        print(to_json(summary.to_dict()))
     else:
         lat = summary.lateness_ms
         label = " SIMULATED" if summary.simulated else ""

@@ -23,6 +23,11 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from f1live.cache import ReplayCache
 import json
 import sys
 import time
@@ -34,7 +39,7 @@ NAME = "run"
 HELP = "main job: prepare the default session and serve the live dashboard (prints the URL)"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     add_session_args(p)
@@ -51,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def replay(cache, start: int, seconds: float, speed: float) -> dict:
+def replay(cache: ReplayCache, start: int, seconds: float, speed: float) -> dict[str, Any]:
     """Replay rows from ``start`` paced by their session time for ``seconds`` of wall clock."""
     import numpy as np
 
@@ -78,7 +83,7 @@ def replay(cache, start: int, seconds: float, speed: float) -> dict:
             "drivers": len(set(drivers)), "hz_per_car": f["driver_median_hz"] if f else None}
 
 
-def prepare(args: argparse.Namespace, quiet: bool = False):
+def prepare(args: argparse.Namespace, quiet: bool = False) -> tuple[str | Path, dict[str, Any]]:
     """Load (and export if needed) the session; returns (export path, sidecar)."""
     from f1live.export import export_session
     from f1live.sources import load_session
@@ -89,6 +94,8 @@ def prepare(args: argparse.Namespace, quiet: bool = False):
     if path is None:
         res = export_session(data, settings.data_dir, progress=not quiet)
         path, side = res.parquet or res.csv, res.meta
+        if path is None:
+            raise RuntimeError(f"exporting {settings.year} {settings.event} {settings.session} wrote no file")
     else:
         from f1live.sources.exports import read_sidecar
 
@@ -127,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace, path, simulated: bool, start_at: str | None) -> int:
+def _serve(args: argparse.Namespace, path: str | Path, simulated: bool, start_at: str | None) -> int:
     """The dashboard replays the prepared export (each page loads it in its kernel)."""
     from pathlib import Path
 

@@ -21,18 +21,18 @@ started with ``f1live broker start``, else an embedded one for this command. Exa
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
-from f1live.commands._data_args import add_kafka_args, speed_arg
+from f1live.commands._data_args import add_kafka_args, quiet_kafka_logs, speed_arg
+from f1live.commands._json import to_json
 from f1live.config import Settings
 
 NAME = "scale"
 HELP = "weak-scaling experiment: latency/throughput vs consumers (thread, process or group)"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--consumers", default="1,2,4", help="consumer counts N, comma-separated (default 1,2,4)")
     p.add_argument("--mode", default="process", choices=["thread", "process", "group", "both"],
@@ -71,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     from f1live.scaling import ScaleConfig, run_experiment
 
-    if getattr(args, "verbose", 0) < 2:
-        logging.getLogger("kafka").setLevel(logging.ERROR)
+    quiet_kafka_logs(args, logging.ERROR)
     rates, speed = _rates(args)
     config = ScaleConfig(
         consumers=args.consumers, modes=("thread", "process") if args.mode == "both" else (args.mode,),
@@ -84,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
     result = run_experiment(settings, config, progress=say, out=args.out)
     if args.json:
-        print(json.dumps(result.to_dict(), default=str))
+        print(to_json(result.to_dict()))
         return 0 if result.table["delivery_ok"].all() else 1
     m = result.meta["machine"]
     print(f"\nmachine: {m['cpu_count']} CPUs, load average {m['load_avg']} at start; broker {result.meta['broker']}")

@@ -20,10 +20,11 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from f1live.commands._json import to_json
 
 NAME = "score"
 HELP = "run the live analytics (models + River + rules) over an export offline and write one row per message"
@@ -39,7 +40,7 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--file", type=Path, required=True, help="an f1live export (.parquet or .csv, from `f1live prepare`)")
@@ -155,19 +156,10 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     pred.to_parquet(out, index=False)
     if args.json:
-        print(json.dumps(summary(data, pred, proc), indent=2, default=_default))
+        print(to_json(summary(data, pred, proc), indent=2))
     else:
         alerts = {c: int(pred[c].sum()) for c in COLUMNS if c.endswith("_alert")}
         print(f"scored {len(pred):,} messages of {args.file} with the models in {models_dir}: "
               f"{int(pred['anomaly'].sum())} anomalies, alerts {alerts}; wrote {out}")
     return 0
 
-
-def _default(o: object) -> object:
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, tuple):
-        return list(o)
-    return str(o)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from f1live.commands._data_args import add_kafka_args
+from f1live.commands._data_args import add_kafka_args, quiet_kafka_logs
 from f1live.config import Settings
 
 #: topic commands never start a broker
@@ -24,7 +24,7 @@ NAME = "topic"
 HELP = "create (idempotently), describe, list or delete Kafka topics"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _bootstrap(args: argparse.Namespace) -> tuple[Settings, str]:
     from f1live.broker.state import running_bootstrap
 
-    quiet_kafka_client(args)
+    quiet_kafka_logs(args, logging.WARNING)
     settings = Settings.from_env(bootstrap_servers=args.bootstrap_servers, client=args.client)
     bootstrap = settings.bootstrap_servers or running_bootstrap(settings)
     if not bootstrap:
@@ -115,9 +115,3 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in list_topics(bootstrap, client=settings.client):
         print(name)
     return 0
-
-
-def quiet_kafka_client(args: argparse.Namespace) -> None:
-    """kafka-python logs every connection at INFO; keep it for -vv only."""
-    if getattr(args, "verbose", 0) < 2:
-        logging.getLogger("kafka").setLevel(logging.WARNING)

@@ -14,14 +14,15 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from f1live.commands._json import to_json
 
 NAME = "train"
 HELP = "train pit-stop / crash-risk / tyre models on real races and evaluate them on a held-out race"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train-sessions", default="2022,2024",
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                                   eval_year=eval_year, drivers=drivers, stride=args.stride, n_threads=args.threads,
                                   cv_folds=args.cv_folds, max_iter=args.max_iter)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, default=_default))
+        print(to_json(report.to_dict(), indent=2))
         return 0
     import pandas as pd
 
@@ -80,12 +81,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: {text}")
     return 0
 
-
-def _default(o: object) -> object:
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, tuple):
-        return list(o)
-    return str(o)

@@ -25,7 +25,7 @@ NAME = "validate"
 HELP = "run notebooks 01-08 (papermill) and the validation checklist with measured numbers"
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="CI-sized parameters (a few minutes on 2 cores)")
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from f1live.config import Settings
-    from f1live.validation import run_validation
+    from f1live.validate import run_validation
 
     settings = Settings.from_env(source=args.source, client=args.client)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print

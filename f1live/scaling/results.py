@@ -64,7 +64,7 @@ def efficiency(consumers: Sequence[int], throughput: Sequence[float]) -> list[fl
 
 def _pct(values: np.ndarray) -> tuple[float, float, float]:
     if values.size == 0:
-        return (float("nan"),) * 3  # type: ignore[return-value]
+        return (float("nan"), float("nan"), float("nan"))
     p = np.percentile(values, [50, 95, 99])
     return tuple(round(float(x), 3) for x in p)  # type: ignore[return-value]
 

@@ -203,13 +203,13 @@ class Worker:
         chosen = default_processors(spec.settings)
         self.analysis = chosen.label
         self.stage = Stage(chosen.processors, handles.go, self.ready if spec.rate == "max" else None)
-        group_mode = spec.partition is None
+        #: the partitions it reads: assigned (process, thread) or as the group left them (group)
+        self.partitions: list[int] = [] if spec.partition is None else [spec.partition]
         self.consumer = RealTimeConsumer(
             spec.settings, spec.bootstrap_servers, processors=[self.stage], group_id=spec.group,
-            partitions=None if group_mode else [spec.partition], topic=spec.topic, broker_kind=spec.broker_kind,
-            consumer_overrides={"max_poll_interval_ms": GROUP_MAX_POLL_INTERVAL_MS} if group_mode else None)
+            partitions=self.partitions or None, topic=spec.topic, broker_kind=spec.broker_kind,
+            consumer_overrides=None if self.partitions else {"max_poll_interval_ms": GROUP_MAX_POLL_INTERVAL_MS})
         self.lag_samples: list[int] = []
-        self.partitions: list[int] = [] if group_mode else [int(spec.partition)]  # type: ignore[arg-type]
         self.done = False
 
     def start(self) -> None:
@@ -231,7 +231,7 @@ class Worker:
         except RuntimeError:  # resized by the consumer thread mid-copy: sample next tick
             offs = []
         if offs:
-            self.lag_samples.append(sum(int(o["lag"]) for o in offs if o.get("lag") is not None))
+            self.lag_samples.append(sum(int(lag) for o in offs if (lag := o.get("lag")) is not None))
         counts = [self.handles.produced[p] for p in self.partitions]
         if counts and min(counts) >= 0 and cons.processed + cons.duplicates >= sum(counts):
             cons.stop()

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from f1live.schema import FIELDS, TELEMETRY_COLUMNS, coerce_frame
+from f1live.schema import FIELDS, TELEMETRY_COLUMNS, check_timestamps, coerce_frame, missing_columns
 from f1live.sources import SessionData, empty_track_status
 
 _log = logging.getLogger(__name__)
@@ -89,17 +89,14 @@ def read_export_frame(path: str | Path) -> pd.DataFrame:
 
 def read_export(path: str | Path) -> pd.DataFrame:
     """An export file as a schema-typed telemetry table (coerced via ``coerce_frame``)."""
-    from f1live.cache import _check_timestamps
-
     p = Path(path)
     df = read_export_frame(p)
-    from f1live.schema import missing_columns
 
     miss = missing_columns(df.columns)
     if miss:
         raise ValueError(f"missing columns {miss} in {p}; expected the f1live telemetry schema")
     for c in ("session_time", "date"):
-        _check_timestamps(df[c], c, str(p))
+        check_timestamps(df[c], c, str(p))
     return coerce_frame(df, origin=str(p))
 
 

@@ -269,7 +269,7 @@ class _quiet_fastf1:
         self._warnings.__enter__()
         warnings.simplefilter("ignore")
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._warnings.__exit__(*exc)
         self._logger.setLevel(self._level)
 

@@ -10,16 +10,15 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
+from f1live.schema import ANALYSIS_FIELDS, MODEL_SCORES
 from f1live.widgets.base import Panel, floats, set_domain
 from f1live.widgets.style import esc, fmt_pct, risk_colour, tile
 from f1live.widgets.view import View
 
-#: Model name -> (display label, line colour).  Names are the seed's model files.
-MODELS: dict[str, tuple[str, str]] = {
-    "pit_stop_probability": ("Pit-stop probability", "#2563eb"),
-    "crash_risk": ("Crash / incident risk", "#dc2626"),
-    "tire_failure": ("Tyre risk (proxy)", "#d97706"),
-}
+#: Line colour of each model score.
+COLOURS: dict[str, str] = {"pit_stop_probability": "#2563eb", "crash_risk": "#dc2626", "tire_failure": "#d97706"}
+#: Model name -> (display label, line colour); names and labels from :data:`f1live.schema.ANALYSIS_FIELDS`.
+MODELS: dict[str, tuple[str, str]] = {name: (ANALYSIS_FIELDS[name].label, COLOURS[name]) for name in MODEL_SCORES}
 
 NO_MODELS = "no models — run <code>f1live train</code>"
 
