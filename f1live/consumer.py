@@ -101,6 +101,28 @@ STATS_FORMAT = "consumer stats: %d msgs in %.1f s (%.0f msg/s), e2e p50 %.2f ms 
 _STATS_RE = re.compile(r"consumer stats: (\d+) msgs in ([\d.]+) s \((\d+) msg/s\), e2e p50 ([\d.]+) ms p99 ([\d.]+) ms")
 
 
+#: A group member's log lines about its partitions (INFO) and their parser: tests and
+#: benchmarks follow members running as processes with it.
+ASSIGNED_FORMAT = "consumer (%s) group %s: assigned %s (committed %s, starting %s)"
+REVOKED_FORMAT = "consumer group %s: revoked %s (committing %s)"
+_OWNERSHIP_RE = re.compile(r"group \S+: (assigned|revoked) \[([\d, ]*)\]")
+
+
+def owned_from_log(text: str) -> set[int]:
+    """The partitions a group member owns according to its log: its last assignment minus
+    what it gave up since.
+
+    >>> lines = [ASSIGNED_FORMAT % ("confluent", "g", [0, 1], {}, {}), REVOKED_FORMAT % ("g", [1], {1: 40})]
+    >>> owned_from_log(" ... ".join(lines))
+    {0}
+    """
+    owned: set[int] = set()
+    for kind, parts in _OWNERSHIP_RE.findall(text):
+        ps = {int(p) for p in parts.split(",") if p.strip()}
+        owned = ps if kind == "assigned" else owned - ps
+    return owned
+
+
 def parse_stats_line(text: str) -> dict[str, float] | None:
     """The numbers of a consumer stats line found in ``text`` (``None`` if there is none).
 
@@ -263,7 +285,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         # Offsets processed but not committed yet (see COMMIT_EVERY_MESSAGES).
         self._pending: dict[tuple[str, int], int] = {}
         self._pending_n = 0
-        self._pending_dlq = False
+        self._unflushed = False
         self._committed_t = time.monotonic()
 
     @property
@@ -323,7 +345,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         start = self._states.assigned(committed)
         for p, c in committed.items():
             self._owned[p] = start.get(p, c)
-        log.info("consumer (%s) group %s: assigned %s (committed %s, starting %s)", self.client_name,
+        log.info(ASSIGNED_FORMAT, self.client_name,
                  self.group_id, sorted(committed), committed, start or "at the committed offsets")
         self._set_status(f"consuming {len(self._owned)} partitions")
         return start
@@ -344,14 +366,15 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         commit = {p: n for p, n in nexts.items() if p not in self._states.replay_to}
         self._flush_outputs()
         self._states.revoked(nexts)
-        log.info("consumer group %s: revoked %s (committing %s)", self.group_id, partitions, commit)
+        log.info(REVOKED_FORMAT, self.group_id, partitions, commit)
         return commit if self.commit and self.group_id else None
 
     def _flush_outputs(self) -> None:
-        """Make what was emitted durable before offsets are committed (DLQ copies, the sink)."""
-        if self._pending_dlq:
+        """Make what was emitted durable before offsets are committed (DLQ copies, published
+        analysis records, the sink)."""
+        if self._unflushed:
             self._dlq_producer().flush(timeout=10)
-            self._pending_dlq = False
+            self._unflushed = False
         if self.sink is not None:
             self.sink.flush()
 
@@ -601,7 +624,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                 if states is None or not states.replaying(p, off):  # never commit back into a replay
                     self._pending[(self.topic, p)] = off + 1
             self._pending_n += n_consumed
-            self._pending_dlq = self._pending_dlq or dlq_sent
+            self._unflushed = self._unflushed or dlq_sent
 
     def _commit_pending(self, consumer: Consumer) -> None:
         """Commit the processed batches' offsets (async); DLQ copies, the sink and due
@@ -696,6 +719,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                       "session_time": msg["session_time"], "lap_number": msg.get("lap_number"),
                       "e2e_ms": round(e2e, 3), "processing_ms": round(proc, 3), **res}
             prod.send(topic, json.dumps(record, separators=(",", ":"), default=str).encode(), msg["driver"].encode())
+        self._unflushed = True  # durable before the offsets are committed, like the DLQ copies
         with self._lock:
             self.published += len(recs)
         if self.state is not None:

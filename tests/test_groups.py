@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import pytest
 
 from f1live.cache import ReplayCache
 from f1live.config import PROJECT_ROOT, Settings
-from f1live.consumer import RealTimeConsumer
+from f1live.consumer import RealTimeConsumer, owned_from_log
 from f1live.delivery import DeliveryTracker, delivery_report
 from f1live.producer import RealTimeProducer
 from f1live.sinks import JsonLinesSink, read_jsonl
@@ -80,16 +79,8 @@ def _wait(what: str, done: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.1)
 
 
-_ASSIGNED = re.compile(r"group \S+: (assigned|revoked) \[([\d, ]*)\]")
-
-
 def _owned(log: Path) -> set[int]:
-    """What a member owns according to its log (its last assignment, minus what it gave up since)."""
-    owned: set[int] = set()
-    for kind, parts in _ASSIGNED.findall(log.read_text() if log.exists() else ""):
-        ps = {int(p) for p in parts.split(",") if p.strip()}
-        owned = ps if kind == "assigned" else owned - ps
-    return owned
+    return owned_from_log(log.read_text() if log.exists() else "")
 
 
 def _stable(logs: list[Path], partitions: int = 4) -> bool:

@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="transport only: no features, anomaly detection or models")
     p.add_argument("--out", type=Path, default=None, metavar="FILE.jsonl",
                    help="append every analysed message (run, driver, seq, partition, offset, results) as JSON lines")
+    p.add_argument("--publish", action="store_true",
+                   help="also publish each analysis record to the analysis topic (env F1LIVE_ANALYSIS_TOPIC)")
     p.add_argument("--member", default=None, help="this member's name in --out (default HOST-PID)")
     p.add_argument("--no-handover", action="store_true",
                    help="group mode: no state checkpoints; a partition from another member starts fresh")
@@ -82,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             sink.open()
         cons = RealTimeConsumer(settings, bootstrap_servers=servers, partitions=partitions,
                                 commit=not args.no_commit, broker_kind=kind, analyse=not args.no_analyse,
-                                sink=sink, handover=not args.no_handover)  # fmt: skip
+                                sink=sink, handover=not args.no_handover,
+                                publish_analysis=args.publish)  # fmt: skip
         with _stop_on_signals(cons):
             summary = cons.consume_messages(timeout_seconds=args.timeout, max_messages=args.max_messages,
                                             idle_timeout=args.idle_timeout)  # fmt: skip
