@@ -12,8 +12,9 @@ The package, by job:
 
 * :mod:`~f1live.scaling.config`: :class:`ScaleConfig` (what to run), its validation;
 * :mod:`~f1live.scaling.streams`: the replayed streams and their producers;
-* :mod:`~f1live.scaling.runner`: one point's workers (threads or processes) and
-  :func:`run_experiment`;
+* :mod:`~f1live.scaling.workers`: one point's consumers (threads, processes or group
+  members), on :class:`f1live.background.BackgroundLoop`;
+* :mod:`~f1live.scaling.runner`: a point (topic, streams, workers, row) and :func:`run_experiment`;
 * :mod:`~f1live.scaling.results`: the results table, the delivery check, storage and
   :func:`latest_results` (the one rule for "the latest results", also the dashboard's);
 * :mod:`~f1live.scaling.capacity`: :func:`capacity_plan`.
