@@ -214,3 +214,65 @@ def test_state_moves_with_the_partitions(kafka_broker: Any, grid_cache: ReplayCa
     single = _single_consumer(s, tmp_path / "single.jsonl")
     got = _results(rows)
     assert got == single
+
+
+class _MemoryStore:
+    """A :class:`f1live.handover.CheckpointStore` stand-in: the newest checkpoint per partition, encoded."""
+
+    def __init__(self) -> None:
+        self.saved: dict[int, bytes] = {}
+
+    def save(self, cp: Any) -> None:
+        self.saved[cp.partition] = cp.encode()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        pass
+
+    def load(self, partition: int) -> Any:
+        from f1live.handover import Checkpoint
+
+        data = self.saved.get(partition)
+        return None if data is None else Checkpoint.decode(data)
+
+    def close(self) -> None:
+        pass
+
+
+def test_checkpoint_restore_and_replay_give_the_same_results(grid_cache: ReplayCache, settings: Settings) -> None:
+    """Offline: a member checkpoints at offset 300, dies at 450; the next one restores the
+    checkpoint, replays 300..449 silently and then gives the dead member's results, exactly."""
+    from f1live.analysis import default_processors
+    from f1live.features import table_messages
+    from f1live.handover import PartitionStates
+
+    df = grid_cache.to_frame()
+    msgs = table_messages(df[df["driver"].isin(["VER", "HAM"])].sort_values("session_time").iloc[:900])
+    for i, m in enumerate(msgs):
+        m.update(seq=i, _partition=0, _offset=i, _run="r1")
+    reference = default_processors(settings).processors[0].process_batch([dict(m) for m in msgs])
+
+    store = _MemoryStore()
+    dead_procs = default_processors(settings).processors
+    dead = PartitionStates(store, dead_procs, DeliveryTracker())  # type: ignore[arg-type]
+    for m in msgs[:300]:
+        dead.seen(0, m["driver"])
+        dead.tracker.accept("r1", m["driver"], m["seq"])
+    dead_procs[0].process_batch([dict(m) for m in msgs[:300]])
+    assert dead.save({0: 300}) == 1 and dead.save({0: 300}) == 0  # unchanged: not written again
+    dead_procs[0].process_batch([dict(m) for m in msgs[300:450]])  # then killed: committed offset 450
+
+    new_procs = default_processors(settings).processors
+    new = PartitionStates(store, new_procs, DeliveryTracker())  # type: ignore[arg-type]
+    assert new.assigned({0: 450}) == {0: 300}
+    assert new.replaying(0, 449) and not new.replaying(0, 450)
+    assert all(new.tracker.advance("r1", m["driver"], m["seq"]) for m in msgs[300:450])
+    new_procs[0].process_batch([dict(m) for m in msgs[300:450]])
+    new.progress({0: 450}, {0: 150})
+    assert not new.replay_to and new.takeovers[-1].replayed == 150 and new.takeovers[-1].catch_up_ms is not None
+    after = new_procs[0].process_batch([dict(m) for m in msgs[450:]])
+    assert after == reference[450:]
+    # a partition that comes straight back keeps its state; one that went elsewhere is dropped
+    new.revoked({0: 900})
+    assert new.assigned({0: 900}) == {} and new.takeovers[-1].source == "kept"
+    new.revoked({0: 900})
+    assert new.assigned({}) == {} and not new.drivers and new_procs[0].driver_state("VER") is None
