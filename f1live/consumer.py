@@ -330,7 +330,9 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
     @property
     def assignment(self) -> list[int]:
         """The partitions this consumer reads now (group mode: as the last rebalance left them)."""
-        return sorted(self._owned) if self._owned is not None else list(self.partitions or [])
+        owned = self._owned
+        # copy() is one step under the GIL: safe while a rebalance in the consumer thread changes it
+        return sorted(owned.copy()) if owned is not None else list(self.partitions or [])
 
     @property
     def takeovers(self) -> list[Takeover]:

@@ -276,14 +276,12 @@ class Monitor(BackgroundLoop[None]):
         self.workers = list(workers)
         self.deadline = deadline
         self.abort = abort
-        self.status = "idle"
 
     def _set_status(self, text: str) -> None:
-        self.status = text
+        log.debug("scaling monitor of %d workers: %s", len(self.workers), text)
 
     def run(self) -> None:
         """Tick until every worker is done (blocking)."""
-        self._set_status("monitoring")
         while any(not w.done for w in self.workers):
             for w in self.workers:
                 if not w.done:
@@ -292,7 +290,6 @@ class Monitor(BackgroundLoop[None]):
                 for w in self.workers:
                     w.consumer.stop()
             time.sleep(0.02)
-        self._set_status("done")
 
     def start(self) -> Monitor:
         self._launch(self.run)
