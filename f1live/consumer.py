@@ -320,11 +320,16 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         if self.handover and self.group_id and any(isinstance(p, DriverStateful) for p in self.processors or ()):
             from f1live.topics import describe_topic
 
-            info = describe_topic(self._servers or "", self.topic, client=self.client_name)
-            store = CheckpointStore(self._servers or "", state_topic(self.topic, self.group_id),
-                                    info.partitions if info is not None else self.settings.partitions,
-                                    client=self.client_name, kind=self.broker_kind,
-                                    replication=self.settings.replication).start()
+            name = state_topic(self.topic, self.group_id)
+            try:
+                info = describe_topic(self._servers or "", self.topic, client=self.client_name)
+                store = CheckpointStore(self._servers or "", name,
+                                        info.partitions if info is not None else self.settings.partitions,
+                                        client=self.client_name, kind=self.broker_kind,
+                                        replication=self.settings.replication).start()
+            except Exception as exc:  # e.g. no right to create the topic: consume on, hand nothing over
+                log.warning("no analysis state hand-over (state topic %s: %s); partitions arriving from "
+                            "other members start fresh", name, exc)
         return PartitionStates(store, self.processors or [], self.tracker)
 
     @property
