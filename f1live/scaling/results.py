@@ -41,7 +41,7 @@ COLUMNS: tuple[str, ...] = (
     "per_consumer_min_msgs_s", "ideal_msgs_s", "partitions", "streams", "drivers_per_stream", "speed",
     "produced", "consumed", "duplicates", "missing", "foreign", "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms",
     "proc_p50_ms", "proc_p95_ms", "proc_p99_ms", "lag_max", "lag_mean", "lag_end", "cpu_util_pct",
-    "consumer_cpu_pct", "system_cpu_pct", "cpu_count", "load_avg_1m", "wall_s", "start_skew_s",
+    "consumer_cpu_pct", "msgs_per_cpu_s", "cpu_efficiency", "system_cpu_pct", "cpu_count", "load_avg_1m", "wall_s", "start_skew_s",
     "offered_msgs_s", "producer_lateness_p99_ms", "anomalies", "processor_errors", "analysis", "data",
     "broker", "topic", "run_id", "timestamp",
 )
@@ -141,6 +141,7 @@ def point_row(results: list[dict[str, Any]], produced: Sequence[int], run: Point
     span = (max(lasts) - min(firsts)) if firsts and lasts else float("nan")
     per = [r["processed"] / (r["t_last"] - r["t_first"]) if r["t_first"] is not None and r["t_last"]
            and r["t_last"] > r["t_first"] else float("nan") for r in results]
+    thread_cpu = float(sum(r["thread_cpu_s"] for r in results))
     e2e = np.concatenate([r["e2e_ms"] for r in results])
     proc = np.concatenate([r["proc_ms"] for r in results])
     e50, e95, e99 = _pct(e2e)
@@ -194,6 +195,8 @@ def point_row(results: list[dict[str, Any]], produced: Sequence[int], run: Point
         "cpu_util_pct": round(100.0 * consumer_cpu / (window * cores), 1) if window and window > 0 else float("nan"),
         "consumer_cpu_pct": round(100.0 * float(np.mean([r["thread_cpu_s"] for r in results])) / span, 1)
         if span and span > 0 else float("nan"),
+        "msgs_per_cpu_s": round(total / thread_cpu, 1) if thread_cpu > 0 else float("nan"),
+        "cpu_efficiency": float("nan"),
         "system_cpu_pct": round(system_pct, 1),
         "cpu_count": cores,
         "load_avg_1m": round(run.load1, 2),
@@ -217,13 +220,22 @@ def point_row(results: list[dict[str, Any]], produced: Sequence[int], run: Point
 
 
 def finish_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Result rows -> the results DataFrame (efficiency, p99 growth, ideal throughput filled in)."""
+    """Result rows -> the results DataFrame (efficiency, p99 growth, ideal throughput filled in).
+
+    ``cpu_efficiency`` is the work done per consumer CPU-second at N against N=1: 1.0 when a
+    message costs the consumers the same CPU however many run. ``efficiency`` below it means
+    the consumers got less CPU at N (other processes, the broker, too few cores); ``cpu_efficiency``
+    below 1 means each message cost more (contention inside the machine or the code).
+    """
     df = pd.DataFrame([{k: r.get(k) for k in COLUMNS} for r in rows], columns=list(COLUMNS))
     if df.empty:
         return df
     for (_mode, _rate), g in df.groupby(["mode", "rate"], sort=False):
         g = g.sort_values("consumers")
         df.loc[g.index, "efficiency"] = efficiency(g["consumers"].tolist(), g["throughput_msgs_s"].tolist())
+        base_work = g.loc[g["consumers"] == 1, "msgs_per_cpu_s"]
+        if len(base_work) and base_work.iloc[0] and math.isfinite(base_work.iloc[0]):
+            df.loc[g.index, "cpu_efficiency"] = (g["msgs_per_cpu_s"] / base_work.iloc[0]).round(4)
         base = g[g["consumers"] == 1]
         if len(base):
             b = base.iloc[0]
