@@ -639,7 +639,7 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         self._flush_outputs()
         if self._states is not None and self._owned:
             nexts = {p: n for p, n in self._owned.items() if n is not None}
-            self._states.save({p: nexts[p] for p in self._states.due(nexts)})
+            self._states.save({p: nexts[p] for p in self._states.due(nexts)}, durable=False)
         try:
             consumer.commit(self._pending, asynchronous=True)
         except Exception as exc:

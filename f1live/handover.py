@@ -153,10 +153,15 @@ class CheckpointStore:
         return self
 
     def save(self, cp: Checkpoint) -> None:
-        """Queue ``cp`` (durable after :meth:`flush`)."""
+        """Queue ``cp`` (durable after :meth:`flush`; a failed delivery is logged)."""
         if self._producer is None or cp.partition >= self.partitions:
             return
-        self._producer.send(self.topic, cp.encode(), str(cp.partition).encode(), partition=cp.partition)
+        self._producer.send(self.topic, cp.encode(), str(cp.partition).encode(), partition=cp.partition,
+                            on_delivery=self._delivered)
+
+    def _delivered(self, error: BaseException | None) -> None:
+        if error is not None:  # the client's thread: only log
+            log.warning("a checkpoint to %s was not delivered (%s); the previous one stands", self.topic, error)
 
     def flush(self, timeout: float = 10.0) -> None:
         if self._producer is not None:
@@ -290,13 +295,15 @@ class PartitionStates:
                 out.append(p)
         return out
 
-    def save(self, next_offsets: Mapping[int, int]) -> int:
-        """Write the checkpoints of these partitions at these offsets (skips unchanged ones),
-        flushed before returning, so they are durable before the offsets are committed.
+    def save(self, next_offsets: Mapping[int, int], *, durable: bool = True) -> int:
+        """Write the checkpoints of these partitions at these offsets (skips unchanged ones).
 
-        A checkpoint that cannot be written (the state topic unavailable, e.g. its leader
-        restarting) is logged and skipped: the next owner then starts from an older one and
-        replays further, never from a wrong one; the consumer goes on.
+        ``durable``: wait (up to :data:`CHECKPOINT_FLUSH_S`) until the broker has them - for a
+        revoke or a stop, where the next owner reads them at once. The periodic ones are only
+        queued: a checkpoint that is late or lost makes the next owner start from an older one
+        and replay further, never from a wrong one (the outputs of every message before a
+        checkpoint are flushed before it is written), and an unavailable state topic (its
+        leader restarting) must not stall the consumer at every commit.
         """
         if self.store is None:
             return 0
@@ -308,17 +315,20 @@ class PartitionStates:
                     # (during a silent replay too: the state covers every message before ``off``)
                     self.store.save(self._checkpoint(p, off))
                     written[p] = off
-            if written:
+            if written and durable:
                 self.store.flush(CHECKPOINT_FLUSH_S)
         except Exception as exc:
-            self._failures += 1
-            (log.warning if self._failures <= 5 else log.debug)(
-                "checkpoints of partitions %s not written (%s); the previous ones stand", sorted(written), exc)
+            self._failed(sorted(written), exc)
             return 0
         now = time.monotonic()
         for p, off in written.items():
             self._saved[p] = (off, now)
         return len(written)
+
+    def _failed(self, partitions: list[int], exc: BaseException) -> None:
+        self._failures += 1
+        (log.warning if self._failures <= 5 else log.debug)(
+            "checkpoints of partitions %s not written (%s); the previous ones stand", partitions, exc)
 
     # ---------------------------------------------------------------- rebalance
     def revoked(self, next_offsets: Mapping[int, int], lost: Iterable[int] = ()) -> None:

@@ -318,8 +318,15 @@ class ConfluentConsumer:
         self._c.assign([TopicPartition(topic, p, self._start(p, offsets or {}, committed)) for p in partitions])
 
     def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
-        return {p: int(self._c.get_watermark_offsets(self._tp(topic, p), timeout=self._timeout, cached=False)[1])
-                for p in partitions}
+        from confluent_kafka import KafkaException
+
+        try:
+            return {p: int(self._c.get_watermark_offsets(self._tp(topic, p), timeout=self._timeout, cached=False)[1])
+                    for p in partitions}
+        except KafkaException:  # "Unknown partition": this client has no metadata of the topic yet
+            self._c.list_topics(topic, timeout=self._timeout)
+            return {p: int(self._c.get_watermark_offsets(self._tp(topic, p), timeout=self._timeout, cached=False)[1])
+                    for p in partitions}
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Any]:
         first = self._c.poll(max(timeout_s, 0.0))
