@@ -82,6 +82,7 @@ def one_run(settings: Settings, servers: str, cache: Any, args: argparse.Namespa
         procs[victim].send_signal(signal.SIGKILL)
         t_kill = time.time()
         summary = prod.join(args.duration + 60)
+        prod.close()
         for n in names[:-1]:
             procs[n].wait(args.duration + 120)
     finally:

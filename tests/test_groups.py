@@ -107,12 +107,12 @@ def test_three_member_processes_one_killed_one_added(kafka_broker: Any, grid_cac
         return procs[name]
 
     logs = [tmp_path / f"m{k}.log" for k in (1, 2, 3)]
+    prod = RealTimeProducer(s, kafka_broker.bootstrap_servers, ensure_topic=False,
+                            broker_kind=kafka_broker.kind).load_cache(grid_cache)
     try:
         for k in (1, 2, 3):
             member(f"m{k}")
         _wait("three members in a stable group", lambda: _stable(logs), 60)
-        prod = RealTimeProducer(s, kafka_broker.bootstrap_servers, ensure_topic=False,
-                                broker_kind=kafka_broker.kind).load_cache(grid_cache)
         prod.start(duration_seconds=24, speed=10.0)
         _wait("m2 to have processed messages", lambda: (tmp_path / "m2.jsonl").exists()
               and (tmp_path / "m2.jsonl").stat().st_size > 50_000, 30)
@@ -126,6 +126,7 @@ def test_three_member_processes_one_killed_one_added(kafka_broker: Any, grid_cac
         for name in ("m1", "m3", "m4"):
             assert procs[name].wait(90) == 0, (tmp_path / f"{name}.log").read_text()[-3000:]
     finally:
+        prod.close()
         for p in procs.values():
             if p.poll() is None:
                 p.kill()
