@@ -634,8 +634,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             self._unflushed = self._unflushed or dlq_sent
 
     def _commit_pending(self, consumer: Consumer) -> None:
-        """Commit the processed batches' offsets (async); DLQ copies, the sink and due
-        checkpoints are made durable first."""
+        """Commit the processed batches' offsets (async); DLQ copies, published records and the
+        sink are made durable first, and due checkpoints are queued (group mode)."""
         self._flush_outputs()
         if self._states is not None and self._owned:
             nexts = {p: n for p, n in self._owned.items() if n is not None}
