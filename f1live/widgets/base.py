@@ -89,3 +89,36 @@ def set_domain(scale: object, values: np.ndarray, default: tuple[float, float] =
         lo = max(lo, floor)
     with scale.hold_sync():  # type: ignore[attr-defined]
         scale.min, scale.max = lo, hi  # type: ignore[attr-defined]
+
+
+def padded(rows: Sequence[Sequence[Any]], width: int | None = None) -> np.ndarray:
+    """Rows of different lengths as one 2-D float array, padded with NaN (a gap in bqplot),
+    so a multi-line mark gets a rectangular array.
+
+    >>> padded([[1, 2, 3], [4]]).tolist()[1][:1], padded([[1, 2, 3], [4]]).shape
+    ([4.0], (2, 3))
+    >>> padded([]).shape
+    (0, 0)
+    """
+    n = max((len(r) for r in rows), default=0) if width is None else width
+    out = np.full((len(rows), n), np.nan)
+    for i, r in enumerate(rows):
+        v = floats(list(r))[:n]
+        out[i, :len(v)] = v
+    return out
+
+
+#: Colours for a second or third driver whose team colour an earlier one already uses.
+SLOT_COLOURS = ("#111827", "#9333ea", "#0891b2")
+
+
+def distinct_colours(colours: Sequence[str]) -> list[str]:
+    """Team colours, except that a repeated one (team-mates) takes a slot colour instead.
+
+    >>> distinct_colours(["#3671C6", "#3671C6", "#F91536"])
+    ['#3671C6', '#9333ea', '#F91536']
+    """
+    out: list[str] = []
+    for i, c in enumerate(colours):
+        out.append(c if c not in out else next(s for s in SLOT_COLOURS[i % 3:] + SLOT_COLOURS if s not in out))
+    return out
