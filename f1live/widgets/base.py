@@ -122,3 +122,13 @@ def distinct_colours(colours: Sequence[str]) -> list[str]:
     for i, c in enumerate(colours):
         out.append(c if c not in out else next(s for s in SLOT_COLOURS[i % 3:] + SLOT_COLOURS if s not in out))
     return out
+
+
+def lap_ticks(total: float) -> list[int]:
+    """Tick values of a lap axis: lap 1, then every 10 laps (every 5 up to 30 laps).
+
+    >>> lap_ticks(78)[:3], lap_ticks(78)[-1], lap_ticks(12)
+    ([1, 10, 20], 70, [1, 5, 10])
+    """
+    step = 10 if total > 30 else 5
+    return [1, *range(step, int(total) + 1, step)]

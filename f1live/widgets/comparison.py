@@ -63,10 +63,10 @@ class ComparisonPanel(Panel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.xs = bq.LinearScale(min=0.0, max=3400.0)
-        ys = bq.LinearScale(min=0.0, max=320.0)
-        yt = bq.LinearScale(min=-45.0, max=105.0)
-        self.yd = bq.LinearScale(min=-1.0, max=1.0)
+        self.xs = bq.LinearScale(min=0.0, max=3400.0, allow_padding=False)
+        ys = bq.LinearScale(min=0.0, max=340.0, allow_padding=False)
+        yt = bq.LinearScale(min=-45.0, max=105.0, allow_padding=False)
+        self.yd = bq.LinearScale(min=-1.0, max=1.0, allow_padding=False)
         self.speed = bq.Lines(x=[], y=[], scales={"x": self.xs, "y": ys}, colors=["#111827"], stroke_width=1.5)
         self.throttle = bq.Lines(x=[], y=[], scales={"x": self.xs, "y": yt}, colors=["#111827"], stroke_width=1.2)
         self.brake = bq.Scatter(x=[], y=[], scales={"x": self.xs, "y": yt}, marker="rectangle", default_size=14,
@@ -80,13 +80,15 @@ class ComparisonPanel(Panel):
             return bq.Figure(marks=marks, axes=axes, animation_duration=0, fig_margin={**margin, "bottom": bottom},
                              layout=w.Layout(height=f"{height}px", width="100%"))
         self.figures = [
-            fig([self.speed], [bq.Axis(scale=self.xs, num_ticks=6, tick_format="d", grid_color="#eee"),
-                               bq.Axis(scale=ys, orientation="vertical", label="km/h", num_ticks=4,
+            fig([self.speed], [bq.Axis(scale=self.xs, tick_values=list(range(0, 8000, 500)), tick_format="d",
+                                       grid_color="#eee"),
+                               bq.Axis(scale=ys, orientation="vertical", label="km/h", tick_values=[0, 100, 200, 300],
                                        grid_color="#eee")], 170, 22),
             fig([self.throttle, self.brake], [bq.Axis(scale=yt, orientation="vertical", label="thr %",
                                                       tick_values=[0, 50, 100], grid_color="#eee")], 84),
-            fig([self.zero, self.delta], [bq.Axis(scale=self.xs, label="distance into the lap (m)", num_ticks=6,
-                                                  tick_format="d", grid_color="#eee"),
+            fig([self.zero, self.delta], [bq.Axis(scale=self.xs, label="distance into the lap (m)",
+                                                  tick_values=list(range(0, 8000, 500)), tick_format="d",
+                                                  grid_color="#eee"),
                                           bq.Axis(scale=self.yd, orientation="vertical", label="Δ s", num_ticks=4,
                                                   grid_color="#eee")], 120, 36),
         ]

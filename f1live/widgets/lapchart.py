@@ -9,7 +9,7 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
-from f1live.widgets.base import Panel, padded
+from f1live.widgets.base import Panel, lap_ticks, padded
 from f1live.widgets.view import View
 
 #: Shading of neutralised laps and of rain on the lap axis.
@@ -54,8 +54,8 @@ class LapChartPanel(Panel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.xs = bq.LinearScale(min=0.0, max=78.0)
-        self.ys = bq.LinearScale(min=0.5, max=20.5, reverse=True)
+        self.xs = bq.LinearScale(min=0.0, max=78.0, allow_padding=False)
+        self.ys = bq.LinearScale(min=0.5, max=20.5, reverse=True, allow_padding=False)
         sc = {"x": self.xs, "y": self.ys}
         self.shade = bq.Lines(x=[], y=[], scales=sc, fill="inside", colors=["#ffffff"], stroke_width=0,
                               fill_colors=["#ffffff"], fill_opacities=[0.18])
@@ -63,10 +63,10 @@ class LapChartPanel(Panel):
         self.dashed = bq.Lines(x=[], y=[], scales=sc, colors=["#9ca3af"], stroke_width=1.6, opacities=[0.8],
                                line_style="dashed")
         self.selected = bq.Lines(x=[], y=[], scales=sc, colors=["#111827"], stroke_width=4)
-        self.pits = bq.Scatter(x=[], y=[], scales=sc, default_size=22, colors=["#111827"], stroke="#ffffff")
+        self.pits = bq.Scatter(x=[], y=[], scales=sc, default_size=36, colors=["#111827"], stroke="#111827")
         self.names = bq.Label(x=[], y=[], text=[], scales=sc, colors=["#374151"], font_size=10, default_size=10,
                               x_offset=4, y_offset=3, apply_clip=False)
-        ax = bq.Axis(scale=self.xs, label="lap", num_ticks=8, grid_color="#eee")
+        self.xax = ax = bq.Axis(scale=self.xs, label="lap", tick_values=lap_ticks(78), grid_color="#eee")
         ay = bq.Axis(scale=self.ys, orientation="vertical", label="position", tick_values=[1, 5, 10, 15, 20],
                      grid_color="#eee")
         self.figure = bq.Figure(marks=[self.shade, self.solid, self.dashed, self.selected, self.pits, self.names],
@@ -109,6 +109,7 @@ class LapChartPanel(Panel):
         top = float(max(len(codes), 1)) + 0.5
         with self.figure.hold_sync():
             self.xs.min, self.xs.max = 0.0, total
+            self.xax.tick_values = lap_ticks(total)
             self.ys.min, self.ys.max = 0.5, top
         sx, sy, fills = bands(spans, top)
         with self.shade.hold_sync():
@@ -131,8 +132,8 @@ class LapChartPanel(Panel):
             self.pits.x = np.array([float(s[0]) for s in stops])
             self.pits.y = np.array([float(s[1]) for s in stops])
             self.pits.colors = [s[2] for s in stops] or ["#111827"]
-        ends = [(float(race.laps[c][-1].lap), float(race.laps[c][-1].position), c) for c in codes
-                if race.laps[c] and race.laps[c][-1].position is not None]
+        # names in a column at the newest lap, in the current order (positions there are unique)
+        ends = [(float(n), float(i + 1), c) for i, c in enumerate(codes) if race.laps[c]]
         with self.names.hold_sync():
             self.names.x = np.array([e[0] for e in ends])
             self.names.y = np.array([e[1] for e in ends])

@@ -10,7 +10,7 @@ import ipywidgets as w
 import numpy as np
 
 from f1live.race_analysis import LapRecord, personal_best
-from f1live.widgets.base import Panel, distinct_colours, set_domain
+from f1live.widgets.base import Panel, distinct_colours, lap_ticks, set_domain
 from f1live.widgets.leaderboard import fmt_laptime
 from f1live.widgets.style import esc
 from f1live.widgets.view import View
@@ -71,8 +71,8 @@ class LapTimesPanel(Panel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.xs = bq.LinearScale(min=0.0, max=78.0)
-        self.ys = bq.LinearScale(min=70.0, max=100.0)
+        self.xs = bq.LinearScale(min=0.0, max=78.0, allow_padding=False)
+        self.ys = bq.LinearScale(min=70.0, max=100.0, allow_padding=False)
         sc = {"x": self.xs, "y": self.ys}
         self.lines = [bq.Lines(x=[], y=[], scales=sc, colors=["#111827"], stroke_width=2, line_style=s)
                       for s in LINE_STYLES]
@@ -83,7 +83,7 @@ class LapTimesPanel(Panel):
                              stroke="#ffffff")
         self.off = bq.Label(x=[], y=[], text=[], scales=sc, colors=["#6b7280"], font_size=9, default_size=9,
                             x_offset=-4, y_offset=12, align="end", rotate_angle=0)
-        ax = bq.Axis(scale=self.xs, label="lap", num_ticks=8, grid_color="#eee")
+        self.xax = ax = bq.Axis(scale=self.xs, label="lap", tick_values=lap_ticks(78), grid_color="#eee")
         ay = bq.Axis(scale=self.ys, orientation="vertical", label="s", num_ticks=5, grid_color="#eee")
         self.figure = bq.Figure(marks=[*self.lines, self.pit, self.flag, self.deleted, self.pb, self.off],
                                 axes=[ax, ay], animation_duration=0,
@@ -104,9 +104,11 @@ class LapTimesPanel(Panel):
         top = float(np.median(times) * CLIP) if len(times) else 100.0
         points = [lap_points(race.laps[d], top) for d in drivers]
         with self.figure.hold_sync():
-            self.xs.min, self.xs.max = 0.0, float(race.total_laps or max((r[-1].lap for r in race.laps.values()
-                                                                           if r), default=1))
-            set_domain(self.ys, np.r_[times[times <= top], top] if len(times) else times, default=(70.0, 100.0))
+            total = float(race.total_laps or max((r[-1].lap for r in race.laps.values() if r), default=1))
+            self.xs.min, self.xs.max = 0.0, total
+            self.xax.tick_values = lap_ticks(total)
+            shown = np.r_[times[times <= top], top] if (times > top).any() else times  # the edge only if used
+            set_domain(self.ys, shown, default=(70.0, 100.0))
         for i, line in enumerate(self.lines):
             with line.hold_sync():
                 p = points[i] if i < len(points) else None

@@ -68,8 +68,9 @@ class RaceTab:
         self.weather = WeatherPanel()
         self.panels = [self.strategy, self.lapchart, self.laptimes, self.comparison, self.weather]
         row = {"flex_flow": "row wrap", "align_items": "stretch", "width": "100%"}
-        for p in self.panels:
+        for p in self.panels[:4]:  # two to a row, wrapping to one on narrow pages
             p.widget.layout.flex = "1 1 480px"
+        self.weather.widget.layout.flex = "0 0 auto"  # a column child: its flex basis would be a height
         pickers = w.HBox([self.driver, *self.compare, w.HTML(
             '<span class="f1-note">&nbsp; lap times and comparison: the driver and up to two others · '
             'everything as of the replay clock</span>')], layout=w.Layout(align_items="center", flex_flow="row wrap"))

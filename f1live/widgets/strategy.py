@@ -9,7 +9,7 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
-from f1live.widgets.base import Panel
+from f1live.widgets.base import Panel, lap_ticks
 from f1live.widgets.style import COMPOUND_COLOURS, esc
 from f1live.widgets.view import View
 
@@ -49,8 +49,8 @@ class StrategyPanel(Panel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.xs = bq.LinearScale(min=0.0, max=78.0)
-        self.ys = bq.LinearScale(min=-0.6, max=19.6, reverse=True)
+        self.xs = bq.LinearScale(min=0.0, max=78.0, allow_padding=False)
+        self.ys = bq.LinearScale(min=-0.6, max=19.6, reverse=True, allow_padding=False)
         sc = {"x": self.xs, "y": self.ys}
         self.edges = bq.Lines(x=[], y=[], scales=sc, colors=["#4b5563"], stroke_width=ROW_PX - 5)
         self.bars = bq.Lines(x=[], y=[], scales=sc, colors=["#9ca3af"], stroke_width=ROW_PX - 7)
@@ -58,7 +58,7 @@ class StrategyPanel(Panel):
                                stroke="#ffffff")
         self.pit_text = bq.Label(x=[], y=[], text=[], scales=sc, colors=["#111827"], font_size=10, default_size=10,
                                  font_weight="bolder", x_offset=6, y_offset=4)
-        self.xax = bq.Axis(scale=self.xs, label="lap", num_ticks=8, grid_color="#eee")
+        self.xax = bq.Axis(scale=self.xs, label="lap", tick_values=lap_ticks(78), grid_color="#eee")
         self.yax = bq.Axis(scale=self.ys, orientation="vertical", tick_values=[], grid_lines="none")
         self.figure = bq.Figure(marks=[self.edges, self.bars, self.pits, self.pit_text], axes=[self.xax, self.yax],
                                 animation_duration=0, fig_margin={"top": 6, "bottom": 36, "left": 44, "right": 10},
@@ -83,6 +83,7 @@ class StrategyPanel(Panel):
         total = float(race.total_laps or max((x[1] for x in xs), default=1.0) + 1)
         with self.figure.hold_sync():
             self.xs.min, self.xs.max = 0.0, total
+            self.xax.tick_values = lap_ticks(total)
             self.ys.min, self.ys.max = -0.6, max(len(rows), 1) - 0.4
             self.yax.tick_values = np.arange(len(rows))
             self.yax.tick_labels = {i: c for i, c in enumerate(rows)}

@@ -53,9 +53,9 @@ class WeatherPanel(Panel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.xs = bq.LinearScale(min=-60.0, max=0.0)
-        self.yt = bq.LinearScale(min=15.0, max=50.0)
-        self.yw = bq.LinearScale(min=0.0, max=5.0)
+        self.xs = bq.LinearScale(min=-60.0, max=0.0, allow_padding=False)
+        self.yt = bq.LinearScale(min=15.0, max=50.0, allow_padding=False)
+        self.yw = bq.LinearScale(min=0.0, max=5.0, allow_padding=False)
         self.rain = bq.Lines(x=[], y=[], scales={"x": self.xs, "y": bq.LinearScale(min=0.5, max=1.5)},
                              fill="inside", colors=["#ffffff"], stroke_width=0, fill_colors=["#3b82f6"],
                              fill_opacities=[0.18])
