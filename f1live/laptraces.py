@@ -5,10 +5,14 @@ A trace holds, per sample, the distance into the lap (the message's ``lap_distan
 integrated since the lap's first sample, see :mod:`f1live.track`), the time since that first
 sample, speed, throttle and brake. A lap is **complete** when the driver's messages moved on
 to another lap (or to none, after the flag) and the lap was recorded from its first sample
-(distance 0) -- a lap joined half-way by a seek is never complete. A seek starts a new
-segment: the laps still open are dropped, completed ones are kept, and a query returns only
-laps that ended at or before the replay clock, so after a seek backwards no lap from the
-future shows.
+(distance 0) -- a lap joined half-way by a seek is never complete. The next lap's first
+sample closes it: the trace gets one last point there (its time, and the distance integrated
+up to it), so a trace spans first sample to first sample and its duration is the lap time
+to within the sampling (~0.3 s), as is the time delta at the line.
+
+A seek starts a new segment: the laps still open are dropped, completed ones are kept, and a
+query returns only laps completed at or before the replay clock (closed by a sample no later
+than it), so after a seek backwards no lap from the future shows.
 
 **Bound.** Samples are stored as ``array('f')``/``array('b')`` columns, 17 bytes each, at
 most ``max_samples`` in all (default 600,000, about 10 MB; the oldest laps are dropped
@@ -24,8 +28,8 @@ drivers, is about 540,000 samples.
 [1]
 >>> t = tr.trace("VER", 1, until=110.0)
 >>> t.distance.tolist(), t.time.tolist(), t.end
-([0.0, 50.0, 100.0], [0.0, 1.0, 2.0], 102.0)
->>> tr.trace("VER", 1, until=101.0) is None     # ended after the clock
+([0.0, 50.0, 100.0, 150.0], [0.0, 1.0, 2.0, 3.0], 103.0)
+>>> tr.trace("VER", 1, until=102.5) is None     # lap 2's first sample, which completes it, is later
 True
 """
 
@@ -47,7 +51,7 @@ class LapTrace:
     driver: str
     lap: int
     start: float          # session time of the lap's first sample
-    end: float            # session time of its last sample
+    end: float            # session time of the next lap's first sample (which completed it)
     distance: np.ndarray  # m into the lap (integrated speed)
     time: np.ndarray      # s since the first sample
     speed: np.ndarray     # km/h
@@ -56,8 +60,8 @@ class LapTrace:
 
 
 class _Lap:
-    __slots__ = ("driver", "lap", "start", "end", "dist", "time", "speed", "throttle", "brake", "complete",
-                 "truncated", "alive")
+    __slots__ = ("driver", "lap", "start", "end", "dist", "time", "speed", "throttle", "brake",
+                 "complete", "truncated", "alive")
 
     def __init__(self, driver: str, lap: int, start: float) -> None:
         self.driver, self.lap, self.start, self.end = driver, lap, start, start
@@ -98,22 +102,29 @@ class LapTraces:
         if drv is None:
             return
         lap = msg.get("lap_number")
+        t, d = _num(msg.get("session_time")), _num(msg.get("lap_distance"))
         cur = self._open.get(drv)
         if cur is not None and cur.lap != lap:
-            # the driver moved on: the lap is complete if it was recorded from its start
-            cur.complete = not cur.truncated and len(cur) > 1 and cur.dist[0] <= 0.5
             del self._open[drv]
+            # the driver moved on: the lap is complete if it was recorded from its start
+            if not cur.truncated and len(cur) > 1 and cur.dist[0] <= 0.5 and t == t and t > cur.end:
+                v0, v1 = cur.speed[-1], _num(msg.get("speed"))
+                step = 0.5 * (v0 + (v1 if v1 == v1 else v0)) / 3.6 * (t - cur.end)  # trapezoid, as lap_distance
+                self._append(cur, t, cur.dist[-1] + step, msg)
+                cur.complete = True
             cur = None
-        if lap is None:
-            return
-        t, d = _num(msg.get("session_time")), _num(msg.get("lap_distance"))
-        if t != t or d != d:
+        if lap is None or t != t or d != d:
             return
         if cur is None:
             cur = self._open[drv] = self._new(drv, int(lap), t)
         if len(cur) >= self.max_lap_samples:
             cur.truncated = True
             return
+        self._append(cur, t, d, msg)
+        if self.samples > self.max_samples:
+            self._evict()
+
+    def _append(self, cur: _Lap, t: float, d: float, msg: dict[str, Any]) -> None:
         cur.end = t
         cur.dist.append(d)
         cur.time.append(t - cur.start)
@@ -121,8 +132,6 @@ class LapTraces:
         cur.throttle.append(_num(msg.get("throttle")))
         cur.brake.append(1 if msg.get("brake") else 0)
         self.samples += 1
-        if self.samples > self.max_samples:
-            self._evict()
 
     def _new(self, drv: str, lap: int, t: float) -> _Lap:
         laps = self._laps.setdefault(drv, {})
@@ -168,7 +177,7 @@ class LapTraces:
 
     # ------------------------------------------------------------------ queries
     def complete_laps(self, driver: str, until: float | None) -> list[int]:
-        """The driver's complete laps that ended at or before ``until``, in lap order."""
+        """The driver's laps completed at or before ``until`` (``None``: any time), in lap order."""
         laps = self._laps.get(driver, {})
         return sorted(k for k, v in laps.items() if v.complete and (until is None or v.end <= until))
 
