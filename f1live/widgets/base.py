@@ -108,6 +108,23 @@ def padded(rows: Sequence[Sequence[Any]], width: int | None = None) -> np.ndarra
     return out
 
 
+def hold_tail(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of a multi-line mark ends on its last finite point, repeated over the padding:
+    bqplot places a line's label at its last point, and a NaN there is an invalid SVG
+    transform (``translate(x,undefined)``, an error in the console). Gaps inside stay.
+
+    >>> x, y = hold_tail(np.array([[1.0, 2.0, 3.0]]), np.array([[5.0, np.nan, np.nan]]))
+    >>> x.tolist(), y.tolist()
+    ([[1.0, 1.0, 1.0]], [[5.0, 5.0, 5.0]])
+    """
+    x, y = np.array(x, dtype=float, ndmin=2), np.array(y, dtype=float, ndmin=2)
+    for i in range(len(y)):
+        ok = np.flatnonzero(np.isfinite(y[i]) & np.isfinite(x[i]))
+        if len(ok):
+            x[i, ok[-1] + 1:], y[i, ok[-1] + 1:] = x[i, ok[-1]], y[i, ok[-1]]
+    return x, y
+
+
 #: Colours for a second or third driver whose team colour an earlier one already uses.
 SLOT_COLOURS = ("#111827", "#9333ea", "#0891b2")
 

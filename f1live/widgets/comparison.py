@@ -10,7 +10,7 @@ import ipywidgets as w
 import numpy as np
 
 from f1live.race_analysis import time_delta
-from f1live.widgets.base import Panel, distinct_colours, padded
+from f1live.widgets.base import Panel, distinct_colours, hold_tail, padded
 from f1live.widgets.leaderboard import fmt_laptime
 from f1live.widgets.style import esc
 from f1live.widgets.view import View
@@ -135,8 +135,8 @@ class ComparisonPanel(Panel):
             self.yd.min, self.yd.max = -lim, lim
         for mark, field in ((self.speed, "speed"), (self.throttle, "throttle")):
             with mark.hold_sync():
-                mark.x = padded([t.distance for t in shown]) if shown else []
-                mark.y = padded([getattr(t, field) for t in shown]) if shown else []
+                mark.x, mark.y = hold_tail(padded([t.distance for t in shown]), padded([getattr(t, field) for t in shown])) \
+                    if shown else ([], [])
                 mark.colors = colours or ["#111827"]
         bx, by = _brake_rows(shown)
         with self.brake.hold_sync():
@@ -144,6 +144,6 @@ class ComparisonPanel(Panel):
             self.brake.colors = [c for t, c in zip(shown, colours, strict=True) for _ in range(int(t.brake.sum()))] \
                 or ["#111827"]
         with self.delta.hold_sync():
-            self.delta.x = padded([g for g, _ in deltas]) if deltas else []
-            self.delta.y = padded([d for _, d in deltas]) if deltas else []
+            self.delta.x, self.delta.y = hold_tail(padded([g for g, _ in deltas]), padded([d for _, d in deltas])) \
+                if deltas else ([], [])
             self.delta.colors = colours or ["#111827"]

@@ -169,7 +169,10 @@ class Dashboard:
         ], layout=w.Layout(width="100%"))
         # The race-analysis panels sit in tabs: the page fits 1366 px without horizontal
         # scrolling, and hidden panels cost the browser nothing (they draw only when shown).
-        self.tabs = w.Tab(children=[live, self.race.widget, self.summary.widget],
+        # A tab's panels are put in it when it is first opened: a bqplot figure rendered in a
+        # hidden tab has no size (negative SVG widths, errors in the console).
+        self._tab_contents = {1: self.race.widget, 2: self.summary.widget}
+        self.tabs = w.Tab(children=[live, w.VBox(), w.VBox()],
                           titles=("Live", "Race analysis", "Session summary"), layout=w.Layout(width="100%"))
         self.tabs.add_class("f1-tabs")
         self.tabs.observe(self._on_tab, names="selected_index")
@@ -405,6 +408,10 @@ class Dashboard:
             self._message("screen frozen (the stream goes on)")
 
     def _on_tab(self, change: dict[str, Any]) -> None:
+        holder = self.tabs.children[change["new"]]
+        content = self._tab_contents.get(change["new"])
+        if content is not None and not holder.children:
+            holder.children = [content]
         self.race.visible = change["new"] == 1
         self._slow_at = float("-inf")  # draw the tab now, not at the next full frame
 

@@ -9,7 +9,7 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
-from f1live.widgets.base import Panel, lap_ticks, padded
+from f1live.widgets.base import Panel, hold_tail, lap_ticks, padded
 from f1live.widgets.view import View
 
 #: Shading of neutralised laps and of rain on the lap axis.
@@ -88,6 +88,7 @@ class LapChartPanel(Panel):
         colours = {c: view.colour(c) for c in codes}
         seen: set[str] = set()
         solid, dashed = [], []
+        codes = [c for c in codes if any(r.position is not None for r in race.laps[c])]
         for c in sorted(codes):  # the first of a team (alphabetically) solid, its team-mate dashed
             (dashed if colours[c] in seen else solid).append(c)
             seen.add(colours[c])
@@ -118,13 +119,12 @@ class LapChartPanel(Panel):
             self.shade.fill_opacities = [0.18] * max(len(fills), 1)
         for mark, group in ((self.solid, solid), (self.dashed, dashed)):
             with mark.hold_sync():
-                y = rows(group)
-                mark.x = np.tile(x, (len(group), 1)) if group and n else []
-                mark.y = y if group and n else []
+                lx, ly = hold_tail(np.tile(x, (len(group), 1)), rows(group)) if group and n else ([], [])
+                mark.x, mark.y = lx, ly
                 mark.colors = [colours[c] for c in group] or ["#9ca3af"]
         with self.selected.hold_sync():
-            sel = rows([selected])[0] if selected in race.laps and n else np.zeros(0)
-            self.selected.x, self.selected.y = (x, sel) if len(sel) else ([], [])
+            sel = hold_tail(x, rows([selected])) if selected in codes and n else None
+            self.selected.x, self.selected.y = (sel[0][0], sel[1][0]) if sel is not None else ([], [])
             self.selected.colors = [colours.get(selected, "#111827")]
         stops = [(p.lap, r.position, colours[c]) for c in codes for p in race.pits.get(c, [])
                  for r in race.laps[c] if r.lap == p.lap and r.position is not None]
