@@ -35,13 +35,14 @@ True
 
 from __future__ import annotations
 
-import math
 from array import array
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from f1live.timing import to_float
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,6 @@ class _Lap:
         return len(self.time)
 
 
-def _num(v: Any) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return math.nan
-    return f
-
-
 class LapTraces:
     """Bounded per-driver, per-lap traces (see the module docstring). Not thread-safe: the
     owner (:class:`f1live.state.LiveState`) calls it under its lock."""
@@ -102,13 +95,13 @@ class LapTraces:
         if drv is None:
             return
         lap = msg.get("lap_number")
-        t, d = _num(msg.get("session_time")), _num(msg.get("lap_distance"))
+        t, d = to_float(msg.get("session_time")), to_float(msg.get("lap_distance"))
         cur = self._open.get(drv)
         if cur is not None and cur.lap != lap:
             del self._open[drv]
             # the driver moved on: the lap is complete if it was recorded from its start
             if not cur.truncated and len(cur) > 1 and cur.dist[0] <= 0.5 and t == t and t > cur.end:
-                v0, v1 = cur.speed[-1], _num(msg.get("speed"))
+                v0, v1 = cur.speed[-1], to_float(msg.get("speed"))
                 step = 0.5 * (v0 + (v1 if v1 == v1 else v0)) / 3.6 * (t - cur.end)  # trapezoid, as lap_distance
                 self._append(cur, t, cur.dist[-1] + step, msg)
                 cur.complete = True
@@ -128,8 +121,8 @@ class LapTraces:
         cur.end = t
         cur.dist.append(d)
         cur.time.append(t - cur.start)
-        cur.speed.append(_num(msg.get("speed")))
-        cur.throttle.append(_num(msg.get("throttle")))
+        cur.speed.append(to_float(msg.get("speed")))
+        cur.throttle.append(to_float(msg.get("throttle")))
         cur.brake.append(1 if msg.get("brake") else 0)
         self.samples += 1
 

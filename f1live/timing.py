@@ -56,7 +56,12 @@ STOPPED_LAPS = 2.5
 STOPPED_MIN_S = 300.0
 
 
-def _f(x: Any) -> float:
+def to_float(x: Any) -> float:
+    """A float, NaN for anything that is not a number (None, NA, text).
+
+    >>> to_float("1.5"), to_float(None)
+    (1.5, nan)
+    """
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -241,9 +246,9 @@ class SessionTiming:
             n = int(np.searchsorted(self._rc_times, t, side="right"))
             by_number = {d.number: d.code for d in self._drivers.values() if d.number is not None}
             for r in self.race_control.iloc[:n].itertuples(index=False):
-                num = _f(getattr(r, "driver_number", None))
+                num = to_float(getattr(r, "driver_number", None))
                 out.append({"session_time": float(r.session_time), "category": _s(r.category) or "RaceControl",
-                            "flag": _s(getattr(r, "flag", None)), "lap": _f(getattr(r, "lap", None)),
+                            "flag": _s(getattr(r, "flag", None)), "lap": to_float(getattr(r, "lap", None)),
                             "driver": by_number.get(int(num), f"#{int(num)}") if num == num else "",
                             "message": _s(r.message)})
         out.sort(key=lambda e: e["session_time"])
