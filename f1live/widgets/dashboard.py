@@ -490,7 +490,7 @@ class Dashboard:
             snap = p.snapshot(race=True, traces=self.race.request() if self.race.visible else None)
             snap["frame"] = "full"
         else:
-            selected = self.telemetry.selected
+            selected = self.telemetry.selected if self.tabs.selected_index == 0 else None  # its trace is hidden
             snap = p.snapshot(history=[selected] if selected else False, latency=False, timing=False)
             snap["frame"] = "live"
         return snap
@@ -511,14 +511,19 @@ class Dashboard:
         # after a start or an unfreeze: _snapshot decided which, and took a full snapshot
         # (all histories, latency percentiles) only for those frames.
         slow = snap.get("frame", "full") == "full"
-        steps = [lambda: self.header.update(view), lambda: self.telemetry.update(view),
-                 lambda: self.trackmap.update(view, selected), lambda: self.timeline.update(view)]
+        # Panels of a hidden tab are not drawn (the header, timeline and health always are:
+        # the clock, the seek bar, the page's own metrics); opening a tab forces a full frame.
+        live_tab = self.tabs.selected_index == 0
+        steps = [lambda: self.header.update(view), lambda: self.timeline.update(view)]
+        if live_tab:
+            steps += [lambda: self.telemetry.update(view), lambda: self.trackmap.update(view, selected)]
         if slow:
             self._slow_at = time.monotonic()
             self.slow_frames += 1
-            steps += [lambda: self.leaderboard.update(view, selected),
-                      lambda: self.predictions.update(view, selected), lambda: self.alerts.update(view),
-                      lambda: self.health.update(view), lambda: self._update_summary(view)]
+            if live_tab:
+                steps += [lambda: self.leaderboard.update(view, selected),
+                          lambda: self.predictions.update(view, selected), lambda: self.alerts.update(view)]
+            steps += [lambda: self.health.update(view), lambda: self._update_summary(view)]
             if self.race.visible:
                 steps.append(lambda: self.race.update(view, selected))
         for step in steps:
