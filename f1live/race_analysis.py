@@ -161,7 +161,7 @@ def lap_status(start: float, end: float, periods: Sequence[Mapping[str, Any]]) -
     >>> lap_status(0.0, 15.0, periods), lap_status(21.0, 40.0, periods), lap_status(30.0, 60.0, periods)
     ('YELLOW', '', 'SC')
     """
-    found = set()
+    found: set[str] = set()
     for p in periods:
         p_end = math.inf if p.get("end") is None else float(p["end"])
         if float(p["start"]) <= end and p_end > start:

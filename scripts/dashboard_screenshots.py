@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from f1live.config import Settings  # noqa: E402
-from f1live.widgets.server import VoilaServer  # noqa: E402
+from f1live.serve import VoilaServer  # noqa: E402
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars")
@@ -109,7 +109,7 @@ def main() -> int:
                 d.get(srv.url)
                 t0 = time.monotonic()
 
-                def lap() -> int:
+                def lap(d=d) -> int:  # noqa: ANN001 - the driver of this size
                     text = d.execute_script("const e = document.querySelector('.f1-session-time');"
                                             "return e ? e.textContent : '';") or ""
                     return int(text.split("/")[0].replace("Lap", "").strip()) if text.startswith("Lap") else 0

@@ -91,7 +91,7 @@ def set_domain(scale: object, values: np.ndarray, default: tuple[float, float] =
         scale.min, scale.max = lo, hi  # type: ignore[attr-defined]
 
 
-def padded(rows: Sequence[Sequence[Any]], width: int | None = None) -> np.ndarray:
+def padded(rows: Sequence[Any], width: int | None = None) -> np.ndarray:
     """Rows of different lengths as one 2-D float array, padded with NaN (a gap in bqplot),
     so a multi-line mark gets a rectangular array.
 

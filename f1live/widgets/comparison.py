@@ -3,6 +3,7 @@ drivers on a chosen completed lap (default: each one's latest), and the time del
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import bqplot as bq
@@ -21,7 +22,7 @@ DISTANCE_NOTE = ("Distance into the lap = speed integrated over time from the la
                  "distance (positive: behind the first driver).")
 
 
-def lap_options(trace_laps: dict[str, list[int]], drivers: list[str]) -> list[tuple[str, Any]]:
+def lap_options(trace_laps: dict[str, list[int]], drivers: Sequence[str]) -> list[tuple[str, Any]]:
     """The lap choices: each driver's latest, then the laps all of them completed (newest first).
 
     >>> lap_options({"VER": [30, 31, 32], "ALO": [30, 31]}, ["VER", "ALO"])
@@ -100,12 +101,12 @@ class ComparisonPanel(Panel):
         self._key: Any = None
         self.widget = self.card(w.HBox([self.lap]), self.note, *self.figures, self.hint)
 
-    def request(self, drivers: list[str]) -> dict[str, int | None]:
+    def request(self, drivers: Sequence[str]) -> dict[str, int | None]:
         """The lap traces the next snapshot should carry (``LiveState.snapshot(traces=...)``)."""
         lap = self.lap.value
         return {d: None if lap == LATEST else int(lap) for d in drivers[:3]}
 
-    def update(self, view: View, drivers: list[str]) -> None:
+    def update(self, view: View, drivers: Sequence[str] = ()) -> None:
         drivers = drivers[:3]
         options = lap_options(view.trace_laps, drivers)
         if options != list(self.lap.options):

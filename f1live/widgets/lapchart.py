@@ -87,7 +87,8 @@ class LapChartPanel(Panel):
         codes = [d for d in race.order if d in race.laps] + sorted(d for d in race.laps if d not in race.order)
         colours = {c: view.colour(c) for c in codes}
         seen: set[str] = set()
-        solid, dashed = [], []
+        solid: list[str] = []
+        dashed: list[str] = []
         codes = [c for c in codes if any(r.position is not None for r in race.laps[c])]
         for c in sorted(codes):  # the first of a team (alphabetically) solid, its team-mate dashed
             (dashed if colours[c] in seen else solid).append(c)
@@ -123,9 +124,9 @@ class LapChartPanel(Panel):
                 mark.x, mark.y = lx, ly
                 mark.colors = [colours[c] for c in group] or ["#9ca3af"]
         with self.selected.hold_sync():
-            sel = hold_tail(x, rows([selected])) if selected in codes and n else None
+            sel = hold_tail(x, rows([str(selected)])) if selected in codes and n else None
             self.selected.x, self.selected.y = (sel[0][0], sel[1][0]) if sel is not None else ([], [])
-            self.selected.colors = [colours.get(selected, "#111827")]
+            self.selected.colors = [colours.get(selected or "", "#111827")]
         stops = [(p.lap, r.position, colours[c]) for c in codes for p in race.pits.get(c, [])
                  for r in race.laps[c] if r.lap == p.lap and r.position is not None]
         with self.pits.hold_sync():

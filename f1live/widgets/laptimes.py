@@ -3,6 +3,7 @@ in/out laps, laps under yellow / SC / VSC / red flag and deleted laps marked, no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import bqplot as bq
@@ -93,7 +94,7 @@ class LapTimesPanel(Panel):
         self._key: Any = None
         self.widget = self.card(self.note, self.figure)
 
-    def update(self, view: View, drivers: list[str]) -> None:
+    def update(self, view: View, drivers: Sequence[str] = ()) -> None:
         race = view.race
         if race is None or (race.key, tuple(drivers)) == self._key:
             return
