@@ -98,7 +98,7 @@ def test_panels_of_hidden_tabs_are_not_drawn(monaco_2023) -> None:
     record(state, 1.0)
     dash = Dashboard(Settings(), pipeline=RacePipeline(state))
     dash._apply(dash._snapshot())
-    assert dash.race.strategy._key is None and not dash.tabs.children[1].children  # hidden: not even built
+    assert dash.race is None and not dash.tabs.children[1].children  # hidden: not even built
     assert "VER" in dash.leaderboard.table.value
     dash.tabs.selected_index = 1  # as a click on "Race analysis" would
     record(state, 2.0)

@@ -83,7 +83,10 @@ class Dashboard:
 
     >>> d = Dashboard(Settings())
     >>> len(d.panels), d.running, d.tabs.titles
-    (14, False, ('Live', 'Race analysis', 'Session summary'))
+    (9, False, ('Live', 'Race analysis', 'Session summary'))
+    >>> d.tabs.selected_index = 1   # the race-analysis panels are built when their tab is first opened
+    >>> len(d.panels), d.race.visible
+    (14, True)
     >>> d.stop()  # idempotent, safe before start
     """
 
@@ -133,11 +136,11 @@ class Dashboard:
         self.alerts = AlertsPanel()
         self.health = HealthPanel()
         self.scaling = ScalingPanel(settings.run_dir, runner=None)
-        self.race = RaceTab(on_select=self._select_driver)
+        self.race: RaceTab | None = None  # built when its tab is first opened (see _on_tab)
         self.summary = SummaryPanel()
         self._summary_shown = False
-        self.panels = [self.header, self.timeline, self.telemetry, self.trackmap, self.leaderboard,
-                       self.predictions, self.alerts, self.health, *self.race.panels, self.summary]
+        self._live_panels = [self.header, self.timeline, self.telemetry, self.trackmap, self.leaderboard,
+                             self.predictions, self.alerts, self.health]
         # Browser-side heartbeat: the Play widget's timer runs in the page and sends value
         # changes back; a closed page stops it.  Hidden: it is machinery, not UI.
         # It ticks every 250 ms until the first tick arrives (the page-gated start waits for it),
@@ -169,9 +172,9 @@ class Dashboard:
         ], layout=w.Layout(width="100%"))
         # The race-analysis panels sit in tabs: the page fits 1366 px without horizontal
         # scrolling, and hidden panels cost the browser nothing (they draw only when shown).
-        # A tab's panels are put in it when it is first opened: a bqplot figure rendered in a
-        # hidden tab has no size (negative SVG widths, errors in the console).
-        self._tab_contents = {1: self.race.widget, 2: self.summary.widget}
+        # A tab's panels are built and put in it when it is first opened: a bqplot figure
+        # rendered in a hidden tab has no size (negative SVG widths, errors in the console),
+        # and a page that never opens the tab loads no widget models for it.
         self.tabs = w.Tab(children=[live, w.VBox(), w.VBox()],
                           titles=("Live", "Race analysis", "Session summary"), layout=w.Layout(width="100%"))
         self.tabs.add_class("f1-tabs")
@@ -407,12 +410,20 @@ class Dashboard:
             self.refresher.join(2)
             self._message("screen frozen (the stream goes on)")
 
+    @property
+    def panels(self) -> list[Any]:
+        """Every panel built so far (the race-analysis ones once their tab was opened)."""
+        return [*self._live_panels, *(self.race.panels if self.race is not None else []), self.summary]
+
     def _on_tab(self, change: dict[str, Any]) -> None:
         holder = self.tabs.children[change["new"]]
-        content = self._tab_contents.get(change["new"])
+        if change["new"] == 1 and self.race is None:
+            self.race = RaceTab(on_select=self._select_driver)
+        content = {1: self.race.widget if self.race is not None else None, 2: self.summary.widget}.get(change["new"])
         if content is not None and not holder.children:
             holder.children = [content]
-        self.race.visible = change["new"] == 1
+        if self.race is not None:
+            self.race.visible = change["new"] == 1
         self._slow_at = float("-inf")  # draw the tab now, not at the next full frame
 
     def _select_driver(self, code: str) -> None:
@@ -487,7 +498,8 @@ class Dashboard:
         if p is None:
             return {"status": {"pipeline": "not started"}}
         if time.monotonic() - self._slow_at >= self.settings.ui_slow_refresh_ms / 1000.0:
-            snap = p.snapshot(race=True, traces=self.race.request() if self.race.visible else None)
+            race = self.race if self.race is not None and self.race.visible else None
+            snap = p.snapshot(race=True, traces=race.request() if race is not None else None)
             snap["frame"] = "full"
         else:
             selected = self.telemetry.selected if self.tabs.selected_index == 0 else None  # its trace is hidden
@@ -524,8 +536,9 @@ class Dashboard:
                 steps += [lambda: self.leaderboard.update(view, selected),
                           lambda: self.predictions.update(view, selected), lambda: self.alerts.update(view)]
             steps += [lambda: self.health.update(view), lambda: self._update_summary(view)]
-            if self.race.visible:
-                steps.append(lambda: self.race.update(view, selected))
+            race = self.race if self.race is not None and self.race.visible else None
+            if race is not None:
+                steps.append(lambda: race.update(view, selected))
         for step in steps:
             try:
                 step()
