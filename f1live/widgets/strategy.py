@@ -38,8 +38,8 @@ class StrategyPanel(Panel):
     >>> p.update(View(race=race))
     >>> p.bars.x.tolist(), p.bars.colors[1:], p.pit_text.text.tolist()
     ([[0.1, 29.9], [0.1, 19.9], [20.1, 28.9]], ['#F0F0EC', '#FFD12E'], ['24.5'])
-    >>> p.yax.tick_labels
-    {0: 'VER', 1: 'ALO'}
+    >>> p.names.text.tolist(), p.names.y.tolist()
+    (['VER', 'ALO'], [0.0, 1.0])
     """
 
     title = "Tyre strategy"
@@ -58,9 +58,13 @@ class StrategyPanel(Panel):
                                stroke="#ffffff")
         self.pit_text = bq.Label(x=[], y=[], text=[], scales=sc, colors=["#111827"], font_size=10, default_size=10,
                                  font_weight="bolder", x_offset=6, y_offset=4)
+        # driver codes as a label mark left of lap 0 (an axis' tick_labels set after its view was
+        # created are not always applied by bqplot 0.13; a mark's data always is)
+        self.names = bq.Label(x=[], y=[], text=[], scales=sc, colors=["#374151"], font_size=11, default_size=11,
+                              align="end", x_offset=-6, y_offset=0, apply_clip=False)
         self.xax = bq.Axis(scale=self.xs, label="lap", tick_values=lap_ticks(78), grid_color="#eee")
-        self.yax = bq.Axis(scale=self.ys, orientation="vertical", tick_values=[], grid_lines="none")
-        self.figure = bq.Figure(marks=[self.edges, self.bars, self.pits, self.pit_text], axes=[self.xax, self.yax],
+        self.figure = bq.Figure(marks=[self.edges, self.bars, self.pits, self.pit_text, self.names],
+                                axes=[self.xax],
                                 animation_duration=0, fig_margin={"top": 6, "bottom": 36, "left": 44, "right": 10},
                                 layout=w.Layout(height=f"{20 * ROW_PX + 42}px", width="100%"))
         self.note = w.HTML(compound_legend())
@@ -85,9 +89,10 @@ class StrategyPanel(Panel):
             self.xs.min, self.xs.max = 0.0, total
             self.xax.tick_values = lap_ticks(total)
             self.ys.min, self.ys.max = -0.6, max(len(rows), 1) - 0.4
-            self.yax.tick_values = np.arange(len(rows))
-            self.yax.tick_labels = {i: c for i, c in enumerate(rows)}
             self.figure.layout.height = f"{max(len(rows), 3) * ROW_PX + 42}px"
+        with self.names.hold_sync():
+            self.names.x, self.names.y = np.zeros(len(rows)), np.arange(len(rows), dtype=float)
+            self.names.text = rows
         with self.edges.hold_sync(), self.bars.hold_sync():
             self.edges.x, self.edges.y = np.array(xs).reshape(-1, 2), np.array(ys, dtype=float).reshape(-1, 2)
             self.bars.x, self.bars.y = self.edges.x, self.edges.y
