@@ -145,7 +145,7 @@ class RaceAt:
     rain_laps: list[tuple[float, float]]     # the same as fractions of the leader's race distance
     race_start: float | None
     leader_laps: int                          # laps the leader has completed
-    chequered: bool                           # the leader has completed the race distance
+    chequered: bool                           # the race distance is done, or the chequered flag shown
 
     @property
     def fastest(self) -> LapRecord | None:
@@ -382,6 +382,10 @@ class RaceAnalysis:
         self._ts_times = ts["session_time"].to_numpy(dtype=float) if ts is not None else np.zeros(0)
         self._lead_times = np.array([s for _, s in timing.lap_starts() if s is not None])
         self.teams = {d: timing.driver_laps(d).team for d in self.drivers}
+        rc = timing.race_control  # a shortened race ends with the chequered flag before the distance
+        flags = rc[rc["flag"].astype(str).str.upper() == "CHEQUERED"]["session_time"] if rc is not None \
+            and "flag" in rc.columns else []
+        self._chequered_at = float(min(flags)) if len(flags) else math.inf
         self._cache: tuple[tuple[Any, ...], RaceAt] | None = None
 
     def key(self, t: float) -> tuple[Any, ...]:
@@ -410,6 +414,7 @@ class RaceAnalysis:
             order=[r["driver"] for r in board], laps=laps, stints=stints(laps),
             pits=pit_stops(self.timing, t, self.drivers), flag_laps=flag_laps(self.timing, t),
             weather=wx, rain=rain, rain_laps=rain_laps, race_start=self.timing.race_start,
-            leader_laps=int(leader_laps), chequered=bool(total and leader_laps >= total))
+            leader_laps=int(leader_laps),
+            chequered=bool(total and leader_laps >= total) or self._chequered_at <= t)
         self._cache = (key, result)
         return result

@@ -153,7 +153,7 @@ class SessionTiming:
                 else np.zeros(0),
                 lap_pit_in=g["PitInTime"].to_numpy(dtype=float) if "PitInTime" in g.columns else nan,
                 lap_pit_out=g["PitOutTime"].to_numpy(dtype=float) if "PitOutTime" in g.columns else nan,
-                deleted=g["Deleted"].fillna(False).to_numpy(dtype=bool) if "Deleted" in g.columns
+                deleted=g["Deleted"].eq(True).to_numpy(dtype=bool) if "Deleted" in g.columns
                 else np.zeros(len(g), bool),
                 done_end=end[done_idx], done_idx=done_idx)
         # the leader's line crossings: for every lap count, the first car to complete it

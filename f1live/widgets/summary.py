@@ -78,8 +78,9 @@ class SummaryPanel(Panel):
             return
         if ended:
             state = ("Final: the replay has ended." if race.chequered else
-                     f"The replay ended before the chequered flag (lap {race.leader_laps}/{race.total_laps or '?'}): "
-                     "the order at that moment.")
+                     f"The replay ended before the leader completed the scheduled distance (lap {race.leader_laps}/"
+                     f"{race.total_laps or '?'}; a race shortened without a chequered-flag message, or a replay "
+                     "stopped early): the order at that moment.")
         else:
             state = "Chequered flag: provisional until the replay ends (cars still crossing the line)."
         rows = []
