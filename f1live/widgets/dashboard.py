@@ -387,14 +387,29 @@ class Dashboard:
 
     def _wire_controls(self) -> None:
         c = self.controls
+
+        def pause() -> None:
+            self._need().pause()
+            self._message("paused")
+
+        def resume() -> None:
+            self._need().resume()
+            self._message("running")
+
+        def seek_lap() -> None:
+            self._need().seek(int(c.lap.value))
+            self._message(f"seeking to lap {int(c.lap.value)}")
+
+        def seek_time(t: float) -> None:
+            self._need().seek(session_time=t)
+            self._message(f"seeking to {fmt_clock(t)}")
+
         c.on("start", self._guard(self._on_start))
-        c.on("pause", self._guard(lambda: (self._need().pause(), self._message("paused"))))
-        c.on("resume", self._guard(lambda: (self._need().resume(), self._message("running"))))
+        c.on("pause", self._guard(pause))
+        c.on("resume", self._guard(resume))
         c.on("stop", self._guard(self._on_stop))
-        c.on("seek", self._guard(lambda: (self._need().seek(int(c.lap.value)),
-                                          self._message(f"seeking to lap {int(c.lap.value)}"))))
-        self.timeline.on_seek(lambda t: self._guard(lambda: (self._need().seek(session_time=t),
-                                                             self._message(f"seeking to {fmt_clock(t)}")))())
+        c.on("seek", self._guard(seek_lap))
+        self.timeline.on_seek(lambda t: self._guard(lambda: seek_time(t))())
         c.live_ui.observe(lambda ch: self._guard(lambda: self.set_live(bool(ch["new"])))(), names="value")
         c.speed.observe(lambda ch: self._guard(lambda: self._need().set_speed(SPEEDS[ch["new"]]))()
                         if self.running else None, names="value")

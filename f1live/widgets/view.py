@@ -69,7 +69,7 @@ class View:
     anomalies: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, Any] = field(default_factory=dict)
-    latency: dict[str, Sequence[float]] = field(default_factory=dict)
+    latency: dict[str, Any] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
     history_fields: tuple[str, ...] = ()
     timing: dict[str, Any] = field(default_factory=dict)
@@ -114,7 +114,7 @@ class View:
             return sorted(codes, key=lambda c: (order.get(c, 999), c))
 
         def key(code: str) -> tuple[int, str]:
-            pos = self.latest(code).get("position")
+            pos: Any = self.latest(code).get("position")
             try:
                 return (int(pos), code)
             except (TypeError, ValueError):
