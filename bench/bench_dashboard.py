@@ -16,6 +16,9 @@ costs. ``--cycles`` live/frozen pairs; medians are reported.
   2 s, written whether or not a UI is attached): median of the p50s of the 2-s
   intervals lying wholly inside a phase; target: p50 within 10 %.
 
+``--tab "Race analysis"`` measures with that tab of the page open (the race-analysis panels
+drawn on the slow tier instead of the live ones); the default is the page as it opens.
+
 ``--client kernel`` runs the same notebook code in a bare ipykernel whose IOPub
 messages a client drains, with no Voila and no browser: what the kernel side alone
 (the refresher, serialising and sending comm messages) costs. ``--browser-nice`` and
@@ -136,6 +139,10 @@ class BrowserClient:
             if time.monotonic() - t0 > 180:
                 raise RuntimeError("the dashboard never showed a message")
             time.sleep(0.2)
+        if args.tab:
+            from selenium.webdriver.common.by import By
+
+            self.d.find_element(By.XPATH, f"//li[contains(@class,'lm-TabBar-tab')][.//div[text()='{args.tab}']]").click()
         self.kernel = psutil.Process(self.srv.kernel_pids()[0])
         browser = psutil.Process(self.d.service.process.pid)
         self.browser = [browser, *browser.children(recursive=True)]
@@ -252,6 +259,7 @@ def main() -> int:
     ap.add_argument("--start-lap", type=int, default=20)
     ap.add_argument("--broker", default="kafka", help="kafka (embedded Apache Kafka) | tansu")
     ap.add_argument("--window", default="1400x2000", help="browser viewport WxH")
+    ap.add_argument("--tab", default="", help="open this tab of the page before measuring (e.g. 'Race analysis')")
     ap.add_argument("--browser-nice", type=int, default=0, help="run the browser at this niceness")
     ap.add_argument("--browser-cpus", default="", help="confine the browser to these CPUs (e.g. 1)")
     ap.add_argument("--browser-sched", choices=sorted(POLICIES), default="other",
@@ -271,7 +279,7 @@ def main() -> int:
     result: dict = {"client": args.client, "speed": args.speed, "drivers": args.drivers, "seconds": args.seconds,
                     "cycles": args.cycles, "broker": broker.kind, "refresh_ms": settings.ui_refresh_ms,
                     "browser_nice": args.browser_nice, "browser_cpus": args.browser_cpus,
-                    "browser_sched": args.browser_sched, "window": args.window,
+                    "browser_sched": args.browser_sched, "window": args.window, "tab": args.tab or "Live",
                     "cpus": psutil.cpu_count(), "load_avg_1m": os.getloadavg()[0]}
     live: list[dict] = []
     frozen: list[dict] = []
@@ -344,6 +352,7 @@ def main() -> int:
           f"{broker.kind}" + (f", viewport {args.window}, browser nice {args.browser_nice}"
                               f"{', CPUs ' + args.browser_cpus if args.browser_cpus else ''}"
                               f"{', policy ' + args.browser_sched if args.browser_sched != 'other' else ''}"
+                              f", tab {args.tab or 'Live'}"
                               if args.client == "browser" else "")
           + f", load avg {result['load_avg_1m']:.1f} on {result['cpus']} CPUs (shared machine: noisy)")
     print(f"{'metric':34} {'value':>20}  target")

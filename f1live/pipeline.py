@@ -35,7 +35,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from f1live.config import Settings
@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # the parts are imported when the pipeline builds them (a qui
     from f1live.consumer import RealTimeConsumer
     from f1live.processors import Processor
     from f1live.producer import RealTimeProducer
+    from f1live.race_analysis import RaceAnalysis
     from f1live.sources import SessionData
     from f1live.state import LiveState
     from f1live.timing import SessionTiming
@@ -126,6 +127,7 @@ class Pipeline:
         self.start_at = f"lap {int(start_lap)}" if start_lap is not None else (start or settings.replay_from)
         self.delete_topics = delete_topics
         self.timing: SessionTiming | None = None
+        self.race: RaceAnalysis | None = None  # the race analysis over the timing tables
         self._broker_ready = False
         self.broker_kind = broker_kind
         self.broker: Broker | None = None
@@ -231,9 +233,11 @@ class Pipeline:
         if self.data is not None:
             meta.update(self.data.meta or {})
             if self.data.laps is not None and len(self.data.laps):
+                from f1live.race_analysis import RaceAnalysis
                 from f1live.timing import SessionTiming
 
                 self.timing = SessionTiming.from_session(self.data, drivers=self.drivers)
+                self.race = RaceAnalysis(self.timing)
         info = self.cache.driver_info()
         if self.drivers:
             info = {k: v for k, v in info.items() if k in self.drivers}
@@ -357,7 +361,8 @@ class Pipeline:
 
     # ------------------------------------------------------------------ read
     def snapshot(self, history: bool | Collection[str] = True, latency: bool = True,
-                 timing: bool = True) -> dict[str, Any]:
+                 timing: bool = True, race: bool = False,
+                 traces: Mapping[str, int | None] | None = None) -> dict[str, Any]:
         """The live state, the timing as of the replay clock, and the pipeline's status.
 
         ``history`` and ``latency`` as in :meth:`f1live.state.LiveState.snapshot` (a live
@@ -365,11 +370,13 @@ class Pipeline:
         The replay clock is ``session_time`` (the newest message processed in the current
         replay segment); ``lap`` and ``track_status`` are those at that clock, and with
         ``timing`` the leaderboard (``timing``) and the track-status / race-control events
-        issued up to the clock (``events``): nothing later than the clock is in it.
+        issued up to the clock (``events``): nothing later than the clock is in it. With
+        ``race`` the race analysis at the clock (``race``, :meth:`f1live.race_analysis.RaceAnalysis.at`);
+        ``traces`` as in :meth:`f1live.state.LiveState.snapshot` (lap traces to compare).
         """
         if self.state is None:
             return {"meta": dict(self.meta), "status": {"pipeline": self.phase}, "counters": {}}
-        snap = self.state.snapshot(history=history, latency=latency)
+        snap = self.state.snapshot(history=history, latency=latency, traces=traces)
         snap["meta"] = {**self.meta, **snap.get("meta", {})}
         now = snap.get("session_time")
         if self.timing is not None and now is not None:
@@ -378,6 +385,8 @@ class Pipeline:
             if timing:
                 snap["timing"] = self.timing.at(now)
                 snap["events"] = self.timing.events(now)
+            if race and self.race is not None:
+                snap["race"] = self.race.at(now)
         status = snap.setdefault("status", {})
         status["pipeline"] = self.phase
         if self.broker is not None:

@@ -56,7 +56,12 @@ STOPPED_LAPS = 2.5
 STOPPED_MIN_S = 300.0
 
 
-def _f(x: Any) -> float:
+def to_float(x: Any) -> float:
+    """A float, NaN for anything that is not a number (None, NA, text).
+
+    >>> to_float("1.5"), to_float(None)
+    (1.5, nan)
+    """
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -78,8 +83,9 @@ def fmt_gap(seconds: float | None, laps_down: int = 0) -> str:
 
 
 @dataclass
-class _Driver:
-    """One driver's laps as arrays sorted by lap number."""
+class DriverLaps:
+    """One driver's laps as arrays sorted by lap number (the whole session: query it through
+    :meth:`SessionTiming.completed`, which keeps to what is known at a clock)."""
 
     code: str
     number: int | None
@@ -94,6 +100,9 @@ class _Driver:
     stint: np.ndarray
     pit_in: np.ndarray       # sorted pit-lane entry times
     pit_out: np.ndarray      # sorted pit-lane exit times
+    lap_pit_in: np.ndarray   # per lap: pit-lane entry during it (NaN if none; the in-lap)
+    lap_pit_out: np.ndarray  # per lap: pit-lane exit that started it (NaN if none; the out-lap)
+    deleted: np.ndarray      # per lap: deleted by the stewards (FastF1 ``Deleted``; False when absent)
     done_end: np.ndarray     # end times of completed (timed) laps, sorted
     done_idx: np.ndarray     # their indices into the lap arrays
 
@@ -117,7 +126,7 @@ class SessionTiming:
                  total_laps: int | None = None, drivers: Iterable[str] | None = None) -> None:
         self.total_laps = int(total_laps) if total_laps else None
         self.only = {d.upper() for d in drivers} if drivers else None
-        self._drivers: dict[str, _Driver] = {}
+        self._drivers: dict[str, DriverLaps] = {}
         laps = laps if laps is not None else pd.DataFrame()
         for code, g in (laps.groupby("Driver", sort=True) if len(laps) else ()):
             g = g.sort_values("LapNumber", kind="stable")
@@ -128,7 +137,8 @@ class SessionTiming:
             done_idx = done_idx[np.argsort(end[done_idx], kind="stable")]
             num = g["DriverNumber"].iloc[0] if "DriverNumber" in g.columns else None
             team = g["Team"].iloc[0] if "Team" in g.columns else None
-            self._drivers[str(code)] = _Driver(
+            nan = end * np.nan
+            self._drivers[str(code)] = DriverLaps(
                 code=str(code), number=None if num is None or pd.isna(num) else int(num),
                 team=None if team is None or pd.isna(team) else str(team), lap=lap,
                 start=g["LapStartTime"].to_numpy(dtype=float), end=end,
@@ -141,6 +151,10 @@ class SessionTiming:
                 else np.zeros(0),
                 pit_out=np.sort(g["PitOutTime"].dropna().to_numpy(dtype=float)) if "PitOutTime" in g.columns
                 else np.zeros(0),
+                lap_pit_in=g["PitInTime"].to_numpy(dtype=float) if "PitInTime" in g.columns else nan,
+                lap_pit_out=g["PitOutTime"].to_numpy(dtype=float) if "PitOutTime" in g.columns else nan,
+                deleted=g["Deleted"].eq(True).to_numpy(dtype=bool) if "Deleted" in g.columns
+                else np.zeros(len(g), bool),
                 done_end=end[done_idx], done_idx=done_idx)
         # the leader's line crossings: for every lap count, the first car to complete it
         crossings: dict[float, float] = {}
@@ -181,6 +195,21 @@ class SessionTiming:
     def drivers(self) -> list[str]:
         return sorted(self._drivers)
 
+    def driver_laps(self, code: str) -> DriverLaps:
+        """All of ``code``'s laps (the whole session; see :meth:`completed` for a clock)."""
+        return self._drivers[code]
+
+    def completed(self, code: str, t: float) -> np.ndarray:
+        """Indices into :meth:`driver_laps` of the laps ``code`` completed by ``t`` (line
+        crossing at or before ``t``), in the order they were completed."""
+        d = self._drivers[code]
+        return d.done_idx[:int(np.searchsorted(d.done_end, t, side="right"))]
+
+    def red_at(self, t: float) -> bool:
+        """A red flag is in force at ``t``."""
+        code = self.track_status_at(t)
+        return code is not None and "5" in code
+
     def race_lap(self, t: float) -> int:
         """The lap the leader is on at ``t`` (0 before the start; capped at ``total_laps``)."""
         if self.race_start is None or t < self.race_start:
@@ -217,9 +246,9 @@ class SessionTiming:
             n = int(np.searchsorted(self._rc_times, t, side="right"))
             by_number = {d.number: d.code for d in self._drivers.values() if d.number is not None}
             for r in self.race_control.iloc[:n].itertuples(index=False):
-                num = _f(getattr(r, "driver_number", None))
+                num = to_float(getattr(r, "driver_number", None))
                 out.append({"session_time": float(r.session_time), "category": _s(r.category) or "RaceControl",
-                            "flag": _s(getattr(r, "flag", None)), "lap": _f(getattr(r, "lap", None)),
+                            "flag": _s(getattr(r, "flag", None)), "lap": to_float(getattr(r, "lap", None)),
                             "driver": by_number.get(int(num), f"#{int(num)}") if num == num else "",
                             "message": _s(r.message)})
         out.sort(key=lambda e: e["session_time"])
@@ -257,11 +286,11 @@ class SessionTiming:
         ``gap_s``, ``laps_down``, ``interval_s``, ``interval``, ``last_lap_s``,
         ``best_lap_s``, ``compound``, ``tyre_age``, ``pits``, ``in_pit``, ``stopped``.
         """
-        red = self._red_at(t)
+        red = self.red_at(t)
         rows: list[dict[str, Any]] = []
         for d in self._drivers.values():
-            n = int(np.searchsorted(d.done_end, t, side="right"))  # laps completed by t
-            done = d.done_idx[:n]
+            done = self.completed(d.code, t)
+            n = len(done)
             last = int(done[np.argmax(d.lap[done])]) if n else None
             # the lap being run: the latest lap that has started by t
             started = np.flatnonzero(d.start <= t)
@@ -270,7 +299,7 @@ class SessionTiming:
             lt = d.lap_time[done]
             lt = lt[~np.isnan(lt)]
             pit_in = d.pit_in[d.pit_in <= t]
-            pits = int(sum(1 for x in pit_in if not self._red_at(x)))
+            pits = int(sum(1 for x in pit_in if not self.red_at(x)))
             in_pit = bool(len(pit_in)) and not (d.pit_out[(d.pit_out > pit_in[-1]) & (d.pit_out <= t)].size)
             # a pit stay also ends with the in-lap's line crossing when no exit follows (red flag, garage)
             if in_pit and last is not None and d.end[last] > pit_in[-1] and not d.pit_out[d.pit_out > pit_in[-1]].size:
@@ -329,10 +358,6 @@ class SessionTiming:
         d = self._drivers[code]
         hit = np.flatnonzero(d.lap[d.done_idx] == laps)
         return float(d.end[d.done_idx[hit[0]]]) if len(hit) else math.nan
-
-    def _red_at(self, t: float) -> bool:
-        code = self.track_status_at(t)
-        return code is not None and "5" in code
 
     def at(self, t: float | None) -> dict[str, Any]:
         """Everything the dashboard shows from timing at ``t``, as plain data."""

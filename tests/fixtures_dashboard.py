@@ -234,3 +234,39 @@ def car_positions(driver: Any) -> list[str]:
     return driver.execute_script(
         "return [...document.querySelectorAll('.f1-panel-trackmappanel g.object_grp')]"
         ".map(e => e.getAttribute('transform'));")
+
+
+def open_tab(driver: Any, title: str) -> None:
+    """Click one of the dashboard's tabs by its title (Lumino tab bars answer real pointer
+    events, not a scripted ``click()``)."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.XPATH, f"//li[contains(@class,'lm-TabBar-tab')][.//div[text()='{title}']]").click()
+
+
+#: The race-analysis panels (CSS class of each card).
+ANALYSIS_PANELS = ("f1-panel-strategypanel", "f1-panel-lapchartpanel", "f1-panel-laptimespanel",
+                   "f1-panel-comparisonpanel", "f1-panel-weatherpanel")
+
+
+def analysis_state(driver: Any) -> dict[str, tuple[int, str]]:
+    """Per race-analysis panel: how many drawn lines (SVG paths with data) and a signature of
+    everything it draws (paths, labels, texts), to tell that it changed."""
+    return {k: (int(n), str(sig)) for k, (n, sig) in driver.execute_script("""
+        const out = {};
+        for (const cls of arguments[0]) {
+          const root = document.querySelector('.' + cls);
+          if (!root) { out[cls] = [0, '']; continue; }
+          const d = [...root.querySelectorAll('path.line, path.dot, .object_grp')]
+            .map(e => (e.getAttribute('d') || '') + (e.getAttribute('transform') || ''));
+          const drawn = [...root.querySelectorAll('path.line')].filter(e => (e.getAttribute('d') || '').length > 20);
+          out[cls] = [drawn.length, d.join('|') + root.textContent];
+        }
+        return out;""", list(ANALYSIS_PANELS)).items()}
+
+
+def horizontal_overflow(driver: Any) -> int:
+    """How many pixels the page is wider than the window (0: no horizontal scrolling)."""
+    return int(driver.execute_script(
+        "const r = document.querySelector('.f1-root').getBoundingClientRect();"
+        "return Math.max(document.documentElement.scrollWidth, Math.ceil(r.right)) - window.innerWidth;"))

@@ -9,13 +9,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.fixtures_dashboard import clock_seconds, page_text, wait_for
+from tests.fixtures_dashboard import ANALYSIS_PANELS, clock_seconds, page_text, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PANELS = ("f1-header", "f1-controls", "f1-panel-timelinepanel", "f1-panel-trackmappanel", "f1-panel-telemetrypanel",
           "f1-panel-leaderboardpanel", "f1-panel-predictionspanel", "f1-panel-alertspanel",
-          "f1-panel-healthpanel", "f1-panel-scalingpanel")
+          "f1-panel-healthpanel", "f1-panel-scalingpanel", "f1-tabs")
 
 
 def msgcount(driver) -> int:
@@ -34,17 +34,27 @@ def gone(pids: list[int]) -> list[int]:
     return [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
 
-def test_live_page_on_kafka_with_models(dashboard_command, chrome, trained, monaco_2023_export,
+def test_live_page_on_kafka_with_models(dashboard_command, chrome, trained, monaco_2023, monaco_2023_export,
                                         tmp_path: Path) -> None:
     """What a user sees with `f1live dashboard` on the real race, Apache Kafka and trained models:
     the field moving from lights out, predictions, gaps after a seek, controls that answer within
-    0.5 s (measured in the page, from the click to the replay clock's reaction), a second tab
-    streaming at the same time, no JS error, no request leaving the machine."""
+    0.5 s (measured in the page, from the click to the replay clock's reaction), the race-analysis
+    panels drawn and moving with the replay, a second tab streaming at the same time, the session
+    summary at the end of the replay, no horizontal scrolling at 1366x768, no JS error, no request
+    leaving the machine."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from tests.fixtures_dashboard import CLOCK_RECORDER, car_positions, clock_changes, now_ms
+    from tests.fixtures_dashboard import (
+        CLOCK_RECORDER,
+        analysis_state,
+        car_positions,
+        clock_changes,
+        horizontal_overflow,
+        now_ms,
+        open_tab,
+    )
 
     srv = dashboard_command("--file", str(monaco_2023_export), "--speed", "1", "--no-train",
                             F1LIVE_MODELS_DIR=str(trained.out_dir))
@@ -120,6 +130,21 @@ def test_live_page_on_kafka_with_models(dashboard_command, chrome, trained, mona
     assert max(pause_s, resume_s, speed_s, seek_s) <= 0.5, (pause_s, resume_s, speed_s, seek_s)
     assert t_cars <= 10.0, f"20 cars moved only {t_cars:.1f} s after the page opened"
 
+    # the race-analysis tab: every panel draws the race as of the clock, then moves with it (20x)
+    open_tab(browser, "Race analysis")
+    least = {"f1-panel-strategypanel": 40, "f1-panel-lapchartpanel": 20, "f1-panel-laptimespanel": 2,
+             "f1-panel-comparisonpanel": 6, "f1-panel-weatherpanel": 3}  # lines: 20 drivers' stints, ...
+    wait_for(lambda: all(analysis_state(browser)[k][0] >= n for k, n in least.items()), 40,
+             "the race-analysis panels drawn (the comparison needs a lap completed since the seek)")
+    first = analysis_state(browser)
+    t_first = time.monotonic()
+    wait_for(lambda: all(analysis_state(browser)[k][1] != first[k][1] for k in ANALYSIS_PANELS), 40,
+             "every race-analysis panel to change as the replay moves")
+    print(f"race-analysis panels drawn ({ {k[9:]: v[0] for k, v in first.items()} } lines) and all changed "
+          f"{time.monotonic() - t_first:.1f} s later")
+    strategy = page_text(browser, ".f1-panel-strategypanel") or ""
+    assert all(c in strategy for c in ("VER", "ALO", "HAM")), strategy[:300]
+
     # a second tab streams at the same time, on its own topic of the same broker
     second = chrome(width=1200, height=1000)
     second.get(srv.url)
@@ -128,6 +153,30 @@ def test_live_page_on_kafka_with_models(dashboard_command, chrome, trained, mona
     time.sleep(2.0)
     assert msgcount(browser) > n1 and msgcount(second) > m1, "both tabs must keep streaming"
     assert len(srv.java_processes()) == 1, "one broker for the server, none per page"
+
+    # the end of the replay: the summary opens by itself, with the real finishing order
+    laps = monaco_2023.laps
+    finish = laps[laps["LapNumber"] == laps["LapNumber"].max()].sort_values("Time")["Driver"].tolist()
+    best = laps[laps["IsPersonalBest"].astype(bool)].sort_values("LapTime").iloc[0]
+    lap_input = browser.find_element(By.CSS_SELECTOR, ".f1-seek-lap input")
+    lap_input.clear()
+    lap_input.send_keys("78", Keys.TAB)
+    time.sleep(0.5)
+    click(browser, ".f1-btn-seek")
+    wait_for(lambda: "Final" in (page_text(browser, ".f1-summary") or ""), 90, "the final session summary")
+    assert "Session summary" in (page_text(browser, ".f1-tabs .lm-TabBar-tab.lm-mod-current") or "")
+    summary = page_text(browser, ".f1-summary") or ""
+    order = browser.execute_script("return [...document.querySelectorAll('.f1-summary tr td b')].map(e => e.textContent)")
+    assert order[:3] == finish[:3] and len(order) == 20, (order, finish)
+    assert f"{best['Driver']} 1:{best['LapTime'] - 60:06.3f} (lap {int(best['LapNumber'])})" in summary, summary[:300]
+    assert "Models on the held-out race" in summary
+
+    # no horizontal scrolling at 1366x768, on every tab
+    browser.set_window_size(1366, 768)
+    for title in ("Live", "Race analysis", "Session summary"):
+        open_tab(browser, title)
+        time.sleep(1.0)
+        assert horizontal_overflow(browser) <= 0, f"{title}: the page is wider than 1366 px"
 
     shot = tmp_path / "dashboard.png"
     browser.save_screenshot(str(shot))

@@ -53,7 +53,7 @@ def test_notebook_08_in_jupyterlab_shows_the_voila_panels(test_data: Path, tmp_p
     from selenium.webdriver.common.keys import Keys
 
     from f1live.serve import free_port
-    from tests.fixtures_dashboard import page_text, wait_for
+    from tests.fixtures_dashboard import analysis_state, open_tab, page_text, wait_for
     from tests.test_dashboard import PANELS, msgcount, severe_console_entries
 
     port = free_port()
@@ -100,6 +100,11 @@ def test_notebook_08_in_jupyterlab_shows_the_voila_panels(test_data: Path, tmp_p
             raise
         for cls in PANELS:
             assert b.execute_script("return document.querySelector('.' + arguments[0]) !== null", cls), cls
+        # the race-analysis tab works inside JupyterLab too (the same dashboard builder)
+        open_tab(b, "Race analysis")
+        wait_for(lambda: all(n >= 2 for n, _ in analysis_state(b).values()), 60,
+                 "the race-analysis panels drawn in JupyterLab")
+        open_tab(b, "Live")
         n = msgcount(b)
         time.sleep(1.5)
         assert msgcount(b) > n, "the dashboard in JupyterLab stopped streaming"

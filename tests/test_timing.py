@@ -150,8 +150,16 @@ def test_replay_to_clocks_shows_only_what_was_published(monaco_2023, settings, k
                 pytest.fail(f"the replay clock never reached {t:.1f} s after the seek")
             p.pause()
             time.sleep(0.5)  # what was in flight is consumed
-            snap = p.snapshot(history=False, latency=False)
+            snap = p.snapshot(history=False, latency=False, race=True, traces={"VER": None, "HAM": None})
             clock = snap["session_time"]
+            # the race analysis and the lap traces the analysis tab reads: nothing later either
+            race = snap["race"]
+            assert race.session_time == clock
+            assert max(r.end for rows in race.laps.values() for r in rows) <= clock
+            assert sum(map(len, race.laps.values())) == int((laps["Time"] <= clock).sum())
+            assert all(x.entry is None or x.entry <= clock for v in race.pits.values() for x in v)
+            assert race.weather["session_time"].max() <= clock
+            assert all(tr is None or tr.end <= clock for tr in snap["traces"].values())
             exp = expected_order(laps, clock)
             assert [r["driver"] for r in snap["timing"]["leaderboard"]] == exp.index.tolist()
             assert max(e["session_time"] for e in snap["events"]) <= clock

@@ -72,6 +72,7 @@ class ControlsPanel:
         self.stop = w.Button(description="■ Stop", button_style="danger")
         self.lap = w.BoundedIntText(value=1, min=1, max=200, description="Lap", layout=w.Layout(width="130px"))
         self.seek = w.Button(description="Seek »", layout=w.Layout(width="90px"))
+        self.lap.add_class("f1-seek-lap")
         # Freezes only the page (the stream goes on): lets users read a moment, and lets the
         # benchmark measure the pipeline with and without UI updates in the same kernel.
         self.live_ui = w.ToggleButton(value=True, description="UI live", tooltip="pause/resume screen updates only",

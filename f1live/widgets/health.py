@@ -86,7 +86,7 @@ class HealthPanel(Panel):
 
     def update(self, view: View) -> None:
         c, lat = view.counters, view.latency
-        e2e = lat.get("e2e_ms") or {}
+        e2e: dict[str, Any] = dict(lat.get("e2e_ms") or {})
         lag = total_lag(c.get("lag"))
         consumed = c.get("consumed", c.get("processed"))
         tiles = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ def label_definitions(models_dir: Path) -> dict[str, str]:
         return {}
     models = manifest.get("models", manifest) if isinstance(manifest, dict) else {}
     out: dict[str, str] = {}
+    items: Iterable[tuple[Any, Any]]
     if isinstance(models, dict):
         items = models.items()
     elif isinstance(models, list):

@@ -19,7 +19,7 @@ def drs_label(code: object) -> str:
     ('OPEN', 'ELIGIBLE', 'OFF', '—')
     """
     try:
-        c = int(code)  # type: ignore[arg-type]
+        c = int(code)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return "—"
     if c in (10, 12, 14):
@@ -116,8 +116,8 @@ class TelemetryPanel(Panel):
         if n:
             keep = t >= (np.nanmax(t) - self.window_s)
             t, v = t[keep], v[keep]
-        flags = view.series(code, "anomaly")[-n:] if n else []
-        flags = np.array([bool(f) for f in flags], dtype=bool)
+        raw_flags = view.series(code, "anomaly")[-n:] if n else []
+        flags = np.array([bool(f) for f in raw_flags], dtype=bool)
         if len(flags) == n and n:
             flags = flags[keep]
         else:

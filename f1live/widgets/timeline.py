@@ -53,6 +53,11 @@ class TimelinePanel(Panel):
     ...               events=[{"session_time": 150.0, "category": "Flag", "flag": "YELLOW"}]))
     >>> p.cursor.x.tolist(), "Lap 1/2" in p.label.value, p.flags.x.tolist(), p.slider.value
     ([160.0, 160.0], True, [150.0], 100.0)
+    >>> np.atleast_2d(p.periods.x).tolist()   # the SC period so far, not to its end at 170 s
+    [[150.0, 160.0]]
+    >>> p.update(View(session_time=120.0, meta=meta, extra={"lap": 1}))  # after a seek back
+    >>> len(p.periods.x)
+    0
     >>> seeks = []; p.on_seek(seeks.append)
     >>> p.slider.value = 400.0   # as a user's drag would
     >>> seeks
@@ -89,6 +94,8 @@ class TimelinePanel(Panel):
         self._callbacks: list[Callable[[float], Any]] = []
         self._syncing = False
         self._key: Any = None
+        self._periods: list[tuple[float, float, str]] = []
+        self._shown_periods: tuple[tuple[float, float, str], ...] | None = None
         self.slider.observe(self._on_slider, names="value")
         self.widget = self.card(self.label, self.figure, self.slider)
 
@@ -109,13 +116,10 @@ class TimelinePanel(Panel):
         start, end = float(tl["start"]), float(tl["end"])
         with self.xs.hold_sync():
             self.xs.min, self.xs.max = start, end
-        periods = [m for m in tl.get("markers") or [] if m.get("status") in STATUS_COLOURS]
-        if periods:
-            with self.periods.hold_sync():
-                self.periods.x = [[m["start"], m["end"] if m.get("end") is not None else end] for m in periods]
-                self.periods.y = [[0.62, 0.62]] * len(periods)
-                self.periods.colors = [STATUS_COLOURS[m["status"]] for m in periods]
-                self.periods.opacities = [0.9] * len(periods)
+        self._periods = [(float(m["start"]), float(m["end"]) if m.get("end") is not None else end,
+                          STATUS_COLOURS[m["status"]])
+                         for m in tl.get("markers") or [] if m.get("status") in STATUS_COLOURS]
+        self._shown_periods = None
         laps = [(int(k), float(t)) for k, t in tl.get("laps") or [] if t is not None]
         if laps:
             with self.ticks.hold_sync():
@@ -161,3 +165,18 @@ class TimelinePanel(Panel):
             return
         with self.cursor.hold_sync():
             self.cursor.x = [float(t), float(t)]
+        self._draw_periods(float(t))
+
+    def _draw_periods(self, t: float) -> None:
+        """Flag periods as far as they have happened at the replay clock (one still running
+        ends at the clock; later ones are not shown: the page never tells the future)."""
+        shown = tuple((a, min(b, t), c) for a, b, c in self._periods if a <= t)
+        key = tuple((a, round(b), c) for a, b, c in shown)
+        if key == self._shown_periods:
+            return
+        self._shown_periods = key
+        with self.periods.hold_sync():
+            self.periods.x = [[a, b] for a, b, _ in shown]
+            self.periods.y = [[0.62, 0.62]] * len(shown)
+            self.periods.colors = [c for _, _, c in shown] or ["#000000"]
+            self.periods.opacities = [0.9] * len(shown)
