@@ -49,6 +49,7 @@ def commands(quick: bool, soak_minutes: float | None, models: Path | None) -> di
         "broker": ["--kinds", "kafka,tansu", "--messages", "100" if quick else "200"],
         "inference": ["--messages", "5000" if quick else "20000", *mod],
         "scaling": ["--quick", "--repeats", "1"] if quick else [],
+        "groups": ["--repeats", "2", "--duration", "20"] if quick else ["--repeats", "3"],
         "dashboard": ["--seconds", "15", "--cycles", "1"] if quick else ["--seconds", "20", "--cycles", "3"],
         "dashboard_kernel": ["--client", "kernel", *(["--seconds", "15", "--cycles", "1"] if quick else [])],
         "contention": ["--seconds", "10" if quick else "20"],
@@ -164,6 +165,8 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
     eff = _get(r2, "efficiency")
     add("scaling efficiency, process N=2 (max rate)", eff, ">= 0.85", eff is not None and eff >= 0.85, "scaling",
         digits=2)
+    ce = _get(r2, "cpu_efficiency")
+    add("work per consumer CPU-second, process N=2 / N=1 (max rate)", ce, "-", None, "scaling", digits=2)
     g = _get(r2, "p99_growth_pct")
     add("processing p99 growth N=1 -> N=2 at max rate (%)", g, "<= 20 %", g is not None and g <= 20.0, "scaling")
     f2 = point("fixed", 2)
@@ -172,6 +175,17 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
     dl = [bool(r.get("delivery_ok")) for r in sc]
     add("exactly-once delivery in every scaling run", all(dl) if dl else None, "yes", all(dl) if dl else None,
         "scaling")
+
+    gr_runs = _get(results.get("groups"), "runs") or []
+    if gr_runs:
+        det = [r["detect_s"] for r in gr_runs if r.get("detect_s") is not None]
+        cu = [c for r in gr_runs for c in r.get("catch_up_ms") or [] if c is not None]
+        add("group member SIGKILLed: kill -> partitions reassigned (s, max over runs)", max(det) if det else None,
+            "-", None, "groups", digits=1)
+        add("group hand-over: reassigned -> state current (ms, max; checkpoint + silent replay)",
+            max(cu) if cu else None, "-", None, "groups", digits=0)
+        every = all(r.get("processed_unique") == r.get("produced") for r in gr_runs)
+        add("every message processed across a member kill", every, "yes", every, "groups")
 
     d = results.get("dashboard")
     ups = _get(d, "with_dashboard", "browser_updates_per_s")

@@ -129,6 +129,27 @@ class AnalyticsProcessor:
         if self.detector is not None:
             self.detector.reset()
 
+    def driver_state(self, driver: str) -> dict[str, Any] | None:
+        """One driver's features and detector state, to continue elsewhere
+        (:class:`f1live.processors.DriverStateful`; the models hold no per-driver state)."""
+        feats = self.features.driver_state(driver)
+        if feats is None:
+            return None
+        return {"features": feats, "anomaly": None if self.detector is None else self.detector.driver_state(driver)}
+
+    def restore_driver(self, driver: str, state: dict[str, Any] | None) -> None:
+        if state is None:
+            self.forget_driver(driver)
+            return
+        self.features.restore_driver(driver, state["features"])
+        if self.detector is not None and state["anomaly"] is not None:
+            self.detector.restore_driver(driver, state["anomaly"])
+
+    def forget_driver(self, driver: str) -> None:
+        self.features.forget_driver(driver)
+        if self.detector is not None:
+            self.detector.forget_driver(driver)
+
     def metadata(self) -> dict[str, Any]:
         """What the numbers mean: label definitions, thresholds, proxy flags, evidence, training sessions."""
         self.start()

@@ -59,6 +59,8 @@ from typing import Any
 from river import anomaly, stats
 from river.base import AnomalyDetector as RiverAnomalyDetector
 
+from f1live.processors import PerDriverState
+
 logger = logging.getLogger(__name__)
 
 #: Anomaly types in decreasing priority (the first that fires names the message).
@@ -161,8 +163,10 @@ class _RuleState:
         self.speed_flagged = 0  # samples of the current frozen-speed run already recognised
 
 
-class RuleChecker:
+class RuleChecker(PerDriverState):
     """Physical rule checks with a little per-driver state (previous position, runs)."""
+
+    _per_driver_attr = "_state"
 
     def __init__(self, limits: RuleLimits | None = None) -> None:
         self.limits = limits or RuleLimits()
@@ -398,12 +402,14 @@ class ResidualModel(RiverAnomalyDetector):
         self._gears.append(gear)
 
 
-class RiverDetector:
+class RiverDetector(PerDriverState):
     """One :class:`ResidualModel` per driver behind a River ``ThresholdFilter`` (alarm at 1.0).
 
     Args:
         limits: the residuals' alarm lines.
     """
+
+    _per_driver_attr = "_models"
 
     def __init__(self, limits: RiverLimits | None = None) -> None:
         self.limits = limits or RiverLimits()
@@ -472,6 +478,20 @@ class AnomalyDetector:
         self.rules.reset()
         if self.river is not None:
             self.river.reset()
+
+    def driver_state(self, driver: str) -> tuple[Any, Any]:
+        """One driver's rule and River state (:class:`f1live.processors.DriverStateful`)."""
+        return self.rules.driver_state(driver), None if self.river is None else self.river.driver_state(driver)
+
+    def restore_driver(self, driver: str, state: tuple[Any, Any]) -> None:
+        self.rules.restore_driver(driver, state[0])
+        if self.river is not None:
+            self.river.restore_driver(driver, state[1])
+
+    def forget_driver(self, driver: str) -> None:
+        self.rules.forget_driver(driver)
+        if self.river is not None:
+            self.river.forget_driver(driver)
 
     def update(self, msg: Mapping[str, Any], feats: Mapping[str, float]) -> dict[str, Any]:
         """Result dict for one message (see the module docstring for the keys)."""

@@ -59,6 +59,32 @@ class DeliveryTracker:
             self.count[k] = self.count.get(k, 0) + 1
             return True
 
+    def advance(self, run: str, driver: str, seq: int) -> bool:
+        """Like :meth:`accept` for a message replayed to rebuild state, which is neither
+        counted nor a gap: True if it is past the last seen one (then it becomes the last).
+
+        >>> t = DeliveryTracker()
+        >>> t.advance("r1", "VER", 7), t.advance("r1", "VER", 7), t.accept("r1", "VER", 8), t.gaps
+        (True, False, True, {})
+        """
+        k = (run, driver)
+        with self._lock:
+            last = self.last.get(k)
+            if last is not None and seq <= last:
+                return False
+            self.last[k] = seq
+            return True
+
+    def positions(self, drivers: set[str] | frozenset[str]) -> dict[tuple[str, str], int]:
+        """The last seq per ``(run, driver)`` of ``drivers`` (to hand them to another consumer)."""
+        with self._lock:
+            return {k: s for k, s in self.last.items() if k[1] in drivers}
+
+    def resume(self, positions: Mapping[tuple[str, str], int]) -> None:
+        """Continue from another consumer's :meth:`positions`: the next seq of each is new, no gap."""
+        with self._lock:
+            self.last.update(positions)
+
     def runs(self) -> list[str]:
         with self._lock:
             return sorted({r for r, _ in self.count})

@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 from river import stats, utils
 
+from f1live.processors import PerDriverState
+
 logger = logging.getLogger(__name__)
 
 NAN = float("nan")
@@ -261,11 +263,14 @@ class _DriverState:
         self.gap_key: tuple[int, int] = (-1, -1)
 
 
-class OnlineFeatures:
+class OnlineFeatures(PerDriverState):
     """Online feature extractor keyed by driver (River rolling statistics) with a shared race record.
 
     Verbs: :meth:`update` (learn the message and return its features) and
-    :meth:`reset`. Messages of one driver must arrive in time order (the consumer
+    :meth:`reset`; one driver's state moves with :meth:`driver_state` /
+    :meth:`restore_driver` (:class:`f1live.processors.PerDriverState`). The shared
+    :class:`RaceRecord` does not move with a driver: it holds what this extractor has seen
+    of every driver it was given. Messages of one driver must arrive in time order (the consumer
     guarantees it: the topic is keyed by driver); drivers may interleave, and the
     cross-driver features use what has arrived so far (a replay delivers all drivers in
     time order, as :func:`build_feature_table` does).

@@ -20,9 +20,9 @@ from f1live.scaling import (
     delivery_check,
     load_latest_results,
     run_experiment,
-    scaling_figures,
     stream_of_key,
 )
+from f1live.widgets.scaling import scaling_figures
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +97,22 @@ def test_fixed_rate_end_to_end_latency(kafka_broker: Any, monaco_2023_slice: Any
     assert (df["e2e_p50_ms"] > 0).all() and (df["e2e_p99_ms"] < 5000).all()
     assert (df["offered_msgs_s"] > 0).all() and df["producer_lateness_p99_ms"].notna().all()
     assert res.path is None
+
+
+def test_group_mode_members_share_the_partitions(kafka_broker: Any, monaco_2023_slice: Any,
+                                                 settings: Settings) -> None:
+    """``group`` mode: worker processes in one consumer group; Kafka gives each one partition
+    (the point waits for a stable group before producing), every message exactly once."""
+    cfg = ScaleConfig(consumers=(1, 2), modes=("group",), rates=("max",), messages_per_stream=400,
+                      drivers_per_stream=3, timeout=120)
+    res = run_experiment(settings, cfg, data=monaco_2023_slice, bootstrap_servers=kafka_broker.bootstrap_servers,
+                         broker_kind=kafka_broker.kind, save=False)
+    df = res.table
+    assert list(df["mode"]) == ["group", "group"]
+    _check_exactly_once(df, per_stream=400)
+    (two,) = [d["per_consumer"] for d in res.details if d["consumers"] == 2]
+    assert sorted(c["partition"] for c in two) == [0, 1] and all(c["join_s"] is not None for c in two)
+    assert df["efficiency"].notna().all() and (df["throughput_msgs_s"] > 0).all()
 
 
 def test_analysis_is_real(monaco_2023_slice: Any, settings: Settings) -> None:

@@ -61,19 +61,21 @@ from typing import Any
 
 from f1live.clients.base import (
     Admin,
+    AssignCallback,
     ClientError,
     Consumer,
     DeliveryCallback,
     Producer,
     Record,
+    RevokeCallback,
     TopicExistsError,
     UnknownTopicError,
     unreachable,
 )
 
 __all__ = [
-    "BROKER_KINDS", "CLIENTS", "Admin", "ClientError", "Consumer", "DeliveryCallback", "Producer", "Record",
-    "TopicExistsError", "UnknownTopicError", "consumer_config", "default_client", "find_or_start_broker",
+    "BROKER_KINDS", "CLIENTS", "Admin", "AssignCallback", "ClientError", "Consumer", "DeliveryCallback", "Producer", "Record",
+    "RevokeCallback", "TopicExistsError", "UnknownTopicError", "consumer_config", "default_client", "find_or_start_broker",
     "make_admin", "make_consumer", "make_producer", "producer_config", "resolve_bootstrap", "resolve_client",
     "unreachable",
 ]

@@ -38,10 +38,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from f1live.clients.base import (
+    AssignCallback,
     ClientError,
     DeliveryCallback,
     Headers,
     Record,
+    RevokeCallback,
     TopicExistsError,
     unreachable,
 )
@@ -243,34 +245,88 @@ class ConfluentConsumer:
             tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
         return tp
 
-    def subscribe(self, topic: str) -> None:
-        self._c.subscribe([topic])
+    def subscribe(self, topic: str, on_assign: AssignCallback | None = None,
+                  on_revoke: RevokeCallback | None = None) -> None:
+        """Join the group; every assignment starts at explicit offsets (see :meth:`assign`).
 
-    def assign(self, topic: str, partitions: Sequence[int]) -> None:
-        """Assign with explicit start offsets: the group's committed ones, else ``auto.offset.reset``.
+        librdkafka calls the rebalance callbacks from inside ``poll``/``consume`` (this
+        thread); its heartbeats run on its own threads, so the callbacks may block.
+        """
+
+        def assigned(consumer: Any, tps: list[Any]) -> None:
+            from confluent_kafka import TopicPartition
+
+            parts = [tp.partition for tp in tps if tp.topic == topic]
+            committed = self._committed(topic, parts)
+            start = (on_assign({p: committed.get(p) for p in parts}) if on_assign is not None else None) or {}
+            consumer.assign([TopicPartition(tp.topic, tp.partition, self._start(tp.partition, start, committed))
+                             for tp in tps])
+
+        def revoked(consumer: Any, tps: list[Any], lost: bool = False) -> None:
+            parts = [tp.partition for tp in tps if tp.topic == topic]
+            offsets = on_revoke(parts, lost) if on_revoke is not None and parts else None
+            if offsets and not lost:
+                from confluent_kafka import KafkaException, TopicPartition
+
+                try:
+                    consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()],
+                                    asynchronous=False)
+                except KafkaException as exc:
+                    log.warning("commit on revoke of %s %s failed: %s", topic, sorted(offsets), exc)
+
+        self._c.subscribe([topic], on_assign=assigned, on_revoke=revoked,
+                          on_lost=lambda c, tps: revoked(c, tps, lost=True))
+
+    def _committed(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        """The group's committed offsets of ``partitions`` (none: missing from the dict).
 
         Left to librdkafka (no offset given), a failed committed-offset lookup (``NOT_COORDINATOR``
         while a fresh broker loads the group's coordinator) leaves the partition without a
         position for good; here the lookup is retried until ``bootstrap_timeout_ms`` x 3.
         """
-        from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaException, TopicPartition
+        from confluent_kafka import KafkaException, TopicPartition
 
-        reset = OFFSET_BEGINNING if self._reset == "earliest" else OFFSET_END
+        if not self._grouped or not partitions:
+            return {}
         tps = [TopicPartition(topic, p) for p in partitions]
-        committed: dict[int, int] = {}
-        if self._grouped:
-            deadline = time.monotonic() + 3 * self._timeout
-            while True:
-                try:
-                    committed = {tp.partition: tp.offset for tp in self._c.committed(tps, timeout=self._timeout)
-                                 if tp.error is None and tp.offset >= 0}
-                    break
-                except KafkaException as exc:
-                    if time.monotonic() > deadline:
-                        raise ClientError(f"committed offsets of {topic} {list(partitions)}: {exc}") from None
-                    log.debug("committed offsets not available yet (%s); retrying", exc)
-                    time.sleep(0.2)
-        self._c.assign([TopicPartition(topic, p, committed.get(p, reset)) for p in partitions])
+        deadline = time.monotonic() + 3 * self._timeout
+        while True:
+            try:
+                return {tp.partition: tp.offset for tp in self._c.committed(tps, timeout=self._timeout)
+                        if tp.error is None and tp.offset >= 0}
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    raise ClientError(f"committed offsets of {topic} {list(partitions)}: {exc}") from None
+                log.debug("committed offsets not available yet (%s); retrying", exc)
+                time.sleep(0.2)
+
+    def _start(self, partition: int, start: Mapping[int, int], committed: Mapping[int, int]) -> int:
+        from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+
+        if partition in start:
+            return int(start[partition])
+        if partition in committed:
+            return committed[partition]
+        return OFFSET_BEGINNING if self._reset == "earliest" else OFFSET_END
+
+    def assign(self, topic: str, partitions: Sequence[int], offsets: Mapping[int, int] | None = None) -> None:
+        """Assign with explicit start offsets: ``offsets``, else the group's committed ones,
+        else ``auto.offset.reset``."""
+        from confluent_kafka import TopicPartition
+
+        committed = self._committed(topic, [p for p in partitions if p not in (offsets or {})])
+        self._c.assign([TopicPartition(topic, p, self._start(p, offsets or {}, committed)) for p in partitions])
+
+    def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        from confluent_kafka import KafkaException
+
+        try:
+            return {p: int(self._c.get_watermark_offsets(self._tp(topic, p), timeout=self._timeout, cached=False)[1])
+                    for p in partitions}
+        except KafkaException:  # "Unknown partition": this client has no metadata of the topic yet
+            self._c.list_topics(topic, timeout=self._timeout)
+            return {p: int(self._c.get_watermark_offsets(self._tp(topic, p), timeout=self._timeout, cached=False)[1])
+                    for p in partitions}
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Any]:
         first = self._c.poll(max(timeout_s, 0.0))

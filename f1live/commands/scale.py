@@ -2,7 +2,9 @@
 
 For each N in ``--consumers`` a fresh topic with N partitions gets N replayed streams
 (copies of one real driver group with distinct keys); N consumers, each owning one
-partition, run the full analysis. Prints the results table and saves it (Parquet +
+partition, run the full analysis: threads of one process, worker processes assigned a
+partition each, or worker processes in one consumer group (``--mode group``: Kafka
+assigns the partitions; what a multi-machine deployment runs). Prints the results table and saves it (Parquet +
 JSON) under ``runs/scaling/<timestamp>/`` (or ``--out``); the dashboard shows the latest.
 
 The broker is ``--bootstrap-servers``, else ``F1LIVE_BOOTSTRAP_SERVERS``, else the one
@@ -10,6 +12,7 @@ started with ``f1live broker start``, else an embedded one for this command. Exa
 
     f1live scale --consumers 1,2,4 --mode process             # throughput: drain a backlog
     f1live scale --consumers 1,2 --mode both --messages 5000  # thread (GIL) vs process
+    f1live scale --consumers 1,2,4 --mode group               # consumer-group members
     f1live scale --rate fixed --speed 10 --duration 20        # latency at 10x real time
     f1live scale --rate both --json --out runs/my-scaling     # both rates, JSON on stdout
     f1live scale --bootstrap-servers kafka1:9092,kafka2:9092  # an external cluster
@@ -26,14 +29,15 @@ from f1live.commands._json import to_json
 from f1live.config import Settings
 
 NAME = "scale"
-HELP = "weak-scaling experiment: latency/throughput vs consumers (thread or process)"
+HELP = "weak-scaling experiment: latency/throughput vs consumers (thread, process or group)"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--consumers", default="1,2,4", help="consumer counts N, comma-separated (default 1,2,4)")
-    p.add_argument("--mode", default="process", choices=["thread", "process", "both"],
-                   help="consumers as threads of one process (GIL) or as processes (default process)")
+    p.add_argument("--mode", default="process", choices=["thread", "process", "group", "both"],
+                   help="consumers as threads of one process (GIL), as processes assigned a partition each "
+                        "(default), or as processes in one consumer group; both = thread and process")
     p.add_argument("--rate", default=None, choices=["max", "fixed", "both"],
                    help="max: drain a backlog as fast as possible (throughput); fixed: replay at --speed "
                         "(latency). Default: fixed if --speed is a number, else max")
