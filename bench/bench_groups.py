@@ -58,9 +58,27 @@ def one_run(settings: Settings, servers: str, cache: Any, args: argparse.Namespa
     names = [f"m{k}" for k in range(1, args.members + 1)]
     procs = {}
     for name in names:
-        cmd = [sys.executable, "-m", "f1live", "consume", "--group", group, "--topic", topic,
-               "--bootstrap-servers", servers, "--timeout", str(args.duration + 120), "--idle-timeout", "8",
-               "--out", str(work / f"{name}.jsonl"), "--member", name, "--json"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "f1live",
+            "consume",
+            "--group",
+            group,
+            "--topic",
+            topic,
+            "--bootstrap-servers",
+            servers,
+            "--timeout",
+            str(args.duration + 120),
+            "--idle-timeout",
+            "8",
+            "--out",
+            str(work / f"{name}.jsonl"),
+            "--member",
+            name,
+            "--json",
+        ]
         with (work / f"{name}.log").open("wb") as err, (work / f"{name}.json").open("wb") as out:
             procs[name] = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
     logs = {n: work / f"{n}.log" for n in names}
@@ -92,22 +110,36 @@ def one_run(settings: Settings, servers: str, cache: Any, args: argparse.Namespa
         delete_topic(servers, topic, client=args.client)
     takeovers = []
     for n in names[:-1]:
-        takeovers += [dict(t, member=n) for t in json.loads((work / f"{n}.json").read_text())["takeovers"]
-                      if t["partition"] in killed and t["source"] == "checkpoint"]
-    reassigned = [_log_time(line) for n in names[:-1] for line in logs[n].read_text().splitlines()
-                  if "assigned [" in line and _log_time(line) > t_kill]
+        takeovers += [
+            dict(t, member=n)
+            for t in json.loads((work / f"{n}.json").read_text())["takeovers"]
+            if t["partition"] in killed and t["source"] == "checkpoint"
+        ]
+    reassigned = [
+        _log_time(line)
+        for n in names[:-1]
+        for line in logs[n].read_text().splitlines()
+        if "assigned [" in line and _log_time(line) > t_kill
+    ]
     keys: dict[tuple[str, str, int], int] = {}
     for n in names:
         for r in read_jsonl(work / f"{n}.jsonl"):
             k = (r["run"], r["driver"], r["seq"])
             keys[k] = keys.get(k, 0) + 1
-    return {"speed": args.speed, "members": args.members, "client": args.client, "killed_partitions": sorted(killed),
-            "produced": summary.acked if summary else None, "processed_unique": len(keys),
-            "duplicates": sum(v - 1 for v in keys.values()),
-            "detect_s": round(min(reassigned) - t_kill, 3) if reassigned else None,
-            "catch_up_ms": [t["catch_up_ms"] for t in takeovers], "replayed": [t["replayed"] for t in takeovers],
-            "restore_ms": [t["restore_ms"] for t in takeovers],
-            "load_avg_1m": round(os.getloadavg()[0], 2)}
+    return {
+        "speed": args.speed,
+        "members": args.members,
+        "client": args.client,
+        "killed_partitions": sorted(killed),
+        "produced": summary.acked if summary else None,
+        "processed_unique": len(keys),
+        "duplicates": sum(v - 1 for v in keys.values()),
+        "detect_s": round(min(reassigned) - t_kill, 3) if reassigned else None,
+        "catch_up_ms": [t["catch_up_ms"] for t in takeovers],
+        "replayed": [t["replayed"] for t in takeovers],
+        "restore_ms": [t["restore_ms"] for t in takeovers],
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 def main() -> int:
@@ -143,15 +175,26 @@ def main() -> int:
                 work.mkdir()
                 r = one_run(settings, servers, cache, args, work)
                 runs.append(r)
-                print(f"[{rep + 1}/{args.repeats}] killed {r['killed_partitions']}: detect {r['detect_s']} s, "
-                      f"catch-up {r['catch_up_ms']} ms (replayed {r['replayed']}, restore {r['restore_ms']} ms), "
-                      f"{r['duplicates']} duplicates, {r['processed_unique']}/{r['produced']} messages, "
-                      f"load {r['load_avg_1m']}", flush=True)
+                print(
+                    f"[{rep + 1}/{args.repeats}] killed {r['killed_partitions']}: detect {r['detect_s']} s, "
+                    f"catch-up {r['catch_up_ms']} ms (replayed {r['replayed']}, restore {r['restore_ms']} ms), "
+                    f"{r['duplicates']} duplicates, {r['processed_unique']}/{r['produced']} messages, "
+                    f"load {r['load_avg_1m']}",
+                    flush=True,
+                )
         finally:
             if broker is not None:
                 broker.stop()
-    emit_json({"bench": "groups", "load_avg_before": list(load0), "load_avg_after": list(os.getloadavg()),
-               "analysis_models_dir": str(settings.models_dir), "runs": runs}, args.json_out)
+    emit_json(
+        {
+            "bench": "groups",
+            "load_avg_before": list(load0),
+            "load_avg_after": list(os.getloadavg()),
+            "analysis_models_dir": str(settings.models_dir),
+            "runs": runs,
+        },
+        args.json_out,
+    )
     return 0 if all(r["processed_unique"] == r["produced"] for r in runs) else 1
 
 

@@ -43,26 +43,50 @@ def scaling_points(settings: Settings, data: Any, servers: str, args: argparse.N
     for rep in range(args.repeats):
         for messages in args.messages:
             for client in args.clients:
-                cfg = ScaleConfig(consumers=(1, 2), modes=("process",), rates=("max",), messages_per_stream=messages,
-                                  drivers_per_stream=20, timeout=300)
+                cfg = ScaleConfig(
+                    consumers=(1, 2),
+                    modes=("process",),
+                    rates=("max",),
+                    messages_per_stream=messages,
+                    drivers_per_stream=20,
+                    timeout=300,
+                )
                 load = os.getloadavg()[0]
-                res = run_experiment(settings.replace(client=client), cfg, data=data, bootstrap_servers=servers,
-                                     broker_kind="kafka", save=False)
+                res = run_experiment(
+                    settings.replace(client=client),
+                    cfg,
+                    data=data,
+                    bootstrap_servers=servers,
+                    broker_kind="kafka",
+                    save=False,
+                )
                 for row in res.table.to_dict("records"):
                     cores = row["cpu_util_pct"] * (row["cpu_count"] or 1) / 100
-                    rec = {"repeat": rep, "client": client, "messages": messages, "load_avg_1m": round(load, 2),
-                           "consumers": row["consumers"], "throughput_msgs_s": row["throughput_msgs_s"],
-                           "efficiency": row["efficiency"], "msgs_per_cpu_s": row["msgs_per_cpu_s"],
-                           "cpu_efficiency": row["cpu_efficiency"], "consumer_cpu_pct": row["consumer_cpu_pct"],
-                           "other_threads_cores": round(cores - row["consumers"] * row["consumer_cpu_pct"] / 100, 3),
-                           "system_cpu_pct": row["system_cpu_pct"], "wall_s": row["wall_s"],
-                           "delivery_ok": row["delivery_ok"]}
+                    rec = {
+                        "repeat": rep,
+                        "client": client,
+                        "messages": messages,
+                        "load_avg_1m": round(load, 2),
+                        "consumers": row["consumers"],
+                        "throughput_msgs_s": row["throughput_msgs_s"],
+                        "efficiency": row["efficiency"],
+                        "msgs_per_cpu_s": row["msgs_per_cpu_s"],
+                        "cpu_efficiency": row["cpu_efficiency"],
+                        "consumer_cpu_pct": row["consumer_cpu_pct"],
+                        "other_threads_cores": round(cores - row["consumers"] * row["consumer_cpu_pct"] / 100, 3),
+                        "system_cpu_pct": row["system_cpu_pct"],
+                        "wall_s": row["wall_s"],
+                        "delivery_ok": row["delivery_ok"],
+                    }
                     out.append(rec)
-                    print(f"[{rep + 1}/{args.repeats}] {client:>12} {messages:>6} N={rec['consumers']}: "
-                          f"{rec['throughput_msgs_s']:>9.1f} msg/s eff {rec['efficiency']:.2f} "
-                          f"work/CPU-s {rec['msgs_per_cpu_s']:,.0f} consumer on CPU {rec['consumer_cpu_pct']:.0f} % "
-                          f"other threads {rec['other_threads_cores']:.3f} cores, machine {rec['system_cpu_pct']:.0f} % "
-                          f"busy, load {load:.1f}", flush=True)
+                    print(
+                        f"[{rep + 1}/{args.repeats}] {client:>12} {messages:>6} N={rec['consumers']}: "
+                        f"{rec['throughput_msgs_s']:>9.1f} msg/s eff {rec['efficiency']:.2f} "
+                        f"work/CPU-s {rec['msgs_per_cpu_s']:,.0f} consumer on CPU {rec['consumer_cpu_pct']:.0f} % "
+                        f"other threads {rec['other_threads_cores']:.3f} cores, machine {rec['system_cpu_pct']:.0f} % "
+                        f"busy, load {load:.1f}",
+                        flush=True,
+                    )
     return out
 
 
@@ -95,8 +119,10 @@ def fetch_cost(settings: Settings, data: Any, broker: Any, n: int) -> dict[str, 
     summary = prod.join(600)
     prod.close()
     assert summary is not None
-    out: dict[str, Any] = {"messages": summary.acked,
-                           "broker_cpu_us_per_msg_produce": round((broker_cpu() - b0) / summary.acked * 1e6, 2)}
+    out: dict[str, Any] = {
+        "messages": summary.acked,
+        "broker_cpu_us_per_msg_produce": round((broker_cpu() - b0) / summary.acked * 1e6, 2),
+    }
     for client in ("confluent", "kafka-python", "confluent", "kafka-python"):
         cons = make_consumer(broker.bootstrap_servers, client=client, kind="kafka", group_id=None)
         cons.assign(topic, [0])
@@ -105,13 +131,17 @@ def fetch_cost(settings: Settings, data: Any, broker: Any, n: int) -> dict[str, 
             got += len(cons.poll(0.5, 250))
         b1, c1 = broker_cpu(), own_cpu()
         cons.close()
-        out.setdefault(client, []).append({"broker_cpu_us_per_msg_fetch": round((b1 - b0) / got * 1e6, 2),
-                                           "client_cpu_us_per_msg": round((c1 - c0) / got * 1e6, 2)})
+        out.setdefault(client, []).append(
+            {
+                "broker_cpu_us_per_msg_fetch": round((b1 - b0) / got * 1e6, 2),
+                "client_cpu_us_per_msg": round((c1 - c0) / got * 1e6, 2),
+            }
+        )
     proc = default_processors(s)
     msgs = table_messages(data.telemetry.sort_values("session_time").iloc[:20_000])
     t0 = time.thread_time()
     for i in range(0, len(msgs), 250):
-        proc.processors[0].process_batch(msgs[i: i + 250])
+        proc.processors[0].process_batch(msgs[i : i + 250])
     out["analysis_cpu_us_per_msg"] = round((time.thread_time() - t0) / len(msgs) * 1e6, 2)
     out["analysis"] = proc.label
     return out
@@ -143,8 +173,16 @@ def main() -> int:
             fetch = fetch_cost(settings, data, broker, args.fetch_messages) if args.fetch_cost else None
         finally:
             broker.stop()
-    emit_json({"bench": "scaling_clients", "load_avg_before": list(load0), "load_avg_after": list(os.getloadavg()),
-               "points": points, "fetch_cost": fetch}, args.json_out)
+    emit_json(
+        {
+            "bench": "scaling_clients",
+            "load_avg_before": list(load0),
+            "load_avg_after": list(os.getloadavg()),
+            "points": points,
+            "fetch_cost": fetch,
+        },
+        args.json_out,
+    )
     return 0 if all(p["delivery_ok"] for p in points) else 1
 
 

@@ -132,8 +132,13 @@ def parse_stats_line(text: str) -> dict[str, float] | None:
     m = _STATS_RE.search(text)
     if m is None:
         return None
-    return {"messages": int(m[1]), "seconds": float(m[2]), "msgs_per_s": float(m[3]),
-            "p50_ms": float(m[4]), "p99_ms": float(m[5])}
+    return {
+        "messages": int(m[1]),
+        "seconds": float(m[2]),
+        "msgs_per_s": float(m[3]),
+        "p50_ms": float(m[4]),
+        "p99_ms": float(m[5]),
+    }
 
 
 @dataclasses.dataclass
@@ -234,7 +239,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         self.broker_kind = broker_kind or kind
         #: None until consuming starts when the default analysis is chosen (see ``processors``)
         self.processors: list[Processor] | None = (
-            list(processors) if processors is not None else (None if analyse else []))
+            list(processors) if processors is not None else (None if analyse else [])
+        )
         self.state = state
         self.group_id = group_id if group_id is not None else self.settings.consumer_group
         self.partitions = list(partitions) if partitions is not None else None
@@ -303,8 +309,9 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         group = self.group_id or None
         if self.partitions is None and group is None:
             raise ValueError("group_id is empty: join a group or pass partitions=[...] to assign manually")
-        consumer = make_consumer(self._servers, client=self.client_name, kind=self.broker_kind, group_id=group,
-                                 **self._overrides)
+        consumer = make_consumer(
+            self._servers, client=self.client_name, kind=self.broker_kind, group_id=group, **self._overrides
+        )
         if self.partitions is not None:
             consumer.assign(self.topic, self.partitions)
         else:
@@ -323,13 +330,21 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             name = state_topic(self.topic, self.group_id)
             try:
                 info = describe_topic(self._servers or "", self.topic, client=self.client_name)
-                store = CheckpointStore(self._servers or "", name,
-                                        info.partitions if info is not None else self.settings.partitions,
-                                        client=self.client_name, kind=self.broker_kind,
-                                        replication=self.settings.replication).start()
+                store = CheckpointStore(
+                    self._servers or "",
+                    name,
+                    info.partitions if info is not None else self.settings.partitions,
+                    client=self.client_name,
+                    kind=self.broker_kind,
+                    replication=self.settings.replication,
+                ).start()
             except Exception as exc:  # e.g. no right to create the topic: consume on, hand nothing over
-                log.warning("no analysis state hand-over (state topic %s: %s); partitions arriving from "
-                            "other members start fresh", name, exc)
+                log.warning(
+                    "no analysis state hand-over (state topic %s: %s); partitions arriving from "
+                    "other members start fresh",
+                    name,
+                    exc,
+                )
         return PartitionStates(store, self.processors or [], self.tracker)
 
     @property
@@ -352,8 +367,14 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         start = self._states.assigned(committed)
         for p, c in committed.items():
             self._owned[p] = start.get(p, c)
-        log.info(ASSIGNED_FORMAT, self.client_name,
-                 self.group_id, sorted(committed), committed, start or "at the committed offsets")
+        log.info(
+            ASSIGNED_FORMAT,
+            self.client_name,
+            self.group_id,
+            sorted(committed),
+            committed,
+            start or "at the committed offsets",
+        )
         self._set_status(f"consuming {len(self._owned)} partitions")
         return start
 
@@ -364,8 +385,12 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         for p in partitions:
             self._pending.pop((self.topic, p), None)
         if lost or self._crashed:
-            log.warning("consumer group %s: partitions %s %s; their state is not handed over", self.group_id,
-                        partitions, "lost" if lost else "dropped after a crash")
+            log.warning(
+                "consumer group %s: partitions %s %s; their state is not handed over",
+                self.group_id,
+                partitions,
+                "lost" if lost else "dropped after a crash",
+            )
             self._states.revoked({}, lost=partitions)
             return None
         nexts = {p: n for p, n in owned.items() if n is not None}
@@ -409,8 +434,13 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         consumer = self._connect()
         return self._run(consumer, timeout_seconds, max_messages, idle_timeout)
 
-    def start(self, timeout_seconds: float | None = None, *, max_messages: int | None = None,
-              idle_timeout: float | None = None) -> RealTimeConsumer:
+    def start(
+        self,
+        timeout_seconds: float | None = None,
+        *,
+        max_messages: int | None = None,
+        idle_timeout: float | None = None,
+    ) -> RealTimeConsumer:
         """Consume in a background thread until :meth:`stop` (or a limit)."""
         if self.running:
             raise RuntimeError("consumer already running; stop() it first")
@@ -425,8 +455,13 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {"consumed": self.consumed, "processed": self.processed, "dlq": self.dlq,
-                    "duplicates": self.duplicates, "running": self.running}
+            return {
+                "consumed": self.consumed,
+                "processed": self.processed,
+                "dlq": self.dlq,
+                "duplicates": self.duplicates,
+                "running": self.running,
+            }
 
     # ------------------------------------------------------------ the loop
     def _close_clients(self) -> None:
@@ -442,8 +477,9 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         if self._states is not None:
             self._states.close()
 
-    def _run(self, consumer: Consumer, timeout: float | None, max_messages: int | None,
-             idle_timeout: float | None) -> ConsumerSummary:
+    def _run(
+        self, consumer: Consumer, timeout: float | None, max_messages: int | None, idle_timeout: float | None
+    ) -> ConsumerSummary:
         self._reset()
         t0 = time.monotonic()
         deadline = None if timeout is None else t0 + timeout
@@ -489,8 +525,9 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
                     self._first_batch_t = last_msg_t
                 self._last_batch_t = last_msg_t
                 self._handle(consumer, batch, t_recv_ns, max_bytes, state)
-                if self._pending and (self._pending_n >= COMMIT_EVERY_MESSAGES
-                                      or last_msg_t - self._committed_t >= COMMIT_EVERY_S):
+                if self._pending and (
+                    self._pending_n >= COMMIT_EVERY_MESSAGES or last_msg_t - self._committed_t >= COMMIT_EVERY_S
+                ):
                     self._commit_pending(consumer)  # a long backlog: commit on the way
                 if stats_every and last_msg_t >= stats_at + stats_every:
                     stats_n = self._log_stats(last_msg_t - stats_at, stats_n)
@@ -503,7 +540,9 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         finally:
             elapsed = time.monotonic() - t0
             if crashed:
-                log.warning("consumer crashed: offsets since the last commit are not committed (a restart re-reads them)")
+                log.warning(
+                    "consumer crashed: offsets since the last commit are not committed (a restart re-reads them)"
+                )
             else:
                 self._finish(consumer)
             if stats_every and not crashed and last_msg_t is not None:  # the last, partial interval
@@ -661,8 +700,9 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             log.debug("dropped %d records of partitions not owned (any more)", len(batch) - len(keep))
         return keep
 
-    def _current_segment(self, msgs: list[dict[str, Any]], silent: list[bool],
-                         state: Any) -> tuple[list[dict[str, Any]], list[bool], int]:
+    def _current_segment(
+        self, msgs: list[dict[str, Any]], silent: list[bool], state: Any
+    ) -> tuple[list[dict[str, Any]], list[bool], int]:
         """Keep each run's newest replay segment; a seek (a new segment) resets the analysis.
 
         After a seek, what the processors and the live state remember (rolling windows,
@@ -693,10 +733,21 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         return [msgs[i] for i in keep], [silent[i] for i in keep], len(msgs) - len(keep)
 
     def _send_dlq(self, rec: Any, reason: str, detail: str) -> None:
-        body = dlq_record(reason, detail, rec.topic, rec.partition, rec.offset, rec.key, rec.value,
-                          getattr(rec, "timestamp", None), self.group_id)
-        headers = [(DLQ_REASON_HEADER, reason.encode()),
-                   (DLQ_SOURCE_HEADER, f"{rec.topic}/{rec.partition}/{rec.offset}".encode())]
+        body = dlq_record(
+            reason,
+            detail,
+            rec.topic,
+            rec.partition,
+            rec.offset,
+            rec.key,
+            rec.value,
+            getattr(rec, "timestamp", None),
+            self.group_id,
+        )
+        headers = [
+            (DLQ_REASON_HEADER, reason.encode()),
+            (DLQ_SOURCE_HEADER, f"{rec.topic}/{rec.partition}/{rec.offset}".encode()),
+        ]
         self._dlq_producer().send(self.settings.dlq_topic, body, rec.key, headers)
         with self._lock:
             self.dlq += 1
@@ -707,7 +758,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             self.state.count("dlq")
         # One line per rejected record would flood a notebook; the counts are in the summary.
         (log.warning if self.dlq <= 10 else log.debug)(
-            "DLQ %s/%d/%d: %s %s", rec.topic, rec.partition, rec.offset, reason, detail[:200])
+            "DLQ %s/%d/%d: %s %s", rec.topic, rec.partition, rec.offset, reason, detail[:200]
+        )
 
     def _log_stats(self, seconds: float, count_before: int) -> int:
         """Log the messages processed since the last stats line, and their e2e p50/p99."""
@@ -722,9 +774,16 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
         prod = self._dlq_producer()
         topic = self.settings.analysis_topic
         for msg, res, e2e, proc in recs:
-            record = {"driver": msg["driver"], "seq": msg["seq"], "gseq": msg["gseq"],
-                      "session_time": msg["session_time"], "lap_number": msg.get("lap_number"),
-                      "e2e_ms": round(e2e, 3), "processing_ms": round(proc, 3), **res}
+            record = {
+                "driver": msg["driver"],
+                "seq": msg["seq"],
+                "gseq": msg["gseq"],
+                "session_time": msg["session_time"],
+                "lap_number": msg.get("lap_number"),
+                "e2e_ms": round(e2e, 3),
+                "processing_ms": round(proc, 3),
+                **res,
+            }
             prod.send(topic, json.dumps(record, separators=(",", ":"), default=str).encode(), msg["driver"].encode())
         self._unflushed = True  # durable before the offsets are committed, like the DLQ copies
         with self._lock:

@@ -125,17 +125,23 @@ class DeliveryReport:
         """A plain-text table, one line per driver."""
         lines = [f"{'driver':<7}{'produced':>9}{'consumed':>9}{'missing':>8}{'gaps':>6}  status"]
         for d, r in sorted(self.per_driver.items()):
-            lines.append(f"{d:<7}{r['produced']:>9}{r['consumed']:>9}{r['missing']:>8}{len(r['gaps']):>6}  "
-                         f"{'ok' if r['ok'] else 'MISMATCH'}")
-        lines.append(f"total: produced {self.produced}, consumed {self.consumed}, duplicates dropped "
-                     f"{self.duplicates} -> {'OK' if self.ok else 'NOT OK'}")
+            lines.append(
+                f"{d:<7}{r['produced']:>9}{r['consumed']:>9}{r['missing']:>8}{len(r['gaps']):>6}  "
+                f"{'ok' if r['ok'] else 'MISMATCH'}"
+            )
+        lines.append(
+            f"total: produced {self.produced}, consumed {self.consumed}, duplicates dropped "
+            f"{self.duplicates} -> {'OK' if self.ok else 'NOT OK'}"
+        )
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.table()
 
 
-def delivery_report(produced: Mapping[str, int] | Any, tracker: DeliveryTracker, run_id: str | None = None) -> DeliveryReport:
+def delivery_report(
+    produced: Mapping[str, int] | Any, tracker: DeliveryTracker, run_id: str | None = None
+) -> DeliveryReport:
     """Compare ``produced`` (driver -> messages, or a ProducerSummary) with ``tracker``.
 
     A driver is ok when the consumed count equals the produced count, the first seq is
@@ -153,8 +159,14 @@ def delivery_report(produced: Mapping[str, int] | Any, tracker: DeliveryTracker,
         last = max((tracker.last[k] for k in keys), default=None)
         p = int(produced.get(d, 0))
         ok = consumed == p and not gaps and (p == 0 or last == p - 1)
-        per[d] = {"produced": p, "consumed": consumed, "missing": max(p - consumed, 0),
-                  "last_seq": last, "gaps": gaps, "ok": ok}
+        per[d] = {
+            "produced": p,
+            "consumed": consumed,
+            "missing": max(p - consumed, 0),
+            "last_seq": last,
+            "gaps": gaps,
+            "ok": ok,
+        }
     return DeliveryReport(
         run_id=run_id,
         ok=all(r["ok"] for r in per.values()) and bool(per),

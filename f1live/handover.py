@@ -71,8 +71,11 @@ CHECKPOINT_FLUSH_S = 5.0
 _FORMAT = "f1live-checkpoint/1"
 
 #: Configuration of the state topic: compacted (the newest checkpoint per partition stays).
-STATE_TOPIC_CONFIG: dict[str, str] = {"cleanup.policy": "compact", "segment.ms": "600000",
-                                      "min.cleanable.dirty.ratio": "0.5"}
+STATE_TOPIC_CONFIG: dict[str, str] = {
+    "cleanup.policy": "compact",
+    "segment.ms": "600000",
+    "min.cleanable.dirty.ratio": "0.5",
+}
 
 
 def state_topic(topic: str, group: str) -> str:
@@ -125,8 +128,9 @@ class CheckpointStore:
             start with fresh state, with a warning.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, partitions: int, *, client: str, kind: str,
-                 replication: int = 1) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, partitions: int, *, client: str, kind: str, replication: int = 1
+    ) -> None:
         self.servers = bootstrap_servers
         self.topic = topic
         self.partitions = partitions
@@ -143,11 +147,21 @@ class CheckpointStore:
 
             info = describe_topic(self.servers, self.topic, client=self.client)
             if info is None:
-                info = ensure_topic(self.servers, self.topic, self.partitions, self.replication,
-                                    configs=STATE_TOPIC_CONFIG, client=self.client)
+                info = ensure_topic(
+                    self.servers,
+                    self.topic,
+                    self.partitions,
+                    self.replication,
+                    configs=STATE_TOPIC_CONFIG,
+                    client=self.client,
+                )
             if info.partitions < self.partitions:
-                log.warning("state topic %s has %d partitions for %d source partitions: the others hand "
-                            "over no state", self.topic, info.partitions, self.partitions)
+                log.warning(
+                    "state topic %s has %d partitions for %d source partitions: the others hand over no state",
+                    self.topic,
+                    info.partitions,
+                    self.partitions,
+                )
             self.partitions = info.partitions
             self._producer = make_producer(self.servers, client=self.client, kind=self.kind)
         return self
@@ -156,8 +170,9 @@ class CheckpointStore:
         """Queue ``cp`` (durable after :meth:`flush`; a failed delivery is logged)."""
         if self._producer is None or cp.partition >= self.partitions:
             return
-        self._producer.send(self.topic, cp.encode(), str(cp.partition).encode(), partition=cp.partition,
-                            on_delivery=self._delivered)
+        self._producer.send(
+            self.topic, cp.encode(), str(cp.partition).encode(), partition=cp.partition, on_delivery=self._delivered
+        )
 
     def _delivered(self, error: BaseException | None) -> None:
         if error is not None:  # the client's thread: only log
@@ -183,8 +198,9 @@ class CheckpointStore:
             for rec in reader.poll(0.2, 10):
                 if rec.partition == partition and rec.offset == end - 1 and rec.value:
                     return Checkpoint.decode(rec.value)
-        raise TimeoutError(f"checkpoint of partition {partition} at {self.topic}/{partition}@{end - 1} "
-                           f"not read within {timeout:g} s")
+        raise TimeoutError(
+            f"checkpoint of partition {partition} at {self.topic}/{partition}@{end - 1} not read within {timeout:g} s"
+        )
 
     def close(self) -> None:
         for client in (self._reader, self._producer):
@@ -228,21 +244,29 @@ class PartitionStates:
         tracker: the consumer's de-duplication state (each driver's last seq moves too).
     """
 
-    def __init__(self, store: CheckpointStore | None, processors: Sequence[Processor], tracker: DeliveryTracker,
-                 *, every_s: float = CHECKPOINT_EVERY_S, every_messages: int = CHECKPOINT_EVERY_MESSAGES) -> None:
+    def __init__(
+        self,
+        store: CheckpointStore | None,
+        processors: Sequence[Processor],
+        tracker: DeliveryTracker,
+        *,
+        every_s: float = CHECKPOINT_EVERY_S,
+        every_messages: int = CHECKPOINT_EVERY_MESSAGES,
+    ) -> None:
         self.store = store
         self.processors = list(processors)
-        self.stateful: list[DriverStateful | None] = [p if isinstance(p, DriverStateful) else None
-                                                      for p in self.processors]
+        self.stateful: list[DriverStateful | None] = [
+            p if isinstance(p, DriverStateful) else None for p in self.processors
+        ]
         self.tracker = tracker
         self.every_s = every_s
         self.every_messages = every_messages
-        self.drivers: dict[int, set[str]] = {}       # partition -> drivers seen on it
-        self.replay_to: dict[int, int] = {}          # partition -> offset the silent replay ends at
+        self.drivers: dict[int, set[str]] = {}  # partition -> drivers seen on it
+        self.replay_to: dict[int, int] = {}  # partition -> offset the silent replay ends at
         self.takeovers: list[Takeover] = []
         self._pending: dict[int, tuple[Takeover, float]] = {}  # replaying partition -> (record, t0)
-        self._saved: dict[int, tuple[int, float]] = {}          # partition -> (offset, monotonic) of last checkpoint
-        self._parked: dict[int, int] = {}            # revoked partition -> offset its kept state is at
+        self._saved: dict[int, tuple[int, float]] = {}  # partition -> (offset, monotonic) of last checkpoint
+        self._parked: dict[int, int] = {}  # revoked partition -> offset its kept state is at
         self._failures = 0
         self.segments: dict[str, int] = {}
 
@@ -275,15 +299,22 @@ class PartitionStates:
             return
         take, t0 = item
         take.catch_up_ms = round((time.monotonic() - t0) * 1e3, 2)
-        log.info("partition %d: state current after %.1f ms (checkpoint at offset %s, %d messages replayed to %s)",
-                 partition, take.catch_up_ms, take.checkpoint_offset, take.replayed, take.replay_to)
+        log.info(
+            "partition %d: state current after %.1f ms (checkpoint at offset %s, %d messages replayed to %s)",
+            partition,
+            take.catch_up_ms,
+            take.checkpoint_offset,
+            take.replayed,
+            take.replay_to,
+        )
 
     # ---------------------------------------------------------------- checkpoints
     def _checkpoint(self, partition: int, offset: int) -> Checkpoint:
         drivers = self.drivers.get(partition, set())
         states = {d: [None if s is None else s.driver_state(d) for s in self.stateful] for d in sorted(drivers)}
-        return Checkpoint(partition, offset, states, self.tracker.positions(frozenset(drivers)), dict(self.segments),
-                          time.time_ns())
+        return Checkpoint(
+            partition, offset, states, self.tracker.positions(frozenset(drivers)), dict(self.segments), time.time_ns()
+        )
 
     def due(self, next_offsets: Mapping[int, int]) -> list[int]:
         """Partitions whose checkpoint is due at this commit (time or message count)."""
@@ -291,7 +322,9 @@ class PartitionStates:
         out = []
         for p, off in next_offsets.items():
             last = self._saved.get(p)
-            if last is None or (off > last[0] and (now - last[1] >= self.every_s or off - last[0] >= self.every_messages)):
+            if last is None or (
+                off > last[0] and (now - last[1] >= self.every_s or off - last[0] >= self.every_messages)
+            ):
                 out.append(p)
         return out
 
@@ -328,7 +361,8 @@ class PartitionStates:
     def _failed(self, partitions: list[int], exc: BaseException) -> None:
         self._failures += 1
         (log.warning if self._failures <= 5 else log.debug)(
-            "checkpoints of partitions %s not written (%s); the previous ones stand", partitions, exc)
+            "checkpoints of partitions %s not written (%s); the previous ones stand", partitions, exc
+        )
 
     # ---------------------------------------------------------------- rebalance
     def revoked(self, next_offsets: Mapping[int, int], lost: Iterable[int] = ()) -> None:
@@ -388,15 +422,21 @@ class PartitionStates:
         try:
             return self.store.load(partition)
         except Exception as exc:  # a missing or unreadable checkpoint costs state, never messages
-            log.warning("partition %d: checkpoint not readable (%s); its drivers' analysis starts fresh", partition, exc)
+            log.warning(
+                "partition %d: checkpoint not readable (%s); its drivers' analysis starts fresh", partition, exc
+            )
             return None
 
     def _restore(self, cp: Checkpoint) -> bool:
         """Continue from ``cp``; False (nothing changed) if it was written with other processors."""
         if any(len(states) != len(self.stateful) for states in cp.drivers.values()):
-            log.warning("partition %d: checkpoint written with %d processors, this consumer runs %d; "
-                        "its drivers' analysis starts fresh", cp.partition,
-                        len(next(iter(cp.drivers.values()))), len(self.stateful))
+            log.warning(
+                "partition %d: checkpoint written with %d processors, this consumer runs %d; "
+                "its drivers' analysis starts fresh",
+                cp.partition,
+                len(next(iter(cp.drivers.values()))),
+                len(self.stateful),
+            )
             return False
         self.drivers[cp.partition] = set(cp.drivers)
         for driver, states in cp.drivers.items():

@@ -51,18 +51,30 @@ class LapTrace:
 
     driver: str
     lap: int
-    start: float          # session time of the lap's first sample
-    end: float            # session time of the next lap's first sample (which completed it)
+    start: float  # session time of the lap's first sample
+    end: float  # session time of the next lap's first sample (which completed it)
     distance: np.ndarray  # m into the lap (integrated speed)
-    time: np.ndarray      # s since the first sample
-    speed: np.ndarray     # km/h
+    time: np.ndarray  # s since the first sample
+    speed: np.ndarray  # km/h
     throttle: np.ndarray  # %
-    brake: np.ndarray     # bool
+    brake: np.ndarray  # bool
 
 
 class _Lap:
-    __slots__ = ("driver", "lap", "start", "end", "dist", "time", "speed", "throttle", "brake",
-                 "complete", "truncated", "alive")
+    __slots__ = (
+        "driver",
+        "lap",
+        "start",
+        "end",
+        "dist",
+        "time",
+        "speed",
+        "throttle",
+        "brake",
+        "complete",
+        "truncated",
+        "alive",
+    )
 
     def __init__(self, driver: str, lap: int, start: float) -> None:
         self.driver, self.lap, self.start, self.end = driver, lap, start, start
@@ -183,9 +195,17 @@ class LapTraces:
         v = self._laps[driver].get(k)
         if v is None or k not in done:
             return None
-        return LapTrace(driver, k, v.start, v.end, np.array(v.dist, dtype=float), np.array(v.time, dtype=float),
-                        np.array(v.speed, dtype=float), np.array(v.throttle, dtype=float),
-                        np.array(v.brake, dtype=bool))
+        return LapTrace(
+            driver,
+            k,
+            v.start,
+            v.end,
+            np.array(v.dist, dtype=float),
+            np.array(v.time, dtype=float),
+            np.array(v.speed, dtype=float),
+            np.array(v.throttle, dtype=float),
+            np.array(v.brake, dtype=bool),
+        )
 
     @property
     def nbytes(self) -> int:

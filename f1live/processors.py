@@ -119,9 +119,7 @@ class FunctionProcessor:
         return [self._fn(m) for m in msgs]
 
 
-def run_processors(
-    processors: Sequence[Processor], msgs: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], int]:
+def run_processors(processors: Sequence[Processor], msgs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """Run every processor over ``msgs``; merged results per message and the error count."""
     merged: list[dict[str, Any]] = [{} for _ in msgs]
     errors = 0

@@ -135,17 +135,17 @@ class RaceAt:
     key: tuple[Any, ...]
     total_laps: int | None
     teams: dict[str, str | None]
-    order: list[str]                         # drivers in timing order at the clock
-    laps: dict[str, list[LapRecord]]         # completed laps per driver, in order
+    order: list[str]  # drivers in timing order at the clock
+    laps: dict[str, list[LapRecord]]  # completed laps per driver, in order
     stints: dict[str, list[Stint]]
     pits: dict[str, list[PitStop]]
-    flag_laps: list[tuple[int, str]]         # (leader lap, RED/SC/VSC) neutralised laps
-    weather: dict[str, np.ndarray]           # WEATHER_FIELDS columns, readings up to the clock
-    rain: list[tuple[float, float]]          # (start, end) session times of rain periods
-    rain_laps: list[tuple[float, float]]     # the same as fractions of the leader's race distance
+    flag_laps: list[tuple[int, str]]  # (leader lap, RED/SC/VSC) neutralised laps
+    weather: dict[str, np.ndarray]  # WEATHER_FIELDS columns, readings up to the clock
+    rain: list[tuple[float, float]]  # (start, end) session times of rain periods
+    rain_laps: list[tuple[float, float]]  # the same as fractions of the leader's race distance
     race_start: float | None
-    leader_laps: int                          # laps the leader has completed
-    chequered: bool                           # the race distance is done, or the chequered flag shown
+    leader_laps: int  # laps the leader has completed
+    chequered: bool  # the race distance is done, or the chequered flag shown
 
     @property
     def fastest(self) -> LapRecord | None:
@@ -191,19 +191,30 @@ def lap_records(timing: SessionTiming, t: float, drivers: Iterable[str] | None =
             lap = int(d.lap[i])
             lt = float(d.lap_time[i])
             in_lap, out_lap = not math.isnan(d.lap_pit_in[i]), not math.isnan(d.lap_pit_out[i])
-            counts = (lt == lt and lap > 1 and not in_lap and not out_lap and not bool(d.deleted[i]))
+            counts = lt == lt and lap > 1 and not in_lap and not out_lap and not bool(d.deleted[i])
             pb = counts and lt < best
             if pb:
                 best = lt
             start = float(d.start[i]) if d.start[i] == d.start[i] else float(d.end[i]) - (lt if lt == lt else 0.0)
             compound = d.compound[i]
-            rows.append(LapRecord(
-                driver=code, lap=lap, start=start, end=float(d.end[i]), lap_time=lt if lt == lt else None,
-                position=_int(float(d.position[i])),
-                compound=str(compound) if isinstance(compound, str) and compound else None,
-                stint=_int(float(d.stint[i])), tyre_life=_int(float(d.tyre_life[i])),
-                in_lap=in_lap, out_lap=out_lap, status=lap_status(start, float(d.end[i]), periods),
-                deleted=bool(d.deleted[i]), personal_best=pb))
+            rows.append(
+                LapRecord(
+                    driver=code,
+                    lap=lap,
+                    start=start,
+                    end=float(d.end[i]),
+                    lap_time=lt if lt == lt else None,
+                    position=_int(float(d.position[i])),
+                    compound=str(compound) if isinstance(compound, str) and compound else None,
+                    stint=_int(float(d.stint[i])),
+                    tyre_life=_int(float(d.tyre_life[i])),
+                    in_lap=in_lap,
+                    out_lap=out_lap,
+                    status=lap_status(start, float(d.end[i]), periods),
+                    deleted=bool(d.deleted[i]),
+                    personal_best=pb,
+                )
+            )
         out[code] = rows
     return out
 
@@ -255,8 +266,10 @@ def pit_stops(timing: SessionTiming, t: float, drivers: Iterable[str] | None = N
 
 def positions_by_lap(laps: Mapping[str, Sequence[LapRecord]]) -> dict[str, tuple[list[int], list[int]]]:
     """(laps, positions) per driver: the position at the end of each completed lap."""
-    return {code: ([r.lap for r in rows if r.position is not None],
-                   [r.position for r in rows if r.position is not None]) for code, rows in laps.items()}
+    return {
+        code: ([r.lap for r in rows if r.position is not None], [r.position for r in rows if r.position is not None])
+        for code, rows in laps.items()
+    }
 
 
 def personal_best(rows: Sequence[LapRecord]) -> LapRecord | None:
@@ -333,8 +346,9 @@ def rain_periods(weather: Mapping[str, np.ndarray], t: float) -> list[tuple[floa
     return out
 
 
-def time_delta(ref_distance: np.ndarray, ref_time: np.ndarray, distance: np.ndarray, time: np.ndarray,
-               step_m: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+def time_delta(
+    ref_distance: np.ndarray, ref_time: np.ndarray, distance: np.ndarray, time: np.ndarray, step_m: float = 10.0
+) -> tuple[np.ndarray, np.ndarray]:
     """The time gap along the lap: at each distance (every ``step_m`` metres, up to the shorter
     trace), the time a car took to get there minus the reference car's time (positive: behind).
 
@@ -373,9 +387,12 @@ class RaceAnalysis:
         self.drivers = [d for d in timing.drivers if only is None or d in only]
         self._all = lap_records(timing, math.inf, self.drivers)
         self._ends = {d: np.array([r.end for r in rows]) for d, rows in self._all.items()}
-        self._pit_times = np.sort(np.concatenate(
-            [np.r_[timing.driver_laps(d).pit_in, timing.driver_laps(d).pit_out] for d in self.drivers]
-            or [np.zeros(0)]))
+        self._pit_times = np.sort(
+            np.concatenate(
+                [np.r_[timing.driver_laps(d).pit_in, timing.driver_laps(d).pit_out] for d in self.drivers]
+                or [np.zeros(0)]
+            )
+        )
         wx = timing.weather
         self._wx_times = wx["session_time"].to_numpy(dtype=float) if wx is not None else np.zeros(0)
         ts = timing.track_status
@@ -383,38 +400,65 @@ class RaceAnalysis:
         self._lead_times = np.array([s for _, s in timing.lap_starts() if s is not None])
         self.teams = {d: timing.driver_laps(d).team for d in self.drivers}
         rc = timing.race_control  # a shortened race ends with the chequered flag before the distance
-        flags = rc[rc["flag"].astype(str).str.upper() == "CHEQUERED"]["session_time"] if rc is not None \
-            and "flag" in rc.columns else []
+        flags = (
+            rc[rc["flag"].astype(str).str.upper() == "CHEQUERED"]["session_time"]
+            if rc is not None and "flag" in rc.columns
+            else []
+        )
         self._chequered_at = float(min(flags)) if len(flags) else math.inf
         self._cache: tuple[tuple[Any, ...], RaceAt] | None = None
 
     def key(self, t: float) -> tuple[Any, ...]:
         """What :meth:`at` depends on at ``t``: equal keys, equal results."""
+
         def n(a: np.ndarray) -> int:
             return int(np.searchsorted(a, t, side="right"))
-        return (tuple(n(e) for e in self._ends.values()), n(self._pit_times), n(self._wx_times),
-                n(self._ts_times), n(self._lead_times))
+
+        return (
+            tuple(n(e) for e in self._ends.values()),
+            n(self._pit_times),
+            n(self._wx_times),
+            n(self._ts_times),
+            n(self._lead_times),
+        )
 
     def at(self, t: float) -> RaceAt:
         """The analysis at session time ``t`` (nothing later than ``t`` is in it)."""
         key = self.key(t)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        laps = {d: rows[:int(np.searchsorted(self._ends[d], t, side="right"))] for d, rows in self._all.items()}
+        laps = {d: rows[: int(np.searchsorted(self._ends[d], t, side="right"))] for d, rows in self._all.items()}
         board = [r for r in self.timing.leaderboard(t) if r["driver"] in self._all]
         wx = weather_until(self.timing, t)
         rain = rain_periods(wx, t)
-        rain_laps = [(float(a), float(b)) for a, b in
-                     zip(*(race_distance(self.timing, np.array(c)) for c in zip(*rain, strict=True)), strict=True)] \
-            if rain else []
+        rain_laps = (
+            [
+                (float(a), float(b))
+                for a, b in zip(
+                    *(race_distance(self.timing, np.array(c)) for c in zip(*rain, strict=True)), strict=True
+                )
+            ]
+            if rain
+            else []
+        )
         leader_laps = board[0]["laps"] if board else 0
         total = self.timing.total_laps
         result = RaceAt(
-            session_time=float(t), key=key, total_laps=total, teams=dict(self.teams),
-            order=[r["driver"] for r in board], laps=laps, stints=stints(laps),
-            pits=pit_stops(self.timing, t, self.drivers), flag_laps=flag_laps(self.timing, t),
-            weather=wx, rain=rain, rain_laps=rain_laps, race_start=self.timing.race_start,
+            session_time=float(t),
+            key=key,
+            total_laps=total,
+            teams=dict(self.teams),
+            order=[r["driver"] for r in board],
+            laps=laps,
+            stints=stints(laps),
+            pits=pit_stops(self.timing, t, self.drivers),
+            flag_laps=flag_laps(self.timing, t),
+            weather=wx,
+            rain=rain,
+            rain_laps=rain_laps,
+            race_start=self.timing.race_start,
             leader_laps=int(leader_laps),
-            chequered=bool(total and leader_laps >= total) or self._chequered_at <= t)
+            chequered=bool(total and leader_laps >= total) or self._chequered_at <= t,
+        )
         self._cache = (key, result)
         return result

@@ -64,11 +64,23 @@ class JsonLinesSink:
             raise RuntimeError(f"{self.path}: open() the sink before writing")
         lines = []
         for msg, res, e2e, _proc in records:
-            lines.append(json.dumps({"member": self.member, "run": msg.get("_run"), "driver": msg["driver"],
-                                     "seq": msg["seq"], "partition": msg.get("_partition"),
-                                     "offset": msg.get("_offset"), "session_time": msg.get("session_time"),
-                                     "e2e_ms": round(e2e, 3), "results": res},
-                                    separators=(",", ":"), default=str))
+            lines.append(
+                json.dumps(
+                    {
+                        "member": self.member,
+                        "run": msg.get("_run"),
+                        "driver": msg["driver"],
+                        "seq": msg["seq"],
+                        "partition": msg.get("_partition"),
+                        "offset": msg.get("_offset"),
+                        "session_time": msg.get("session_time"),
+                        "e2e_ms": round(e2e, 3),
+                        "results": res,
+                    },
+                    separators=(",", ":"),
+                    default=str,
+                )
+            )
         if lines:
             fh.write("\n".join(lines) + "\n")
 

@@ -37,8 +37,16 @@ _HIST_ROW = schema.HISTORY_TELEMETRY
 _HIST_RES = tuple((k, schema.ANALYSIS_FIELDS[k].kind == "bool") for k in schema.HISTORY_ANALYSIS)
 
 #: Counter names the consumer maintains (all start at 0).
-COUNTERS: tuple[str, ...] = ("consumed", "processed", "dlq", "duplicates", "gaps", "stale", "processor_errors",
-                             "published")
+COUNTERS: tuple[str, ...] = (
+    "consumed",
+    "processed",
+    "dlq",
+    "duplicates",
+    "gaps",
+    "stale",
+    "processor_errors",
+    "published",
+)
 
 
 class LiveState:
@@ -138,8 +146,13 @@ class LiveState:
                 if hist is None:
                     hist = self._history[drv] = deque(maxlen=self._history_len)
                 anomaly = bool(res.get("anomaly", False))
-                hist.append((*[msg.get(k) for k in _HIST_ROW],
-                             *[bool(res.get(k, False)) if flag else res.get(k) for k, flag in _HIST_RES], e2e))
+                hist.append(
+                    (
+                        *[msg.get(k) for k in _HIST_ROW],
+                        *[bool(res.get(k, False)) if flag else res.get(k) for k, flag in _HIST_RES],
+                        e2e,
+                    )
+                )
                 self._traces.add(msg)
                 t = msg.get("session_time")
                 if t is not None and (self._clock is None or t > self._clock):
@@ -148,27 +161,36 @@ class LiveState:
                 if note:
                     q = self._quality.get((drv, note))
                     if q is None:
-                        q = self._quality[(drv, note)] = {"count": 0, "first_session_time": t,
-                                                          "reason": res.get("quality_reason") or note}
+                        q = self._quality[(drv, note)] = {
+                            "count": 0,
+                            "first_session_time": t,
+                            "reason": res.get("quality_reason") or note,
+                        }
                     q["count"] += 1
                 if anomaly:
                     self._anomaly_counts[drv] += 1
-                    self._anomalies.append({
-                        "session_time": msg.get("session_time"),
-                        "driver": drv,
-                        "lap_number": msg.get("lap_number"),
-                        "seq": msg.get("seq"),
-                        "type": res.get("anomaly_type", "anomaly"),
-                        "reason": res.get("anomaly_reason", ""),
-                        "score": res.get("anomaly_score"),
-                        "detector": res.get("anomaly_source"),
-                    })
+                    self._anomalies.append(
+                        {
+                            "session_time": msg.get("session_time"),
+                            "driver": drv,
+                            "lap_number": msg.get("lap_number"),
+                            "seq": msg.get("seq"),
+                            "type": res.get("anomaly_type", "anomaly"),
+                            "reason": res.get("anomaly_reason", ""),
+                            "score": res.get("anomaly_score"),
+                            "detector": res.get("anomaly_source"),
+                        }
+                    )
             self._counters["processed"] += len(records)
             self._updated_at = now
 
     # ------------------------------------------------------------------ reader
-    def snapshot(self, history: bool | Collection[str] = True, latency: bool = True,
-                 traces: Mapping[str, int | None] | None = None) -> dict[str, Any]:
+    def snapshot(
+        self,
+        history: bool | Collection[str] = True,
+        latency: bool = True,
+        traces: Mapping[str, int | None] | None = None,
+    ) -> dict[str, Any]:
         """A plain-data copy of everything (cheap: one lock, shallow copies).
 
         Keys: ``session_time`` (the replay clock: newest session time processed in this

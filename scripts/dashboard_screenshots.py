@@ -25,8 +25,17 @@ sys.path.insert(0, str(ROOT))
 from f1live.config import Settings  # noqa: E402
 from f1live.serve import VoilaServer  # noqa: E402
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
 
 
 def chrome(width: int, height: int):
@@ -68,10 +77,11 @@ def full_page_png(driver, path: Path, width: int, colours: int = 256) -> int:
 
     from PIL import Image
 
-    tallest = driver.execute_script(
-        "return Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight));")
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": int(tallest), "deviceScaleFactor": 1, "mobile": False})
+    tallest = driver.execute_script("return Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight));")
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": int(tallest), "deviceScaleFactor": 1, "mobile": False},
+    )
     time.sleep(1.5)  # bqplot re-lays out on resize
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
     bottom = driver.execute_script("return document.querySelector('.f1-root').getBoundingClientRect().bottom")
@@ -96,10 +106,17 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="f1shot-"))
     args.out.mkdir(parents=True, exist_ok=True)
     settings = Settings.from_env()
-    env = {"F1LIVE_SOURCE": "fastf1-csv", "F1LIVE_OFFLINE": "1", "F1LIVE_RUN_DIR": str(work / "runs"),
-           "F1LIVE_SPEED": "20", "F1LIVE_SHARED_DATA": str(settings.shared_data), "F1LIVE_BROKER": args.broker,
-           "F1LIVE_MODELS_DIR": str(settings.models_dir), "F1LIVE_DASHBOARD_START_LAP": str(args.from_lap),
-           "F1LIVE_DASHBOARD_HEARTBEAT_S": "60"}
+    env = {
+        "F1LIVE_SOURCE": "fastf1-csv",
+        "F1LIVE_OFFLINE": "1",
+        "F1LIVE_RUN_DIR": str(work / "runs"),
+        "F1LIVE_SPEED": "20",
+        "F1LIVE_SHARED_DATA": str(settings.shared_data),
+        "F1LIVE_BROKER": args.broker,
+        "F1LIVE_MODELS_DIR": str(settings.models_dir),
+        "F1LIVE_DASHBOARD_START_LAP": str(args.from_lap),
+        "F1LIVE_DASHBOARD_HEARTBEAT_S": "60",
+    }
     with VoilaServer(env=env, log_path=work / "voila.log") as srv:
         srv.start()
         for size in args.sizes.split(","):
@@ -110,9 +127,14 @@ def main() -> int:
                 t0 = time.monotonic()
 
                 def lap(d=d) -> int:  # noqa: ANN001 - the driver of this size
-                    text = d.execute_script("const e = document.querySelector('.f1-session-time');"
-                                            "return e ? e.textContent : '';") or ""
+                    text = (
+                        d.execute_script(
+                            "const e = document.querySelector('.f1-session-time');return e ? e.textContent : '';"
+                        )
+                        or ""
+                    )
                     return int(text.split("/")[0].replace("Lap", "").strip()) if text.startswith("Lap") else 0
+
                 while lap() < args.until_lap:
                     if time.monotonic() - t0 > 300:
                         raise RuntimeError(f"the replay did not reach lap {args.until_lap} in 300 s")
@@ -124,14 +146,17 @@ def main() -> int:
                 time.sleep(3.0)  # two full frames: pickers, then the comparison's traces
                 d.execute_script("document.querySelector('.f1-btn-pause').click()")
                 time.sleep(2.0)
-                scroll = d.execute_script("return [document.documentElement.scrollWidth, "
-                                          "document.documentElement.clientWidth]")
+                scroll = d.execute_script(
+                    "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+                )
                 path = args.out / f"dashboard_race_analysis_{width}x{height}.png"
                 n = full_page_png(d, path, width)
-                print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {n / 1024:.0f} KB, "
-                      f"page {scroll[0]} px wide in a {scroll[1]} px window "
-                      f"({'no horizontal scroll' if scroll[0] <= scroll[1] else 'HORIZONTAL SCROLL'}), "
-                      f"lap {lap()}")
+                print(
+                    f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {n / 1024:.0f} KB, "
+                    f"page {scroll[0]} px wide in a {scroll[1]} px window "
+                    f"({'no horizontal scroll' if scroll[0] <= scroll[1] else 'HORIZONTAL SCROLL'}), "
+                    f"lap {lap()}"
+                )
             finally:
                 d.quit()
     return 0

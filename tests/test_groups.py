@@ -44,8 +44,14 @@ def grid_cache(slice_settings: Settings) -> ReplayCache:
 
 def _topic(settings: Settings, broker: Any, client: str) -> Settings:
     name = unique_name("grp")
-    s = settings.replace(bootstrap_servers=broker.bootstrap_servers, broker=broker.kind, topic=name,
-                         dlq_topic=f"{name}.dlq", client=client, consumer_group=unique_name("g"))
+    s = settings.replace(
+        bootstrap_servers=broker.bootstrap_servers,
+        broker=broker.kind,
+        topic=name,
+        dlq_topic=f"{name}.dlq",
+        client=client,
+        consumer_group=unique_name("g"),
+    )
     ensure_topic(broker.bootstrap_servers, name, 4, client=client)
     return s
 
@@ -88,34 +94,62 @@ def _stable(logs: list[Path], partitions: int = 4) -> bool:
     return all(sets) and sum(len(s) for s in sets) == partitions and set().union(*sets) == set(range(partitions))
 
 
-def test_three_member_processes_one_killed_one_added(kafka_broker: Any, grid_cache: ReplayCache, settings: Settings,
-                                                     tmp_path: Path) -> None:
+def test_three_member_processes_one_killed_one_added(
+    kafka_broker: Any, grid_cache: ReplayCache, settings: Settings, tmp_path: Path
+) -> None:
     """Three ``f1live consume --group`` processes on the 4-partition topic; one SIGKILLed
     mid-stream, one added later: every message processed, duplicates only from the killed
     member's last uncommitted messages (dropped by seq), results equal a single consumer's."""
     s = _topic(settings, kafka_broker, "confluent")
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), F1LIVE_MODELS_DIR=str(s.models_dir),
-               F1LIVE_RUN_DIR=str(s.run_dir), F1LIVE_CLIENT="confluent")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(PROJECT_ROOT),
+        F1LIVE_MODELS_DIR=str(s.models_dir),
+        F1LIVE_RUN_DIR=str(s.run_dir),
+        F1LIVE_CLIENT="confluent",
+    )
     procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def member(name: str) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "f1live", "consume", "--group", s.consumer_group, "--topic", s.topic,
-               "--bootstrap-servers", kafka_broker.bootstrap_servers, "--timeout", "150", "--idle-timeout", "8",
-               "--out", str(tmp_path / f"{name}.jsonl"), "--member", name, "--json"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "f1live",
+            "consume",
+            "--group",
+            s.consumer_group,
+            "--topic",
+            s.topic,
+            "--bootstrap-servers",
+            kafka_broker.bootstrap_servers,
+            "--timeout",
+            "150",
+            "--idle-timeout",
+            "8",
+            "--out",
+            str(tmp_path / f"{name}.jsonl"),
+            "--member",
+            name,
+            "--json",
+        ]
         with (tmp_path / f"{name}.log").open("wb") as err, (tmp_path / f"{name}.json").open("wb") as out:
             procs[name] = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=tmp_path)
         return procs[name]
 
     logs = [tmp_path / f"m{k}.log" for k in (1, 2, 3)]
-    prod = RealTimeProducer(s, kafka_broker.bootstrap_servers, ensure_topic=False,
-                            broker_kind=kafka_broker.kind).load_cache(grid_cache)
+    prod = RealTimeProducer(
+        s, kafka_broker.bootstrap_servers, ensure_topic=False, broker_kind=kafka_broker.kind
+    ).load_cache(grid_cache)
     try:
         for k in (1, 2, 3):
             member(f"m{k}")
         _wait("three members in a stable group", lambda: _stable(logs), 60)
         prod.start(duration_seconds=24, speed=10.0)
-        _wait("m2 to have processed messages", lambda: (tmp_path / "m2.jsonl").exists()
-              and (tmp_path / "m2.jsonl").stat().st_size > 50_000, 30)
+        _wait(
+            "m2 to have processed messages",
+            lambda: (tmp_path / "m2.jsonl").exists() and (tmp_path / "m2.jsonl").stat().st_size > 50_000,
+            30,
+        )
         killed_owned = _owned(tmp_path / "m2.log")
         procs["m2"].send_signal(signal.SIGKILL)
         t_kill = time.time_ns()
@@ -154,17 +188,26 @@ def test_three_member_processes_one_killed_one_added(kafka_broker: Any, grid_cac
     for (_run, driver, seq), versions in dups.items():
         assert len(versions) == 2 and "m2" in {v["member"] for v in versions}, versions
         assert versions[0]["partition"] in killed_owned
-        assert all(_key(r) in copies and len(copies[_key(r)]) == 2
-                   for r in outs["m2"] if r["driver"] == driver and seq <= r["seq"] <= m2_last[driver])
+        assert all(
+            _key(r) in copies and len(copies[_key(r)]) == 2
+            for r in outs["m2"]
+            if r["driver"] == driver and seq <= r["seq"] <= m2_last[driver]
+        )
         assert versions[0]["results"] == versions[1]["results"]  # the same state gave the same results
 
     # the killed member's partitions were taken over from its checkpoints; catch-up measured
     takeovers = [t for m in ("m1", "m3", "m4") for t in json.loads((tmp_path / f"{m}.json").read_text())["takeovers"]]
     moved = [t for t in takeovers if t["partition"] in killed_owned and t["source"] == "checkpoint"]
     assert moved and all(t["catch_up_ms"] is not None for t in moved), takeovers
-    print(f"\n[groups] killed m2 (owned {sorted(killed_owned)}) at {t_kill}; {len(dups)} duplicates dropped; "
-          f"take-overs: " + "; ".join(f"p{t['partition']} {t['source']} replayed {t['replayed']} in "
-                                      f"{t['catch_up_ms']} ms" for t in takeovers if t["source"] != "kept"))
+    print(
+        f"\n[groups] killed m2 (owned {sorted(killed_owned)}) at {t_kill}; {len(dups)} duplicates dropped; "
+        f"take-overs: "
+        + "; ".join(
+            f"p{t['partition']} {t['source']} replayed {t['replayed']} in {t['catch_up_ms']} ms"
+            for t in takeovers
+            if t["source"] != "kept"
+        )
+    )
 
     # each driver's results after the rebalances equal a single consumer's (no warm-up window)
     single = _single_consumer(s, tmp_path / "single.jsonl")
@@ -175,14 +218,16 @@ def test_three_member_processes_one_killed_one_added(kafka_broker: Any, grid_cac
 
 
 @CLIENTS
-def test_state_moves_with_the_partitions(kafka_broker: Any, grid_cache: ReplayCache, settings: Settings,
-                                         kafka_client: str, tmp_path: Path) -> None:
+def test_state_moves_with_the_partitions(
+    kafka_broker: Any, grid_cache: ReplayCache, settings: Settings, kafka_client: str, tmp_path: Path
+) -> None:
     """In-process, per client: a second member joins mid-stream (partitions move with a
     checkpoint, no replay), then the first leaves (they move back); results equal a single
     consumer's for every message, and the hand-overs are recorded with their catch-up times."""
     s = _topic(settings, kafka_broker, kafka_client)
-    prod = RealTimeProducer(s, kafka_broker.bootstrap_servers, ensure_topic=False,
-                            broker_kind=kafka_broker.kind).load_cache(grid_cache)
+    prod = RealTimeProducer(
+        s, kafka_broker.bootstrap_servers, ensure_topic=False, broker_kind=kafka_broker.kind
+    ).load_cache(grid_cache)
     sinks = [JsonLinesSink(tmp_path / f"c{k}.jsonl", member=f"c{k}").open() for k in (1, 2)]
     a, b = (RealTimeConsumer(s, sink=sk) for sk in sinks)
     try:

@@ -53,8 +53,10 @@ def test_stints_and_compounds_per_driver(monaco_2023, race, clock) -> None:
         # a stint: consecutive laps with the same Stint number and compound
         key = g["Stint"].astype(str) + "/" + g["Compound"].astype(str)
         run = (key != key.shift()).cumsum()
-        exp = [(int(s["Stint"].iloc[0]), s["Compound"].iloc[0], int(s["LapNumber"].min()), int(s["LapNumber"].max()))
-               for _, s in g.groupby(run)]
+        exp = [
+            (int(s["Stint"].iloc[0]), s["Compound"].iloc[0], int(s["LapNumber"].min()), int(s["LapNumber"].max()))
+            for _, s in g.groupby(run)
+        ]
         assert [(s.number, s.compound, s.first_lap, s.last_lap) for s in got[drv]] == exp, drv
         changed += len(exp) > 1
     assert changed >= 5, "the chosen clocks must come after several stops"
@@ -132,7 +134,7 @@ def test_rain_periods_from_the_weather_readings(monaco_2023, race) -> None:
     first_rain = float(wx[wx["rainfall"].astype(bool)]["session_time"].min())
     assert race.at(first_rain - 1.0).rain == []
     t = first_rain + 300.0
-    (start, end), = race.at(t).rain
+    ((start, end),) = race.at(t).rain
     assert (start, end) == (first_rain, t)
     lap = race.at(t).rain_laps[0]
     # on the lap chart, rain begins in the lap the leader was running when it began
@@ -149,8 +151,11 @@ def test_lap_traces_from_the_stream_compare_laps_by_distance(monaco_2023) -> Non
     laps = monaco_2023.laps.set_index(["Driver", "LapNumber"])
     tel = monaco_2023.telemetry
     clock = leader_lap_start(monaco_2023.laps, 30) + 35.0
-    rows = tel[tel["driver"].isin(["VER", "ALO"]) & (tel["session_time"] <= clock)
-               & (tel["session_time"] >= leader_lap_start(monaco_2023.laps, 25) - 30.0)]
+    rows = tel[
+        tel["driver"].isin(["VER", "ALO"])
+        & (tel["session_time"] <= clock)
+        & (tel["session_time"] >= leader_lap_start(monaco_2023.laps, 25) - 30.0)
+    ]
     traces = LapTraces()
     for r in rows.sort_values("session_time").to_dict("records"):
         traces.add({k: None if v is pd.NA else v for k, v in r.items()})  # as decoded from JSON

@@ -58,8 +58,16 @@ class Record:
 
     __slots__ = ("topic", "partition", "offset", "key", "value", "headers", "timestamp")
 
-    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-                 headers: Headers | None, timestamp: int | None) -> None:
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None,
+        timestamp: int | None,
+    ) -> None:
         self.topic = topic
         self.partition = partition
         self.offset = offset
@@ -88,7 +96,8 @@ def unreachable(servers: str, seconds: float) -> ConnectionError:
     """The one error both clients raise when no broker answers within ``seconds``."""
     return ConnectionError(
         f"no Kafka broker reachable at {servers} within {seconds:g} s "
-        "(is it running? start one with `f1live broker start`, or pass --bootstrap-servers)")
+        "(is it running? start one with `f1live broker start`, or pass --bootstrap-servers)"
+    )
 
 
 class Producer(Protocol):
@@ -96,8 +105,15 @@ class Producer(Protocol):
 
     name: str
 
-    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None,
-             partition: int | None = None, on_delivery: DeliveryCallback | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
         """Queue one message (raises at once when the client cannot take it)."""
         ...
 
@@ -119,8 +135,9 @@ class Consumer(Protocol):
 
     name: str
 
-    def subscribe(self, topic: str, on_assign: AssignCallback | None = None,
-                  on_revoke: RevokeCallback | None = None) -> None:
+    def subscribe(
+        self, topic: str, on_assign: AssignCallback | None = None, on_revoke: RevokeCallback | None = None
+    ) -> None:
         """Join the group on ``topic``; the callbacks see every rebalance (see their types)."""
         ...
 
@@ -163,8 +180,14 @@ class Admin(Protocol):
 
     def list_topics(self) -> list[str]: ...
 
-    def create_topic(self, name: str, partitions: int, replication: int,
-                     configs: Mapping[str, str] | None = None, timeout: float = 30.0) -> None:
+    def create_topic(
+        self,
+        name: str,
+        partitions: int,
+        replication: int,
+        configs: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         """Create it; :class:`TopicExistsError` if it is there already, :class:`ClientError` if refused."""
         ...
 

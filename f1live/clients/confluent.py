@@ -61,6 +61,7 @@ class _DebugLog:
         if rdkafka_log.isEnabledFor(logging.DEBUG):
             rdkafka_log.debug(msg, *args)
 
+
 #: kafka-python producer setting -> librdkafka property.
 PRODUCER_NAMES: dict[str, str] = {
     "acks": "acks",
@@ -110,8 +111,10 @@ def librdkafka_config(cfg: Mapping[str, Any], names: Mapping[str, str]) -> dict[
         elif k in names:
             out[names[k]] = v
         else:
-            raise ValueError(f"confluent-kafka has no setting {k!r} (kafka-python name); use its librdkafka "
-                             "name (e.g. 'linger.ms') or --client kafka-python")
+            raise ValueError(
+                f"confluent-kafka has no setting {k!r} (kafka-python name); use its librdkafka "
+                "name (e.g. 'linger.ms') or --client kafka-python"
+            )
     out.update(dotted)  # explicit librdkafka names win
     return out
 
@@ -126,8 +129,12 @@ def _on_error(err: Any) -> None:
 
 
 def _common(bootstrap_servers: str) -> dict[str, Any]:
-    return {"bootstrap.servers": bootstrap_servers, "socket.nagle.disable": True, "logger": _DebugLog(),
-            "error_cb": _on_error}
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "socket.nagle.disable": True,
+        "logger": _DebugLog(),
+        "error_cb": _on_error,
+    }
 
 
 def _kafka_error(exc: BaseException) -> Any:
@@ -143,8 +150,7 @@ class ConfluentProducer:
         from confluent_kafka import KafkaException
         from confluent_kafka import Producer as _Producer
 
-        conf = {**_common(bootstrap_servers), "partitioner": "murmur2_random",
-                **librdkafka_config(cfg, PRODUCER_NAMES)}
+        conf = {**_common(bootstrap_servers), "partitioner": "murmur2_random", **librdkafka_config(cfg, PRODUCER_NAMES)}
         self.bootstrap_servers = bootstrap_servers
         self._timeout = float(cfg.get("bootstrap_timeout_ms", 3000)) / 1000
         self._max_block = float(cfg.get("max_block_ms", 10_000)) / 1000
@@ -163,8 +169,15 @@ class ConfluentProducer:
         while not stop.is_set():
             p.poll(0.05)  # waits in C without the GIL; wakes at once for a delivery report
 
-    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None,
-             partition: int | None = None, on_delivery: DeliveryCallback | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
         report = None if on_delivery is None else _report(on_delivery)
         kw: dict[str, Any] = {"on_delivery": report}
         if headers:
@@ -210,6 +223,7 @@ class ConfluentProducer:
 def _report(callback: DeliveryCallback) -> Any:
     def report(err: Any, _msg: Any) -> None:
         callback(None if err is None else ClientError(f"{err.name()}: {err.str()}"))
+
     return report
 
 
@@ -245,8 +259,9 @@ class ConfluentConsumer:
             tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
         return tp
 
-    def subscribe(self, topic: str, on_assign: AssignCallback | None = None,
-                  on_revoke: RevokeCallback | None = None) -> None:
+    def subscribe(
+        self, topic: str, on_assign: AssignCallback | None = None, on_revoke: RevokeCallback | None = None
+    ) -> None:
         """Join the group; every assignment starts at explicit offsets (see :meth:`assign`).
 
         librdkafka calls the rebalance callbacks from inside ``poll``/``consume`` (this
@@ -259,8 +274,9 @@ class ConfluentConsumer:
             parts = [tp.partition for tp in tps if tp.topic == topic]
             committed = self._committed(topic, parts)
             start = (on_assign({p: committed.get(p) for p in parts}) if on_assign is not None else None) or {}
-            consumer.assign([TopicPartition(tp.topic, tp.partition, self._start(tp.partition, start, committed))
-                             for tp in tps])
+            consumer.assign(
+                [TopicPartition(tp.topic, tp.partition, self._start(tp.partition, start, committed)) for tp in tps]
+            )
 
         def revoked(consumer: Any, tps: list[Any], lost: bool = False) -> None:
             parts = [tp.partition for tp in tps if tp.topic == topic]
@@ -269,13 +285,15 @@ class ConfluentConsumer:
                 from confluent_kafka import KafkaException, TopicPartition
 
                 try:
-                    consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()],
-                                    asynchronous=False)
+                    consumer.commit(
+                        offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False
+                    )
                 except KafkaException as exc:
                     log.warning("commit on revoke of %s %s failed: %s", topic, sorted(offsets), exc)
 
-        self._c.subscribe([topic], on_assign=assigned, on_revoke=revoked,
-                          on_lost=lambda c, tps: revoked(c, tps, lost=True))
+        self._c.subscribe(
+            [topic], on_assign=assigned, on_revoke=revoked, on_lost=lambda c, tps: revoked(c, tps, lost=True)
+        )
 
     def _committed(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
         """The group's committed offsets of ``partitions`` (none: missing from the dict).
@@ -292,8 +310,11 @@ class ConfluentConsumer:
         deadline = time.monotonic() + 3 * self._timeout
         while True:
             try:
-                return {tp.partition: tp.offset for tp in self._c.committed(tps, timeout=self._timeout)
-                        if tp.error is None and tp.offset >= 0}
+                return {
+                    tp.partition: tp.offset
+                    for tp in self._c.committed(tps, timeout=self._timeout)
+                    if tp.error is None and tp.offset >= 0
+                }
             except KafkaException as exc:
                 if time.monotonic() > deadline:
                     raise ClientError(f"committed offsets of {topic} {list(partitions)}: {exc}") from None
@@ -321,12 +342,16 @@ class ConfluentConsumer:
         from confluent_kafka import KafkaException
 
         try:
-            return {p: int(self._c.get_watermark_offsets(self._tp(topic, p), timeout=self._timeout, cached=False)[1])
-                    for p in partitions}
+            return {
+                p: int(self._c.get_watermark_offsets(self._tp(topic, p), timeout=self._timeout, cached=False)[1])
+                for p in partitions
+            }
         except KafkaException:  # "Unknown partition": this client has no metadata of the topic yet
             self._c.list_topics(topic, timeout=self._timeout)
-            return {p: int(self._c.get_watermark_offsets(self._tp(topic, p), timeout=self._timeout, cached=False)[1])
-                    for p in partitions}
+            return {
+                p: int(self._c.get_watermark_offsets(self._tp(topic, p), timeout=self._timeout, cached=False)[1])
+                for p in partitions
+            }
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Any]:
         first = self._c.poll(max(timeout_s, 0.0))
@@ -343,8 +368,9 @@ class ConfluentConsumer:
                 (log.warning if self._errors <= 10 else log.debug)("consumer: %s", err)
                 continue
             ts = m.timestamp()
-            out.append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(),
-                              ts[1] if ts[0] else None))
+            out.append(
+                Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(), ts[1] if ts[0] else None)
+            )
         return out
 
     def assignment(self) -> list[int]:
@@ -366,8 +392,9 @@ class ConfluentConsumer:
             if offsets is None:
                 self._c.commit(asynchronous=asynchronous)
             else:
-                self._c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                               asynchronous=asynchronous)
+                self._c.commit(
+                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=asynchronous
+                )
         except KafkaException as exc:
             err = _kafka_error(exc)
             if err is not None and err.code() == KafkaError._NO_OFFSET:
@@ -410,18 +437,29 @@ class ConfluentAdmin:
             if t.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 return None
             raise ClientError(f"describing topic {name!r} failed: {t.error}")
-        return [(p.id, p.leader, list(p.replicas), list(p.isrs)) for p in sorted(t.partitions.values(), key=lambda p: p.id)]
+        return [
+            (p.id, p.leader, list(p.replicas), list(p.isrs)) for p in sorted(t.partitions.values(), key=lambda p: p.id)
+        ]
 
     def list_topics(self) -> list[str]:
         return list(self._metadata().topics)
 
-    def create_topic(self, name: str, partitions: int, replication: int,
-                     configs: Mapping[str, str] | None = None, timeout: float = 30.0) -> None:
+    def create_topic(
+        self,
+        name: str,
+        partitions: int,
+        replication: int,
+        configs: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         from confluent_kafka import KafkaError, KafkaException
         from confluent_kafka.admin import NewTopic
 
-        fs = self._a.create_topics([NewTopic(name, partitions, replication, config=dict(configs or {}))],
-                                   operation_timeout=timeout, request_timeout=max(timeout, self._timeout))
+        fs = self._a.create_topics(
+            [NewTopic(name, partitions, replication, config=dict(configs or {}))],
+            operation_timeout=timeout,
+            request_timeout=max(timeout, self._timeout),
+        )
         try:
             fs[name].result()
         except KafkaException as exc:
@@ -446,16 +484,14 @@ class ConfluentAdmin:
     def committed(self, group: str) -> dict[tuple[str, int], int]:
         from confluent_kafka import ConsumerGroupTopicPartitions
 
-        fs = self._a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
-                                                 request_timeout=self._timeout)
+        fs = self._a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=self._timeout)
         res = fs[group].result()
         return {(tp.topic, tp.partition): tp.offset for tp in res.topic_partitions or []}
 
     def topic_configs(self, name: str) -> dict[str, str]:
         from confluent_kafka.admin import ConfigResource
 
-        [fut] = self._a.describe_configs([ConfigResource("topic", name)],
-                                         request_timeout=self._timeout).values()
+        [fut] = self._a.describe_configs([ConfigResource("topic", name)], request_timeout=self._timeout).values()
         return {k: e.value for k, e in fut.result().items()}
 
     def close(self) -> None:

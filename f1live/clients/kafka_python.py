@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 def _check_names(cfg: Mapping[str, Any]) -> None:
     dotted = [k for k in cfg if "." in k]
     if dotted:
-        raise ValueError(f"{dotted}: librdkafka setting names; kafka-python takes names like linger_ms "
-                         "(or use --client confluent)")
+        raise ValueError(
+            f"{dotted}: librdkafka setting names; kafka-python takes names like linger_ms (or use --client confluent)"
+        )
 
 
 def _ok(callback: DeliveryCallback, _metadata: Any) -> None:
@@ -56,10 +57,16 @@ class KafkaPythonProducer:
         except KafkaError as exc:
             raise ConnectionError(f"cannot connect a Kafka producer to {bootstrap_servers}: {exc}") from exc
 
-    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None,
-             partition: int | None = None, on_delivery: DeliveryCallback | None = None) -> None:
-        fut = self._p.send(topic, value=value, key=key, headers=list(headers) if headers else None,
-                           partition=partition)
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        fut = self._p.send(topic, value=value, key=key, headers=list(headers) if headers else None, partition=partition)
         if on_delivery is not None:
             fut.add_callback(_ok, on_delivery)
             fut.add_errback(on_delivery)
@@ -94,8 +101,9 @@ class KafkaPythonConsumer:
         cfg = dict(cfg)
         self._max_records = int(cfg.pop("max_poll_records", 500))
         try:
-            self._c: Any = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id,
-                                         max_poll_records=self._max_records, **cfg)
+            self._c: Any = KafkaConsumer(
+                bootstrap_servers=bootstrap_servers, group_id=group_id, max_poll_records=self._max_records, **cfg
+            )
         except KafkaTimeoutError:
             raise unreachable(bootstrap_servers, cfg.get("bootstrap_timeout_ms", 3000) / 1000) from None
         except KafkaError as exc:
@@ -114,8 +122,9 @@ class KafkaPythonConsumer:
             tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
         return tp
 
-    def subscribe(self, topic: str, on_assign: AssignCallback | None = None,
-                  on_revoke: RevokeCallback | None = None) -> None:
+    def subscribe(
+        self, topic: str, on_assign: AssignCallback | None = None, on_revoke: RevokeCallback | None = None
+    ) -> None:
         """Join the group; with callbacks, a rebalance listener runs them (see :class:`_Rebalance`)."""
         # Know the topic's partitions before joining: kafka-python 3.0's group leader assigns
         # from its metadata cache, and a topic missing there ("No partition metadata for topic")
@@ -193,8 +202,9 @@ class _Rebalance(AsyncConsumerRebalanceListener):
     those partitions leaves the adapter.
     """
 
-    def __init__(self, consumer: Any, topic: str, on_assign: AssignCallback | None,
-                 on_revoke: RevokeCallback | None) -> None:
+    def __init__(
+        self, consumer: Any, topic: str, on_assign: AssignCallback | None, on_revoke: RevokeCallback | None
+    ) -> None:
         self._c = consumer
         self.topic = topic
         self._on_assign = on_assign
@@ -222,8 +232,11 @@ class _Rebalance(AsyncConsumerRebalanceListener):
 
     def _committed(self, offsets: Any, response: Any) -> None:
         if isinstance(response, Exception):
-            log.info("commit on revoke of %s not accepted (%s); the checkpoint stands for it",
-                     sorted(tp.partition for tp in offsets), response)
+            log.info(
+                "commit on revoke of %s not accepted (%s); the checkpoint stands for it",
+                sorted(tp.partition for tp in offsets),
+                response,
+            )
 
     async def on_partitions_lost(self, lost: Any) -> None:
         parts = self._parts(lost)
@@ -259,8 +272,11 @@ class KafkaPythonAdmin:
     def __init__(self, bootstrap_servers: str, timeout: float) -> None:
         from kafka import KafkaAdminClient
 
-        self._a: Any = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="f1live-admin",
-                                        request_timeout_ms=int(max(timeout, 5) * 1000))
+        self._a: Any = KafkaAdminClient(
+            bootstrap_servers=bootstrap_servers,
+            client_id="f1live-admin",
+            request_timeout_ms=int(max(timeout, 5) * 1000),
+        )
 
     def describe_topic(self, name: str) -> list[tuple[int, int, list[int], list[int]]] | None:
         from kafka.errors import KafkaError, UnknownTopicOrPartitionError
@@ -278,20 +294,30 @@ class KafkaPythonAdmin:
             return None
         if code not in (0, None):
             raise ClientError(f"describing topic {name!r} failed: error code {code}")
-        return [(p["partition_index"], p["leader_id"], list(p["replica_nodes"]), list(p["isr_nodes"]))
-                for p in desc.get("partitions") or []]
+        return [
+            (p["partition_index"], p["leader_id"], list(p["replica_nodes"]), list(p["isr_nodes"]))
+            for p in desc.get("partitions") or []
+        ]
 
     def list_topics(self) -> list[str]:
         return list(self._a.list_topics())
 
-    def create_topic(self, name: str, partitions: int, replication: int,
-                     configs: Mapping[str, str] | None = None, timeout: float = 30.0) -> None:
+    def create_topic(
+        self,
+        name: str,
+        partitions: int,
+        replication: int,
+        configs: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         from kafka.admin import NewTopic
         from kafka.errors import KafkaError, TopicAlreadyExistsError
 
         try:
-            self._a.create_topics([NewTopic(name, partitions, replication, topic_configs=dict(configs or {}))],
-                                  timeout_ms=int(timeout * 1000))
+            self._a.create_topics(
+                [NewTopic(name, partitions, replication, topic_configs=dict(configs or {}))],
+                timeout_ms=int(timeout * 1000),
+            )
         except TopicAlreadyExistsError:
             raise TopicExistsError(name) from None
         except KafkaError as exc:

@@ -39,22 +39,36 @@ HELP = "consume the telemetry topic: validate, DLQ, latency stats"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to consume (default 10)")
     p.add_argument("--idle-timeout", type=float, default=None, help="stop after this many seconds without messages")
     p.add_argument("--max-messages", type=int, default=None, help="stop after this many valid messages")
     p.add_argument("--group", default=None, help="consumer group (default: settings, f1live)")
-    p.add_argument("--partitions", default=None, help="comma-separated partitions to assign instead of joining the group")
+    p.add_argument(
+        "--partitions", default=None, help="comma-separated partitions to assign instead of joining the group"
+    )
     p.add_argument("--no-commit", action="store_true", help="do not commit offsets")
-    p.add_argument("--no-analyse", action="store_true",
-                   help="transport only: no features, anomaly detection or models")
-    p.add_argument("--out", type=Path, default=None, metavar="FILE.jsonl",
-                   help="append every analysed message (run, driver, seq, partition, offset, results) as JSON lines")
-    p.add_argument("--publish", action="store_true",
-                   help="also publish each analysis record to the analysis topic (env F1LIVE_ANALYSIS_TOPIC)")
+    p.add_argument("--no-analyse", action="store_true", help="transport only: no features, anomaly detection or models")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE.jsonl",
+        help="append every analysed message (run, driver, seq, partition, offset, results) as JSON lines",
+    )
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="also publish each analysis record to the analysis topic (env F1LIVE_ANALYSIS_TOPIC)",
+    )
     p.add_argument("--member", default=None, help="this member's name in --out (default HOST-PID)")
-    p.add_argument("--no-handover", action="store_true",
-                   help="group mode: no state checkpoints; a partition from another member starts fresh")
+    p.add_argument(
+        "--no-handover",
+        action="store_true",
+        help="group mode: no state checkpoints; a partition from another member starts fresh",
+    )
     add_kafka_args(p, topic=True)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
@@ -98,19 +112,25 @@ def run(args: argparse.Namespace) -> int:
         print(to_json(summary.to_dict()))
     else:
         e2e = summary.e2e_ms
-        print(f"consumed {summary.consumed} from {summary.topic} at {summary.bootstrap_servers}: "
-              f"processed {summary.processed}, DLQ {summary.dlq} {summary.dlq_reasons or ''}, "
-              f"duplicates {summary.duplicates}, gaps {summary.gaps} ({summary.stopped_reason})")
+        print(
+            f"consumed {summary.consumed} from {summary.topic} at {summary.bootstrap_servers}: "
+            f"processed {summary.processed}, DLQ {summary.dlq} {summary.dlq_reasons or ''}, "
+            f"duplicates {summary.duplicates}, gaps {summary.gaps} ({summary.stopped_reason})"
+        )
         if summary.join_s is not None:
             print(f"group join {summary.join_s:.2f} s")
         if e2e["count"]:
-            print(f"end-to-end latency ms: p50 {e2e['p50']:.3f} p95 {e2e['p95']:.3f} p99 {e2e['p99']:.3f} "
-                  f"max {e2e['max']:.3f}; rate {summary.rate or 0:.1f} msg/s")
+            print(
+                f"end-to-end latency ms: p50 {e2e['p50']:.3f} p95 {e2e['p95']:.3f} p99 {e2e['p99']:.3f} "
+                f"max {e2e['max']:.3f}; rate {summary.rate or 0:.1f} msg/s"
+            )
         for p, o in summary.partitions.items():
             print(f"  partition {p}: next offset {o['offset']}, lag {o['lag']}")
         for t in summary.takeovers:
-            print(f"  took over partition {t['partition']}: {t['source']} (checkpoint offset {t['checkpoint_offset']}, "
-                  f"{t['replayed']} replayed, state current after {t['catch_up_ms']} ms)")
+            print(
+                f"  took over partition {t['partition']}: {t['source']} (checkpoint offset {t['checkpoint_offset']}, "
+                f"{t['replayed']} replayed, state current after {t['catch_up_ms']} ms)"
+            )
     return 0
 
 

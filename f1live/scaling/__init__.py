@@ -59,10 +59,29 @@ from f1live.scaling.runner import machine_info, run_experiment, run_point, run_s
 from f1live.scaling.streams import build_streams, pick_drivers, stream_key, stream_of_key
 
 __all__ = [
-    "COLUMNS", "MODES", "RATES", "RESULTS_STEM", "LatestResults", "ScaleConfig", "ScaleResult", "build_streams",
-    "capacity_plan", "delivery_check", "efficiency", "finish_table", "latest_results", "latest_results_path",
-    "load_latest_results", "machine_info", "parse_consumers", "pick_drivers", "run_experiment", "run_point",
-    "run_small", "stream_key", "stream_of_key",
+    "COLUMNS",
+    "MODES",
+    "RATES",
+    "RESULTS_STEM",
+    "LatestResults",
+    "ScaleConfig",
+    "ScaleResult",
+    "build_streams",
+    "capacity_plan",
+    "delivery_check",
+    "efficiency",
+    "finish_table",
+    "latest_results",
+    "latest_results_path",
+    "load_latest_results",
+    "machine_info",
+    "parse_consumers",
+    "pick_drivers",
+    "run_experiment",
+    "run_point",
+    "run_small",
+    "stream_key",
+    "stream_of_key",
 ]
 
 

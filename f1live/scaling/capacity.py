@@ -7,8 +7,9 @@ import math
 import pandas as pd
 
 
-def capacity_plan(per_consumer_msgs_s: float, feeds: dict[str, float], *, cars: int = 20,
-                  utilisation: float = 0.5) -> pd.DataFrame:
+def capacity_plan(
+    per_consumer_msgs_s: float, feeds: dict[str, float], *, cars: int = 20, utilisation: float = 0.5
+) -> pd.DataFrame:
     """Consumers and partitions a grid of ``cars`` needs, from a *measured* per-consumer throughput.
 
     ``feeds`` maps a feed name to its per-car message rate (Hz). A consumer is planned at
@@ -29,13 +30,23 @@ def capacity_plan(per_consumer_msgs_s: float, feeds: dict[str, float], *, cars: 
         rate = cars * hz
         need = max(1, math.ceil(rate / budget))
         fits = hz <= budget
-        out.append({"feed": name, "hz_per_car": hz, "cars": cars, "grid_msgs_s": round(rate, 1),
-                    "consumer_capacity_msgs_s": round(per_consumer_msgs_s, 1), "utilisation": utilisation,
-                    # room to add consumers later without repartitioning (keys move when
-                    # partitions change), but more partitions than driver keys stay empty
-                    "consumers": need, "partitions": need if need > cars else min(cars, max(2, 2 * need)),
-                    "per_car_fits": bool(fits),
-                    "note": "ok" if fits and need <= cars else
-                            "more consumers than driver keys / one car exceeds one consumer: key below driver "
-                            "level (e.g. driver+channel) or make the per-message analysis cheaper"})
+        out.append(
+            {
+                "feed": name,
+                "hz_per_car": hz,
+                "cars": cars,
+                "grid_msgs_s": round(rate, 1),
+                "consumer_capacity_msgs_s": round(per_consumer_msgs_s, 1),
+                "utilisation": utilisation,
+                # room to add consumers later without repartitioning (keys move when
+                # partitions change), but more partitions than driver keys stay empty
+                "consumers": need,
+                "partitions": need if need > cars else min(cars, max(2, 2 * need)),
+                "per_car_fits": bool(fits),
+                "note": "ok"
+                if fits and need <= cars
+                else "more consumers than driver keys / one car exceeds one consumer: key below driver "
+                "level (e.g. driver+channel) or make the per-message analysis cheaper",
+            }
+        )
     return pd.DataFrame(out)

@@ -36,14 +36,57 @@ log = logging.getLogger(__name__)
 
 #: Result columns in display order (the dashboard panel shows the first eight).
 COLUMNS: tuple[str, ...] = (
-    "mode", "rate", "consumers", "throughput_msgs_s", "efficiency", "latency_p50_ms", "latency_p99_ms",
-    "delivery_ok", "latency_kind", "latency_p95_ms", "p99_growth_pct", "per_consumer_msgs_s",
-    "per_consumer_min_msgs_s", "ideal_msgs_s", "partitions", "streams", "drivers_per_stream", "speed",
-    "produced", "consumed", "duplicates", "missing", "foreign", "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms",
-    "proc_p50_ms", "proc_p95_ms", "proc_p99_ms", "lag_max", "lag_mean", "lag_end", "cpu_util_pct",
-    "consumer_cpu_pct", "msgs_per_cpu_s", "cpu_efficiency", "system_cpu_pct", "cpu_count", "load_avg_1m", "wall_s", "start_skew_s",
-    "offered_msgs_s", "producer_lateness_p99_ms", "anomalies", "processor_errors", "analysis", "data",
-    "broker", "topic", "run_id", "timestamp",
+    "mode",
+    "rate",
+    "consumers",
+    "throughput_msgs_s",
+    "efficiency",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "delivery_ok",
+    "latency_kind",
+    "latency_p95_ms",
+    "p99_growth_pct",
+    "per_consumer_msgs_s",
+    "per_consumer_min_msgs_s",
+    "ideal_msgs_s",
+    "partitions",
+    "streams",
+    "drivers_per_stream",
+    "speed",
+    "produced",
+    "consumed",
+    "duplicates",
+    "missing",
+    "foreign",
+    "e2e_p50_ms",
+    "e2e_p95_ms",
+    "e2e_p99_ms",
+    "proc_p50_ms",
+    "proc_p95_ms",
+    "proc_p99_ms",
+    "lag_max",
+    "lag_mean",
+    "lag_end",
+    "cpu_util_pct",
+    "consumer_cpu_pct",
+    "msgs_per_cpu_s",
+    "cpu_efficiency",
+    "system_cpu_pct",
+    "cpu_count",
+    "load_avg_1m",
+    "wall_s",
+    "start_skew_s",
+    "offered_msgs_s",
+    "producer_lateness_p99_ms",
+    "anomalies",
+    "processor_errors",
+    "analysis",
+    "data",
+    "broker",
+    "topic",
+    "run_id",
+    "timestamp",
 )
 
 #: File name (without suffix) of a saved results table.
@@ -103,12 +146,22 @@ def delivery_check(produced: Sequence[int], results: Sequence[dict[str, Any]]) -
         if len(readers.get(k, [])) > 1:
             problems.append(f"partition {k} read by {len(readers[k])} consumers")
         if d or m or extra:
-            parts = [f"{d} duplicate offsets" if d else "", f"{m} missing" if m else "",
-                     f"{extra} beyond the produced count" if extra else ""]
+            parts = [
+                f"{d} duplicate offsets" if d else "",
+                f"{m} missing" if m else "",
+                f"{extra} beyond the produced count" if extra else "",
+            ]
             problems.append(f"partition {k}: " + ", ".join(p for p in parts if p))
     ok = not problems and dup == 0 and missing == 0 and foreign == 0
-    return {"ok": ok, "produced": int(sum(produced)), "consumed": consumed, "duplicates": dup,
-            "missing": missing, "foreign": foreign, "detail": "; ".join(problems) or "exactly once"}
+    return {
+        "ok": ok,
+        "produced": int(sum(produced)),
+        "consumed": consumed,
+        "duplicates": dup,
+        "missing": missing,
+        "foreign": foreign,
+        "detail": "; ".join(problems) or "exactly once",
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,8 +192,12 @@ def point_row(results: list[dict[str, Any]], produced: Sequence[int], run: Point
     lasts = [r["t_last"] for r in results if r["t_last"] is not None]
     total = sum(r["processed"] for r in results)
     span = (max(lasts) - min(firsts)) if firsts and lasts else float("nan")
-    per = [r["processed"] / (r["t_last"] - r["t_first"]) if r["t_first"] is not None and r["t_last"]
-           and r["t_last"] > r["t_first"] else float("nan") for r in results]
+    per = [
+        r["processed"] / (r["t_last"] - r["t_first"])
+        if r["t_first"] is not None and r["t_last"] and r["t_last"] > r["t_first"]
+        else float("nan")
+        for r in results
+    ]
     thread_cpu = float(sum(r["thread_cpu_s"] for r in results))
     e2e = np.concatenate([r["e2e_ms"] for r in results])
     proc = np.concatenate([r["proc_ms"] for r in results])
@@ -160,7 +217,9 @@ def point_row(results: list[dict[str, Any]], produced: Sequence[int], run: Point
     else:
         consumer_cpu, window = sum(r["proc_cpu_s"] for r in results), span
     meta = run.data_meta
-    data = f"{meta.get('year', '')} {meta.get('event', '')} {meta.get('session', '')} ({meta.get('source', '?')})".strip()
+    data = (
+        f"{meta.get('year', '')} {meta.get('event', '')} {meta.get('session', '')} ({meta.get('source', '?')})".strip()
+    )
     if meta.get("simulated"):
         data = f"SIMULATED {data}"
     return {
@@ -187,14 +246,19 @@ def point_row(results: list[dict[str, Any]], produced: Sequence[int], run: Point
         "duplicates": check["duplicates"],
         "missing": check["missing"],
         "foreign": check["foreign"],
-        "e2e_p50_ms": e50, "e2e_p95_ms": e95, "e2e_p99_ms": e99,
-        "proc_p50_ms": p50, "proc_p95_ms": p95, "proc_p99_ms": p99,
+        "e2e_p50_ms": e50,
+        "e2e_p95_ms": e95,
+        "e2e_p99_ms": e99,
+        "proc_p50_ms": p50,
+        "proc_p95_ms": p95,
+        "proc_p99_ms": p99,
         "lag_max": int(sum(r["lag_max"] for r in results)),
         "lag_mean": round(float(sum(r["lag_mean"] for r in results)), 1),
         "lag_end": int(sum(r["lag_end"] for r in results)),
         "cpu_util_pct": round(100.0 * consumer_cpu / (window * cores), 1) if window and window > 0 else float("nan"),
         "consumer_cpu_pct": round(100.0 * float(np.mean([r["thread_cpu_s"] for r in results])) / span, 1)
-        if span and span > 0 else float("nan"),
+        if span and span > 0
+        else float("nan"),
         "msgs_per_cpu_s": round(total / thread_cpu, 1) if thread_cpu > 0 else float("nan"),
         "cpu_efficiency": float("nan"),
         "system_cpu_pct": round(system_pct, 1),
@@ -211,11 +275,19 @@ def point_row(results: list[dict[str, Any]], produced: Sequence[int], run: Point
         "run_id": run.run_id,
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "delivery_detail": check["detail"],
-        "per_consumer": [{"partition": r["partition"], "pid": r["pid"], "processed": r["processed"],
-                          "msgs_s": round(x, 2) if math.isfinite(x) else None,
-                          "thread_cpu_s": round(r["thread_cpu_s"], 3), "lag_max": r["lag_max"],
-                          "join_s": r.get("join_s"), "stopped": r["stopped_reason"]}
-                         for r, x in zip(results, per, strict=True)],
+        "per_consumer": [
+            {
+                "partition": r["partition"],
+                "pid": r["pid"],
+                "processed": r["processed"],
+                "msgs_s": round(x, 2) if math.isfinite(x) else None,
+                "thread_cpu_s": round(r["thread_cpu_s"], 3),
+                "lag_max": r["lag_max"],
+                "join_s": r.get("join_s"),
+                "stopped": r["stopped_reason"],
+            }
+            for r, x in zip(results, per, strict=True)
+        ],
     }
 
 
@@ -268,8 +340,11 @@ class ScaleResult:
         self.table.to_parquet(out / f"{RESULTS_STEM}.parquet", index=False)
         (out / f"{RESULTS_STEM}.json").write_text(json.dumps(self.to_dict(), indent=1, default=_json_default))
         base.mkdir(parents=True, exist_ok=True)
-        pointer = {"dir": str(out.resolve()), "results": f"{RESULTS_STEM}.parquet",
-                   "created": datetime.now(UTC).isoformat(timespec="seconds")}
+        pointer = {
+            "dir": str(out.resolve()),
+            "results": f"{RESULTS_STEM}.parquet",
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         tmp = base / "latest.json.tmp"
         tmp.write_text(json.dumps(pointer))
         tmp.replace(base / "latest.json")

@@ -71,13 +71,33 @@ def run_point(
     produced: list[int] = [-1] * n
     offered: dict[str, float] = {"offered_msgs_s": float("nan"), "producer_lateness_p99_ms": float("nan")}
     handles = make_handles(mode, n)
-    specs = [WorkerSpec(k, settings, bootstrap_servers, broker_kind, topic, topic, None if mode == "group" else k,
-                        rate, config.timeout) for k in range(n)]
+    specs = [
+        WorkerSpec(
+            k,
+            settings,
+            bootstrap_servers,
+            broker_kind,
+            topic,
+            topic,
+            None if mode == "group" else k,
+            rate,
+            config.timeout,
+        )
+        for k in range(n)
+    ]
     point = Point(mode, specs, handles, config.timeout)
 
     def produce(speed: float, duration: float | None, max_messages: int | None) -> list[Any]:
-        sums = produce_streams(settings, bootstrap_servers, broker_kind, topic, caches, speed=speed,
-                               duration=duration, max_messages=max_messages)
+        sums = produce_streams(
+            settings,
+            bootstrap_servers,
+            broker_kind,
+            topic,
+            caches,
+            speed=speed,
+            duration=duration,
+            max_messages=max_messages,
+        )
         for k, s in enumerate(sums):
             produced[k] = handles.produced[k] = s.acked
         return sums
@@ -100,9 +120,10 @@ def run_point(
                 sums = produce(config.speed, config.duration, None)
                 # what the paced streams actually offered (a starved producer offers less)
                 span_p = max(s.elapsed_s for s in sums)
-                offered = {"offered_msgs_s": round(sum(produced) / span_p, 2) if span_p > 0 else float("nan"),
-                           "producer_lateness_p99_ms": max(float(s.lateness_ms.get("p99", float("nan")))
-                                                           for s in sums)}
+                offered = {
+                    "offered_msgs_s": round(sum(produced) / span_p, 2) if span_p > 0 else float("nan"),
+                    "producer_lateness_p99_ms": max(float(s.lateness_ms.get("p99", float("nan"))) for s in sums),
+                }
             results = point.collect(time.monotonic() + config.timeout)
             t_end = time.monotonic()
             cpu1 = psutil.cpu_times()
@@ -118,10 +139,21 @@ def run_point(
     errors = [f"consumer {r['index']}: {r['error']}" for r in results if r.get("error")]
     if errors:
         raise RuntimeError(f"scaling point N={n} ({mode}, {rate}) failed: " + "; ".join(errors))
-    run = PointRun(mode=mode, rate=rate, speed=config.speed, topic=topic, run_id=run_id, broker_kind=broker_kind,
-                   data_meta=dict(caches[0].meta or {}),
-                   drivers_per_stream=len({str(d).rsplit("-s", 1)[0] for d in caches[0].drivers}),
-                   t_go=t_go, t_end=t_end, cpu=(cpu0, cpu1), self_cpu=self_cpu1 - self_cpu0, load1=load1)
+    run = PointRun(
+        mode=mode,
+        rate=rate,
+        speed=config.speed,
+        topic=topic,
+        run_id=run_id,
+        broker_kind=broker_kind,
+        data_meta=dict(caches[0].meta or {}),
+        drivers_per_stream=len({str(d).rsplit("-s", 1)[0] for d in caches[0].drivers}),
+        t_go=t_go,
+        t_end=t_end,
+        cpu=(cpu0, cpu1),
+        self_cpu=self_cpu1 - self_cpu0,
+        load1=load1,
+    )
     row = point_row(results, produced, run)
     row.update(offered)
     return row
@@ -131,10 +163,15 @@ def machine_info() -> dict[str, Any]:
     """CPU count, load and platform of this machine (goes into every result)."""
     import psutil
 
-    return {"cpu_count": os.cpu_count(), "physical_cores": psutil.cpu_count(logical=False),
-            "load_avg": [round(x, 2) for x in os.getloadavg()], "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "platform": platform.platform(), "python": platform.python_version(),
-            "gil": "enabled" if getattr(sys, "_is_gil_enabled", lambda: True)() else "disabled"}
+    return {
+        "cpu_count": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "gil": "enabled" if getattr(sys, "_is_gil_enabled", lambda: True)() else "disabled",
+    }
 
 
 def _telemetry(source: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -147,8 +184,9 @@ def _telemetry(source: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
     raise TypeError(f"data {type(source).__name__}: expected SessionData, ReplayCache or a telemetry DataFrame")
 
 
-def _broker(settings: Settings, bootstrap_servers: str | None, broker_kind: str | None,
-            say: Callable[[str], None]) -> tuple[str, str, Any]:
+def _broker(
+    settings: Settings, bootstrap_servers: str | None, broker_kind: str | None, say: Callable[[str], None]
+) -> tuple[str, str, Any]:
     """(servers, kind, broker started here or None): explicit, configured, recorded, else embedded."""
     servers = bootstrap_servers or settings.bootstrap_servers
     if servers is not None:
@@ -192,8 +230,14 @@ def run_experiment(
     say = progress or (lambda line: log.info("%s", line))
     servers, kind, broker = _broker(settings, bootstrap_servers, broker_kind, say)
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    meta: dict[str, Any] = {"started": started, "machine": machine_info(), "bootstrap_servers": servers,
-                            "broker": kind, "client": settings.client, "config": dataclasses.asdict(config)}
+    meta: dict[str, Any] = {
+        "started": started,
+        "machine": machine_info(),
+        "bootstrap_servers": servers,
+        "broker": kind,
+        "client": settings.client,
+        "config": dataclasses.asdict(config),
+    }
     rows: list[dict[str, Any]] = []
     run_id = uuid.uuid4().hex[:6]
     try:
@@ -207,30 +251,53 @@ def run_experiment(
         if start is None:
             start = dmeta.get("race_start_session_time")
         drivers = list(config.drivers) if config.drivers else pick_drivers(tel, config.drivers_per_stream, start)
-        meta.update(drivers=drivers, start_time=start, data_meta={k: dmeta.get(k) for k in
-                    ("source", "year", "event", "session", "simulated")})
+        meta.update(
+            drivers=drivers,
+            start_time=start,
+            data_meta={k: dmeta.get(k) for k in ("source", "year", "event", "session", "simulated")},
+        )
         if dmeta.get("simulated"):
             log.warning("the scaling experiment runs on SIMULATED data")
         n_max = max(config.consumers)
         for rate in config.rates:
             if rate == "max":
-                caches = build_streams(tel, n_max, drivers, start_time=start, rows=config.messages_per_stream, meta=dmeta)
+                caches = build_streams(
+                    tel, n_max, drivers, start_time=start, rows=config.messages_per_stream, meta=dmeta
+                )
             else:
-                caches = build_streams(tel, n_max, drivers, start_time=start,
-                                       data_seconds=config.duration * config.speed * 1.2 + 5, meta=dmeta)
+                caches = build_streams(
+                    tel,
+                    n_max,
+                    drivers,
+                    start_time=start,
+                    data_seconds=config.duration * config.speed * 1.2 + 5,
+                    meta=dmeta,
+                )
             for mode in config.modes:
                 for n in config.consumers:
-                    row = run_point(settings, servers, caches[:n], mode=mode, rate=rate, config=config,
-                                    broker_kind=kind, run_id=run_id)
+                    row = run_point(
+                        settings,
+                        servers,
+                        caches[:n],
+                        mode=mode,
+                        rate=rate,
+                        config=config,
+                        broker_kind=kind,
+                        run_id=run_id,
+                    )
                     rows.append(row)
-                    say(f"{rate:>5} {mode:>7} N={n}: {row['throughput_msgs_s']:>9.1f} msg/s  "
+                    say(
+                        f"{rate:>5} {mode:>7} N={n}: {row['throughput_msgs_s']:>9.1f} msg/s  "
                         f"{row['latency_kind']} p50 {row['latency_p50_ms']:.1f} ms  p99 {row['latency_p99_ms']:.1f} ms  "
-                        f"cpu {row['cpu_util_pct']:.0f}%  delivery {'OK' if row['delivery_ok'] else 'FAILED'}")
+                        f"cpu {row['cpu_util_pct']:.0f}%  delivery {'OK' if row['delivery_ok'] else 'FAILED'}"
+                    )
     finally:
         if broker is not None:
             broker.stop()
     table = finish_table(rows)
-    details = [{k: r[k] for k in ("mode", "rate", "consumers", "topic", "delivery_detail", "per_consumer")} for r in rows]
+    details = [
+        {k: r[k] for k in ("mode", "rate", "consumers", "topic", "delivery_detail", "per_consumer")} for r in rows
+    ]
     result = ScaleResult(table=table, details=details, meta=meta, settings=settings)
     if save:
         result.save(out)
@@ -239,7 +306,8 @@ def run_experiment(
 
 def run_small(settings: Settings, **overrides: Any) -> ScaleResult:
     """A quick experiment (the dashboard's button): process mode, N=1,2, 2000 messages each; saved."""
-    cfg: dict[str, Any] = dict(consumers=(1, 2), modes=("process",), rates=("max",), messages_per_stream=2000,
-                               drivers_per_stream=5)
+    cfg: dict[str, Any] = dict(
+        consumers=(1, 2), modes=("process",), rates=("max",), messages_per_stream=2000, drivers_per_stream=5
+    )
     cfg.update(overrides)
     return run_experiment(settings, ScaleConfig(**cfg))

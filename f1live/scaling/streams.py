@@ -81,17 +81,29 @@ def build_streams(
     return out
 
 
-def produce_streams(settings: Settings, servers: str, kind: str, topic: str, caches: Sequence[ReplayCache], *,
-                    speed: float, duration: float | None, max_messages: int | None) -> list[ProducerSummary]:
+def produce_streams(
+    settings: Settings,
+    servers: str,
+    kind: str,
+    topic: str,
+    caches: Sequence[ReplayCache],
+    *,
+    speed: float,
+    duration: float | None,
+    max_messages: int | None,
+) -> list[ProducerSummary]:
     """Replay every cache into its own partition (stream ``k`` -> partition ``k``) in
     parallel producer threads; their summaries. Raises if any message was not acknowledged.
 
     One producer *process* per stream was measured worse on 2 cores (N=2 p99 +143..+528 %
     against +9..+106 % with threads): the extra processes compete for the same cores.
     """
-    prods = [RealTimeProducer(settings, servers, topic=topic, ensure_topic=False, broker_kind=kind,
-                              partition=k).load_cache(c)
-             for k, c in enumerate(caches)]
+    prods = [
+        RealTimeProducer(settings, servers, topic=topic, ensure_topic=False, broker_kind=kind, partition=k).load_cache(
+            c
+        )
+        for k, c in enumerate(caches)
+    ]
     try:
         for p in prods:
             p.start(duration_seconds=duration, speed=speed, max_messages=max_messages)
@@ -102,7 +114,9 @@ def produce_streams(settings: Settings, servers: str, kind: str, topic: str, cac
     out: list[ProducerSummary] = []
     for k, s in enumerate(summaries):
         if s is None or not s.ok:
-            raise RuntimeError(f"stream {k}: producer did not deliver every message "
-                               f"({None if s is None else (s.sent, s.acked, s.failed, s.errors[:2])})")
+            raise RuntimeError(
+                f"stream {k}: producer did not deliver every message "
+                f"({None if s is None else (s.sent, s.acked, s.failed, s.errors[:2])})"
+            )
         out.append(s)
     return out

@@ -155,13 +155,24 @@ def make_handles(mode: str, n: int) -> Handles:
     if mode == "thread":
         import threading
 
-        return Handles(threading.Event(), threading.Event(), [threading.Event() for _ in range(n)],
-                       [-1] * n, [_Value(0) for _ in range(n)])
+        return Handles(
+            threading.Event(),
+            threading.Event(),
+            [threading.Event() for _ in range(n)],
+            [-1] * n,
+            [_Value(0) for _ in range(n)],
+        )
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    return Handles(ctx.Event(), ctx.Event(), [ctx.Event() for _ in range(n)], ctx.Array("q", [-1] * n),
-                   [ctx.Value("q", 0) for _ in range(n)], ctx.Queue())
+    return Handles(
+        ctx.Event(),
+        ctx.Event(),
+        [ctx.Event() for _ in range(n)],
+        ctx.Array("q", [-1] * n),
+        [ctx.Value("q", 0) for _ in range(n)],
+        ctx.Queue(),
+    )
 
 
 class _Value:
@@ -184,9 +195,15 @@ class Worker:
         #: the partitions it reads: assigned (process, thread) or as the group left them (group)
         self.partitions: list[int] = [] if spec.partition is None else [spec.partition]
         self.consumer = RealTimeConsumer(
-            spec.settings, spec.bootstrap_servers, processors=[self.stage], group_id=spec.group,
-            partitions=self.partitions or None, topic=spec.topic, broker_kind=spec.broker_kind,
-            consumer_overrides=None if self.partitions else {"max_poll_interval_ms": GROUP_MAX_POLL_INTERVAL_MS})
+            spec.settings,
+            spec.bootstrap_servers,
+            processors=[self.stage],
+            group_id=spec.group,
+            partitions=self.partitions or None,
+            topic=spec.topic,
+            broker_kind=spec.broker_kind,
+            consumer_overrides=None if self.partitions else {"max_poll_interval_ms": GROUP_MAX_POLL_INTERVAL_MS},
+        )
         self.lag_samples: list[int] = []
         self.done = False
 
@@ -337,8 +354,10 @@ class Point:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
-        self.procs = [ctx.Process(target=_process_main, args=(s, self.handles), name=f"f1live-scale-{s.index}",
-                                  daemon=True) for s in self.specs]
+        self.procs = [
+            ctx.Process(target=_process_main, args=(s, self.handles), name=f"f1live-scale-{s.index}", daemon=True)
+            for s in self.specs
+        ]
         for p in self.procs:
             p.start()
 
@@ -379,7 +398,9 @@ class Point:
             except queue_mod.Empty:
                 dead = [p.name for p in self.procs if not p.is_alive() and p.exitcode not in (0, None)]
                 if dead or time.monotonic() > hard:
-                    raise RuntimeError(f"scaling workers {dead or 'timed out'}; got {len(results)}/{n} results") from None
+                    raise RuntimeError(
+                        f"scaling workers {dead or 'timed out'}; got {len(results)}/{n} results"
+                    ) from None
         return sorted(results, key=lambda r: r["index"])
 
     def stop(self) -> None:

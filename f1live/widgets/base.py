@@ -28,8 +28,7 @@ class Panel:
     def card(self, *children: w.Widget, width: str = "auto", flex: str = "1 1 0") -> w.VBox:
         """Wrap ``children`` in a titled card (CSS class ``f1-card``)."""
         head = w.HTML(title_html(self.title, self.help))
-        box = w.VBox([head, *children], layout=w.Layout(width=width, flex=flex, min_width="0",
-                                                        overflow="hidden"))
+        box = w.VBox([head, *children], layout=w.Layout(width=width, flex=flex, min_width="0", overflow="hidden"))
         box.add_class("f1-card")
         box.add_class("f1-panel-" + type(self).__name__.lower())
         return box
@@ -61,8 +60,13 @@ def floats(values: Sequence[Any]) -> np.ndarray:
     return out
 
 
-def set_domain(scale: object, values: np.ndarray, default: tuple[float, float] = (0.0, 1.0),
-               pad: float = 0.05, floor: float | None = None) -> None:
+def set_domain(
+    scale: object,
+    values: np.ndarray,
+    default: tuple[float, float] = (0.0, 1.0),
+    pad: float = 0.05,
+    floor: float | None = None,
+) -> None:
     """Give a bqplot scale an explicit, non-degenerate domain from ``values``.
 
     bqplot derives a domain from the data otherwise, and an empty or constant series
@@ -104,7 +108,7 @@ def padded(rows: Sequence[Any], width: int | None = None) -> np.ndarray:
     out = np.full((len(rows), n), np.nan)
     for i, r in enumerate(rows):
         v = floats(list(r))[:n]
-        out[i, :len(v)] = v
+        out[i, : len(v)] = v
     return out
 
 
@@ -121,7 +125,7 @@ def hold_tail(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for i in range(len(y)):
         ok = np.flatnonzero(np.isfinite(y[i]) & np.isfinite(x[i]))
         if len(ok):
-            x[i, ok[-1] + 1:], y[i, ok[-1] + 1:] = x[i, ok[-1]], y[i, ok[-1]]
+            x[i, ok[-1] + 1 :], y[i, ok[-1] + 1 :] = x[i, ok[-1]], y[i, ok[-1]]
     return x, y
 
 
@@ -137,7 +141,7 @@ def distinct_colours(colours: Sequence[str]) -> list[str]:
     """
     out: list[str] = []
     for i, c in enumerate(colours):
-        out.append(c if c not in out else next(s for s in SLOT_COLOURS[i % 3:] + SLOT_COLOURS if s not in out))
+        out.append(c if c not in out else next(s for s in SLOT_COLOURS[i % 3 :] + SLOT_COLOURS if s not in out))
     return out
 
 

@@ -17,9 +17,11 @@ from f1live.widgets.style import esc
 from f1live.widgets.view import View
 
 LATEST = "latest"
-DISTANCE_NOTE = ("Distance into the lap = speed integrated over time from the lap's first car-data sample "
-                 "(the data has no car positions); the delta is the difference of the times at equal "
-                 "distance (positive: behind the first driver).")
+DISTANCE_NOTE = (
+    "Distance into the lap = speed integrated over time from the lap's first car-data sample "
+    "(the data has no car positions); the delta is the difference of the times at equal "
+    "distance (positive: behind the first driver)."
+)
 
 
 def lap_options(trace_laps: dict[str, list[int]], drivers: Sequence[str]) -> list[tuple[str, Any]]:
@@ -58,9 +60,11 @@ class ComparisonPanel(Panel):
     """
 
     title = "Driver comparison"
-    help = ("Speed, throttle and brake against distance into the lap for the selected and compared drivers, "
-            "each on the chosen completed lap (default: each one's latest), as streamed; the time delta "
-            "along the lap to the first driver. " + DISTANCE_NOTE)
+    help = (
+        "Speed, throttle and brake against distance into the lap for the selected and compared drivers, "
+        "each on the chosen completed lap (default: each one's latest), as streamed; the time delta "
+        "along the lap to the first driver. " + DISTANCE_NOTE
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -70,31 +74,64 @@ class ComparisonPanel(Panel):
         self.yd = bq.LinearScale(min=-1.0, max=1.0, allow_padding=False)
         self.speed = bq.Lines(x=[], y=[], scales={"x": self.xs, "y": ys}, colors=["#111827"], stroke_width=1.5)
         self.throttle = bq.Lines(x=[], y=[], scales={"x": self.xs, "y": yt}, colors=["#111827"], stroke_width=1.2)
-        self.brake = bq.Scatter(x=[], y=[], scales={"x": self.xs, "y": yt}, marker="rectangle", default_size=14,
-                                colors=["#111827"])
+        self.brake = bq.Scatter(
+            x=[], y=[], scales={"x": self.xs, "y": yt}, marker="rectangle", default_size=14, colors=["#111827"]
+        )
         self.delta = bq.Lines(x=[], y=[], scales={"x": self.xs, "y": self.yd}, colors=["#111827"], stroke_width=1.8)
-        self.zero = bq.Lines(x=[0.0, 1e5], y=[0.0, 0.0], scales={"x": self.xs, "y": self.yd}, colors=["#9ca3af"],
-                             stroke_width=1)
+        self.zero = bq.Lines(
+            x=[0.0, 1e5], y=[0.0, 0.0], scales={"x": self.xs, "y": self.yd}, colors=["#9ca3af"], stroke_width=1
+        )
         margin = {"top": 6, "bottom": 6, "left": 50, "right": 12}
 
         def fig(marks: list[Any], axes: list[Any], height: int, bottom: int = 6) -> bq.Figure:
-            return bq.Figure(marks=marks, axes=axes, animation_duration=0, fig_margin={**margin, "bottom": bottom},
-                             layout=w.Layout(height=f"{height}px", width="100%"))
+            return bq.Figure(
+                marks=marks,
+                axes=axes,
+                animation_duration=0,
+                fig_margin={**margin, "bottom": bottom},
+                layout=w.Layout(height=f"{height}px", width="100%"),
+            )
+
         self.figures = [
-            fig([self.speed], [bq.Axis(scale=self.xs, tick_values=list(range(0, 8000, 500)), tick_format="d",
-                                       grid_color="#eee"),
-                               bq.Axis(scale=ys, orientation="vertical", label="km/h", tick_values=[0, 100, 200, 300],
-                                       grid_color="#eee")], 170, 22),
-            fig([self.throttle, self.brake], [bq.Axis(scale=yt, orientation="vertical", label="thr %",
-                                                      tick_values=[0, 50, 100], grid_color="#eee")], 84),
-            fig([self.zero, self.delta], [bq.Axis(scale=self.xs, label="distance into the lap (m)",
-                                                  tick_values=list(range(0, 8000, 500)), tick_format="d",
-                                                  grid_color="#eee"),
-                                          bq.Axis(scale=self.yd, orientation="vertical", label="Δ s", num_ticks=4,
-                                                  grid_color="#eee")], 120, 36),
+            fig(
+                [self.speed],
+                [
+                    bq.Axis(scale=self.xs, tick_values=list(range(0, 8000, 500)), tick_format="d", grid_color="#eee"),
+                    bq.Axis(
+                        scale=ys,
+                        orientation="vertical",
+                        label="km/h",
+                        tick_values=[0, 100, 200, 300],
+                        grid_color="#eee",
+                    ),
+                ],
+                170,
+                22,
+            ),
+            fig(
+                [self.throttle, self.brake],
+                [bq.Axis(scale=yt, orientation="vertical", label="thr %", tick_values=[0, 50, 100], grid_color="#eee")],
+                84,
+            ),
+            fig(
+                [self.zero, self.delta],
+                [
+                    bq.Axis(
+                        scale=self.xs,
+                        label="distance into the lap (m)",
+                        tick_values=list(range(0, 8000, 500)),
+                        tick_format="d",
+                        grid_color="#eee",
+                    ),
+                    bq.Axis(scale=self.yd, orientation="vertical", label="Δ s", num_ticks=4, grid_color="#eee"),
+                ],
+                120,
+                36,
+            ),
         ]
-        self.lap = w.Dropdown(options=lap_options({}, []), value=LATEST, description="Lap",
-                              layout=w.Layout(width="230px"))
+        self.lap = w.Dropdown(
+            options=lap_options({}, []), value=LATEST, description="Lap", layout=w.Layout(width="230px")
+        )
         self.lap.add_class("f1-compare-lap")
         self.note = w.HTML()
         self.hint = w.HTML(f'<div class="f1-note">{esc(DISTANCE_NOTE)}</div>')
@@ -121,11 +158,16 @@ class ComparisonPanel(Panel):
         self._key = key
         colours = distinct_colours([view.colour(t.driver) for t in shown])
         missing = [d for d, t in zip(drivers, traces, strict=True) if t is None]
-        parts = [f'<b style="color:{c}">{esc(t.driver)}</b> lap {t.lap} ({fmt_laptime(float(t.time[-1]))} '
-                 f'from first to last sample)' for t, c in zip(shown, colours, strict=True)]
+        parts = [
+            f'<b style="color:{c}">{esc(t.driver)}</b> lap {t.lap} ({fmt_laptime(float(t.time[-1]))} '
+            f"from first to last sample)"
+            for t, c in zip(shown, colours, strict=True)
+        ]
         if missing:
-            parts.append(f'<span class="f1-note">no complete lap streamed yet for {esc(", ".join(missing))}'
-                         f'{" on this lap" if self.lap.value != LATEST else ""}</span>')
+            parts.append(
+                f'<span class="f1-note">no complete lap streamed yet for {esc(", ".join(missing))}'
+                f"{' on this lap' if self.lap.value != LATEST else ''}</span>"
+            )
         self.note.value = f'<div style="font-size:12px">{" · ".join(parts)}</div>'
         end = max((float(t.distance[-1]) for t in shown), default=3400.0)
         deltas = [time_delta(shown[0].distance, shown[0].time, t.distance, t.time) for t in shown] if shown else []
@@ -136,15 +178,20 @@ class ComparisonPanel(Panel):
             self.yd.min, self.yd.max = -lim, lim
         for mark, field in ((self.speed, "speed"), (self.throttle, "throttle")):
             with mark.hold_sync():
-                mark.x, mark.y = hold_tail(padded([t.distance for t in shown]), padded([getattr(t, field) for t in shown])) \
-                    if shown else ([], [])
+                mark.x, mark.y = (
+                    hold_tail(padded([t.distance for t in shown]), padded([getattr(t, field) for t in shown]))
+                    if shown
+                    else ([], [])
+                )
                 mark.colors = colours or ["#111827"]
         bx, by = _brake_rows(shown)
         with self.brake.hold_sync():
             self.brake.x, self.brake.y = bx, by
-            self.brake.colors = [c for t, c in zip(shown, colours, strict=True) for _ in range(int(t.brake.sum()))] \
-                or ["#111827"]
+            self.brake.colors = [c for t, c in zip(shown, colours, strict=True) for _ in range(int(t.brake.sum()))] or [
+                "#111827"
+            ]
         with self.delta.hold_sync():
-            self.delta.x, self.delta.y = hold_tail(padded([g for g, _ in deltas]), padded([d for _, d in deltas])) \
-                if deltas else ([], [])
+            self.delta.x, self.delta.y = (
+                hold_tail(padded([g for g, _ in deltas]), padded([d for _, d in deltas])) if deltas else ([], [])
+            )
             self.delta.colors = colours or ["#111827"]

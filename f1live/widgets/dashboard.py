@@ -107,8 +107,9 @@ class Dashboard:
     ) -> None:
         if page_topic:
             page = uuid.uuid4().hex[:8]
-            settings = settings.replace(topic=f"{settings.topic}.page-{page}",
-                                        dlq_topic=f"{settings.topic}.page-{page}.dlq")
+            settings = settings.replace(
+                topic=f"{settings.topic}.page-{page}", dlq_topic=f"{settings.topic}.page-{page}.dlq"
+            )
         self.settings = settings
         self.page_topic = page_topic
         self.drivers = tuple(d.upper() for d in drivers)
@@ -139,17 +140,25 @@ class Dashboard:
         self.race: RaceTab | None = None  # built when its tab is first opened (see _on_tab)
         self.summary = SummaryPanel()
         self._summary_shown = False
-        self._live_panels = [self.header, self.timeline, self.telemetry, self.trackmap, self.leaderboard,
-                             self.predictions, self.alerts, self.health]
+        self._live_panels = [
+            self.header,
+            self.timeline,
+            self.telemetry,
+            self.trackmap,
+            self.leaderboard,
+            self.predictions,
+            self.alerts,
+            self.health,
+        ]
         # Browser-side heartbeat: the Play widget's timer runs in the page and sends value
         # changes back; a closed page stops it.  Hidden: it is machinery, not UI.
         # It ticks every 250 ms until the first tick arrives (the page-gated start waits for it),
         # then every second.
-        self.heartbeat = w.Play(value=0, min=0, max=10**9, step=1, interval=250, repeat=True,
-                                layout=w.Layout(display="none"))
+        self.heartbeat = w.Play(
+            value=0, min=0, max=10**9, step=1, interval=250, repeat=True, layout=w.Layout(display="none")
+        )
         self.heartbeat.observe(self._on_heartbeat, names="value")
-        self.refresher = Refresher(self._snapshot, self._apply, period_ms=settings.ui_refresh_ms,
-                                   changed=self._changed)
+        self.refresher = Refresher(self._snapshot, self._apply, period_ms=settings.ui_refresh_ms, changed=self._changed)
         self.refresher.on_tick.append(self._watch_heartbeat)
         self._last_key: Any = None
         self._kick_at = 0.0
@@ -158,31 +167,49 @@ class Dashboard:
         self.panel_errors = 0
         self._wire_controls()
         row = {"flex_flow": "row wrap", "align_items": "stretch", "width": "100%"}
-        for panel, flex in ((self.trackmap, "1 1 380px"), (self.telemetry, "2 1 520px"),
-                            (self.leaderboard, "3 1 640px"), (self.predictions, "1 1 360px"),
-                            (self.alerts, "1 1 420px"), (self.health, "1 1 420px")):
+        for panel, flex in (
+            (self.trackmap, "1 1 380px"),
+            (self.telemetry, "2 1 520px"),
+            (self.leaderboard, "3 1 640px"),
+            (self.predictions, "1 1 360px"),
+            (self.alerts, "1 1 420px"),
+            (self.health, "1 1 420px"),
+        ):
             panel.widget.layout.flex = flex
         self.scaling.widget.layout.flex = "0 0 auto"
         self.timeline.widget.layout.flex = "0 0 auto"
-        live = w.VBox([
-            w.HBox([self.trackmap.widget, self.telemetry.widget], layout=w.Layout(**row)),
-            w.HBox([self.leaderboard.widget, self.predictions.widget], layout=w.Layout(**row)),
-            w.HBox([self.alerts.widget, self.health.widget], layout=w.Layout(**row)),
-            self.scaling.widget,
-        ], layout=w.Layout(width="100%"))
+        live = w.VBox(
+            [
+                w.HBox([self.trackmap.widget, self.telemetry.widget], layout=w.Layout(**row)),
+                w.HBox([self.leaderboard.widget, self.predictions.widget], layout=w.Layout(**row)),
+                w.HBox([self.alerts.widget, self.health.widget], layout=w.Layout(**row)),
+                self.scaling.widget,
+            ],
+            layout=w.Layout(width="100%"),
+        )
         # The race-analysis panels sit in tabs: the page fits 1366 px without horizontal
         # scrolling, and hidden panels cost the browser nothing (they draw only when shown).
         # A tab's panels are built and put in it when it is first opened: a bqplot figure
         # rendered in a hidden tab has no size (negative SVG widths, errors in the console),
         # and a page that never opens the tab loads no widget models for it.
-        self.tabs = w.Tab(children=[live, w.VBox(), w.VBox()],
-                          titles=("Live", "Race analysis", "Session summary"), layout=w.Layout(width="100%"))
+        self.tabs = w.Tab(
+            children=[live, w.VBox(), w.VBox()],
+            titles=("Live", "Race analysis", "Session summary"),
+            layout=w.Layout(width="100%"),
+        )
         self.tabs.add_class("f1-tabs")
         self.tabs.observe(self._on_tab, names="selected_index")
-        self.widget = w.VBox([
-            w.HTML(CSS), self.header.widget, self.controls.widget, self.timeline.widget, self.tabs,
-            self.heartbeat,
-        ], layout=w.Layout(width="100%"))
+        self.widget = w.VBox(
+            [
+                w.HTML(CSS),
+                self.header.widget,
+                self.controls.widget,
+                self.timeline.widget,
+                self.tabs,
+                self.heartbeat,
+            ],
+            layout=w.Layout(width="100%"),
+        )
         self.widget.add_class("f1-root")
 
     @classmethod
@@ -208,11 +235,14 @@ class Dashboard:
         lap = env.get("F1LIVE_DASHBOARD_START_LAP", "")
         hb = float(env.get("F1LIVE_DASHBOARD_HEARTBEAT_S", "60") or 0)
         wait = float(env.get("F1LIVE_DASHBOARD_WAIT_FOR_PAGE_S", "0") or 0)
-        kw: dict[str, Any] = {"drivers": drivers, "start_lap": int(lap) if lap else None,
-                              "heartbeat_timeout_s": hb if hb > 0 else None,
-                              "wait_for_page_s": wait if wait > 0 else None,
-                              "page_topic": env.get("F1LIVE_DASHBOARD_PAGE_TOPIC", "") in ("1", "true", "yes"),
-                              "bootstrap_servers": settings.bootstrap_servers}
+        kw: dict[str, Any] = {
+            "drivers": drivers,
+            "start_lap": int(lap) if lap else None,
+            "heartbeat_timeout_s": hb if hb > 0 else None,
+            "wait_for_page_s": wait if wait > 0 else None,
+            "page_topic": env.get("F1LIVE_DASHBOARD_PAGE_TOPIC", "") in ("1", "true", "yes"),
+            "bootstrap_servers": settings.bootstrap_servers,
+        }
         kw.update(overrides)
         return cls(settings, **kw)
 
@@ -249,8 +279,13 @@ class Dashboard:
     def _new_pipeline(self, settings: Settings) -> Any:
         from f1live.pipeline import Pipeline
 
-        return Pipeline(settings, bootstrap_servers=self.bootstrap_servers, drivers=self.drivers or None,
-                        start=self.start_at, delete_topics=self.page_topic)
+        return Pipeline(
+            settings,
+            bootstrap_servers=self.bootstrap_servers,
+            drivers=self.drivers or None,
+            start=self.start_at,
+            delete_topics=self.page_topic,
+        )
 
     def start(self, background: bool = True) -> Dashboard:
         """Arm the dashboard: the refresher and the session's loading start now; the pipeline
@@ -285,8 +320,9 @@ class Dashboard:
                 sys.setswitchinterval(min(self._saved_switch, self.switch_interval_s))
             pipeline = self.pipeline
             self._background = background
-            self._preparer = threading.Thread(target=self._prepare, args=(pipeline,), name="f1live-session-load",
-                                              daemon=True)
+            self._preparer = threading.Thread(
+                target=self._prepare, args=(pipeline,), name="f1live-session-load", daemon=True
+            )
             self._preparer.start()
             self.refresher.start()
             if self.wait_for_page_s is None:
@@ -383,6 +419,7 @@ class Dashboard:
             except Exception as exc:  # a control must never kill the kernel's handler
                 log.warning("control failed: %s", exc)
                 self._message(f"<b style='color:#dc2626'>{esc(exc)}</b>")
+
         return run
 
     def _wire_controls(self) -> None:
@@ -411,8 +448,10 @@ class Dashboard:
         c.on("seek", self._guard(seek_lap))
         self.timeline.on_seek(lambda t: self._guard(lambda: seek_time(t))())
         c.live_ui.observe(lambda ch: self._guard(lambda: self.set_live(bool(ch["new"])))(), names="value")
-        c.speed.observe(lambda ch: self._guard(lambda: self._need().set_speed(SPEEDS[ch["new"]]))()
-                        if self.running else None, names="value")
+        c.speed.observe(
+            lambda ch: self._guard(lambda: self._need().set_speed(SPEEDS[ch["new"]]))() if self.running else None,
+            names="value",
+        )
 
     def set_live(self, live: bool) -> None:
         """Freeze (``False``) or resume the screen updates; the pipeline keeps streaming."""
@@ -479,16 +518,24 @@ class Dashboard:
         if self._heartbeats == 1:
             self.heartbeat.interval = 1000
         if self._armed_at is not None and not self._stopped:
-            log.info("the page is displayed (first heartbeat after %.1f s): starting the pipeline",
-                     time.monotonic() - self._armed_at)
+            log.info(
+                "the page is displayed (first heartbeat after %.1f s): starting the pipeline",
+                time.monotonic() - self._armed_at,
+            )
             self._launch()
 
     def _watch_heartbeat(self) -> None:
         now = time.monotonic()
-        if self._armed_at is not None and self.wait_for_page_s is not None \
-                and now - self._armed_at > self.wait_for_page_s:
-            log.warning("no page displayed within %.0f s of the request (a health check or a preview?): "
-                        "releasing the session, nothing was started", self.wait_for_page_s)
+        if (
+            self._armed_at is not None
+            and self.wait_for_page_s is not None
+            and now - self._armed_at > self.wait_for_page_s
+        ):
+            log.warning(
+                "no page displayed within %.0f s of the request (a health check or a preview?): "
+                "releasing the session, nothing was started",
+                self.wait_for_page_s,
+            )
             self._armed_at = None
             threading.Thread(target=self.stop, name="f1live-dashboard-stop", daemon=True).start()
             self.refresher.stop()
@@ -548,8 +595,11 @@ class Dashboard:
             self._slow_at = time.monotonic()
             self.slow_frames += 1
             if live_tab:
-                steps += [lambda: self.leaderboard.update(view, selected),
-                          lambda: self.predictions.update(view, selected), lambda: self.alerts.update(view)]
+                steps += [
+                    lambda: self.leaderboard.update(view, selected),
+                    lambda: self.predictions.update(view, selected),
+                    lambda: self.alerts.update(view),
+                ]
             steps += [lambda: self.health.update(view), lambda: self._update_summary(view)]
             race = self.race if self.race is not None and self.race.visible else None
             if race is not None:

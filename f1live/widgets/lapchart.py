@@ -48,34 +48,61 @@ class LapChartPanel(Panel):
     """
 
     title = "Lap chart"
-    help = ("Position at the end of each completed lap (timing), one line per driver in team colours "
-            "(the second driver of a team dashed); the selected driver thick. Dots: pit stops. Shaded: "
-            "laps the leader ran under safety car, VSC or red flag (orange/red) and rain (blue).")
+    help = (
+        "Position at the end of each completed lap (timing), one line per driver in team colours "
+        "(the second driver of a team dashed); the selected driver thick. Dots: pit stops. Shaded: "
+        "laps the leader ran under safety car, VSC or red flag (orange/red) and rain (blue)."
+    )
 
     def __init__(self) -> None:
         super().__init__()
         self.xs = bq.LinearScale(min=0.0, max=78.0, allow_padding=False)
         self.ys = bq.LinearScale(min=0.5, max=20.5, reverse=True, allow_padding=False)
         sc = {"x": self.xs, "y": self.ys}
-        self.shade = bq.Lines(x=[], y=[], scales=sc, fill="inside", colors=["#ffffff"], stroke_width=0,
-                              fill_colors=["#ffffff"], fill_opacities=[0.18])
+        self.shade = bq.Lines(
+            x=[],
+            y=[],
+            scales=sc,
+            fill="inside",
+            colors=["#ffffff"],
+            stroke_width=0,
+            fill_colors=["#ffffff"],
+            fill_opacities=[0.18],
+        )
         self.solid = bq.Lines(x=[], y=[], scales=sc, colors=["#9ca3af"], stroke_width=1.6, opacities=[0.8])
-        self.dashed = bq.Lines(x=[], y=[], scales=sc, colors=["#9ca3af"], stroke_width=1.6, opacities=[0.8],
-                               line_style="dashed")
+        self.dashed = bq.Lines(
+            x=[], y=[], scales=sc, colors=["#9ca3af"], stroke_width=1.6, opacities=[0.8], line_style="dashed"
+        )
         self.selected = bq.Lines(x=[], y=[], scales=sc, colors=["#111827"], stroke_width=4)
         self.pits = bq.Scatter(x=[], y=[], scales=sc, default_size=36, colors=["#111827"], stroke="#111827")
-        self.names = bq.Label(x=[], y=[], text=[], scales=sc, colors=["#374151"], font_size=10, default_size=10,
-                              x_offset=4, y_offset=3, apply_clip=False)
+        self.names = bq.Label(
+            x=[],
+            y=[],
+            text=[],
+            scales=sc,
+            colors=["#374151"],
+            font_size=10,
+            default_size=10,
+            x_offset=4,
+            y_offset=3,
+            apply_clip=False,
+        )
         self.xax = ax = bq.Axis(scale=self.xs, label="lap", tick_values=lap_ticks(78), grid_color="#eee")
-        ay = bq.Axis(scale=self.ys, orientation="vertical", label="position", tick_values=[1, 5, 10, 15, 20],
-                     grid_color="#eee")
-        self.figure = bq.Figure(marks=[self.shade, self.solid, self.dashed, self.selected, self.pits, self.names],
-                                axes=[ax, ay], animation_duration=0,
-                                fig_margin={"top": 8, "bottom": 36, "left": 44, "right": 36},
-                                layout=w.Layout(height="400px", width="100%"))
-        self.note = w.HTML('<div class="f1-note">shaded: <b style="color:#f97316">SC/VSC</b> · '
-                           '<b style="color:#dc2626">red flag</b> · <b style="color:#3b82f6">rain</b>'
-                           ' &nbsp;● pit stop</div>')
+        ay = bq.Axis(
+            scale=self.ys, orientation="vertical", label="position", tick_values=[1, 5, 10, 15, 20], grid_color="#eee"
+        )
+        self.figure = bq.Figure(
+            marks=[self.shade, self.solid, self.dashed, self.selected, self.pits, self.names],
+            axes=[ax, ay],
+            animation_duration=0,
+            fig_margin={"top": 8, "bottom": 36, "left": 44, "right": 36},
+            layout=w.Layout(height="400px", width="100%"),
+        )
+        self.note = w.HTML(
+            '<div class="f1-note">shaded: <b style="color:#f97316">SC/VSC</b> · '
+            '<b style="color:#dc2626">red flag</b> · <b style="color:#3b82f6">rain</b>'
+            " &nbsp;● pit stop</div>"
+        )
         self._key: Any = None
         self.widget = self.card(self.note, self.figure)
 
@@ -106,8 +133,10 @@ class LapChartPanel(Panel):
                         pos[r.lap - 1] = r.position
                 out.append(pos)
             return padded(out, n)
-        spans = [(k - 1.0, float(k), label) for k, label in race.flag_laps] + \
-                [(a, b, "RAIN") for a, b in race.rain_laps]
+
+        spans = [(k - 1.0, float(k), label) for k, label in race.flag_laps] + [
+            (a, b, "RAIN") for a, b in race.rain_laps
+        ]
         top = float(max(len(codes), 1)) + 0.5
         with self.figure.hold_sync():
             self.xs.min, self.xs.max = 0.0, total
@@ -127,8 +156,13 @@ class LapChartPanel(Panel):
             sel = hold_tail(x, rows([str(selected)])) if selected in codes and n else None
             self.selected.x, self.selected.y = (sel[0][0], sel[1][0]) if sel is not None else ([], [])
             self.selected.colors = [colours.get(selected or "", "#111827")]
-        stops = [(p.lap, r.position, colours[c]) for c in codes for p in race.pits.get(c, [])
-                 for r in race.laps[c] if r.lap == p.lap and r.position is not None]
+        stops = [
+            (p.lap, r.position, colours[c])
+            for c in codes
+            for p in race.pits.get(c, [])
+            for r in race.laps[c]
+            if r.lap == p.lap and r.position is not None
+        ]
         with self.pits.hold_sync():
             self.pits.x = np.array([float(s[0]) for s in stops])
             self.pits.y = np.array([float(s[1]) for s in stops])

@@ -39,10 +39,15 @@ def lap_points(rows: list[LapRecord], top: float) -> dict[str, np.ndarray]:
     def pick(cond: Any) -> tuple[np.ndarray, np.ndarray]:
         idx = [i for i, r in enumerate(timed) if cond(r)]
         return x[idx], y[idx]
+
     out = {"x": x, "y": y}
-    for name, cond in (("pb", lambda r: r.personal_best), ("pit", lambda r: r.in_lap or r.out_lap),
-                       ("flag", lambda r: bool(r.status)), ("deleted", lambda r: r.deleted),
-                       ("off", lambda r: r.lap_time > top)):
+    for name, cond in (
+        ("pb", lambda r: r.personal_best),
+        ("pit", lambda r: r.in_lap or r.out_lap),
+        ("flag", lambda r: bool(r.status)),
+        ("deleted", lambda r: r.deleted),
+        ("off", lambda r: r.lap_time > top),
+    ):
         out[name + "_x"], out[name + "_y"] = pick(cond)
     out["off_text"] = np.array([fmt_laptime(r.lap_time) for r in timed if r.lap_time > top])  # type: ignore[operator]
     return out
@@ -64,32 +69,50 @@ class LapTimesPanel(Panel):
     """
 
     title = "Lap times"
-    help = ("Lap time of every completed lap for the selected driver and up to two compared drivers. "
-            "Green diamond: personal best when it was set (F1 timing's rule: not lap 1, in/out laps or "
-            "deleted laps). Grey square: in- or out-lap. Amber triangle: a lap run under yellow, SC, VSC "
-            "or red flag. Red cross: deleted. Laps slower than 1.3 x the median sit at the top edge with "
-            "their time.")
+    help = (
+        "Lap time of every completed lap for the selected driver and up to two compared drivers. "
+        "Green diamond: personal best when it was set (F1 timing's rule: not lap 1, in/out laps or "
+        "deleted laps). Grey square: in- or out-lap. Amber triangle: a lap run under yellow, SC, VSC "
+        "or red flag. Red cross: deleted. Laps slower than 1.3 x the median sit at the top edge with "
+        "their time."
+    )
 
     def __init__(self) -> None:
         super().__init__()
         self.xs = bq.LinearScale(min=0.0, max=78.0, allow_padding=False)
         self.ys = bq.LinearScale(min=70.0, max=100.0, allow_padding=False)
         sc = {"x": self.xs, "y": self.ys}
-        self.lines = [bq.Lines(x=[], y=[], scales=sc, colors=["#111827"], stroke_width=2, line_style=s)
-                      for s in LINE_STYLES]
+        self.lines = [
+            bq.Lines(x=[], y=[], scales=sc, colors=["#111827"], stroke_width=2, line_style=s) for s in LINE_STYLES
+        ]
         self.pit = bq.Scatter(x=[], y=[], scales=sc, marker="square", default_size=30, colors=["#6b7280"])
         self.flag = bq.Scatter(x=[], y=[], scales=sc, marker="triangle-up", default_size=34, colors=["#d97706"])
         self.deleted = bq.Scatter(x=[], y=[], scales=sc, marker="cross", default_size=34, colors=["#dc2626"])
-        self.pb = bq.Scatter(x=[], y=[], scales=sc, marker="diamond", default_size=48, colors=["#16a34a"],
-                             stroke="#ffffff")
-        self.off = bq.Label(x=[], y=[], text=[], scales=sc, colors=["#6b7280"], font_size=9, default_size=9,
-                            x_offset=-4, y_offset=12, align="end", rotate_angle=0)
+        self.pb = bq.Scatter(
+            x=[], y=[], scales=sc, marker="diamond", default_size=48, colors=["#16a34a"], stroke="#ffffff"
+        )
+        self.off = bq.Label(
+            x=[],
+            y=[],
+            text=[],
+            scales=sc,
+            colors=["#6b7280"],
+            font_size=9,
+            default_size=9,
+            x_offset=-4,
+            y_offset=12,
+            align="end",
+            rotate_angle=0,
+        )
         self.xax = ax = bq.Axis(scale=self.xs, label="lap", tick_values=lap_ticks(78), grid_color="#eee")
         ay = bq.Axis(scale=self.ys, orientation="vertical", label="s", num_ticks=5, grid_color="#eee")
-        self.figure = bq.Figure(marks=[*self.lines, self.pit, self.flag, self.deleted, self.pb, self.off],
-                                axes=[ax, ay], animation_duration=0,
-                                fig_margin={"top": 8, "bottom": 36, "left": 50, "right": 12},
-                                layout=w.Layout(height="260px", width="100%"))
+        self.figure = bq.Figure(
+            marks=[*self.lines, self.pit, self.flag, self.deleted, self.pb, self.off],
+            axes=[ax, ay],
+            animation_duration=0,
+            fig_margin={"top": 8, "bottom": 36, "left": 50, "right": 12},
+            layout=w.Layout(height="260px", width="100%"),
+        )
         self.note = w.HTML()
         self._key: Any = None
         self.widget = self.card(self.note, self.figure)
@@ -127,10 +150,14 @@ class LapTimesPanel(Panel):
         for d, c, style in zip(drivers, colours, LINE_STYLES, strict=False):
             best = personal_best(race.laps[d])
             last = race.laps[d][-1] if race.laps[d] else None
-            parts.append(f'<span style="color:{c};font-weight:700">{esc(d)}</span> <span class="f1-note">'
-                         f'({style})</span> best {fmt_laptime(best.lap_time) if best else "—"}'
-                         f'{f" (lap {best.lap})" if best else ""}, last {fmt_laptime(last.lap_time) if last else "—"}')
-        legend = ('<span class="f1-note"> &nbsp;<b style="color:#16a34a">◆</b> personal best · '
-                  '<b style="color:#6b7280">■</b> in/out lap · <b style="color:#d97706">▲</b> yellow/SC/VSC/red · '
-                  '<b style="color:#dc2626">✕</b> deleted</span>')
+            parts.append(
+                f'<span style="color:{c};font-weight:700">{esc(d)}</span> <span class="f1-note">'
+                f"({style})</span> best {fmt_laptime(best.lap_time) if best else '—'}"
+                f"{f' (lap {best.lap})' if best else ''}, last {fmt_laptime(last.lap_time) if last else '—'}"
+            )
+        legend = (
+            '<span class="f1-note"> &nbsp;<b style="color:#16a34a">◆</b> personal best · '
+            '<b style="color:#6b7280">■</b> in/out lap · <b style="color:#d97706">▲</b> yellow/SC/VSC/red · '
+            '<b style="color:#dc2626">✕</b> deleted</span>'
+        )
         self.note.value = f'<div style="font-size:12px">{" &nbsp;·&nbsp; ".join(parts) or "no laps yet"}</div>{legend}'

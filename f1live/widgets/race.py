@@ -53,8 +53,10 @@ class RaceTab:
         self.on_select = on_select
         self.visible = False
         self.driver = w.Dropdown(options=[], description="Driver", layout=w.Layout(width="170px"))
-        self.compare = [w.Dropdown(options=[NONE], value=NONE, description=label, layout=w.Layout(width="150px"))
-                        for label in ("vs", "and")]
+        self.compare = [
+            w.Dropdown(options=[NONE], value=NONE, description=label, layout=w.Layout(width="150px"))
+            for label in ("vs", "and")
+        ]
         for i, d in enumerate([self.driver, *self.compare]):
             d.add_class(f"f1-race-pick-{i}")
             d.style.description_width = "50px" if i == 0 else "30px"
@@ -71,15 +73,26 @@ class RaceTab:
         for p in self.panels[:4]:  # two to a row, wrapping to one on narrow pages
             p.widget.layout.flex = "1 1 480px"
         self.weather.widget.layout.flex = "0 0 auto"  # a column child: its flex basis would be a height
-        pickers = w.HBox([self.driver, *self.compare, w.HTML(
-            '<span class="f1-note">&nbsp; lap times and comparison: the driver and up to two others · '
-            'everything as of the replay clock</span>')], layout=w.Layout(align_items="center", flex_flow="row wrap"))
-        self.widget = w.VBox([
-            pickers,
-            w.HBox([self.strategy.widget, self.lapchart.widget], layout=w.Layout(**row)),
-            w.HBox([self.laptimes.widget, self.comparison.widget], layout=w.Layout(**row)),
-            self.weather.widget,
-        ], layout=w.Layout(width="100%"))
+        pickers = w.HBox(
+            [
+                self.driver,
+                *self.compare,
+                w.HTML(
+                    '<span class="f1-note">&nbsp; lap times and comparison: the driver and up to two others · '
+                    "everything as of the replay clock</span>"
+                ),
+            ],
+            layout=w.Layout(align_items="center", flex_flow="row wrap"),
+        )
+        self.widget = w.VBox(
+            [
+                pickers,
+                w.HBox([self.strategy.widget, self.lapchart.widget], layout=w.Layout(**row)),
+                w.HBox([self.laptimes.widget, self.comparison.widget], layout=w.Layout(**row)),
+                self.weather.widget,
+            ],
+            layout=w.Layout(width="100%"),
+        )
         self.widget.add_class("f1-race-tab")
 
     def _on_driver(self, change: dict[str, Any]) -> None:

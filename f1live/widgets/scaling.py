@@ -76,26 +76,49 @@ class ScalingPanel(Panel):
         self.run_dir = Path(run_dir)
         self.runner = runner
         self.table = w.HTML()
-        self.button = w.Button(description="Run small experiment", icon="", button_style="",
-                               disabled=runner is None, layout=w.Layout(width="200px"))
+        self.button = w.Button(
+            description="Run small experiment",
+            icon="",
+            button_style="",
+            disabled=runner is None,
+            layout=w.Layout(width="200px"),
+        )
         self.note = w.HTML()
         self.note.add_class("f1-note")
         xs = self.xs = bq.LinearScale(min=0.0, max=4.0)
         ys = self.ys = bq.LinearScale(min=0.0, max=1.0)
-        self.bars = bq.Lines(x=[], y=[], scales={"x": xs, "y": ys}, marker="circle", colors=["#2563eb"],
-                             labels=["msgs/s"], display_legend=True)
-        self.figure = bq.Figure(marks=[self.bars], animation_duration=0,
-                                axes=[bq.Axis(scale=xs, label="consumers", num_ticks=4),
-                                      bq.Axis(scale=ys, orientation="vertical", label="msgs/s", num_ticks=4)],
-                                fig_margin={"top": 10, "bottom": 40, "left": 60, "right": 10},
-                                layout=w.Layout(height="180px", width="100%"))
+        self.bars = bq.Lines(
+            x=[],
+            y=[],
+            scales={"x": xs, "y": ys},
+            marker="circle",
+            colors=["#2563eb"],
+            labels=["msgs/s"],
+            display_legend=True,
+        )
+        self.figure = bq.Figure(
+            marks=[self.bars],
+            animation_duration=0,
+            axes=[
+                bq.Axis(scale=xs, label="consumers", num_ticks=4),
+                bq.Axis(scale=ys, orientation="vertical", label="msgs/s", num_ticks=4),
+            ],
+            fig_margin={"top": 10, "bottom": 40, "left": 60, "right": 10},
+            layout=w.Layout(height="180px", width="100%"),
+        )
         self.button.on_click(self._run)
         self._run_loop: ExperimentRun | None = None
         self._lock = threading.Lock()
         self._loaded: Path | None = None
-        self.widget = self.card(w.HBox([self.button, self.note]), w.HBox([
-            w.Box([self.table], layout=w.Layout(flex="1 1 0", min_width="0")),
-            w.Box([self.figure], layout=w.Layout(flex="1 1 0", min_width="0"))]))
+        self.widget = self.card(
+            w.HBox([self.button, self.note]),
+            w.HBox(
+                [
+                    w.Box([self.table], layout=w.Layout(flex="1 1 0", min_width="0")),
+                    w.Box([self.figure], layout=w.Layout(flex="1 1 0", min_width="0")),
+                ]
+            ),
+        )
 
     def refresh(self) -> None:
         """Reload the newest results table from disk (called at start and after a run)."""
@@ -112,9 +135,11 @@ class ScalingPanel(Panel):
         rows = df.head(20).to_dict("records")
         head = "".join(f"<th>{esc(c)}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{esc(_short(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
-        self.table.value = (f'<div class="f1-note">{esc(found.path.parent.name)}/{esc(found.path.name)}</div>'
-                            f'<div class="f1-scroll" style="max-height:170px"><table class="f1-table">'
-                            f"<tr>{head}</tr>{body}</table></div>")
+        self.table.value = (
+            f'<div class="f1-note">{esc(found.path.parent.name)}/{esc(found.path.name)}</div>'
+            f'<div class="f1-scroll" style="max-height:170px"><table class="f1-table">'
+            f"<tr>{head}</tr>{body}</table></div>"
+        )
         x, y = floats(df["consumers"].to_numpy()), floats(df["throughput_msgs_s"].to_numpy())
         set_domain(self.xs, x)
         set_domain(self.ys, np.concatenate([y, [0.0]]), floor=0.0)
@@ -166,14 +191,29 @@ def scaling_figures(df: pd.DataFrame, rate: str | None = None) -> dict[str, Any]
     margin = {"top": 30, "bottom": 45, "left": 65, "right": 15}
 
     def fig(marks: list[Any], ys: Any, ylabel: str, title: str) -> Any:
-        return bq.Figure(marks=marks, title=title, animation_duration=0, fig_margin=margin,
-                         legend_location="top-left", layout=w.Layout(height="260px", width="100%"),
-                         axes=[bq.Axis(scale=xs, label="consumers (= partitions = streams)", tick_format="d"),
-                               bq.Axis(scale=ys, orientation="vertical", label=ylabel)])
+        return bq.Figure(
+            marks=marks,
+            title=title,
+            animation_duration=0,
+            fig_margin=margin,
+            legend_location="top-left",
+            layout=w.Layout(height="260px", width="100%"),
+            axes=[
+                bq.Axis(scale=xs, label="consumers (= partitions = streams)", tick_format="d"),
+                bq.Axis(scale=ys, orientation="vertical", label=ylabel),
+            ],
+        )
 
     def line(x: np.ndarray, y: Any, ys: Any, color: str, label: str, **style: Any) -> Any:
-        return bq.Lines(x=x, y=np.asarray(y, dtype=float), scales={"x": xs, "y": ys}, colors=[color],
-                        labels=[label], display_legend=True, **style)
+        return bq.Lines(
+            x=x,
+            y=np.asarray(y, dtype=float),
+            scales={"x": xs, "y": ys},
+            colors=[color],
+            labels=[label],
+            display_legend=True,
+            **style,
+        )
 
     kind = d["latency_kind"].iloc[0] if len(d) else "latency"
     ys_lat, ys_thr, ys_eff = bq.LinearScale(min=0.0), bq.LinearScale(min=0.0), bq.LinearScale(min=0.0, max=1.2)
@@ -181,15 +221,21 @@ def scaling_figures(df: pd.DataFrame, rate: str | None = None) -> dict[str, Any]
     for mode, g in d.groupby("mode"):
         c = _COLORS.get(str(mode), "#555")
         x = g["consumers"].astype(float).to_numpy()
-        lat_marks += [line(x, g["latency_p50_ms"], ys_lat, c, f"{mode} p50", marker="circle"),
-                      line(x, g["latency_p99_ms"], ys_lat, c, f"{mode} p99", marker="square", line_style="dashed")]
-        thr_marks += [line(x, g["throughput_msgs_s"], ys_thr, c, f"{mode} measured", marker="circle"),
-                      line(x, g["ideal_msgs_s"], ys_thr, c, f"{mode} ideal (N x N=1)", line_style="dotted")]
+        lat_marks += [
+            line(x, g["latency_p50_ms"], ys_lat, c, f"{mode} p50", marker="circle"),
+            line(x, g["latency_p99_ms"], ys_lat, c, f"{mode} p99", marker="square", line_style="dashed"),
+        ]
+        thr_marks += [
+            line(x, g["throughput_msgs_s"], ys_thr, c, f"{mode} measured", marker="circle"),
+            line(x, g["ideal_msgs_s"], ys_thr, c, f"{mode} ideal (N x N=1)", line_style="dotted"),
+        ]
         eff_marks.append(line(x, g["efficiency"], ys_eff, c, str(mode), marker="circle"))
     cores = int(d["cpu_count"].iloc[0]) if len(d) else 0
-    return {"latency": fig(lat_marks, ys_lat, f"{kind} latency (ms)", f"Per-event {kind} latency ({rate} rate)"),
-            "throughput": fig(thr_marks, ys_thr, "events / s", f"Throughput ({rate} rate, {cores} cores)"),
-            "efficiency": fig(eff_marks, ys_eff, "efficiency", "Efficiency = T(N) / (N x T(1))")}
+    return {
+        "latency": fig(lat_marks, ys_lat, f"{kind} latency (ms)", f"Per-event {kind} latency ({rate} rate)"),
+        "throughput": fig(thr_marks, ys_thr, "events / s", f"Throughput ({rate} rate, {cores} cores)"),
+        "efficiency": fig(eff_marks, ys_eff, "efficiency", "Efficiency = T(N) / (N x T(1))"),
+    }
 
 
 def scaling_view(df: pd.DataFrame) -> w.VBox:

@@ -19,8 +19,10 @@ ROW_PX = 19
 
 def compound_legend() -> str:
     """The compounds' colours as an HTML legend line."""
-    dots = "".join(f'<span class="f1-tyre" style="border-color:{c}"></span>{esc(k.title())} &nbsp;'
-                   for k, c in COMPOUND_COLOURS.items())
+    dots = "".join(
+        f'<span class="f1-tyre" style="border-color:{c}"></span>{esc(k.title())} &nbsp;'
+        for k, c in COMPOUND_COLOURS.items()
+    )
     return f'<div class="f1-note">{dots} &nbsp;◆ pit stop (pit-lane time, s)</div>'
 
 
@@ -43,9 +45,11 @@ class StrategyPanel(Panel):
     """
 
     title = "Tyre strategy"
-    help = ("One row per driver (race order at the replay clock): each stint a bar in its compound's colour "
-            "over the laps completed so far. A diamond marks a pit stop at the end of the in-lap, with the "
-            "pit-lane time from pit entry to pit exit where timing has both.")
+    help = (
+        "One row per driver (race order at the replay clock): each stint a bar in its compound's colour "
+        "over the laps completed so far. A diamond marks a pit stop at the end of the in-lap, with the "
+        "pit-lane time from pit entry to pit exit where timing has both."
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,19 +58,44 @@ class StrategyPanel(Panel):
         sc = {"x": self.xs, "y": self.ys}
         self.edges = bq.Lines(x=[], y=[], scales=sc, colors=["#4b5563"], stroke_width=ROW_PX - 5)
         self.bars = bq.Lines(x=[], y=[], scales=sc, colors=["#9ca3af"], stroke_width=ROW_PX - 7)
-        self.pits = bq.Scatter(x=[], y=[], scales=sc, marker="diamond", default_size=40, colors=["#111827"],
-                               stroke="#ffffff")
-        self.pit_text = bq.Label(x=[], y=[], text=[], scales=sc, colors=["#111827"], font_size=10, default_size=10,
-                                 font_weight="bolder", x_offset=6, y_offset=4)
+        self.pits = bq.Scatter(
+            x=[], y=[], scales=sc, marker="diamond", default_size=40, colors=["#111827"], stroke="#ffffff"
+        )
+        self.pit_text = bq.Label(
+            x=[],
+            y=[],
+            text=[],
+            scales=sc,
+            colors=["#111827"],
+            font_size=10,
+            default_size=10,
+            font_weight="bolder",
+            x_offset=6,
+            y_offset=4,
+        )
         # driver codes as a label mark left of lap 0 (an axis' tick_labels set after its view was
         # created are not always applied by bqplot 0.13; a mark's data always is)
-        self.names = bq.Label(x=[], y=[], text=[], scales=sc, colors=["#374151"], font_size=11, default_size=11,
-                              align="end", x_offset=-6, y_offset=0, apply_clip=False)
+        self.names = bq.Label(
+            x=[],
+            y=[],
+            text=[],
+            scales=sc,
+            colors=["#374151"],
+            font_size=11,
+            default_size=11,
+            align="end",
+            x_offset=-6,
+            y_offset=0,
+            apply_clip=False,
+        )
         self.xax = bq.Axis(scale=self.xs, label="lap", tick_values=lap_ticks(78), grid_color="#eee")
-        self.figure = bq.Figure(marks=[self.edges, self.bars, self.pits, self.pit_text, self.names],
-                                axes=[self.xax],
-                                animation_duration=0, fig_margin={"top": 6, "bottom": 36, "left": 44, "right": 10},
-                                layout=w.Layout(height=f"{20 * ROW_PX + 42}px", width="100%"))
+        self.figure = bq.Figure(
+            marks=[self.edges, self.bars, self.pits, self.pit_text, self.names],
+            axes=[self.xax],
+            animation_duration=0,
+            fig_margin={"top": 6, "bottom": 36, "left": 44, "right": 10},
+            layout=w.Layout(height=f"{20 * ROW_PX + 42}px", width="100%"),
+        )
         self.note = w.HTML(compound_legend())
         self._key: Any = None
         self.widget = self.card(self.note, self.figure)

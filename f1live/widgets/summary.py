@@ -43,9 +43,11 @@ class SummaryPanel(Panel):
     """
 
     title = "Session summary"
-    help = ("When the replay ends: the finishing order (timing at the last line crossings), fastest lap, pit "
-            "stops and anomalies flagged per driver in this replay, and what each model achieved on the "
-            "held-out race in the analytics evaluation (models/manifest.json).")
+    help = (
+        "When the replay ends: the finishing order (timing at the last line crossings), fastest lap, pit "
+        "stops and anomalies flagged per driver in this replay, and what each model achieved on the "
+        "held-out race in the analytics evaluation (models/manifest.json)."
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,14 +75,19 @@ class SummaryPanel(Panel):
         self._key = key
         self.final = ended
         if not ended and not race.chequered:
-            self.html.value = (f'<div class="f1-note">The summary appears when the replay ends (lap '
-                               f'{race.leader_laps}/{race.total_laps or "?"} completed by the leader now).</div>')
+            self.html.value = (
+                f'<div class="f1-note">The summary appears when the replay ends (lap '
+                f"{race.leader_laps}/{race.total_laps or '?'} completed by the leader now).</div>"
+            )
             return
         if ended:
-            state = ("Final: the replay has ended." if race.chequered else
-                     f"The replay ended before the leader completed the scheduled distance (lap {race.leader_laps}/"
-                     f"{race.total_laps or '?'}; a race shortened without a chequered-flag message, or a replay "
-                     "stopped early): the order at that moment.")
+            state = (
+                "Final: the replay has ended."
+                if race.chequered
+                else f"The replay ended before the leader completed the scheduled distance (lap {race.leader_laps}/"
+                f"{race.total_laps or '?'}; a race shortened without a chequered-flag message, or a replay "
+                "stopped early): the order at that moment."
+            )
         else:
             state = "Chequered flag: provisional until the replay ends (cars still crossing the line)."
         rows = []
@@ -88,20 +95,28 @@ class SummaryPanel(Panel):
             code = r["driver"]
             gap = "OUT" if r.get("stopped") else (r.get("gap") or "—")
             stops = [p for p in race.pits.get(code, []) if not getattr(p, "under_red", False)]
-            rows.append(f'<tr><td>{r.get("position") or "—"}</td><td><span class="f1-swatch" '
-                        f'style="background:{view.colour(code)}"></span><b>{esc(code)}</b></td>'
-                        f'<td>{esc(r.get("team") or "")}</td><td>{r.get("laps", 0)}</td><td>{esc(gap)}</td>'
-                        f'<td>{fmt_laptime(r.get("best_lap_s"))}</td><td>{len(stops)}</td>'
-                        f'<td>{view.anomaly_counts.get(code, 0)}</td></tr>')
+            rows.append(
+                f'<tr><td>{r.get("position") or "—"}</td><td><span class="f1-swatch" '
+                f'style="background:{view.colour(code)}"></span><b>{esc(code)}</b></td>'
+                f"<td>{esc(r.get('team') or '')}</td><td>{r.get('laps', 0)}</td><td>{esc(gap)}</td>"
+                f"<td>{fmt_laptime(r.get('best_lap_s'))}</td><td>{len(stops)}</td>"
+                f"<td>{view.anomaly_counts.get(code, 0)}</td></tr>"
+            )
         fl = race.fastest
-        fastest = (f'<b>Fastest lap</b>: {esc(fl.driver)} {fmt_laptime(fl.lap_time)} (lap {fl.lap})' if fl else "")
+        fastest = f"<b>Fastest lap</b>: {esc(fl.driver)} {fmt_laptime(fl.lap_time)} (lap {fl.lap})" if fl else ""
         models = "".join(f"<li><b>{esc(MODELS.get(k, (k,))[0])}</b>: {esc(v)}</li>" for k, v in self.evidence.items())
-        models = (f'<div class="f1-evidence"><b>Models on the held-out race</b> (analytics evaluation):'
-                  f'<ul>{models}</ul></div>' if models else
-                  '<div class="f1-note">No model evaluation on this machine (models/manifest.json).</div>')
+        models = (
+            f'<div class="f1-evidence"><b>Models on the held-out race</b> (analytics evaluation):'
+            f"<ul>{models}</ul></div>"
+            if models
+            else '<div class="f1-note">No model evaluation on this machine (models/manifest.json).</div>'
+        )
         self.html.value = (
             f'<div style="font-weight:700;margin-bottom:4px">{esc(state)}</div><div>{fastest}</div>'
             '<div class="f1-scroll" style="max-height:520px"><table class="f1-table"><tr><th>Pos</th><th>Driver</th>'
-            '<th>Team</th><th>Laps</th><th>Gap</th><th>Best lap</th><th>Pit stops</th>'
-            '<th title="anomalies flagged in this replay">Anomalies</th></tr>' + "".join(rows) + "</table></div>"
-            + models)
+            "<th>Team</th><th>Laps</th><th>Gap</th><th>Best lap</th><th>Pit stops</th>"
+            '<th title="anomalies flagged in this replay">Anomalies</th></tr>'
+            + "".join(rows)
+            + "</table></div>"
+            + models
+        )

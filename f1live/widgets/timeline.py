@@ -65,29 +65,43 @@ class TimelinePanel(Panel):
     """
 
     title = "Timeline"
-    help = ("Session time with a tick at every lap start (the leader's), flag periods (yellow, SC, "
-            "VSC, red), race-control flags and a cursor at the replay clock. Drag the slider below it "
-            "and release to seek the replay there.")
+    help = (
+        "Session time with a tick at every lap start (the leader's), flag periods (yellow, SC, "
+        "VSC, red), race-control flags and a cursor at the replay clock. Drag the slider below it "
+        "and release to seek the replay there."
+    )
 
     def __init__(self) -> None:
         super().__init__()
         self.xs = bq.LinearScale(min=0.0, max=1.0)
         ys = bq.LinearScale(min=0.0, max=1.0)
         sc = {"x": self.xs, "y": ys}
-        self.periods = bq.Lines(x=[[0.0, 0.0]], y=[[0.5, 0.5]], scales=sc, stroke_width=14, colors=["#ffffff"],
-                                opacities=[0.0])
-        self.ticks = bq.Scatter(x=[], y=[], scales=sc, marker="rectangle", default_size=12, colors=["#6b7280"],
-                                stroke="#6b7280")
-        self.tick_labels = bq.Label(x=[], y=[], text=[], scales=sc, colors=["#374151"], font_size=10,
-                                    align="middle", default_size=10)
-        self.flags = bq.Scatter(x=[], y=[], scales=sc, marker="triangle-down", default_size=28,
-                                colors=["#2563eb"])
+        self.periods = bq.Lines(
+            x=[[0.0, 0.0]], y=[[0.5, 0.5]], scales=sc, stroke_width=14, colors=["#ffffff"], opacities=[0.0]
+        )
+        self.ticks = bq.Scatter(
+            x=[], y=[], scales=sc, marker="rectangle", default_size=12, colors=["#6b7280"], stroke="#6b7280"
+        )
+        self.tick_labels = bq.Label(
+            x=[], y=[], text=[], scales=sc, colors=["#374151"], font_size=10, align="middle", default_size=10
+        )
+        self.flags = bq.Scatter(x=[], y=[], scales=sc, marker="triangle-down", default_size=28, colors=["#2563eb"])
         self.cursor = bq.Lines(x=[0.0, 0.0], y=[0.0, 1.0], scales=sc, colors=["#111827"], stroke_width=2)
-        self.figure = bq.Figure(marks=[self.periods, self.ticks, self.tick_labels, self.flags, self.cursor],
-                                animation_duration=0, fig_margin={"top": 2, "bottom": 2, "left": 12, "right": 12},
-                                layout=w.Layout(height="62px", width="100%"))
-        self.slider = w.FloatSlider(value=0.0, min=0.0, max=1.0, step=1.0, readout=False, continuous_update=False,
-                                    layout=w.Layout(width="100%", margin="0 6px"))
+        self.figure = bq.Figure(
+            marks=[self.periods, self.ticks, self.tick_labels, self.flags, self.cursor],
+            animation_duration=0,
+            fig_margin={"top": 2, "bottom": 2, "left": 12, "right": 12},
+            layout=w.Layout(height="62px", width="100%"),
+        )
+        self.slider = w.FloatSlider(
+            value=0.0,
+            min=0.0,
+            max=1.0,
+            step=1.0,
+            readout=False,
+            continuous_update=False,
+            layout=w.Layout(width="100%", margin="0 6px"),
+        )
         self.slider.add_class("f1-timeline-slider")
         self.label = w.HTML()
         self.label.add_class("f1-timeline-clock")
@@ -116,9 +130,11 @@ class TimelinePanel(Panel):
         start, end = float(tl["start"]), float(tl["end"])
         with self.xs.hold_sync():
             self.xs.min, self.xs.max = start, end
-        self._periods = [(float(m["start"]), float(m["end"]) if m.get("end") is not None else end,
-                          STATUS_COLOURS[m["status"]])
-                         for m in tl.get("markers") or [] if m.get("status") in STATUS_COLOURS]
+        self._periods = [
+            (float(m["start"]), float(m["end"]) if m.get("end") is not None else end, STATUS_COLOURS[m["status"]])
+            for m in tl.get("markers") or []
+            if m.get("status") in STATUS_COLOURS
+        ]
         self._shown_periods = None
         laps = [(int(k), float(t)) for k, t in tl.get("laps") or [] if t is not None]
         if laps:
@@ -153,8 +169,12 @@ class TimelinePanel(Panel):
         if key != self._key:
             self._key = key
             self._draw_session(tl)
-        flags = [e for e in view.events if e.get("category") == "Flag"
-                 and str(e.get("flag") or "").upper() in ("RED", "YELLOW", "DOUBLE YELLOW", "CHEQUERED")]
+        flags = [
+            e
+            for e in view.events
+            if e.get("category") == "Flag"
+            and str(e.get("flag") or "").upper() in ("RED", "YELLOW", "DOUBLE YELLOW", "CHEQUERED")
+        ]
         if view.timing and len(flags) != len(self.flags.x):  # events come with the full frames
             with self.flags.hold_sync():
                 self.flags.x = np.array([float(e["session_time"]) for e in flags])

@@ -119,6 +119,7 @@ class View:
                 return (int(pos), code)
             except (TypeError, ValueError):
                 return (999, code)
+
         return sorted(codes, key=key)
 
     def latest(self, code: str) -> dict[str, Any]:
@@ -208,9 +209,29 @@ def to_view(snapshot: Mapping[str, Any] | None, status: Mapping[str, str] | None
         times = [t for t in times if isinstance(t, (int, float))]
         session_time = max(times) if times else None
     version = _get(s, "version", "updated_at", default=0) or 0
-    known = {"version", "updated_at", "session_time", "meta", "drivers", "latest", "history",
-             "history_fields", "anomalies", "events", "counters", "stats", "partitions", "latency", "status",
-             "timing", "quality", "anomaly_counts", "race", "traces", "trace_laps"}
+    known = {
+        "version",
+        "updated_at",
+        "session_time",
+        "meta",
+        "drivers",
+        "latest",
+        "history",
+        "history_fields",
+        "anomalies",
+        "events",
+        "counters",
+        "stats",
+        "partitions",
+        "latency",
+        "status",
+        "timing",
+        "quality",
+        "anomaly_counts",
+        "race",
+        "traces",
+        "trace_laps",
+    }
     return View(
         version=version,
         session_time=session_time,

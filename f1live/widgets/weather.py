@@ -48,32 +48,50 @@ class WeatherPanel(Panel):
     """
 
     title = "Weather"
-    help = ("The session's weather station (about one reading a minute) up to the replay clock: air and "
-            "track temperature, wind speed, rain periods shaded (also on the lap chart).")
+    help = (
+        "The session's weather station (about one reading a minute) up to the replay clock: air and "
+        "track temperature, wind speed, rain periods shaded (also on the lap chart)."
+    )
 
     def __init__(self) -> None:
         super().__init__()
         self.xs = bq.LinearScale(min=-60.0, max=0.0, allow_padding=False)
         self.yt = bq.LinearScale(min=15.0, max=50.0, allow_padding=False)
         self.yw = bq.LinearScale(min=0.0, max=5.0, allow_padding=False)
-        self.rain = bq.Lines(x=[], y=[], scales={"x": self.xs, "y": bq.LinearScale(min=0.5, max=1.5)},
-                             fill="inside", colors=["#ffffff"], stroke_width=0, fill_colors=["#3b82f6"],
-                             fill_opacities=[0.18])
+        self.rain = bq.Lines(
+            x=[],
+            y=[],
+            scales={"x": self.xs, "y": bq.LinearScale(min=0.5, max=1.5)},
+            fill="inside",
+            colors=["#ffffff"],
+            stroke_width=0,
+            fill_colors=["#3b82f6"],
+            fill_opacities=[0.18],
+        )
         self.air = bq.Lines(x=[], y=[], scales={"x": self.xs, "y": self.yt}, colors=[AIR], stroke_width=2)
         self.track = bq.Lines(x=[], y=[], scales={"x": self.xs, "y": self.yt}, colors=[TRACK], stroke_width=2)
-        self.wind = bq.Lines(x=[], y=[], scales={"x": self.xs, "y": self.yw}, colors=[WIND], stroke_width=1.5,
-                             line_style="dashed")
-        axes = [bq.Axis(scale=self.xs, label="minutes from lights out", num_ticks=8, grid_color="#eee"),
-                bq.Axis(scale=self.yt, orientation="vertical", label="°C", num_ticks=4, grid_color="#eee"),
-                bq.Axis(scale=self.yw, orientation="vertical", side="right", label="wind m/s", num_ticks=3)]
-        self.figure = bq.Figure(marks=[self.rain, self.air, self.track, self.wind], axes=axes, animation_duration=0,
-                                fig_margin={"top": 8, "bottom": 36, "left": 50, "right": 50},
-                                layout=w.Layout(height="190px", width="100%"))
+        self.wind = bq.Lines(
+            x=[], y=[], scales={"x": self.xs, "y": self.yw}, colors=[WIND], stroke_width=1.5, line_style="dashed"
+        )
+        axes = [
+            bq.Axis(scale=self.xs, label="minutes from lights out", num_ticks=8, grid_color="#eee"),
+            bq.Axis(scale=self.yt, orientation="vertical", label="°C", num_ticks=4, grid_color="#eee"),
+            bq.Axis(scale=self.yw, orientation="vertical", side="right", label="wind m/s", num_ticks=3),
+        ]
+        self.figure = bq.Figure(
+            marks=[self.rain, self.air, self.track, self.wind],
+            axes=axes,
+            animation_duration=0,
+            fig_margin={"top": 8, "bottom": 36, "left": 50, "right": 50},
+            layout=w.Layout(height="190px", width="100%"),
+        )
         self.tiles = w.HTML()
         self.tiles.add_class("f1-weather-tiles")
-        self.legend = w.HTML(f'<div class="f1-note"><b style="color:{AIR}">—</b> air · <b style="color:{TRACK}">—'
-                             f'</b> track · <b style="color:{WIND}">- -</b> wind · <b style="color:#3b82f6">▮</b> rain'
-                             '</div>')
+        self.legend = w.HTML(
+            f'<div class="f1-note"><b style="color:{AIR}">—</b> air · <b style="color:{TRACK}">—'
+            f'</b> track · <b style="color:{WIND}">- -</b> wind · <b style="color:#3b82f6">▮</b> rain'
+            "</div>"
+        )
         self._key: Any = None
         self.widget = self.card(self.tiles, self.legend, self.figure)
 
@@ -88,14 +106,27 @@ class WeatherPanel(Panel):
         if len(x):
             i = -1
             unit = {k: v[1] for k, v in WEATHER_COLUMNS.items()}
-            self.tiles.value = '<div class="f1-tiles">' + "".join([
-                tile("Air", fmt_num(wx["air_temp"][i], 1), unit["air_temp"]),
-                tile("Track", fmt_num(wx["track_temp"][i], 1), unit["track_temp"]),
-                tile("Humidity", fmt_num(wx["humidity"][i]), unit["humidity"]),
-                tile("Wind", f'{fmt_num(wx["wind_speed"][i], 1)} {compass(wx["wind_direction"][i])}',
-                     unit["wind_speed"]),
-                tile("Rain", "RAIN" if wx["rainfall"][i] else "dry", colour="#2563eb" if wx["rainfall"][i] else None),
-            ]) + "</div>"
+            self.tiles.value = (
+                '<div class="f1-tiles">'
+                + "".join(
+                    [
+                        tile("Air", fmt_num(wx["air_temp"][i], 1), unit["air_temp"]),
+                        tile("Track", fmt_num(wx["track_temp"][i], 1), unit["track_temp"]),
+                        tile("Humidity", fmt_num(wx["humidity"][i]), unit["humidity"]),
+                        tile(
+                            "Wind",
+                            f"{fmt_num(wx['wind_speed'][i], 1)} {compass(wx['wind_direction'][i])}",
+                            unit["wind_speed"],
+                        ),
+                        tile(
+                            "Rain",
+                            "RAIN" if wx["rainfall"][i] else "dry",
+                            colour="#2563eb" if wx["rainfall"][i] else None,
+                        ),
+                    ]
+                )
+                + "</div>"
+            )
         else:
             self.tiles.value = '<div class="f1-note">no weather reading yet</div>'
         with self.figure.hold_sync():
