@@ -601,6 +601,8 @@ class RealTimeConsumer(BackgroundLoop[ConsumerSummary]):
             if raw != run_raw:  # a poll's records mostly share one run: decode it once
                 run_raw, run = raw, raw.decode("utf-8", "replace") if raw else ""
             driver = msg["driver"]
+            if not quiet and self.tracker.replay_upto and self.tracker.replayed(run, driver, msg["seq"]):
+                quiet = True  # accepted before an older checkpoint was restored: state only
             if quiet:
                 if not self.tracker.advance(run, driver, msg["seq"]):
                     continue

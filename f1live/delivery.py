@@ -38,6 +38,8 @@ class DeliveryTracker:
         self.last: dict[tuple[str, str], int] = {}
         self.first: dict[tuple[str, str], int] = {}
         self.count: dict[tuple[str, str], int] = {}
+        #: after a :meth:`resume` behind what was accepted: the old position (see :meth:`replayed`)
+        self.replay_upto: dict[tuple[str, str], int] = {}
         self.gaps: dict[tuple[str, str], list[tuple[int, int]]] = {}
         self.duplicates = 0
 
@@ -81,9 +83,34 @@ class DeliveryTracker:
             return {k: s for k, s in self.last.items() if k[1] in drivers}
 
     def resume(self, positions: Mapping[tuple[str, str], int]) -> None:
-        """Continue from another consumer's :meth:`positions`: the next seq of each is new, no gap."""
+        """Continue from a checkpoint's :meth:`positions`: the next seq of each is new, no gap.
+
+        Where this tracker had already accepted further (a consumer given back partitions it
+        owned, from an older checkpoint), those messages stay accepted: until the old position
+        they come again only to rebuild the analysis state (:meth:`replayed`), never counted twice.
+
+        >>> t = DeliveryTracker()
+        >>> [t.accept("r1", "VER", s) for s in range(5)] == [True] * 5
+        True
+        >>> t.resume({("r1", "VER"): 2})
+        >>> t.replayed("r1", "VER", 4), t.advance("r1", "VER", 3), t.advance("r1", "VER", 4)
+        (True, True, True)
+        >>> t.replayed("r1", "VER", 5)
+        False
+        >>> t.per_driver(), t.accept("r1", "VER", 5), t.gaps
+        ({'VER': 5}, True, {})
+        """
         with self._lock:
-            self.last.update(positions)
+            for k, seq in positions.items():
+                prior = self.last.get(k)
+                if prior is not None and prior > seq:
+                    self.replay_upto[k] = max(prior, self.replay_upto.get(k, prior))
+                self.last[k] = seq
+
+    def replayed(self, run: str, driver: str, seq: int) -> bool:
+        """True for a message accepted before a :meth:`resume` went back past it (rebuild only)."""
+        upto = self.replay_upto.get((run, driver))
+        return upto is not None and seq <= upto
 
     def runs(self) -> list[str]:
         with self._lock:
