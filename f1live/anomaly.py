@@ -65,7 +65,14 @@ logger = logging.getLogger(__name__)
 
 #: Anomaly types in decreasing priority (the first that fires names the message).
 ANOMALY_TYPES: tuple[str, ...] = (
-    "out_of_range", "dropout", "spike", "speed_rpm_mismatch", "position_jump", "stuck_sensor", "drift", "noise",
+    "out_of_range",
+    "dropout",
+    "spike",
+    "speed_rpm_mismatch",
+    "position_jump",
+    "stuck_sensor",
+    "drift",
+    "noise",
 )
 
 #: Data-quality note codes (known artefacts of the raw feed; never anomalies).
@@ -91,23 +98,23 @@ class RuleLimits:
     rpm_max: float = 15_500.0
     gear_max: int = 8
     throttle_max: float = 100.0
-    accel_max: float = 65.0          # |d speed / dt| in m/s^2 (~6.6 g)
-    rpm_step_max: float = 4_500.0    # |d rpm| between two samples
-    dropout_factor: float = 5.0      # gap > factor x typical interval ...
-    dropout_min_s: float = 1.4       # ... and > this many seconds (real data: max gap 1.28 s)
-    stuck_samples: int = 6           # identical value this many samples in a row
-    stuck_repeat: int = 20           # ... one alarm then, and again every this many samples it lasts
-    stuck_min_speed: float = 90.0    # ... speed frozen above this (pit-lane limiters hold 60-80 km/h)
+    accel_max: float = 65.0  # |d speed / dt| in m/s^2 (~6.6 g)
+    rpm_step_max: float = 4_500.0  # |d rpm| between two samples
+    dropout_factor: float = 5.0  # gap > factor x typical interval ...
+    dropout_min_s: float = 1.4  # ... and > this many seconds (real data: max gap 1.28 s)
+    stuck_samples: int = 6  # identical value this many samples in a row
+    stuck_repeat: int = 20  # ... one alarm then, and again every this many samples it lasts
+    stuck_min_speed: float = 90.0  # ... speed frozen above this (pit-lane limiters hold 60-80 km/h)
     stuck_rpm_min_speed: float = 50.0  # ... rpm frozen while the car moves at least this fast
-    stuck_rpm_spread: float = 0.06   # speed frozen while rpm spans this fraction of its mean ...
+    stuck_rpm_spread: float = 0.06  # speed frozen while rpm spans this fraction of its mean ...
     stuck_throttle_spread: float = 50.0  # ... or the throttle moves this many % points, or the gear changes
-    position_slack_m: float = 60.0   # distance moved may exceed speed x dt by this much
-    position_factor: float = 2.0     # ... and by this factor
+    position_slack_m: float = 60.0  # distance moved may exceed speed x dt by this much
+    position_factor: float = 2.0  # ... and by this factor
     # engine and wheels disagree beyond any gearbox: never seen on the training races' racing laps
-    slow_max_speed: float = 30.0     # speed below this ...
-    slow_min_rpm: float = 8_000.0    # ... at this rpm or more in gear 2-8
-    fast_min_speed: float = 80.0     # speed at or above this ...
-    fast_max_rpm: float = 4_000.0    # ... with the engine below this rpm
+    slow_max_speed: float = 30.0  # speed below this ...
+    slow_min_rpm: float = 8_000.0  # ... at this rpm or more in gear 2-8
+    fast_min_speed: float = 80.0  # speed at or above this ...
+    fast_max_rpm: float = 4_000.0  # ... with the engine below this rpm
 
 
 @dataclass(frozen=True)
@@ -147,8 +154,18 @@ class RiverLimits:
 
 
 class _RuleState:
-    __slots__ = ("prev_xy", "dt_mean", "rpm_run", "speed_run", "run_rpm", "run_thr", "run_gear", "prev_rpm",
-                 "prev_speed", "speed_flagged")
+    __slots__ = (
+        "prev_xy",
+        "dt_mean",
+        "rpm_run",
+        "speed_run",
+        "run_rpm",
+        "run_thr",
+        "run_gear",
+        "prev_rpm",
+        "prev_speed",
+        "speed_flagged",
+    )
 
     def __init__(self) -> None:
         self.prev_xy: tuple[float, float, float] | None = None  # t, x, y
@@ -197,8 +214,12 @@ class RuleChecker(PerDriverState):
         if thr != THROTTLE_SENTINEL and not 0 <= thr <= lim.throttle_max:
             hits.append(("out_of_range", f"throttle={thr:g} % outside 0-{lim.throttle_max:g}"))
         if speed < lim.slow_max_speed and rpm >= lim.slow_min_rpm and 2 <= gear <= lim.gear_max:
-            hits.append(("speed_rpm_mismatch", f"speed {speed:.0f} km/h at {rpm:.0f} rpm in gear {gear:g} "
-                                               "(no gearbox allows it)"))
+            hits.append(
+                (
+                    "speed_rpm_mismatch",
+                    f"speed {speed:.0f} km/h at {rpm:.0f} rpm in gear {gear:g} (no gearbox allows it)",
+                )
+            )
         elif speed >= lim.fast_min_speed and 0 <= rpm < lim.fast_max_rpm:
             hits.append(("speed_rpm_mismatch", f"speed {speed:.0f} km/h with the engine at {rpm:.0f} rpm"))
         typical = st.dt_mean.get()
@@ -209,8 +230,13 @@ class RuleChecker(PerDriverState):
         if dt > 0 and dt <= lim.dropout_min_s:
             acc = feats["accel"]
             if abs(acc) > lim.accel_max:
-                hits.append(("spike", f"speed changed {feats['d_speed']:+.0f} km/h in {dt:.2f} s "
-                                      f"({abs(acc):.0f} m/s^2 > {lim.accel_max:g})"))
+                hits.append(
+                    (
+                        "spike",
+                        f"speed changed {feats['d_speed']:+.0f} km/h in {dt:.2f} s "
+                        f"({abs(acc):.0f} m/s^2 > {lim.accel_max:g})",
+                    )
+                )
             if abs(feats["d_rpm"]) > lim.rpm_step_max:
                 hits.append(("spike", f"rpm changed {feats['d_rpm']:+.0f} in one sample (> {lim.rpm_step_max:g})"))
         # position jump: distance between consecutive (x, y) vs what the speed allows
@@ -221,8 +247,13 @@ class RuleChecker(PerDriverState):
                 moved = math.hypot(x - prev[1], y - prev[2])
                 allowed = lim.position_factor * max(speed, 0.0) / 3.6 * (t - prev[0]) + lim.position_slack_m
                 if moved > allowed:
-                    hits.append(("position_jump", f"car moved {moved:.0f} m in {t - prev[0]:.2f} s "
-                                                  f"at {speed:.0f} km/h (> {allowed:.0f} m possible)"))
+                    hits.append(
+                        (
+                            "position_jump",
+                            f"car moved {moved:.0f} m in {t - prev[0]:.2f} s "
+                            f"at {speed:.0f} km/h (> {allowed:.0f} m possible)",
+                        )
+                    )
             st.prev_xy = (t, x, y)
         # stuck sensor: an identical value, sample after sample, while the car clearly moves
         moving = speed >= lim.stuck_min_speed
@@ -251,9 +282,14 @@ class RuleChecker(PerDriverState):
             thr_moved = st.run_thr[1] - st.run_thr[0]
             if spread > lim.stuck_rpm_spread or thr_moved >= lim.stuck_throttle_spread or len(st.run_gear) > 1:
                 if st.speed_flagged % lim.stuck_repeat == 0:
-                    hits.append(("stuck_sensor", f"speed frozen at {speed:g} km/h for {st.speed_run + 1} samples "
-                                                 f"while rpm spans {spread:.0%}, throttle {thr_moved:.0f} % and "
-                                                 f"{len(st.run_gear)} gear(s)"))
+                    hits.append(
+                        (
+                            "stuck_sensor",
+                            f"speed frozen at {speed:g} km/h for {st.speed_run + 1} samples "
+                            f"while rpm spans {spread:.0%}, throttle {thr_moved:.0f} % and "
+                            f"{len(st.run_gear)} gear(s)",
+                        )
+                    )
                 st.speed_flagged += 1
         return hits
 
@@ -307,8 +343,8 @@ class ResidualModel(RiverAnomalyDetector):
 
     def __init__(self, limits: RiverLimits | None = None) -> None:
         self.limits = limits or RiverLimits()
-        self._ls: deque[float] = deque(maxlen=2)   # log speed of the last two samples
-        self._lr: deque[float] = deque(maxlen=2)   # log rpm of the last two samples
+        self._ls: deque[float] = deque(maxlen=2)  # log speed of the last two samples
+        self._lr: deque[float] = deque(maxlen=2)  # log rpm of the last two samples
         self._gears: deque[float] = deque(maxlen=2)
         self._ts: deque[float] = deque(maxlen=2)
         self._noise: deque[float] = deque(maxlen=self.limits.noise_window - 1)
@@ -339,8 +375,12 @@ class ResidualModel(RiverAnomalyDetector):
         ratio = 0.0
         g = int(gear) if gear == gear else -1
         # the ratio is tight only with the clutch closed and no wheel slip: full throttle in a high gear
-        steady = steady and g >= self.limits.ratio_min_gear and x.get("throttle", 0.0) >= self.limits.ratio_min_throttle \
+        steady = (
+            steady
+            and g >= self.limits.ratio_min_gear
+            and x.get("throttle", 0.0) >= self.limits.ratio_min_throttle
             and not x.get("brake", 0.0)
+        )
         mean = self._gear_ratio.get(g)
         if steady and mean is not None and self._gear_n.get(g, 0) >= self.limits.warmup:
             ratio = abs(lr - ls - mean.get())
@@ -453,8 +493,11 @@ def _unit(score: float) -> float:
     return score / (1.0 + score) if score > 0 else 0.0
 
 
-_DRIFT_TEXT = {"spike": "sticks out of its neighbours by {r:.0%}", "noise": "jitters by {r:.1%} on average",
-               "drift": "speed/rpm ratio is {r:.0%} off the learnt value for"}
+_DRIFT_TEXT = {
+    "spike": "sticks out of its neighbours by {r:.0%}",
+    "noise": "jitters by {r:.1%} on average",
+    "drift": "speed/rpm ratio is {r:.0%} off the learnt value for",
+}
 
 
 class AnomalyDetector:
@@ -467,8 +510,14 @@ class AnomalyDetector:
         rules: run the rule checks (``False``: River and notes only; for evaluation).
     """
 
-    def __init__(self, limits: RuleLimits | None = None, *, river_limits: RiverLimits | None = None,
-                 river: bool = True, rules: bool = True) -> None:
+    def __init__(
+        self,
+        limits: RuleLimits | None = None,
+        *,
+        river_limits: RiverLimits | None = None,
+        river: bool = True,
+        rules: bool = True,
+    ) -> None:
         self.rules = RuleChecker(limits)
         self.river = RiverDetector(river_limits) if river else None
         self.use_rules = rules
@@ -497,8 +546,15 @@ class AnomalyDetector:
         """Result dict for one message (see the module docstring for the keys)."""
         quality: str | None = None
         if msg.get("lap_number") is None:
-            return {"anomaly": False, "anomaly_score": 0.0, "anomaly_type": None, "anomaly_reason": None,
-                    "anomaly_source": None, "quality": "not_racing", "quality_reason": QUALITY_NOTES["not_racing"]}
+            return {
+                "anomaly": False,
+                "anomaly_score": 0.0,
+                "anomaly_type": None,
+                "anomaly_reason": None,
+                "anomaly_source": None,
+                "quality": "not_racing",
+                "quality_reason": QUALITY_NOTES["not_racing"],
+            }
         gear, thr = feats["gear"], feats["throttle"]
         gear_ok = 0 <= gear <= self.rules.limits.gear_max
         if not gear_ok:
@@ -508,27 +564,52 @@ class AnomalyDetector:
         hits = self.rules.check(msg, feats) if self.use_rules else []
         score, river_flag, detail = 0.0, False, ("", 0.0, "")
         if self.river is not None and not msg.get("in_pit"):
-            x = {"speed": feats["speed"], "rpm": feats["rpm"], "gear": gear if gear_ok else math.nan,
-                 "throttle": thr, "brake": feats["brake"], "t": _float(msg.get("session_time"))}
+            x = {
+                "speed": feats["speed"],
+                "rpm": feats["rpm"],
+                "gear": gear if gear_ok else math.nan,
+                "throttle": thr,
+                "brake": feats["brake"],
+                "t": _float(msg.get("session_time")),
+            }
             score, river_flag, detail = self.river.update(str(msg.get("driver")), x)
-        out: dict[str, Any] = {"anomaly": False, "anomaly_score": _unit(score), "anomaly_type": None,
-                               "anomaly_reason": None, "anomaly_source": None, "quality": quality,
-                               "quality_reason": QUALITY_NOTES[quality] if quality else None}
+        out: dict[str, Any] = {
+            "anomaly": False,
+            "anomaly_score": _unit(score),
+            "anomaly_type": None,
+            "anomaly_reason": None,
+            "anomaly_source": None,
+            "quality": quality,
+            "quality_reason": QUALITY_NOTES[quality] if quality else None,
+        }
         if not hits and not river_flag:
             return out
         reasons = [h[1] for h in hits]
         kinds = [h[0] for h in hits]
         if river_flag and self.river is not None:
             kind, s, ch = detail
-            text = _DRIFT_TEXT[kind].format(r=s * {"spike": self.river.limits.spike,
-                                                   "noise": self.river.limits.noise,
-                                                   "drift": self.river.limits.ratio}[kind])
+            text = _DRIFT_TEXT[kind].format(
+                r=s
+                * {
+                    "spike": self.river.limits.spike,
+                    "noise": self.river.limits.noise,
+                    "drift": self.river.limits.ratio,
+                }[kind]
+            )
             what = f"{ch}" if kind != "drift" else ch
-            reasons.append(f"River: {what} {text} ({s:.1f}x its alarm line)" if kind != "drift"
-                           else f"River: {text} {what} ({s:.1f}x its alarm line)")
+            reasons.append(
+                f"River: {what} {text} ({s:.1f}x its alarm line)"
+                if kind != "drift"
+                else f"River: {text} {what} ({s:.1f}x its alarm line)"
+            )
             kinds.append(kind)
         kinds = sorted(set(kinds), key=ANOMALY_TYPES.index)
         source = "river+rule" if (hits and river_flag) else ("rule" if hits else "river")
-        out.update(anomaly=True, anomaly_score=1.0 if hits else _unit(score), anomaly_type=kinds[0],
-                   anomaly_reason="; ".join(reasons), anomaly_source=source)
+        out.update(
+            anomaly=True,
+            anomaly_score=1.0 if hits else _unit(score),
+            anomaly_type=kinds[0],
+            anomaly_reason="; ".join(reasons),
+            anomaly_source=source,
+        )
         return out

@@ -27,13 +27,13 @@ FALSE_ALARMS_PER_DRIVER_HOUR = 5.0
 @pytest.fixture(scope="module")
 def graded(eval_2023) -> dict:
     """Barely visible, medium and gross faults on two held-out drivers (the full grid is in docs)."""
-    return evaluate_grades(eval_2023.telemetry, spec=FaultSpec(per_type=3), seed=11, drivers=("VER", "HAM"),
-                           grades=(0, 2, 4))
+    return evaluate_grades(
+        eval_2023.telemetry, spec=FaultSpec(per_type=3), seed=11, drivers=("VER", "HAM"), grades=(0, 2, 4)
+    )
 
 
 def test_graded_faults_recall_per_magnitude_and_detector(graded: dict) -> None:
-    print(json.dumps({k: graded[k] for k in ("recall_all", "river_only", "precision", "clean")}, indent=1,
-                     default=str))
+    print(json.dumps({k: graded[k] for k in ("recall_all", "river_only", "precision", "clean")}, indent=1, default=str))
     n = graded["faults_per_grade"]
     assert n["medium"] == 3 * 2 * len(FAULT_TYPES)  # 3 per type x 2 drivers x 5 types
     both = {g: graded["recall_all"]["both"][g]["recall"] for g in ("barely visible", "medium", "gross")}
