@@ -53,7 +53,7 @@ from bench_common import POLICIES, emit_json, lower_priority  # noqa: E402
 from f1live.config import Settings  # noqa: E402
 from f1live.consumer import parse_stats_line  # noqa: E402
 from f1live.serve import NOTEBOOK, VoilaServer  # noqa: E402
-from f1live.validate import OBSERVER_JS  # noqa: E402  (one frame recorder for bench and validate)
+from f1live.validate import CHROME_FLAGS, OBSERVER_JS  # noqa: E402  (one frame recorder for bench and validate)
 
 
 def chrome(width: int = 1400, height: int = 2000, nice: int = 0, cpus: set[int] | None = None, sched: str = "other"):
@@ -62,16 +62,7 @@ def chrome(width: int = 1400, height: int = 2000, nice: int = 0, cpus: set[int] 
     from selenium.webdriver.chrome.service import Service
 
     o = Options()
-    for a in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ):
+    for a in CHROME_FLAGS:
         o.add_argument(a)
     o.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='f1bench-chrome-')}")
     o.add_argument(f"--window-size={width},{height}")

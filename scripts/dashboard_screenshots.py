@@ -24,18 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from f1live.config import Settings  # noqa: E402
 from f1live.serve import VoilaServer  # noqa: E402
+from f1live.validate.base import CHROME_FLAGS  # noqa: E402
 
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
+FLAGS = (*CHROME_FLAGS, "--hide-scrollbars")
 
 
 def chrome(width: int, height: int):

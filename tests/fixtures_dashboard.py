@@ -12,21 +12,14 @@ from typing import Any
 import pytest
 
 from f1live.serve import VoilaServer
+from f1live.validate.base import CHROME_FLAGS
+from f1live.validate.base import CHROMEDRIVER as _CHROMEDRIVER
+from f1live.validate.base import CHROMIUM as _CHROMIUM
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = str(_CHROMIUM)
+CHROMEDRIVER = str(_CHROMEDRIVER)
 #: A small real-data slice keeps a page view quick: 3 drivers from lap 22, 20x.
 SLICE_DRIVERS = ("VER", "HAM", "LEC")
-CHROME_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 
 
 def dashboard_env(shared_data: Path, out: Path, **extra: str) -> dict[str, str]:

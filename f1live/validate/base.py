@@ -41,6 +41,18 @@ new MutationObserver(() => {
 """
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+#: Debian's chromium, headless, as a user's browser with nothing of its own running in the
+#: background (the validation, the dashboard benchmark, the screenshots and the tests).
+CHROME_FLAGS: tuple[str, ...] = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def _jsonable(x: Any) -> Any:

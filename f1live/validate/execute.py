@@ -14,6 +14,7 @@ from typing import Any
 
 from f1live.config import PROJECT_ROOT, Settings
 from f1live.validate.base import (
+    CHROME_FLAGS,
     CHROMEDRIVER,
     CHROMIUM,
     NOTEBOOKS_DIR,
@@ -188,18 +189,7 @@ def measure_dashboard_in_browser(
     try:
         srv.start()
         o = Options()
-        for a in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            "--window-size=1400,2000",
-        ):
+        for a in (*CHROME_FLAGS, f"--user-data-dir={profile}", "--window-size=1400,2000"):
             o.add_argument(a)
         o.binary_location = str(CHROMIUM)
         driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=o)
