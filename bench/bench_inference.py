@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from f1live.analysis import AnalyticsProcessor  # noqa: E402
 from f1live.config import Settings  # noqa: E402
@@ -57,15 +58,18 @@ def real_messages(settings: Settings, n: int) -> list[dict[str, Any]]:
 
 
 def ensure_models(settings: Settings, models_dir: Path | None) -> tuple[Path, str]:
+    """The models to time and a note for the report (no machine paths: the report goes into docs)."""
     d = Path(models_dir or settings.models_dir)
+    shown = d.relative_to(ROOT) if d.is_relative_to(ROOT) else Path(d.name)
     try:
         load_models(d)
-        return d, f"trained models from {d}"
+        return d, f"trained models from {shown}/"
     except ModelsMissingError:
         tmp = Path(tempfile.mkdtemp(prefix="f1live-bench-models-"))
         train = load_sessions(settings, [2022], drivers=["VER", "LEC", "MSC", "SAI"])
         train_models(train, None, out_dir=tmp, stride=8, cv_folds=2, max_iter=150)
-        return tmp, f"no models in {d}: trained small bench models (2022, 4 drivers, 150 trees) in {tmp}"
+        print(f"no models in {d}: small bench models trained into {tmp}", file=sys.stderr)
+        return tmp, f"no models in {shown}/: small bench models trained for the run (2022, 4 drivers, 150 trees)"
 
 
 def per_message(proc: AnalyticsProcessor, msgs: list[dict[str, Any]], warm: int = 200) -> list[float]:
