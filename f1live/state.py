@@ -33,8 +33,11 @@ from f1live.metrics import LatencyStats, SecondSeries
 #: Order of the values in each per-driver history tuple (defined in :mod:`f1live.schema`).
 HISTORY_FIELDS = schema.HISTORY_FIELDS
 _HIST_ROW = schema.HISTORY_TELEMETRY
-#: The analysis values of a history tuple; booleans are stored as bool (False when absent).
-_HIST_RES = tuple((k, schema.ANALYSIS_FIELDS[k].kind == "bool") for k in schema.HISTORY_ANALYSIS)
+#: The analysis values of a history tuple after ``anomaly`` (stored as a bool, False when absent).
+_HIST_RES = schema.HISTORY_ANALYSIS[1:]
+assert schema.HISTORY_ANALYSIS[0] == "anomaly" and all(schema.ANALYSIS_FIELDS[k].kind != "bool" for k in _HIST_RES), (
+    "state.record_batch stores only 'anomaly' as a bool, first of the analysis fields"
+)
 
 #: Counter names the consumer maintains (all start at 0).
 COUNTERS: tuple[str, ...] = (
@@ -146,13 +149,7 @@ class LiveState:
                 if hist is None:
                     hist = self._history[drv] = deque(maxlen=self._history_len)
                 anomaly = bool(res.get("anomaly", False))
-                hist.append(
-                    (
-                        *[msg.get(k) for k in _HIST_ROW],
-                        *[bool(res.get(k, False)) if flag else res.get(k) for k, flag in _HIST_RES],
-                        e2e,
-                    )
-                )
+                hist.append((*map(msg.get, _HIST_ROW), anomaly, *map(res.get, _HIST_RES), e2e))
                 self._traces.add(msg)
                 t = msg.get("session_time")
                 if t is not None and (self._clock is None or t > self._clock):
