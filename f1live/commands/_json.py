@@ -11,13 +11,11 @@ def _default(o: object) -> object:
 
     if isinstance(o, np.generic):
         return o.item()
-    if isinstance(o, tuple):
-        return list(o)
     return str(o)
 
 
 def to_json(obj: Any, indent: int | None = None) -> str:
-    """``obj`` as JSON: numpy scalars as numbers, tuples as lists, anything else as its ``str``.
+    """``obj`` as JSON: numpy scalars as numbers, anything else JSON lacks as its ``str``.
 
     >>> import numpy as np
     >>> to_json({"n": np.int64(3), "p": ("a", 1), "path": __import__("pathlib").Path("x")})
