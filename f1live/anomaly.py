@@ -49,14 +49,15 @@ False
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from river import anomaly, stats
+from river import stats
 from river.base import AnomalyDetector as RiverAnomalyDetector
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,9 @@ class RuleLimits:
     rpm_step_max: float = 4_500.0    # |d rpm| between two samples
     dropout_factor: float = 5.0      # gap > factor x typical interval ...
     dropout_min_s: float = 1.4       # ... and > this many seconds (real data: max gap 1.28 s)
+    dropout_samples: int = 2         # or this many of the stream's sample times missing (other cars have them) ...
+    dropout_shared: int = 20         # ... once this many samples in a row showed that the cars share sample times
+    stamps_kept: int = 64            # sample times remembered for that (~16 s)
     stuck_samples: int = 6           # identical value this many samples in a row
     stuck_repeat: int = 20           # ... one alarm then, and again every this many samples it lasts
     stuck_min_speed: float = 90.0    # ... speed frozen above this (pit-lane limiters hold 60-80 km/h)
@@ -112,41 +116,53 @@ class RuleLimits:
 class RiverLimits:
     """Alarm lines of the River residuals (log units: 0.1 is about 10 %) and their context.
 
-    Set on the clean training races (2022 + 2024 Monaco, racing laps, every driver):
-    ``scripts/analytics_report.py`` prints the residual quantiles they come from.
+    Set on the clean training races (2022 + 2024 Monaco, racing laps, every driver) and
+    faults injected into them, never on the held-out 2023 race: :func:`f1live.faults.river_residuals`
+    gives the raw residuals they come from.
 
     Attributes:
-        spike: how far a peak/dip of speed or rpm sticks out of the line between its neighbours.
-        noise: mean over ``noise_window`` samples of the median-of-three residual of speed or rpm.
-        ratio: median over ``ratio_window`` steady-gear samples of log(rpm/speed) minus
-            the gear's learnt value.
-        min_speed: below this speed (km/h) River neither scores nor learns (standing
-            starts, pit limiter, clutch slip).
-        spike_rpm_any_gear: also score rpm peaks across a gear change (off: the last sample
-            before an upshift is a real rpm peak).
-        ratio_min_gear, ratio_min_throttle: the ratio is learnt and scored only in this gear
-            or higher, at this throttle (%) or more, off the brake: there it is tight (wheel
-            slip and the gear channel's lag spread it elsewhere).
-        ratio_fading: fading factor of the per-gear ratio mean (~1/samples remembered).
+        spike_speed: how far a peak/dip of log speed sticks out of the parabola through its
+            two neighbours on each side.
+        spike_rpm: the same for log rpm, and at least as far from the speed/rpm ratio of both
+            neighbours (a gear change moves the ratio for good, a glitch for one sample).
+        noise_speed, noise_rpm: median over ``noise_window`` (``noise_window_rpm``) samples of
+            the absolute speed (rpm) residual.
+        drift: median over ``drift_window`` steady-gear samples of log(rpm/speed) minus the
+            value learnt for the gear (River ``stats.EWMean`` per gear).
+        min_speed: a sample is scored only when its four neighbours are at least this fast
+            (km/h; standing starts, pit limiter and clutch slip are not).
+        max_dt: ... and at most this far apart (s).
+        drift_min_gear, drift_min_speed: the ratio is learnt and scored in this gear or
+            higher, at this speed or faster, with the gear unchanged over three samples.
+        level_fading: fading factor of the per-gear ratio mean (~1/samples remembered).
         warmup: samples of a gear before its ratio is scored.
+        rearm: an alarm ends when its residual falls below this fraction of the line ...
+        quiet: ... and no new alarm of the same kind is raised for this many samples;
+        repeat: an alarm that lasts is raised again every this many samples.
     """
 
-    spike: float = 0.18
-    noise: float = 0.035
-    ratio: float = 0.08
-    min_speed: float = 80.0
-    spike_rpm_any_gear: bool = False
-    ratio_min_gear: int = 4
-    ratio_min_throttle: float = 90.0
-    noise_window: int = 12
-    ratio_window: int = 9
-    ratio_fading: float = 0.005
+    spike_speed: float = 0.14
+    spike_rpm: float = 0.16
+    noise_speed: float = 0.05
+    noise_rpm: float = 0.055
+    drift: float = 0.10
+    min_speed: float = 40.0
+    max_dt: float = 0.6
+    noise_window: int = 20
+    noise_window_rpm: int = 30
+    drift_window: int = 15
+    drift_min_gear: int = 2
+    drift_min_speed: float = 50.0
+    level_fading: float = 0.005
     warmup: int = 40
+    rearm: float = 0.8
+    quiet: int = 8
+    repeat: int = 40
 
 
 class _RuleState:
     __slots__ = ("prev_xy", "dt_mean", "rpm_run", "speed_run", "run_rpm", "run_thr", "run_gear", "prev_rpm",
-                 "prev_speed", "speed_flagged")
+                 "prev_speed", "speed_flagged", "last_t", "shared_run")
 
     def __init__(self) -> None:
         self.prev_xy: tuple[float, float, float] | None = None  # t, x, y
@@ -159,6 +175,8 @@ class _RuleState:
         self.prev_rpm = math.nan
         self.prev_speed = math.nan
         self.speed_flagged = 0  # samples of the current frozen-speed run already recognised
+        self.last_t: float | None = None
+        self.shared_run = 0  # samples in a row with none of the stream's sample times missing
 
 
 class RuleChecker:
@@ -167,10 +185,28 @@ class RuleChecker:
     def __init__(self, limits: RuleLimits | None = None) -> None:
         self.limits = limits or RuleLimits()
         self._state: dict[str, _RuleState] = {}
+        self._stamps: list[float] = []  # recent sample times of any car, sorted
 
     def reset(self) -> None:
         """Forget every driver's state."""
         self._state.clear()
+        self._stamps.clear()
+
+    def _missed(self, st: _RuleState, t: Any) -> int:
+        """Sample times other cars had since this car's previous sample (live timing sends every car at once)."""
+        if t is None or t != t:
+            return 0
+        stamps, prev = self._stamps, st.last_t
+        missed = 0
+        if prev is not None and t > prev:
+            missed = bisect.bisect_left(stamps, t) - bisect.bisect_right(stamps, prev)
+        st.last_t = t
+        i = bisect.bisect_left(stamps, t)
+        if i == len(stamps) or stamps[i] != t:
+            stamps.insert(i, t)
+            if len(stamps) > 2 * self.limits.stamps_kept:
+                del stamps[: len(stamps) - self.limits.stamps_kept]
+        return missed
 
     def check(self, msg: Mapping[str, Any], feats: Mapping[str, float]) -> list[tuple[str, str]]:
         """(type, reason) of every rule the message breaks, highest priority first; updates state.
@@ -198,10 +234,17 @@ class RuleChecker:
         elif speed >= lim.fast_min_speed and 0 <= rpm < lim.fast_max_rpm:
             hits.append(("speed_rpm_mismatch", f"speed {speed:.0f} km/h with the engine at {rpm:.0f} rpm"))
         typical = st.dt_mean.get()
+        missed = self._missed(st, msg.get("session_time"))
         if dt > 0 and typical > 0 and dt > max(lim.dropout_factor * typical, lim.dropout_min_s):
             hits.append(("dropout", f"no sample for {dt:.2f} s ({dt / typical:.0f}x the usual {typical:.2f} s)"))
-        elif dt > 0:
-            st.dt_mean.update(dt)
+        else:
+            if dt > 0:
+                st.dt_mean.update(dt)
+            # a car missing from entries of the stream the other cars are in (only where the cars share times)
+            if missed >= lim.dropout_samples and st.shared_run >= lim.dropout_shared:
+                hits.append(("dropout", f"{missed} samples missing before this one ({dt:.2f} s gap; the other "
+                                        "cars' stream has them)"))
+        st.shared_run = st.shared_run + 1 if missed == 0 else 0
         if dt > 0 and dt <= lim.dropout_min_s:
             acc = feats["accel"]
             if abs(acc) > lim.accel_max:
@@ -254,152 +297,211 @@ class RuleChecker:
         return hits
 
 
-def _med3(a: float, b: float, c: float) -> float:
-    """Median of three numbers.
+def _parabola_weights(ts: Sequence[float], t0: float) -> tuple[float, ...] | None:
+    """Weights ``w`` such that ``sum(w[i] * y[i])`` is the least-squares parabola through ``(ts[i], y[i])`` at ``t0``.
 
-    >>> _med3(3.0, 1.0, 2.0)
-    2.0
+    None when the times cannot carry a parabola (fewer than three distinct times).
+
+    >>> w = _parabola_weights((0.0, 1.0, 3.0, 4.0), 2.0)
+    >>> round(sum(wi * t * t for wi, t in zip(w, (0.0, 1.0, 3.0, 4.0))), 9), round(sum(w), 9)
+    (4.0, 1.0)
     """
-    if a > b:
-        a, b = b, a
-    return b if b <= c else (c if a <= c else a)
+    s1 = s2 = s3 = s4 = 0.0
+    us = [t - t0 for t in ts]
+    for u in us:
+        u2 = u * u
+        s1 += u
+        s2 += u2
+        s3 += u2 * u
+        s4 += u2 * u2
+    c0, c1, c2 = s2 * s4 - s3 * s3, s2 * s3 - s1 * s4, s1 * s3 - s2 * s2  # first row of the cofactors
+    det = len(us) * c0 + s1 * c1 + s2 * c2
+    if abs(det) < 1e-12:
+        return None
+    return tuple((c0 + c1 * u + c2 * u * u) / det for u in us)
 
 
-def _bump(a: float, b: float, c: float, w: float = 0.5) -> float:
-    """How far ``b`` sticks out of the line from ``a`` to ``c`` (``w``: b's position, 0-1), if it is a peak or a dip.
+#: The River residuals: (kind, channel) -> the RiverLimits field holding its alarm line.
+RIVER_RESIDUALS: dict[tuple[str, str], str] = {
+    ("spike", "speed"): "spike_speed", ("spike", "rpm"): "spike_rpm", ("noise", "speed"): "noise_speed",
+    ("noise", "rpm"): "noise_rpm", ("drift", "speed/rpm"): "drift",
+}
 
-    A value between its neighbours is part of a rise or a fall, whatever the slope: 0.
 
-    >>> _bump(1.0, 3.0, 1.0), _bump(1.0, 2.0, 3.0), _bump(1.0, 0.0, 3.0)
-    (2.0, 0.0, 2.0)
-    """
-    if (b > a and b > c) or (b < a and b < c):
-        return abs(b - (a + (c - a) * w))
-    return 0.0
+class RiverAlarm(NamedTuple):
+    """One River alarm: which residual, how far past its line, and a sentence for the anomaly log."""
+
+    kind: str
+    channel: str
+    score: float
+    text: str
 
 
 class ResidualModel(RiverAnomalyDetector):
-    """One driver's River residual detector (speed and rpm against what recent samples predict).
+    """One driver's River residual detector: speed and rpm against their neighbours and each other.
 
-    ``x`` is a dict with ``speed`` (km/h), ``rpm``, ``gear``, ``throttle`` (%), ``brake`` (0/1)
-    and, optionally, ``t`` (s: the line between two neighbours is then drawn in time, not in samples). :meth:`score_one` returns
-    the largest residual divided by its limit (1.0 = the alarm line) and keeps which
-    residual it was in :attr:`last`; :meth:`learn_one` moves the windows and, unless the
-    sample is alarming, the gear's learnt speed/rpm ratio (River ``stats.EWMean``).
-    Samples below ``limits.min_speed`` restart the windows (neither scored nor learnt).
+    ``x`` is a dict with ``speed`` (km/h), ``rpm``, ``gear``, ``t`` (s) and, optionally,
+    ``throttle`` and ``brake``. A sample is judged when the second sample after it has
+    arrived (the consumer flags two messages late; a fault counts as found within two
+    samples after it): its log speed and log rpm are compared with the least-squares
+    parabola through the two samples on each side (*spike*, and the window median of the
+    absolute residual: *noise*), its speed/rpm ratio with its neighbours' (a gear change
+    moves the ratio for good, a glitch for one sample) and with the ratio learnt for the
+    gear (River ``stats.EWMean``, not updated while it drifts; the window median:
+    *drift*). The windows are River ``stats.RollingQuantile``. :meth:`score_one` returns
+    the largest residual over its line (1.0 = the line, :attr:`last` says which);
+    :meth:`learn_one` moves the windows and sets :attr:`alarm` when an alarm *episode*
+    starts: a residual crossing its line after it was below ``rearm`` of it and ``quiet``
+    samples after the last alarm of its kind, again every ``repeat`` samples it stays up.
 
     >>> m = ResidualModel()
-    >>> xs = [{"speed": 150.0 + i, "rpm": 9000.0 + 60 * i, "gear": 4} for i in range(60)]
+    >>> xs = [{"speed": 150.0 + i, "rpm": 9000.0 + 60 * i, "gear": 4, "t": 0.25 * i} for i in range(60)]
     >>> for x in xs:
     ...     _ = m.score_one(x); m.learn_one(x)
-    >>> m.score_one({"speed": 210.0, "rpm": 12600.0, "gear": 4}) < 1.0
-    True
-    >>> spike = {"speed": 290.0, "rpm": 12660.0, "gear": 4}
-    >>> _ = m.score_one(spike); m.learn_one(spike)
-    >>> after = {"speed": 211.0, "rpm": 12720.0, "gear": 4}
-    >>> m.score_one(after) > 1.0, m.last[0], m.last[2]
-    (True, 'spike', 'speed')
+    >>> m.alarm is None, m.score_one({"speed": 210.0, "rpm": 12600.0, "gear": 4, "t": 15.0}) < 1.0
+    (True, True)
+    >>> for x in ({"speed": 252.0, "rpm": 12600.0, "gear": 4, "t": 15.0},   # speed glitch: +20 %
+    ...           {"speed": 211.0, "rpm": 12660.0, "gear": 4, "t": 15.25},
+    ...           {"speed": 212.0, "rpm": 12720.0, "gear": 4, "t": 15.5}):
+    ...     _ = m.score_one(x); m.learn_one(x)
+    >>> m.alarm.kind, m.alarm.channel, m.alarm.score > 1.0
+    ('spike', 'speed', True)
     """
 
     def __init__(self, limits: RiverLimits | None = None) -> None:
-        self.limits = limits or RiverLimits()
-        self._ls: deque[float] = deque(maxlen=2)   # log speed of the last two samples
-        self._lr: deque[float] = deque(maxlen=2)   # log rpm of the last two samples
-        self._gears: deque[float] = deque(maxlen=2)
-        self._ts: deque[float] = deque(maxlen=2)
-        self._noise: deque[float] = deque(maxlen=self.limits.noise_window - 1)
-        self._ratio: deque[float] = deque(maxlen=self.limits.ratio_window - 1)
-        self._gear_ratio: dict[int, Any] = {}  # River stats.Mean, then stats.EWMean
-        self._gear_n: dict[int, int] = {}
-        self.last: tuple[str, float, str] = ("", 0.0, "")  # (kind, score, channel or gear)
+        self.limits = lim = limits or RiverLimits()
+        self._buf: deque[tuple[float, float, float, float, float]] = deque(maxlen=5)  # t, log speed, log rpm, gear, speed
+        self._noise = (stats.RollingQuantile(q=0.5, window_size=lim.noise_window),
+                       stats.RollingQuantile(q=0.5, window_size=lim.noise_window_rpm))
+        self._drift = stats.RollingQuantile(q=0.5, window_size=lim.drift_window)
+        self._counts = [0, 0, 0]  # samples in the noise (speed, rpm) and drift windows
+        self._levels: dict[int, Any] = {}  # gear -> River stats.Mean, then stats.EWMean
+        self._level_n: dict[int, int] = {}
+        self._lines = tuple(getattr(lim, f) for f in RIVER_RESIDUALS.values())
+        self._windowed = [0.0, 0.0, 0.0]  # noise speed, noise rpm, drift: raw window values
+        self._episodes = [[True, 1 << 30] for _ in RIVER_RESIDUALS]  # armed, samples since its last alarm
         self._cache: tuple[Any, ...] | None = None
+        #: the residuals of the last scored sample over their lines (keys of RIVER_RESIDUALS, in order)
+        self.parts: tuple[float, ...] = (0.0,) * len(RIVER_RESIDUALS)
+        self.last: tuple[str, float, str] = ("", 0.0, "")  # (kind, score, channel) of the largest residual
+        self.alarm: RiverAlarm | None = None
 
-    def _parts(self, x: Mapping[str, float]) -> tuple[float, float, bool, float, str, float]:
-        """(spike residual, ratio residual, steady gear, log ratio, spike channel, noise residual) of ``x``."""
-        ls, lr = math.log(max(x["speed"], 1.0)), math.log(max(x["rpm"], 1.0))
-        gear = x["gear"]
-        gs = self._gears
-        steady = len(gs) == 2 and gs[0] == gs[1] == gear
-        spike, channel, jitter = 0.0, "", 0.0
-        if len(self._ls) == 2:
-            t = x.get("t", math.nan)
-            ts = self._ts
-            w = (ts[1] - ts[0]) / (t - ts[0]) if len(ts) == 2 and t - ts[0] > 0 else 0.5
-            rs = _bump(self._ls[0], self._ls[1], ls, w)
-            rr = _bump(self._lr[0], self._lr[1], lr, w) if self.limits.spike_rpm_any_gear or steady else 0.0
-            spike, channel = (rs, "speed") if rs >= rr else (rr, "rpm")
-            # jitter: the smaller step into and out of a peak/dip (0 on a rise or fall)
-            js = abs(self._ls[1] - _med3(self._ls[0], self._ls[1], ls))
-            jr = abs(self._lr[1] - _med3(self._lr[0], self._lr[1], lr)) if steady else 0.0
-            jitter = max(js, jr)
-        ratio = 0.0
-        g = int(gear) if gear == gear else -1
-        # the ratio is tight only with the clutch closed and no wheel slip: full throttle in a high gear
-        steady = steady and g >= self.limits.ratio_min_gear and x.get("throttle", 0.0) >= self.limits.ratio_min_throttle \
-            and not x.get("brake", 0.0)
-        mean = self._gear_ratio.get(g)
-        if steady and mean is not None and self._gear_n.get(g, 0) >= self.limits.warmup:
-            ratio = abs(lr - ls - mean.get())
-        return spike, ratio, steady, lr - ls, channel, jitter
+    def _centre(self, x: Mapping[str, float]) -> tuple[float, ...] | None:
+        """Residuals of the sample two before ``x``: (t, e speed, e rpm, spike speed, spike rpm, log ratio, gear)."""
+        buf = self._buf
+        if len(buf) < 4:
+            return None
+        lim = self.limits
+        t, speed = x.get("t", math.nan), x["speed"]
+        w = [*buf, (t, math.log(max(speed, 1.0)), math.log(max(x["rpm"], 1.0)), x["gear"], speed)]
+        w = w[-5:]
+        if len(w) < 5:
+            return None
+        for i in range(4):
+            if not 0.0 < w[i + 1][0] - w[i][0] <= lim.max_dt:
+                return None
+        nb = (w[0], w[1], w[3], w[4])
+        if min(s[4] for s in nb) < lim.min_speed:
+            return None
+        c = w[2]
+        wt = _parabola_weights([s[0] for s in nb], c[0])
+        if wt is None:
+            return None
+        e_s = c[1] - sum(wi * s[1] for wi, s in zip(wt, nb, strict=True))
+        e_r = c[2] - sum(wi * s[2] for wi, s in zip(wt, nb, strict=True))
+        a, b = w[1], w[3]
+        peak_s = (c[1] > a[1] and c[1] > b[1]) or (c[1] < a[1] and c[1] < b[1])
+        peak_r = (c[2] > a[2] and c[2] > b[2]) or (c[2] < a[2] and c[2] < b[2])
+        ratio = c[2] - c[1]
+        apart = min(abs(ratio - (a[2] - a[1])), abs(ratio - (b[2] - b[1])))
+        gear = c[3] if a[3] == c[3] == b[3] else math.nan
+        return (c[0], e_s, e_r, abs(e_s) if peak_s else 0.0, min(abs(e_r), apart) if peak_r else 0.0, ratio, gear,
+                c[4])
 
     def score_one(self, x: Mapping[str, float]) -> float:  # type: ignore[override]
-        lim = self.limits
-        if not x["speed"] >= lim.min_speed:
-            self.last = ("", 0.0, "")
-            self._cache = None
-            return 0.0
-        spike, ratio, steady, log_ratio, channel, jitter = parts = self._parts(x)
-        self._cache = (x, parts)
-        noise = (sum(self._noise) + jitter) / lim.noise_window if len(self._noise) == self._noise.maxlen else 0.0
-        med = 0.0
-        if ratio > 0 and len(self._ratio) == self._ratio.maxlen:
-            vals = sorted([*self._ratio, ratio])
-            med = vals[len(vals) // 2]
-        best = ("spike", spike / lim.spike, channel)
-        if noise / lim.noise > best[1]:
-            best = ("noise", noise / lim.noise, "speed/rpm")
-        if med / lim.ratio > best[1]:
-            best = ("drift", med / lim.ratio, f"gear {int(x['gear'])}")
-        self.last = best
-        return best[1]
+        c = self._centre(x)
+        ws, wr, wd = self._windowed
+        raw = (c[3] if c else 0.0, c[4] if c else 0.0, ws, wr, abs(wd))
+        parts = tuple(v / line for v, line in zip(raw, self._lines, strict=True))
+        self._cache = (x, c, parts)
+        self.parts = parts
+        i = max(range(len(parts)), key=parts.__getitem__)
+        kind, channel = list(RIVER_RESIDUALS)[i]
+        self.last = (kind, parts[i], channel)
+        return parts[i]
 
     def learn_one(self, x: Mapping[str, float]) -> None:  # type: ignore[override]
         lim = self.limits
-        if not x["speed"] >= lim.min_speed:
-            self._ls.clear()
-            self._lr.clear()
-            self._gears.clear()
-            self._ts.clear()
-            return
         cache = self._cache
-        spike, ratio, steady, log_ratio, _, jitter = cache[1] if cache is not None and cache[0] is x else self._parts(x)
+        if cache is None or cache[0] is not x:
+            self.score_one(x)
+            cache = self._cache
+        assert cache is not None
+        _, c, parts = cache
         self._cache = None
-        if len(self._ls) == 2:
-            self._noise.append(jitter)
-        if ratio > 0:
-            self._ratio.append(ratio)
-        gear = x["gear"]
-        g = int(gear) if gear == gear else -1
-        if steady and g <= 8 and self.last[1] < 1.0:
-            n = self._gear_n[g] = self._gear_n.get(g, 0) + 1
-            mean = self._gear_ratio.get(g)
-            if mean is None:
-                mean = self._gear_ratio[g] = stats.Mean()
-            elif n == int(1.0 / lim.ratio_fading):
-                # a plain average of the first samples, then a slow exponential fade (River EWMean
-                # starts at its first value): a drift must not be learnt away
-                ew = stats.EWMean(fading_factor=lim.ratio_fading)
-                ew.update(mean.get())
-                mean = self._gear_ratio[g] = ew
-            mean.update(log_ratio)
-        self._ts.append(x.get("t", math.nan))
-        self._ls.append(math.log(max(x["speed"], 1.0)))
-        self._lr.append(math.log(max(x["rpm"], 1.0)))
-        self._gears.append(gear)
+        # alarm episodes: one alarm when a residual crosses its line, again every `repeat` samples it stays up
+        fired = -1
+        for i, v in enumerate(parts):
+            ep = self._episodes[i]
+            ep[1] += 1
+            if v >= 1.0:
+                if (ep[0] and ep[1] > lim.quiet) or ep[1] >= lim.repeat:
+                    ep[0], ep[1] = False, 0
+                    if fired < 0 or v > parts[fired]:
+                        fired = i
+            elif v < lim.rearm:
+                ep[0] = True
+        self.alarm = self._alarm(fired, parts[fired], c) if fired >= 0 else None
+        if c is not None:
+            for j, (q, e) in enumerate(zip(self._noise, (c[1], c[2]), strict=True)):
+                q.update(abs(e))
+                self._counts[j] += 1
+                self._windowed[j] = (q.get() or 0.0) if self._counts[j] >= q.window_size else 0.0
+            g = c[6]
+            if g == g and lim.drift_min_gear <= g <= 8 and c[7] >= lim.drift_min_speed:
+                self._learn_ratio(int(g), c[5])
+        t = x.get("t", math.nan)
+        if self._buf and not t - self._buf[-1][0] <= 3 * lim.max_dt:
+            self._buf.clear()
+        self._buf.append((t, math.log(max(x["speed"], 1.0)), math.log(max(x["rpm"], 1.0)), x["gear"], x["speed"]))
+
+    def _learn_ratio(self, g: int, ratio: float) -> None:
+        lim = self.limits
+        level = self._levels.get(g)
+        n = self._level_n.get(g, 0)
+        if level is not None and n >= lim.warmup:
+            self._drift.update(ratio - level.get())
+            self._counts[2] += 1
+            self._windowed[2] = (self._drift.get() or 0.0) if self._counts[2] >= lim.drift_window else 0.0
+        if abs(self._windowed[2]) >= 0.5 * lim.drift:
+            return  # a drift must not be learnt away
+        self._level_n[g] = n = n + 1
+        if level is None:
+            level = self._levels[g] = stats.Mean()
+        elif n == int(1.0 / lim.level_fading):
+            # a plain average of the first samples, then a slow exponential fade
+            ew = stats.EWMean(fading_factor=lim.level_fading)
+            ew.update(level.get())
+            level = self._levels[g] = ew
+        level.update(ratio)
+
+    def _alarm(self, i: int, score: float, c: tuple[float, ...] | None) -> RiverAlarm:
+        kind, channel = list(RIVER_RESIDUALS)[i]
+        raw = score * self._lines[i]
+        if kind == "spike" and c is not None:
+            text = (f"{channel} at t={c[0]:.2f} s sticks out of its neighbours by {math.expm1(raw):.0%}"
+                    + (" and of their speed/rpm ratio" if channel == "rpm" else ""))
+        elif kind == "noise":
+            n = self.limits.noise_window if channel == "speed" else self.limits.noise_window_rpm
+            text = f"{channel} jitters by {math.expm1(raw):.1%} (median over {n} samples)"
+        else:
+            text = (f"speed/rpm ratio is {math.expm1(abs(self._windowed[2])):.0%} off the value learnt for "
+                    f"each gear (median over {self.limits.drift_window} steady-gear samples)")
+        return RiverAlarm(kind, channel, score, f"River: {text} ({score:.1f}x its alarm line)")
 
 
 class RiverDetector:
-    """One :class:`ResidualModel` per driver behind a River ``ThresholdFilter`` (alarm at 1.0).
+    """One :class:`ResidualModel` per driver.
 
     Args:
         limits: the residuals' alarm lines.
@@ -407,23 +509,25 @@ class RiverDetector:
 
     def __init__(self, limits: RiverLimits | None = None) -> None:
         self.limits = limits or RiverLimits()
-        self._models: dict[str, anomaly.ThresholdFilter] = {}
+        self._models: dict[str, ResidualModel] = {}
 
     def reset(self) -> None:
         """Forget every driver's model."""
         self._models.clear()
 
-    def update(self, driver: str, x: Mapping[str, float]) -> tuple[float, bool, tuple[str, float, str]]:
-        """Score ``x`` then learn it: (score in units of the alarm line, flagged, (kind, score, channel))."""
-        f = self._models.get(driver)
-        if f is None:
-            f = self._models[driver] = anomaly.ThresholdFilter(ResidualModel(self.limits), threshold=1.0)
-        model = f.anomaly_detector
-        assert isinstance(model, ResidualModel)
+    def model(self, driver: str) -> ResidualModel:
+        """The driver's model (made on first use)."""
+        m = self._models.get(driver)
+        if m is None:
+            m = self._models[driver] = ResidualModel(self.limits)
+        return m
+
+    def update(self, driver: str, x: Mapping[str, float]) -> tuple[float, RiverAlarm | None]:
+        """Score ``x`` then learn it: (largest residual over its line, the alarm raised on this sample or None)."""
+        model = self.model(driver)
         score = model.score_one(x)
-        flagged = score >= f.threshold
         model.learn_one(x)
-        return score, flagged, model.last
+        return score, model.alarm
 
 
 def _float(v: Any) -> float:
@@ -445,10 +549,6 @@ def _unit(score: float) -> float:
     (0.0, 0.5, 0.75)
     """
     return score / (1.0 + score) if score > 0 else 0.0
-
-
-_DRIFT_TEXT = {"spike": "sticks out of its neighbours by {r:.0%}", "noise": "jitters by {r:.1%} on average",
-               "drift": "speed/rpm ratio is {r:.0%} off the learnt value for"}
 
 
 class AnomalyDetector:
@@ -486,29 +586,24 @@ class AnomalyDetector:
         elif thr == THROTTLE_SENTINEL:
             quality = "throttle_sentinel"
         hits = self.rules.check(msg, feats) if self.use_rules else []
-        score, river_flag, detail = 0.0, False, ("", 0.0, "")
+        score, alarm = 0.0, None
         if self.river is not None and not msg.get("in_pit"):
             x = {"speed": feats["speed"], "rpm": feats["rpm"], "gear": gear if gear_ok else math.nan,
                  "throttle": thr, "brake": feats["brake"], "t": _float(msg.get("session_time"))}
-            score, river_flag, detail = self.river.update(str(msg.get("driver")), x)
+            score, alarm = self.river.update(str(msg.get("driver")), x)
         out: dict[str, Any] = {"anomaly": False, "anomaly_score": _unit(score), "anomaly_type": None,
                                "anomaly_reason": None, "anomaly_source": None, "quality": quality,
                                "quality_reason": QUALITY_NOTES[quality] if quality else None}
-        if not hits and not river_flag:
+        if not hits and alarm is None:
             return out
         reasons = [h[1] for h in hits]
         kinds = [h[0] for h in hits]
-        if river_flag and self.river is not None:
-            kind, s, ch = detail
-            text = _DRIFT_TEXT[kind].format(r=s * {"spike": self.river.limits.spike,
-                                                   "noise": self.river.limits.noise,
-                                                   "drift": self.river.limits.ratio}[kind])
-            what = f"{ch}" if kind != "drift" else ch
-            reasons.append(f"River: {what} {text} ({s:.1f}x its alarm line)" if kind != "drift"
-                           else f"River: {text} {what} ({s:.1f}x its alarm line)")
-            kinds.append(kind)
+        if alarm is not None:
+            reasons.append(alarm.text)
+            kinds.append(alarm.kind)
+            score = max(score, alarm.score)
         kinds = sorted(set(kinds), key=ANOMALY_TYPES.index)
-        source = "river+rule" if (hits and river_flag) else ("rule" if hits else "river")
+        source = "river+rule" if (hits and alarm) else ("rule" if hits else "river")
         out.update(anomaly=True, anomaly_score=1.0 if hits else _unit(score), anomaly_type=kinds[0],
                    anomaly_reason="; ".join(reasons), anomaly_source=source)
         return out
