@@ -146,6 +146,8 @@ class RiverLimits:
     noise_speed: float = 0.05
     noise_rpm: float = 0.055
     drift: float = 0.10
+    stuck: float = 0.06
+    stuck_samples: int = 4
     min_speed: float = 40.0
     max_dt: float = 0.6
     noise_window: int = 20
@@ -324,7 +326,8 @@ def _parabola_weights(ts: Sequence[float], t0: float) -> tuple[float, ...] | Non
 #: The River residuals: (kind, channel) -> the RiverLimits field holding its alarm line.
 RIVER_RESIDUALS: dict[tuple[str, str], str] = {
     ("spike", "speed"): "spike_speed", ("spike", "rpm"): "spike_rpm", ("noise", "speed"): "noise_speed",
-    ("noise", "rpm"): "noise_rpm", ("drift", "speed/rpm"): "drift",
+    ("noise", "rpm"): "noise_rpm", ("drift", "speed/rpm"): "drift", ("stuck_sensor", "speed"): "stuck",
+    ("stuck_sensor", "rpm"): "stuck",
 }
 
 
@@ -375,6 +378,7 @@ class ResidualModel(RiverAnomalyDetector):
                        stats.RollingQuantile(q=0.5, window_size=lim.noise_window_rpm))
         self._drift = stats.RollingQuantile(q=0.5, window_size=lim.drift_window)
         self._counts = [0, 0, 0]  # samples in the noise (speed, rpm) and drift windows
+        self._runs: list[list[float]] = [[math.nan, 0, 0.0], [math.nan, 0, 0.0]]  # speed, rpm: value, run, ratio at start
         self._levels: dict[int, Any] = {}  # gear -> River stats.Mean, then stats.EWMean
         self._level_n: dict[int, int] = {}
         self._lines = tuple(getattr(lim, f) for f in RIVER_RESIDUALS.values())
@@ -421,7 +425,7 @@ class ResidualModel(RiverAnomalyDetector):
     def score_one(self, x: Mapping[str, float]) -> float:  # type: ignore[override]
         c = self._centre(x)
         ws, wr, wd = self._windowed
-        raw = (c[3] if c else 0.0, c[4] if c else 0.0, ws, wr, abs(wd))
+        raw = (c[3] if c else 0.0, c[4] if c else 0.0, ws, wr, abs(wd), *self._stuck(x))
         parts = tuple(v / line for v, line in zip(raw, self._lines, strict=True))
         self._cache = (x, c, parts)
         self.parts = parts
@@ -429,6 +433,19 @@ class ResidualModel(RiverAnomalyDetector):
         kind, channel = list(RIVER_RESIDUALS)[i]
         self.last = (kind, parts[i], channel)
         return parts[i]
+
+    def _stuck(self, x: Mapping[str, float]) -> tuple[float, float]:
+        """How far the speed/rpm ratio moved since speed (rpm) took the value it has kept for ``stuck_samples``."""
+        lim = self.limits
+        if not x["speed"] >= lim.min_speed:
+            return 0.0, 0.0
+        ratio = math.log(max(x["rpm"], 1.0)) - math.log(max(x["speed"], 1.0))
+        out = [0.0, 0.0]
+        for j, v in enumerate((x["speed"], x["rpm"])):
+            value, run, start = self._runs[j]
+            if v == value and run + 1 >= lim.stuck_samples:
+                out[j] = abs(ratio - start)
+        return out[0], out[1]
 
     def learn_one(self, x: Mapping[str, float]) -> None:  # type: ignore[override]
         lim = self.limits
@@ -463,7 +480,13 @@ class ResidualModel(RiverAnomalyDetector):
         t = x.get("t", math.nan)
         if self._buf and not t - self._buf[-1][0] <= 3 * lim.max_dt:
             self._buf.clear()
-        self._buf.append((t, math.log(max(x["speed"], 1.0)), math.log(max(x["rpm"], 1.0)), x["gear"], x["speed"]))
+        ls, lr = math.log(max(x["speed"], 1.0)), math.log(max(x["rpm"], 1.0))
+        self._buf.append((t, ls, lr, x["gear"], x["speed"]))
+        for run, v in zip(self._runs, (x["speed"], x["rpm"]), strict=True):
+            if v == run[0]:
+                run[1] += 1
+            else:
+                run[0], run[1], run[2] = v, 1, lr - ls
 
     def _learn_ratio(self, g: int, ratio: float) -> None:
         lim = self.limits
@@ -494,6 +517,10 @@ class ResidualModel(RiverAnomalyDetector):
         elif kind == "noise":
             n = self.limits.noise_window if channel == "speed" else self.limits.noise_window_rpm
             text = f"{channel} jitters by {math.expm1(raw):.1%} (median over {n} samples)"
+        elif kind == "stuck_sensor":
+            run = self._runs[0 if channel == "speed" else 1]
+            text = (f"{channel} has kept the value {run[0]:g} for {int(run[1]) + 1} samples while the speed/rpm "
+                    f"ratio moved {math.expm1(raw):.0%}")
         else:
             text = (f"speed/rpm ratio is {math.expm1(abs(self._windowed[2])):.0%} off the value learnt for "
                     f"each gear (median over {self.limits.drift_window} steady-gear samples)")
