@@ -194,6 +194,17 @@ class RuleChecker:
         self._state.clear()
         self._stamps.clear()
 
+    def _driver(self, msg: Mapping[str, Any]) -> _RuleState:
+        drv = str(msg.get("driver"))
+        st = self._state.get(drv)
+        if st is None:
+            st = self._state[drv] = _RuleState()
+        return st
+
+    def observe(self, msg: Mapping[str, Any]) -> None:
+        """Note the time of a message that is not checked (not on a racing lap), for the dropout rule."""
+        self._missed(self._driver(msg), msg.get("session_time"))
+
     def _missed(self, st: _RuleState, t: Any) -> int:
         """Sample times other cars had since this car's previous sample (live timing sends every car at once)."""
         if t is None or t != t:
@@ -217,10 +228,7 @@ class RuleChecker:
         (:meth:`AnomalyDetector.update`), not rule hits.
         """
         lim = self.limits
-        drv = msg.get("driver")
-        st = self._state.get(drv)  # type: ignore[arg-type]
-        if st is None:
-            st = self._state[drv] = _RuleState()  # type: ignore[index]
+        st = self._driver(msg)
         hits: list[tuple[str, str]] = []
         speed, rpm, gear, thr = feats["speed"], feats["rpm"], feats["gear"], feats["throttle"]
         dt = feats["dt"]
@@ -604,6 +612,7 @@ class AnomalyDetector:
         """Result dict for one message (see the module docstring for the keys)."""
         quality: str | None = None
         if msg.get("lap_number") is None:
+            self.rules.observe(msg)
             return {"anomaly": False, "anomaly_score": 0.0, "anomaly_type": None, "anomaly_reason": None,
                     "anomaly_source": None, "quality": "not_racing", "quality_reason": QUALITY_NOTES["not_racing"]}
         gear, thr = feats["gear"], feats["throttle"]
