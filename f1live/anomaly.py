@@ -479,6 +479,8 @@ class ResidualModel(RiverAnomalyDetector):
         self.alarm = self._alarm(fired, parts[fired], c) if fired >= 0 else None
         if c is not None:
             for j, (q, e) in enumerate(zip(self._noise, (c[1], c[2]), strict=True)):
+                if j and c[6] != c[6]:
+                    continue  # rpm jumps at a gear change: its jitter counts with the gear unchanged
                 q.update(abs(e))
                 self._counts[j] += 1
                 self._windowed[j] = (q.get() or 0.0) if self._counts[j] >= q.window_size else 0.0
