@@ -122,9 +122,11 @@ class RiverLimits:
 
     Attributes:
         spike_speed: how far a peak/dip of log speed sticks out of the parabola through its
-            two neighbours on each side.
+            two neighbours on each side, in gear ``high_gear`` or higher.
         spike_rpm: the same for log rpm, and at least as far from the speed/rpm ratio of both
             neighbours (a gear change moves the ratio for good, a glitch for one sample).
+        spike_speed_low, spike_rpm_low: the same below ``high_gear``: braking into slow
+            corners, downshifts and wheelspin make both channels jumpier there.
         noise_speed, noise_rpm: median over ``noise_window`` (``noise_window_rpm``) samples of
             the absolute speed (rpm) residual.
         drift: median over ``drift_window`` steady-gear samples of log(rpm/speed) minus the
@@ -141,8 +143,11 @@ class RiverLimits:
         repeat: an alarm that lasts is raised again every this many samples.
     """
 
-    spike_speed: float = 0.14
-    spike_rpm: float = 0.16
+    spike_speed: float = 0.12
+    spike_rpm: float = 0.12
+    spike_speed_low: float = 0.16
+    spike_rpm_low: float = 0.17
+    high_gear: int = 4
     noise_speed: float = 0.05
     noise_rpm: float = 0.055
     drift: float = 0.10
@@ -390,6 +395,8 @@ class ResidualModel(RiverAnomalyDetector):
         self._levels: dict[int, Any] = {}  # gear -> River stats.Mean, then stats.EWMean
         self._level_n: dict[int, int] = {}
         self._lines = tuple(getattr(lim, f) for f in RIVER_RESIDUALS.values())
+        self._lines_low = (lim.spike_speed_low, lim.spike_rpm_low, *self._lines[2:])
+        self._used = self._lines
         self._windowed = [0.0, 0.0, 0.0]  # noise speed, noise rpm, drift: raw window values
         self._episodes = [[True, 1 << 30] for _ in RIVER_RESIDUALS]  # armed, samples since its last alarm
         self._cache: tuple[Any, ...] | None = None
@@ -399,7 +406,8 @@ class ResidualModel(RiverAnomalyDetector):
         self.alarm: RiverAlarm | None = None
 
     def _centre(self, x: Mapping[str, float]) -> tuple[float, ...] | None:
-        """Residuals of the sample two before ``x``: (t, e speed, e rpm, spike speed, spike rpm, log ratio, gear)."""
+        """Residuals of the sample two before ``x``: (t, e speed, e rpm, spike speed, spike rpm, log ratio, steady gear,
+        speed, gear)."""
         buf = self._buf
         if len(buf) < 4:
             return None
@@ -428,13 +436,14 @@ class ResidualModel(RiverAnomalyDetector):
         apart = min(abs(ratio - (a[2] - a[1])), abs(ratio - (b[2] - b[1])))
         gear = c[3] if a[3] == c[3] == b[3] else math.nan
         return (c[0], e_s, e_r, abs(e_s) if peak_s else 0.0, min(abs(e_r), apart) if peak_r else 0.0, ratio, gear,
-                c[4])
+                c[4], c[3])
 
     def score_one(self, x: Mapping[str, float]) -> float:  # type: ignore[override]
         c = self._centre(x)
         ws, wr, wd = self._windowed
         raw = (c[3] if c else 0.0, c[4] if c else 0.0, ws, wr, abs(wd), *self._stuck(x))
-        parts = tuple(v / line for v, line in zip(raw, self._lines, strict=True))
+        self._used = lines = self._lines if c is not None and c[8] >= self.limits.high_gear else self._lines_low
+        parts = tuple(v / line for v, line in zip(raw, lines, strict=True))
         self._cache = (x, c, parts)
         self.parts = parts
         i = max(range(len(parts)), key=parts.__getitem__)
@@ -520,7 +529,7 @@ class ResidualModel(RiverAnomalyDetector):
 
     def _alarm(self, i: int, score: float, c: tuple[float, ...] | None) -> RiverAlarm:
         kind, channel = list(RIVER_RESIDUALS)[i]
-        raw = score * self._lines[i]
+        raw = score * self._used[i]
         if kind == "spike" and c is not None:
             text = (f"{channel} at t={c[0]:.2f} s sticks out of its neighbours by {math.expm1(raw):.0%}"
                     + (" and of their speed/rpm ratio" if channel == "rpm" else ""))
