@@ -152,7 +152,7 @@ class RiverLimits:
     noise_rpm: float = 0.055
     drift: float = 0.10
     stuck: float = 0.06
-    stuck_samples: int = 4
+    stuck_samples: int = 5
     min_speed: float = 40.0
     max_dt: float = 0.6
     noise_window: int = 20
@@ -452,16 +452,24 @@ class ResidualModel(RiverAnomalyDetector):
         return parts[i]
 
     def _stuck(self, x: Mapping[str, float]) -> tuple[float, float]:
-        """How far the speed/rpm ratio moved since speed (rpm) took the value it has kept for ``stuck_samples``."""
+        """How far the speed/rpm ratio moved since speed (rpm) took the value it has kept for ``stuck_samples``.
+
+        Also how far it is from the ratio learnt for the gear (when learnt): a speed that
+        stands still at an apex while the driver changes gear keeps the ratio of a gear.
+        """
         lim = self.limits
         if not x["speed"] >= lim.min_speed:
             return 0.0, 0.0
         ratio = math.log(max(x["rpm"], 1.0)) - math.log(max(x["speed"], 1.0))
+        gear = x["gear"]
+        level = self._levels.get(int(gear)) if gear == gear else None
+        off = abs(ratio - level.get()) if level is not None and self._level_n.get(int(gear), 0) >= lim.warmup \
+            else math.inf
         out = [0.0, 0.0]
         for j, v in enumerate((x["speed"], x["rpm"])):
             value, run, start = self._runs[j]
             if v == value and run + 1 >= lim.stuck_samples:
-                out[j] = abs(ratio - start)
+                out[j] = min(abs(ratio - start), off)
         return out[0], out[1]
 
     def learn_one(self, x: Mapping[str, float]) -> None:  # type: ignore[override]
@@ -494,7 +502,7 @@ class ResidualModel(RiverAnomalyDetector):
                 self._counts[j] += 1
                 self._windowed[j] = (q.get() or 0.0) if self._counts[j] >= q.window_size else 0.0
             g = c[6]
-            if g == g and lim.drift_min_gear <= g <= 8 and c[7] >= lim.drift_min_speed:
+            if g == g and 1 <= g <= 8 and c[7] >= lim.drift_min_speed:
                 self._learn_ratio(int(g), c[5])
         t = x.get("t", math.nan)
         if self._buf and not t - self._buf[-1][0] <= 3 * lim.max_dt:
@@ -511,7 +519,7 @@ class ResidualModel(RiverAnomalyDetector):
         lim = self.limits
         level = self._levels.get(g)
         n = self._level_n.get(g, 0)
-        if level is not None and n >= lim.warmup:
+        if level is not None and n >= lim.warmup and g >= lim.drift_min_gear:
             self._drift.update(ratio - level.get())
             self._counts[2] += 1
             self._windowed[2] = (self._drift.get() or 0.0) if self._counts[2] >= lim.drift_window else 0.0
