@@ -143,14 +143,14 @@ class RiverLimits:
         repeat: an alarm that lasts is raised again every this many samples.
     """
 
-    spike_speed: float = 0.12
-    spike_rpm: float = 0.12
+    spike_speed: float = 0.13
+    spike_rpm: float = 0.13
     spike_speed_low: float = 0.16
     spike_rpm_low: float = 0.17
     high_gear: int = 4
-    noise_speed: float = 0.05
-    noise_rpm: float = 0.055
-    drift: float = 0.10
+    noise_speed: float = 0.06
+    noise_rpm: float = 0.05
+    drift: float = 0.14
     stuck: float = 0.06
     stuck_samples: int = 5
     min_speed: float = 40.0
@@ -158,10 +158,10 @@ class RiverLimits:
     noise_window: int = 20
     noise_window_rpm: int = 30
     drift_window: int = 15
-    drift_min_gear: int = 2
+    drift_min_gear: int = 1
     drift_min_speed: float = 50.0
     level_fading: float = 0.005
-    warmup: int = 40
+    warmup: int = 20
     rearm: float = 0.8
     quiet: int = 8
     repeat: int = 40
