@@ -157,6 +157,9 @@ class RiverLimits:
     max_dt: float = 0.6
     noise_window: int = 20
     noise_window_rpm: int = 30
+    noise_burst: int = 4
+    noise_burst_window: int = 20
+    noise_burst_fraction: float = 0.5
     drift_window: int = 15
     drift_min_gear: int = 1
     drift_min_speed: float = 50.0
@@ -398,6 +401,7 @@ class ResidualModel(RiverAnomalyDetector):
         self._lines_low = (lim.spike_speed_low, lim.spike_rpm_low, *self._lines[2:])
         self._used = self._lines
         self._windowed = [0.0, 0.0, 0.0]  # noise speed, noise rpm, drift: raw window values
+        self._burst: deque[bool] = deque(maxlen=lim.noise_burst_window - 1)  # rpm peaks past a fraction of their line
         self._episodes = [[True, 1 << 30] for _ in RIVER_RESIDUALS]  # armed, samples since its last alarm
         self._cache: tuple[Any, ...] | None = None
         #: the residuals of the last scored sample over their lines (keys of RIVER_RESIDUALS, in order)
@@ -444,6 +448,9 @@ class ResidualModel(RiverAnomalyDetector):
         raw = (c[3] if c else 0.0, c[4] if c else 0.0, ws, wr, abs(wd), *self._stuck(x))
         self._used = lines = self._lines if c is not None and c[8] >= self.limits.high_gear else self._lines_low
         parts = tuple(v / line for v, line in zip(raw, lines, strict=True))
+        burst = (sum(self._burst) + (parts[1] >= self.limits.noise_burst_fraction)) / self.limits.noise_burst
+        if burst > parts[3]:
+            parts = (*parts[:3], burst, *parts[4:])
         self._cache = (x, c, parts)
         self.parts = parts
         i = max(range(len(parts)), key=parts.__getitem__)
@@ -494,6 +501,7 @@ class ResidualModel(RiverAnomalyDetector):
             elif v < lim.rearm:
                 ep[0] = True
         self.alarm = self._alarm(fired, parts[fired], c) if fired >= 0 else None
+        self._burst.append(parts[1] >= lim.noise_burst_fraction)
         if c is not None:
             for j, (q, e) in enumerate(zip(self._noise, (c[1], c[2]), strict=True)):
                 if j and c[6] != c[6]:
@@ -541,6 +549,9 @@ class ResidualModel(RiverAnomalyDetector):
         if kind == "spike" and c is not None:
             text = (f"{channel} at t={c[0]:.2f} s sticks out of its neighbours by {math.expm1(raw):.0%}"
                     + (" and of their speed/rpm ratio" if channel == "rpm" else ""))
+        elif kind == "noise" and channel == "rpm" and score > self._windowed[1] / self._used[i]:
+            text = (f"rpm has {sum(self._burst) + 1} peaks past {self.limits.noise_burst_fraction:.0%} of its spike "
+                    f"line within {self.limits.noise_burst_window} samples")
         elif kind == "noise":
             n = self.limits.noise_window if channel == "speed" else self.limits.noise_window_rpm
             text = f"{channel} jitters by {math.expm1(raw):.1%} (median over {n} samples)"
