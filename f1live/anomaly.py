@@ -339,6 +339,15 @@ def _parabola_weights(ts: Sequence[float], t0: float) -> tuple[float, ...] | Non
     return tuple((c0 + c1 * u + c2 * u * u) / det for u in us)
 
 
+def _bump(p: Sequence[float], q: Sequence[float], r: Sequence[float], j: int) -> float:
+    """How far ``q[j]`` lies off the line from ``p[j]`` to ``r[j]`` (in time, index 0).
+
+    >>> _bump((0.0, 1.0), (1.0, 3.0), (2.0, 1.0), 1), _bump((0.0, 1.0), (1.0, 2.0), (4.0, 5.0), 1)
+    (2.0, 0.0)
+    """
+    return abs(q[j] - p[j] - (r[j] - p[j]) * (q[0] - p[0]) / (r[0] - p[0]))
+
+
 #: The River residuals: (kind, channel) -> the RiverLimits field holding its alarm line.
 RIVER_RESIDUALS: dict[tuple[str, str], str] = {
     ("spike", "speed"): "spike_speed", ("spike", "rpm"): "spike_rpm", ("noise", "speed"): "noise_speed",
@@ -434,8 +443,12 @@ class ResidualModel(RiverAnomalyDetector):
         e_s = c[1] - sum(wi * s[1] for wi, s in zip(wt, nb, strict=True))
         e_r = c[2] - sum(wi * s[2] for wi, s in zip(wt, nb, strict=True))
         a, b = w[1], w[3]
-        peak_s = (c[1] > a[1] and c[1] > b[1]) or (c[1] < a[1] and c[1] < b[1])
-        peak_r = (c[2] > a[2] and c[2] > b[2]) or (c[2] < a[2] and c[2] < b[2])
+        # a peak or dip that sticks out more than either neighbour does from its own neighbours
+        # (a glitch also pulls the parabola of the samples next to it: they are not to blame)
+        peak_s = ((c[1] > a[1] and c[1] > b[1]) or (c[1] < a[1] and c[1] < b[1])) \
+            and abs(e_s) >= max(_bump(w[0], a, c, 1), _bump(c, b, w[4], 1))
+        peak_r = ((c[2] > a[2] and c[2] > b[2]) or (c[2] < a[2] and c[2] < b[2])) \
+            and abs(e_r) >= max(_bump(w[0], a, c, 2), _bump(c, b, w[4], 2))
         ratio = c[2] - c[1]
         apart = min(abs(ratio - (a[2] - a[1])), abs(ratio - (b[2] - b[1])))
         gear = c[3] if a[3] == c[3] == b[3] else math.nan
