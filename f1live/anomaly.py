@@ -10,27 +10,36 @@ Three layers, in this order:
   samples that are not on a racing lap (garage, grid, formation lap, cool-down: no
   ``lap_number``). A note is counted per driver by the live state and shown once; a
   sample that is not on a racing lap is not checked further.
-* **River** (:class:`RiverDetector`, one per driver, ``learn_one``/``score_one``): three
-  residuals of the speed and rpm channels against what the recent samples predict,
-  each normalised by its limit so that 1.0 is the alarm line (River ``ThresholdFilter``):
+* **River** (:class:`RiverDetector`, one :class:`ResidualModel` per driver,
+  ``score_one``/``learn_one``): residuals of the speed and rpm channels against their
+  neighbours and against each other, each over its alarm line (1.0 = the line). A
+  sample is judged when the second sample after it arrives (a one-sample look-ahead on
+  each side):
 
-  - *spike*: how far the previous sample sticks out of the line between its neighbours
-    when it is a peak or a dip (log units): a real car's speed and rpm rise and fall
-    smoothly between 0.25 s samples;
-  - *noise*: the mean over the last 12 samples of the smaller step into and out of each
-    peak or dip (a median-of-three residual; 0 on every rise or fall);
-  - *drift*: the speed/rpm ratio against the ratio learnt for the gear (River
-    ``stats.EWMean`` per gear, not updated while an alarm stands), as the median over
-    the last 9 steady-gear samples: a drifting or stuck sensor breaks the gearbox's
-    fixed ratio.
+  - *spike*: how far log speed (log rpm) sticks out of the least-squares parabola
+    through the two samples on each side, when it is a peak or a dip; for rpm also how
+    far the speed/rpm ratio jumps from both neighbours' ratios (a gear change moves the
+    ratio for good, a glitch for one sample). Lines per gear band (below 4th gear
+    braking, downshifts and wheelspin make both channels jumpier);
+  - *noise*: the median of the absolute residual over a window (River
+    ``stats.RollingQuantile``; for rpm only with the gear unchanged), or for rpm a burst
+    of peaks past half the spike line;
+  - *drift*: the median over steady-gear samples of the speed/rpm ratio against the
+    ratio learnt for the gear (River ``stats.EWMean`` per gear, not updated while it
+    drifts): a drifting sensor breaks the gearbox's fixed ratio;
+  - *stuck*: a channel that keeps one value for five samples while the speed/rpm ratio
+    moves away from where it was and from the gear's ratio.
 
-  Limits (:class:`RiverLimits`) were set on the clean training races (2022 + 2024
-  Monaco) for a false-alarm rate of a few per driver-hour; the held-out 2023 race
-  measures it (``docs/analytics.md``).
+  An alarm is an *episode*: raised when a residual crosses its line, again only every
+  ``repeat`` samples while it stays up. The lines (:class:`RiverLimits`) were set on the
+  training races (2022 + 2024 Monaco: false alarms on the clean races, recall on faults
+  injected into them); the held-out 2023 race measures them (``docs/analytics.md``).
 * **Rules** (:class:`RuleChecker`): physically impossible values and changes -- speed,
   rpm or throttle out of range, a speed change faster than a car can brake or
   accelerate, an rpm jump, speed and rpm that no gear ratio joins, a sample dropout
-  (gap), a frozen reading while the car moves, a position jump -- labelled as rules.
+  (a gap, or sample times of the stream that the other cars have and this car lacks:
+  live timing sends every car in each entry), a frozen reading while the car moves, a
+  position jump -- labelled as rules.
 
 >>> from f1live.features import OnlineFeatures
 >>> fx, det = OnlineFeatures(), AnomalyDetector()
@@ -54,8 +63,8 @@ import logging
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, NamedTuple
 
 from river import stats
 from river.base import AnomalyDetector as RiverAnomalyDetector
@@ -116,9 +125,11 @@ class RuleLimits:
 class RiverLimits:
     """Alarm lines of the River residuals (log units: 0.1 is about 10 %) and their context.
 
-    Set on the clean training races (2022 + 2024 Monaco, racing laps, every driver) and
-    faults injected into them, never on the held-out 2023 race: :func:`f1live.faults.river_residuals`
-    gives the raw residuals they come from.
+    Set on the training races (2022 + 2024 Monaco, racing laps, every driver): the
+    combination with the best recall on medium faults injected into them at about 3.5
+    alarms per driver-hour (River and rules) on the clean races; never on the held-out
+    2023 race. :meth:`scaled` moves all lines together (the trade-off curve in
+    ``docs/analytics.md``).
 
     Attributes:
         spike_speed: how far a peak/dip of log speed sticks out of the parabola through its
@@ -128,9 +139,13 @@ class RiverLimits:
         spike_speed_low, spike_rpm_low: the same below ``high_gear``: braking into slow
             corners, downshifts and wheelspin make both channels jumpier there.
         noise_speed, noise_rpm: median over ``noise_window`` (``noise_window_rpm``) samples of
-            the absolute speed (rpm) residual.
+            the absolute speed (rpm) residual; rpm only with the gear unchanged.
+        noise_burst, noise_burst_window, noise_burst_fraction: rpm noise also when this many
+            rpm peaks within this many samples pass this fraction of their spike line.
         drift: median over ``drift_window`` steady-gear samples of log(rpm/speed) minus the
             value learnt for the gear (River ``stats.EWMean`` per gear).
+        stuck: how far log(rpm/speed) moved since a channel took the value it has kept for
+            ``stuck_samples`` samples (and how far it is from the gear's learnt value).
         min_speed: a sample is scored only when its four neighbours are at least this fast
             (km/h; standing starts, pit limiter and clutch slip are not).
         max_dt: ... and at most this far apart (s).
@@ -168,6 +183,18 @@ class RiverLimits:
     rearm: float = 0.8
     quiet: int = 8
     repeat: int = 40
+
+    #: the fields that are alarm lines (log units), scaled together by :meth:`scaled`
+    LINES: ClassVar[tuple[str, ...]] = ("spike_speed", "spike_rpm", "spike_speed_low", "spike_rpm_low",
+                                        "noise_speed", "noise_rpm", "drift", "stuck")
+
+    def scaled(self, factor: float) -> RiverLimits:
+        """These limits with every alarm line multiplied by ``factor`` (for a recall/false-alarm curve).
+
+        >>> RiverLimits().scaled(2.0).drift == 2 * RiverLimits().drift
+        True
+        """
+        return replace(self, **{f: getattr(self, f) * factor for f in self.LINES})
 
 
 class _RuleState:
