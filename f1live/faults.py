@@ -6,7 +6,8 @@ places with one of five sensor faults at one of five magnitudes (:data:`GRADES`,
 replays clean and corrupted tables through :class:`f1live.features.OnlineFeatures` and
 three detectors -- River only, rules only, both (the shipped configuration) -- exactly
 as the consumer does, and reports per fault type and magnitude how many faults each
-found, plus false alarms per driver-hour on the clean table.
+found, plus false alarms per driver-hour on the clean table. :func:`line_curve` measures the
+trade-off of the River alarm lines (all scaled together) on a race.
 
 Fault types (on the speed or the rpm channel, chosen at random, or all channels for a dropout):
 
