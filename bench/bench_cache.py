@@ -52,6 +52,7 @@ def child(path: Path, repeats: int) -> dict:
     gc.collect()
     rss = _rss_mb()
     peak = _peak_rss_mb()
+
     def rate(it) -> tuple[float, float]:
         # wall-clock rate, and rate per CPU-second of this process (insensitive to other
         # jobs taking the CPU on a shared machine)
@@ -116,25 +117,33 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         path = a.path or _prepare(Path(tmp))
-        out = subprocess.run([sys.executable, __file__, "--child", "--path", str(path), "--repeats", str(a.repeats)],
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", "--path", str(path), "--repeats", str(a.repeats)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["targets"] = {"iter_rows_per_s": TARGET_ROWS_PER_S, "rss_after_load_mb": TARGET_RSS_MB}
-    res["pass"] = {"iter_rows_per_s": res["iter_rows_per_s"] >= TARGET_ROWS_PER_S,
-                   "rss_after_load_mb": res["rss_after_load_mb"] < TARGET_RSS_MB}
+    res["pass"] = {
+        "iter_rows_per_s": res["iter_rows_per_s"] >= TARGET_ROWS_PER_S,
+        "rss_after_load_mb": res["rss_after_load_mb"] < TARGET_RSS_MB,
+    }
     print(f"ReplayCache benchmark: {res['rows']:,} rows, {res['drivers']} drivers ({Path(res['file']).name})")
     print(f"{'metric':<28}{'measured':>22}{'target':>14}  ok")
-    for key, unit, tgt in (("iter_rows_per_s", "rows/s", f">= {TARGET_ROWS_PER_S:,}"),
-                           ("iter_rows_per_cpu_s", "rows/cpu-s", ""),
-                           ("iter_tuples_rows_per_s", "rows/s", ""),
-                           ("iter_tuples_per_cpu_s", "rows/cpu-s", ""),
-                           ("iter_batches_rows_per_s", "rows/s", ""),
-                           ("row_access_per_s", "calls/s", ""),
-                           ("rss_after_load_mb", "MB", f"< {TARGET_RSS_MB:.0f}"),
-                           ("peak_rss_mb", "MB", ""),
-                           ("rss_baseline_mb", "MB", ""),
-                           ("cache_nbytes_mb", "MB", ""),
-                           ("load_s", "s", "")):
+    for key, unit, tgt in (
+        ("iter_rows_per_s", "rows/s", f">= {TARGET_ROWS_PER_S:,}"),
+        ("iter_rows_per_cpu_s", "rows/cpu-s", ""),
+        ("iter_tuples_rows_per_s", "rows/s", ""),
+        ("iter_tuples_per_cpu_s", "rows/cpu-s", ""),
+        ("iter_batches_rows_per_s", "rows/s", ""),
+        ("row_access_per_s", "calls/s", ""),
+        ("rss_after_load_mb", "MB", f"< {TARGET_RSS_MB:.0f}"),
+        ("peak_rss_mb", "MB", ""),
+        ("rss_baseline_mb", "MB", ""),
+        ("cache_nbytes_mb", "MB", ""),
+        ("load_s", "s", ""),
+    ):
         ok = res["pass"].get(key)
         print(f"{key:<28}{res[key]:>12,.1f} {unit:<10}{tgt:>13}  {'' if ok is None else ('yes' if ok else 'NO')}")
     print(f"load average during the run: {res['loadavg']} (other jobs share this machine: numbers are noisy)")

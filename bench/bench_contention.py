@@ -139,18 +139,33 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=20.0)
     ap.add_argument("--drivers", default="VER,HAM,LEC,ALO,OCO")
     ap.add_argument("--gil-ms", type=float, default=8.0)
-    ap.add_argument("--hogs", default="1x0.7@0,1x0.7@idle,2x0.15@0,2x0.15@idle",
-                    help="cpu phases: N processes x busy share of a core @ niceness (0-19 or idle), comma-separated")
-    ap.add_argument("--switch-interval-ms", type=float, default=1.0,
-                    help="GIL switch interval (the dashboard sets 1 ms while it runs)")
+    ap.add_argument(
+        "--hogs",
+        default="1x0.7@0,1x0.7@idle,2x0.15@0,2x0.15@idle",
+        help="cpu phases: N processes x busy share of a core @ niceness (0-19 or idle), comma-separated",
+    )
+    ap.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=1.0,
+        help="GIL switch interval (the dashboard sets 1 ms while it runs)",
+    )
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
 
     hogs = [parse_hog(h) for h in args.hogs.split(",") if h.strip()]
     work = Path(tempfile.mkdtemp(prefix="f1bench-contention-"))
     settings = Settings.from_env().replace(source="fastf1-csv", offline=True, speed=args.speed, run_dir=work)
-    result: dict = {"hogs": args.hogs, "speed": args.speed, "drivers": args.drivers, "seconds": args.seconds, "cpus": os.cpu_count(),
-                    "load_avg_1m": os.getloadavg()[0], "switch_interval_ms": args.switch_interval_ms, "phases": {}}
+    result: dict = {
+        "hogs": args.hogs,
+        "speed": args.speed,
+        "drivers": args.drivers,
+        "seconds": args.seconds,
+        "cpus": os.cpu_count(),
+        "load_avg_1m": os.getloadavg()[0],
+        "switch_interval_ms": args.switch_interval_ms,
+        "phases": {},
+    }
     sys.setswitchinterval(args.switch_interval_ms / 1000.0)
     with Pipeline(settings, drivers=args.drivers.split(","), start_lap=20) as p:
         p.start()
@@ -174,8 +189,10 @@ def main() -> int:
         for spec in hogs:
             n, share, nice = spec
             stop = ctx.Event()
-            procs = [ctx.Process(target=_hog, args=(share, stop, nice), name="f1live-bench-hog", daemon=True)
-                     for _ in range(n)]
+            procs = [
+                ctx.Process(target=_hog, args=(share, stop, nice), name="f1live-bench-hog", daemon=True)
+                for _ in range(n)
+            ]
             for h in procs:
                 h.start()
             try:
@@ -187,23 +204,36 @@ def main() -> int:
             baselines.append(phase(p, args.seconds))
 
     result["baselines"] = baselines
-    rows = [(f"+ GIL held {args.gil_ms:g} ms / 80 ms in-process", "gil"),
-            ("+ dashboard refresher (no browser, no comms)", "refresher")]
-    rows += [(f"+ {n} other process{'es' if n > 1 else ''} busy {share:.0%} of a core each, {priority(nice)}",
-              hog_key((n, share, nice))) for n, share, nice in hogs]
-    print(f"\ncontention benchmark: {args.speed:g}x, drivers {args.drivers}, {args.seconds:g} s per phase, "
-          f"GIL switch interval {args.switch_interval_ms:g} ms, load avg {result['load_avg_1m']:.1f} "
-          f"on {result['cpus']} CPUs (shared machine: noisy)")
-    print("baselines (pipeline alone) p50 / p99 ms: "
-          + ", ".join(f"{b['e2e_p50_ms']:.1f} / {b['e2e_p99_ms']:.1f}" for b in baselines))
+    rows = [
+        (f"+ GIL held {args.gil_ms:g} ms / 80 ms in-process", "gil"),
+        ("+ dashboard refresher (no browser, no comms)", "refresher"),
+    ]
+    rows += [
+        (
+            f"+ {n} other process{'es' if n > 1 else ''} busy {share:.0%} of a core each, {priority(nice)}",
+            hog_key((n, share, nice)),
+        )
+        for n, share, nice in hogs
+    ]
+    print(
+        f"\ncontention benchmark: {args.speed:g}x, drivers {args.drivers}, {args.seconds:g} s per phase, "
+        f"GIL switch interval {args.switch_interval_ms:g} ms, load avg {result['load_avg_1m']:.1f} "
+        f"on {result['cpus']} CPUs (shared machine: noisy)"
+    )
+    print(
+        "baselines (pipeline alone) p50 / p99 ms: "
+        + ", ".join(f"{b['e2e_p50_ms']:.1f} / {b['e2e_p99_ms']:.1f}" for b in baselines)
+    )
     print(f"{'phase':44} {'msgs':>6} {'p50 ms':>7} {'p99 ms':>7} {'base p50':>9} {'p50 change':>11}")
     for i, (label, key) in enumerate(rows):
         ph = result["phases"][key]
         base = (baselines[i]["e2e_p50_ms"] + baselines[i + 1]["e2e_p50_ms"]) / 2.0
         ph["baseline_p50_ms"] = base
         ph["p50_change_pct"] = 100.0 * (ph["e2e_p50_ms"] - base) / base
-        print(f"{label:44} {ph['messages']:6d} {ph['e2e_p50_ms']:7.1f} {ph['e2e_p99_ms']:7.1f} {base:9.1f} "
-              f"{ph['p50_change_pct']:+10.1f} %")
+        print(
+            f"{label:44} {ph['messages']:6d} {ph['e2e_p50_ms']:7.1f} {ph['e2e_p99_ms']:7.1f} {base:9.1f} "
+            f"{ph['p50_change_pct']:+10.1f} %"
+        )
     emit_json(result, args.json_out)
     return 0
 

@@ -87,7 +87,7 @@ def batched(proc: AnalyticsProcessor, msgs: list[dict[str, Any]], size: int) -> 
     t_all = pc()
     n = 0
     for i in range(size, len(msgs), size):
-        b = msgs[i: i + size]
+        b = msgs[i : i + size]
         t0 = pc()
         proc.process_batch(b)
         dt = (pc() - t0) / 1e6
@@ -95,9 +95,16 @@ def batched(proc: AnalyticsProcessor, msgs: list[dict[str, Any]], size: int) -> 
         per.extend([dt / len(b)] * len(b))
         n += len(b)
     elapsed = (pc() - t_all) / 1e9
-    return {"batch": size, "messages": n, "per_msg_ms_p50": _pct(per, 50), "per_msg_ms_p99": _pct(per, 99),
-            "per_msg_ms_mean": float(np.mean(per)), "batch_wall_ms_p50": _pct(walls, 50),
-            "batch_wall_ms_p99": _pct(walls, 99), "msgs_per_s": n / elapsed}
+    return {
+        "batch": size,
+        "messages": n,
+        "per_msg_ms_p50": _pct(per, 50),
+        "per_msg_ms_p99": _pct(per, 99),
+        "per_msg_ms_mean": float(np.mean(per)),
+        "batch_wall_ms_p50": _pct(walls, 50),
+        "batch_wall_ms_p99": _pct(walls, 99),
+        "msgs_per_s": n / elapsed,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,8 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for label, kw in configs:
         lat = per_message(mk(**kw), msgs[:n_single])
-        rows.append({"config": label, "batch": 1, "per_msg_ms_p50": _pct(lat, 50), "per_msg_ms_p99": _pct(lat, 99),
-                     "per_msg_ms_mean": float(np.mean(lat)), "msgs_per_s": 1000.0 / float(np.mean(lat))})
+        rows.append(
+            {
+                "config": label,
+                "batch": 1,
+                "per_msg_ms_p50": _pct(lat, 50),
+                "per_msg_ms_p99": _pct(lat, 99),
+                "per_msg_ms_mean": float(np.mean(lat)),
+                "msgs_per_s": 1000.0 / float(np.mean(lat)),
+            }
+        )
     for size in (50, 500):
         r = batched(mk(), msgs, size)
         rows.append({"config": "full: + 3 models", **r})
@@ -139,14 +154,17 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "inference",
         "messages": len(msgs),
         "models": models_note,
-        "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                 "loadavg_1m": os.getloadavg()[0]},
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "loadavg_1m": os.getloadavg()[0]},
         "targets": {"p99_ms": TARGET_P99_MS, "msgs_per_s": TARGET_RATE},
         "rows": rows,
-        "best": {"config": best["config"], "batch": best["batch"], "per_msg_ms_p99": best["per_msg_ms_p99"],
-                 "msgs_per_s": best["msgs_per_s"],
-                 "meets_p99": best["per_msg_ms_p99"] <= TARGET_P99_MS,
-                 "meets_rate": best["msgs_per_s"] >= TARGET_RATE},
+        "best": {
+            "config": best["config"],
+            "batch": best["batch"],
+            "per_msg_ms_p99": best["per_msg_ms_p99"],
+            "msgs_per_s": best["msgs_per_s"],
+            "meets_p99": best["per_msg_ms_p99"] <= TARGET_P99_MS,
+            "meets_rate": best["msgs_per_s"] >= TARGET_RATE,
+        },
     }
     print(f"analytics inference on {len(msgs)} real messages (2023 Monaco); {models_note}")
     print(f"host: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f} (numbers are noisy when busy)")
@@ -154,10 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        print(f"{r['config']:28s} {r['batch']:5d} {r['per_msg_ms_p50']:8.3f} {r['per_msg_ms_p99']:8.3f} "
-              f"{r['per_msg_ms_mean']:8.3f} {r.get('batch_wall_ms_p99', float('nan')):12.1f} {r['msgs_per_s']:9.0f}")
-    print(f"best full config: batch {best['batch']}: p99 {best['per_msg_ms_p99']:.3f} ms/msg (target <= {TARGET_P99_MS}), "
-          f"{best['msgs_per_s']:.0f} msg/s (target >= {TARGET_RATE:.0f})")
+        print(
+            f"{r['config']:28s} {r['batch']:5d} {r['per_msg_ms_p50']:8.3f} {r['per_msg_ms_p99']:8.3f} "
+            f"{r['per_msg_ms_mean']:8.3f} {r.get('batch_wall_ms_p99', float('nan')):12.1f} {r['msgs_per_s']:9.0f}"
+        )
+    print(
+        f"best full config: batch {best['batch']}: p99 {best['per_msg_ms_p99']:.3f} ms/msg (target <= {TARGET_P99_MS}), "
+        f"{best['msgs_per_s']:.0f} msg/s (target >= {TARGET_RATE:.0f})"
+    )
     print(json.dumps(result, indent=1))
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=1))

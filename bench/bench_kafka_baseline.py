@@ -65,8 +65,14 @@ def consumer_child(bootstrap: str, client: str, kind: str, topic: str, expect: i
 
         from f1live.clients.confluent import CONSUMER_NAMES, librdkafka_config
 
-        c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"baseline-{uuid.uuid4().hex[:8]}",
-                      "socket.nagle.disable": True, **librdkafka_config(cfg, CONSUMER_NAMES)})
+        c = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"baseline-{uuid.uuid4().hex[:8]}",
+                "socket.nagle.disable": True,
+                **librdkafka_config(cfg, CONSUMER_NAMES),
+            }
+        )
         c.assign([TopicPartition(topic, p, -2) for p in range(4)])  # -2: from the beginning
         c.poll(0.2)
         print("READY", flush=True)
@@ -91,9 +97,19 @@ def consumer_child(bootstrap: str, client: str, kind: str, topic: str, expect: i
                 e2e.extend((now - int(r.value[:19])) / 1e6 for r in recs)
         c.close()
     worst = int(np.argmax(e2e)) if e2e else None
-    print(json.dumps({"received": len(e2e), "e2e": _pcts(e2e[WARMUP_MESSAGES:]), "e2e_all": _pcts(e2e),
-                      "worst_index": worst, "worst_ms": None if worst is None else round(e2e[worst], 3),
-                      "samples": [round(x, 4) for x in e2e[WARMUP_MESSAGES:]]}), flush=True)
+    print(
+        json.dumps(
+            {
+                "received": len(e2e),
+                "e2e": _pcts(e2e[WARMUP_MESSAGES:]),
+                "e2e_all": _pcts(e2e),
+                "worst_index": worst,
+                "worst_ms": None if worst is None else round(e2e[worst], 3),
+                "samples": [round(x, 4) for x in e2e[WARMUP_MESSAGES:]],
+            }
+        ),
+        flush=True,
+    )
 
 
 # --------------------------------------------------------------------------- bare producer
@@ -112,8 +128,14 @@ class _BareProducer:
 
             from f1live.clients.confluent import PRODUCER_NAMES, librdkafka_config
 
-            self._p = Producer({"bootstrap.servers": bootstrap, "socket.nagle.disable": True,
-                                "partitioner": "murmur2_random", **librdkafka_config(cfg, PRODUCER_NAMES)})
+            self._p = Producer(
+                {
+                    "bootstrap.servers": bootstrap,
+                    "socket.nagle.disable": True,
+                    "partitioner": "murmur2_random",
+                    **librdkafka_config(cfg, PRODUCER_NAMES),
+                }
+            )
             self._p.list_topics(timeout=10)
             self._poller = threading.Thread(target=self._serve, name="baseline-delivery")
             self._poller.start()
@@ -129,11 +151,13 @@ class _BareProducer:
     def send(self, topic: str, key: bytes, value: bytes) -> None:
         t0 = time.perf_counter()
         if self.client == "confluent":
-            self._p.produce(topic, value, key,
-                            on_delivery=lambda _e, _m, t0=t0: self.acks.append((time.perf_counter() - t0) * 1e3))
+            self._p.produce(
+                topic, value, key, on_delivery=lambda _e, _m, t0=t0: self.acks.append((time.perf_counter() - t0) * 1e3)
+            )
         else:
             self._p.send(topic, key=key, value=value).add_callback(
-                lambda _md, t0=t0: self.acks.append((time.perf_counter() - t0) * 1e3))
+                lambda _md, t0=t0: self.acks.append((time.perf_counter() - t0) * 1e3)
+            )
 
     def close(self) -> None:
         self._p.flush(30)
@@ -143,8 +167,9 @@ class _BareProducer:
         self._p.close()
 
 
-def run_pattern(bootstrap: str, kind: str, client: str, *, speed: float = 1.0, seconds: float = 10.0,
-                size: int = 700) -> dict[str, Any]:
+def run_pattern(
+    bootstrap: str, kind: str, client: str, *, speed: float = 1.0, seconds: float = 10.0, size: int = 700
+) -> dict[str, Any]:
     """Bursts of 20 every ``0.24 / speed`` s for ``seconds`` on a fresh topic; bare client both ends."""
     from f1live.topics import ensure_topic
 
@@ -176,25 +201,37 @@ def run_pattern(bootstrap: str, kind: str, client: str, *, speed: float = 1.0, s
     ack = _pcts(prod.acks)
     if os.environ.get("F1LIVE_BENCH_DEBUG"):
         print("worst e2e", res.get("worst_ms"), "ms at message", res.get("worst_index"), file=sys.stderr)
-    return {"client": client, "broker": kind, "speed": speed, "messages": expect, "received": res["received"],
-            "samples": res["samples"],
-            "size": size, "ack_p50_ms": ack["p50"], "ack_p99_ms": ack["p99"], "e2e_p50_ms": res["e2e"]["p50"],
-            "e2e_p99_ms": res["e2e"]["p99"], "e2e_p99_ms_with_startup": res["e2e_all"]["p99"],
-            "load_avg_1m": round(os.getloadavg()[0], 2)}
+    return {
+        "client": client,
+        "broker": kind,
+        "speed": speed,
+        "messages": expect,
+        "received": res["received"],
+        "samples": res["samples"],
+        "size": size,
+        "ack_p50_ms": ack["p50"],
+        "ack_p99_ms": ack["p99"],
+        "e2e_p50_ms": res["e2e"]["p50"],
+        "e2e_p99_ms": res["e2e"]["p99"],
+        "e2e_p99_ms_with_startup": res["e2e_all"]["p99"],
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 def run(kind: str, client: str, speeds: list[float], seconds: float, size: int, run_dir: Path) -> list[dict]:
     from f1live.broker import start_broker
     from f1live.config import Settings
 
-    broker = start_broker(Settings.from_env().replace(run_dir=run_dir / kind, bootstrap_servers=None), kind=kind,
-                          fresh=True)
+    broker = start_broker(
+        Settings.from_env().replace(run_dir=run_dir / kind, bootstrap_servers=None), kind=kind, fresh=True
+    )
     try:
         # Warm-up, not reported: a fresh broker loads its coordinators (producer ids, groups) on
         # first use; bench_streaming.py's patterns run on a broker that has served for minutes.
         run_pattern(broker.bootstrap_servers, kind, client, speed=10.0, seconds=1.0, size=size)
-        return [run_pattern(broker.bootstrap_servers, kind, client, speed=s, seconds=seconds, size=size)
-                for s in speeds]
+        return [
+            run_pattern(broker.bootstrap_servers, kind, client, speed=s, seconds=seconds, size=size) for s in speeds
+        ]
     finally:
         broker.stop()
 
@@ -230,9 +267,12 @@ def main(argv: list[str] | None = None) -> int:
                 for r in run(kind, client, speeds, a.seconds, a.size, Path(tmp)):
                     r.pop("samples")
                     out.append(r)
-                    print(f"{r['client']:<13}{r['broker']:<7}{r['speed']:>4g}x  ack p50 {r['ack_p50_ms']:8.3f} "
-                          f"p99 {r['ack_p99_ms']:8.3f} ms | e2e p50 {r['e2e_p50_ms']:8.3f} p99 {r['e2e_p99_ms']:8.3f} ms"
-                          f" | {r['received']}/{r['messages']} received, load {r['load_avg_1m']}", flush=True)
+                    print(
+                        f"{r['client']:<13}{r['broker']:<7}{r['speed']:>4g}x  ack p50 {r['ack_p50_ms']:8.3f} "
+                        f"p99 {r['ack_p99_ms']:8.3f} ms | e2e p50 {r['e2e_p50_ms']:8.3f} p99 {r['e2e_p99_ms']:8.3f} ms"
+                        f" | {r['received']}/{r['messages']} received, load {r['load_avg_1m']}",
+                        flush=True,
+                    )
     line = json.dumps({"bench": "kafka_baseline", "results": out})
     print(line)
     if a.json_out:

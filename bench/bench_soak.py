@@ -74,8 +74,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     children0 = {c.pid for c in me.children(recursive=True)}
     work = Path(tempfile.mkdtemp(prefix="f1live-soak-"))
     base = Settings.from_env()
-    settings = base.replace(run_dir=work / "runs", speed=args.speed, offline=True,
-                            source=base.source if base.source != "auto" else "fastf1-csv")
+    settings = base.replace(
+        run_dir=work / "runs",
+        speed=args.speed,
+        offline=True,
+        source=base.source if base.source != "auto" else "fastf1-csv",
+    )
     models_dir = Path(args.models_dir) if args.models_dir else settings.models_dir
     has_models = (models_dir / "manifest.json").is_file()
     settings = settings.replace(models_dir=models_dir)
@@ -90,11 +94,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not servers:
         broker = start_broker(settings, kind="kafka", fresh=True)
         servers = broker.bootstrap_servers
-    s = settings.replace(bootstrap_servers=servers, topic=f"soak-{os.getpid()}", dlq_topic=f"soak-{os.getpid()}.dlq",
-                         analysis_topic=f"soak-{os.getpid()}-analysis")
+    s = settings.replace(
+        bootstrap_servers=servers,
+        topic=f"soak-{os.getpid()}",
+        dlq_topic=f"soak-{os.getpid()}.dlq",
+        analysis_topic=f"soak-{os.getpid()}-analysis",
+    )
     proc = AnalyticsProcessor(s, models=has_models)
-    pipe = Pipeline(s, bootstrap_servers=servers, cache=cache, data=data, processors=[proc],
-                    broker_kind=broker.kind if broker is not None else "external")
+    pipe = Pipeline(
+        s,
+        bootstrap_servers=servers,
+        cache=cache,
+        data=data,
+        processors=[proc],
+        broker_kind=broker.kind if broker is not None else "external",
+    )
     dash = Dashboard(s, bootstrap_servers=servers)
     samples: list[dict[str, Any]] = []
     passes = 1
@@ -112,8 +126,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(min(args.sample_s, max(0.0, t_end - time.monotonic())))
             if not pipe.producer.running:  # race over: replay it again (a new run, new seq space)
                 pipe.producer.close()
-                pipe.producer = RealTimeProducer(s, bootstrap_servers=servers, state=pipe.state,
-                                                 ensure_topic=False).load_cache(cache)
+                pipe.producer = RealTimeProducer(
+                    s, bootstrap_servers=servers, state=pipe.state, ensure_topic=False
+                ).load_cache(cache)
                 pipe.producer.start(speed=args.speed)
                 passes += 1
             now = time.monotonic()
@@ -122,16 +137,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             vals = cons.e2e_ms.window_values()[-new:] if new > 0 else np.array([])
             processed = cons.stats()["processed"]
             cpu = me.cpu_times()
-            samples.append({
-                "t_s": round(now - t0, 1), "rss_mb": round(_rss_mb(me), 1),
-                "broker_rss_mb": round(_broker_rss(list(broker.pids)) if broker is not None else 0.0, 1),
-                "msgs": int(new), "msgs_per_s": round((processed - last_processed) / (now - last_t), 1),
-                "p50_ms": round(float(np.percentile(vals, 50)), 2) if len(vals) else None,
-                "p99_ms": round(float(np.percentile(vals, 99)), 2) if len(vals) else None,
-                "threads": threading.active_count(), "cpu_share": round(
-                    ((cpu.user + cpu.system) - (cpu0.user + cpu0.system)) / (now - last_t), 3),
-                "ui_updates_per_s": round(dash.refresher.stats().get("applied_per_s") or 0.0, 1),
-            })
+            samples.append(
+                {
+                    "t_s": round(now - t0, 1),
+                    "rss_mb": round(_rss_mb(me), 1),
+                    "broker_rss_mb": round(_broker_rss(list(broker.pids)) if broker is not None else 0.0, 1),
+                    "msgs": int(new),
+                    "msgs_per_s": round((processed - last_processed) / (now - last_t), 1),
+                    "p50_ms": round(float(np.percentile(vals, 50)), 2) if len(vals) else None,
+                    "p99_ms": round(float(np.percentile(vals, 99)), 2) if len(vals) else None,
+                    "threads": threading.active_count(),
+                    "cpu_share": round(((cpu.user + cpu.system) - (cpu0.user + cpu0.system)) / (now - last_t), 3),
+                    "ui_updates_per_s": round(dash.refresher.stats().get("applied_per_s") or 0.0, 1),
+                }
+            )
             cpu0 = cpu
             if args.verbose:
                 print(samples[-1], file=sys.stderr, flush=True)
@@ -145,11 +164,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             broker.stop()
     time.sleep(1.0)
     leaked_threads = [t.name for t in threading.enumerate() if t.ident not in threads0 and t.is_alive()]
-    leaked_children = [c.pid for c in me.children(recursive=True) if c.pid not in children0 and c.is_running()
-                       and c.status() != psutil.STATUS_ZOMBIE]
+    leaked_children = [
+        c.pid
+        for c in me.children(recursive=True)
+        if c.pid not in children0 and c.is_running() and c.status() != psutil.STATUS_ZOMBIE
+    ]
 
     warm = max(1, int(len(samples) * 0.2))
-    steady = samples[warm - 1:]
+    steady = samples[warm - 1 :]
     rss_start, rss_end = steady[0]["rss_mb"], steady[-1]["rss_mb"]
     growth = 100.0 * (rss_end - rss_start) / rss_start if rss_start else float("nan")
     p99s = [x["p99_ms"] for x in samples[warm:] if x["p99_ms"] is not None]
@@ -158,16 +180,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     p99_last = float(np.median(p99s[-third:])) if p99s else float("nan")
     allowed = p99_first + max(0.5 * p99_first, 25.0)
     return {
-        "minutes": args.minutes, "speed": args.speed, "drivers": drivers or "all", "passes": passes,
+        "minutes": args.minutes,
+        "speed": args.speed,
+        "drivers": drivers or "all",
+        "passes": passes,
         "models": "loaded" if has_models else "none (anomaly detection only: run `f1live train`)",
-        "cpus": psutil.cpu_count(), "load_avg_1m_start": None, "samples": samples,
-        "processed": final["processed"], "dlq": final["dlq"], "duplicates": final.get("duplicates"),
-        "rss_warm_mb": rss_start, "rss_end_mb": rss_end, "rss_max_mb": max(x["rss_mb"] for x in samples),
+        "cpus": psutil.cpu_count(),
+        "load_avg_1m_start": None,
+        "samples": samples,
+        "processed": final["processed"],
+        "dlq": final["dlq"],
+        "duplicates": final.get("duplicates"),
+        "rss_warm_mb": rss_start,
+        "rss_end_mb": rss_end,
+        "rss_max_mb": max(x["rss_mb"] for x in samples),
         "rss_growth_pct": round(growth, 2),
-        "p99_first_third_ms": p99_first, "p99_last_third_ms": p99_last, "p99_allowed_ms": allowed,
-        "leaked_threads": leaked_threads, "leaked_children": leaked_children,
-        "targets": {"rss_growth<10%": bool(growth < 10.0), "p99_stable": bool(p99_last <= allowed),
-                    "no_leaks": not leaked_threads and not leaked_children},
+        "p99_first_third_ms": p99_first,
+        "p99_last_third_ms": p99_last,
+        "p99_allowed_ms": allowed,
+        "leaked_threads": leaked_threads,
+        "leaked_children": leaked_children,
+        "targets": {
+            "rss_growth<10%": bool(growth < 10.0),
+            "p99_stable": bool(p99_last <= allowed),
+            "no_leaks": not leaked_threads and not leaked_children,
+        },
     }
 
 
@@ -190,21 +227,33 @@ def main(argv: list[str] | None = None) -> int:
     res = run(args)
     res["load_avg_1m_start"] = load
     if not args.json:
-        print(f"\nsoak: {res['minutes']:g} min at {res['speed']:g}x, drivers {res['drivers']}, {res['passes']} pass(es), "
-              f"models {res['models']}; {res['cpus']} CPUs, load avg {load:.1f} at start (shared machine: noisy)")
-        print(f"{'t (s)':>7} {'RSS MB':>8} {'broker MB':>9} {'msg/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'threads':>7} "
-              f"{'CPU':>5} {'UI/s':>5}")
+        print(
+            f"\nsoak: {res['minutes']:g} min at {res['speed']:g}x, drivers {res['drivers']}, {res['passes']} pass(es), "
+            f"models {res['models']}; {res['cpus']} CPUs, load avg {load:.1f} at start (shared machine: noisy)"
+        )
+        print(
+            f"{'t (s)':>7} {'RSS MB':>8} {'broker MB':>9} {'msg/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'threads':>7} "
+            f"{'CPU':>5} {'UI/s':>5}"
+        )
         for x in res["samples"]:
-            print(f"{x['t_s']:7.0f} {x['rss_mb']:8.1f} {x['broker_rss_mb']:9.1f} {x['msgs_per_s']:7.0f} "
-                  f"{x['p50_ms'] if x['p50_ms'] is not None else float('nan'):7.1f} "
-                  f"{x['p99_ms'] if x['p99_ms'] is not None else float('nan'):7.1f} {x['threads']:7d} "
-                  f"{x['cpu_share']:5.2f} {x['ui_updates_per_s']:5.1f}")
-        print(f"RSS after warm-up {res['rss_warm_mb']:.1f} MB -> end {res['rss_end_mb']:.1f} MB: "
-              f"{res['rss_growth_pct']:+.2f} % (target < 10 %)")
-        print(f"p99 first third {res['p99_first_third_ms']:.1f} ms -> last third {res['p99_last_third_ms']:.1f} ms "
-              f"(allowed <= {res['p99_allowed_ms']:.1f})")
-        print(f"processed {res['processed']:,}, DLQ {res['dlq']}; leaked threads {res['leaked_threads']}, "
-              f"leaked processes {res['leaked_children']}")
+            print(
+                f"{x['t_s']:7.0f} {x['rss_mb']:8.1f} {x['broker_rss_mb']:9.1f} {x['msgs_per_s']:7.0f} "
+                f"{x['p50_ms'] if x['p50_ms'] is not None else float('nan'):7.1f} "
+                f"{x['p99_ms'] if x['p99_ms'] is not None else float('nan'):7.1f} {x['threads']:7d} "
+                f"{x['cpu_share']:5.2f} {x['ui_updates_per_s']:5.1f}"
+            )
+        print(
+            f"RSS after warm-up {res['rss_warm_mb']:.1f} MB -> end {res['rss_end_mb']:.1f} MB: "
+            f"{res['rss_growth_pct']:+.2f} % (target < 10 %)"
+        )
+        print(
+            f"p99 first third {res['p99_first_third_ms']:.1f} ms -> last third {res['p99_last_third_ms']:.1f} ms "
+            f"(allowed <= {res['p99_allowed_ms']:.1f})"
+        )
+        print(
+            f"processed {res['processed']:,}, DLQ {res['dlq']}; leaked threads {res['leaked_threads']}, "
+            f"leaked processes {res['leaked_children']}"
+        )
     print(json.dumps(res, default=float))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)

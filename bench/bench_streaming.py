@@ -96,8 +96,17 @@ def consumer_child(a: argparse.Namespace) -> None:
 
 
 class ChildConsumer:
-    def __init__(self, bootstrap: str, kind: str, client: str, topic: str, *, expect: int = 0,
-                 timeout: float = 120.0, idle: float = 4.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        kind: str,
+        client: str,
+        topic: str,
+        *,
+        expect: int = 0,
+        timeout: float = 120.0,
+        idle: float = 4.0,
+    ) -> None:
         cmd = [sys.executable, __file__, "--consumer-child", "--bootstrap", bootstrap, "--kind", kind, "--client", client,
                "--topic", topic, "--group", f"bench-{uuid.uuid4().hex[:8]}", "--expect", str(expect),
                "--timeout", str(timeout), "--idle", str(idle)]  # fmt: skip
@@ -131,12 +140,25 @@ def _producer(bootstrap: str, kind: str, client: str, topic: str) -> Any:
     from f1live.config import Settings
     from f1live.producer import RealTimeProducer
 
-    return RealTimeProducer(Settings(topic=topic, client=client), bootstrap_servers=bootstrap, broker_kind=kind,
-                            ensure_topic=False, producer_overrides=dict(PRODUCER_OVERRIDES))
+    return RealTimeProducer(
+        Settings(topic=topic, client=client),
+        bootstrap_servers=bootstrap,
+        broker_kind=kind,
+        ensure_topic=False,
+        producer_overrides=dict(PRODUCER_OVERRIDES),
+    )
 
 
-def run_broker(kind: str, cache: Any, n_max: int, duration: float, run_dir: Path, clients: list[str],
-               baseline: bool, rounds: int = 2) -> list[dict[str, Any]]:
+def run_broker(
+    kind: str,
+    cache: Any,
+    n_max: int,
+    duration: float,
+    run_dir: Path,
+    clients: list[str],
+    baseline: bool,
+    rounds: int = 2,
+) -> list[dict[str, Any]]:
     """Start one broker of ``kind``; run every client's series on it (see the module docstring)."""
     from f1live.broker import start_broker
     from f1live.config import Settings
@@ -154,13 +176,18 @@ def _mean(xs: list[float | None], digits: int = 3) -> float | None:
     return round(sum(vals) / len(vals), digits) if vals else None
 
 
-def run_client(kind: str, client: str, broker: Any, cache: Any, n_max: int, duration: float,
-               baseline: bool, rounds: int = 2) -> dict[str, Any]:
+def run_client(
+    kind: str, client: str, broker: Any, cache: Any, n_max: int, duration: float, baseline: bool, rounds: int = 2
+) -> dict[str, Any]:
     from bench_kafka_baseline import run_pattern
 
     bs = broker.bootstrap_servers
-    res: dict[str, Any] = {"broker": kind, "client": client, "bootstrap": bs,
-                           "broker_start_s": round(broker.start_seconds, 2)}
+    res: dict[str, Any] = {
+        "broker": kind,
+        "client": client,
+        "bootstrap": bs,
+        "broker_start_s": round(broker.start_seconds, 2),
+    }
     lap30 = cache.index_of_lap(30)
     # -- produce only, then consume only
     topic = _topic(bs)
@@ -299,12 +326,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="10k messages and 10 s replays")
     ap.add_argument("--messages", type=int, default=None, help="messages for the max-speed runs (default 50k)")
     ap.add_argument("--duration", type=float, default=None, help="seconds per paced replay (default 30)")
-    ap.add_argument("--client", default="confluent,kafka-python",
-                    help="Kafka client(s), comma-separated: confluent, kafka-python (default: both)")
-    ap.add_argument("--rounds", type=int, default=None,
-                    help="paced replays in this many alternating f1live / bare rounds (default 3, --quick 2)")
-    ap.add_argument("--no-baseline", action="store_true",
-                    help="skip the bare client's patterns after the paced replays (no ratios)")
+    ap.add_argument(
+        "--client",
+        default="confluent,kafka-python",
+        help="Kafka client(s), comma-separated: confluent, kafka-python (default: both)",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="paced replays in this many alternating f1live / bare rounds (default 3, --quick 2)",
+    )
+    ap.add_argument(
+        "--no-baseline", action="store_true", help="skip the bare client's patterns after the paced replays (no ratios)"
+    )
     ap.add_argument("--linger-ms", type=int, default=None, help="override the producer's linger_ms")
     ap.add_argument("--json-out", type=Path, default=None)
     ap.add_argument("--json", action="store_true", help="print only the JSON line")
@@ -337,20 +372,31 @@ def main(argv: list[str] | None = None) -> int:
     data = load_fastf1_csv(Settings(source="fastf1-csv", offline=True), progress=False)
     cache = ReplayCache.from_session(data)
     if not a.json:
-        print(f"loaded {cache} in {time.perf_counter() - t:.1f} s; load average {os.getloadavg()[0]:.2f} "
-              f"on {os.cpu_count()} cores (numbers are noisy on a busy machine)", flush=True)
+        print(
+            f"loaded {cache} in {time.perf_counter() - t:.1f} s; load average {os.getloadavg()[0]:.2f} "
+            f"on {os.cpu_count()} cores (numbers are noisy on a busy machine)",
+            flush=True,
+        )
     results = []
     with tempfile.TemporaryDirectory(prefix="f1live-bench-") as tmp:
         clients = [c.strip() for c in a.client.split(",") if c.strip()]
         for kind in [k.strip() for k in a.brokers.split(",") if k.strip()]:
-            for r in run_broker(kind, cache, n_max, duration, Path(tmp), clients, not a.no_baseline,
-                                a.rounds or (2 if a.quick else 3)):
+            for r in run_broker(
+                kind, cache, n_max, duration, Path(tmp), clients, not a.no_baseline, a.rounds or (2 if a.quick else 3)
+            ):
                 r["load_avg_1m"] = round(os.getloadavg()[0], 2)
                 results.append(r)
                 if not a.json:
                     print(f"{kind}/{r['client']}: done (load average {r['load_avg_1m']})", flush=True)
-    out = {"bench": "streaming", "producer_overrides": PRODUCER_OVERRIDES, "messages_max": n_max, "replay_s": duration, "drivers": len(cache.drivers),
-           "cores": os.cpu_count(), "results": results}
+    out = {
+        "bench": "streaming",
+        "producer_overrides": PRODUCER_OVERRIDES,
+        "messages_max": n_max,
+        "replay_s": duration,
+        "drivers": len(cache.drivers),
+        "cores": os.cpu_count(),
+        "results": results,
+    }
     if not a.json:
         print(table(results))
     line = json.dumps(out)

@@ -52,6 +52,7 @@ from f1live.processors import Processor
 
 logger = logging.getLogger(__name__)
 
+
 class AnalyticsProcessor:
     """Features + anomaly detection + the three models, as a consumer processor.
 
@@ -73,9 +74,19 @@ class AnalyticsProcessor:
 
     name = "analytics"
 
-    def __init__(self, settings: Settings, models_dir: Path | str | None = None, *, models: bool = True,
-                 anomaly: bool = True, river: bool = True, seed: int = 42,
-                 limits: RuleLimits | None = None, keep: int = 0, river_limits: RiverLimits | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        models_dir: Path | str | None = None,
+        *,
+        models: bool = True,
+        anomaly: bool = True,
+        river: bool = True,
+        seed: int = 42,
+        limits: RuleLimits | None = None,
+        keep: int = 0,
+        river_limits: RiverLimits | None = None,
+    ) -> None:
         self.settings = settings
         self.models_dir = Path(models_dir) if models_dir is not None else Path(settings.models_dir)
         self.use_models = models
@@ -105,8 +116,9 @@ class AnalyticsProcessor:
             from f1live.tree_inference import compile_models
 
             ms = self._bundle.models
-            self._compiled, rest = compile_models({n: m.estimator for n, m in ms.items()},
-                                                  {n: m.columns for n, m in ms.items()}, len(FEATURE_NAMES))
+            self._compiled, rest = compile_models(
+                {n: m.estimator for n, m in ms.items()}, {n: m.columns for n, m in ms.items()}, len(FEATURE_NAMES)
+            )
             self._sklearn_only = list(rest)
             if rest:
                 logger.info("analytics: %s not compiled (scikit-learn at every batch size)", ", ".join(rest))
@@ -129,6 +141,27 @@ class AnalyticsProcessor:
         if self.detector is not None:
             self.detector.reset()
 
+    def driver_state(self, driver: str) -> dict[str, Any] | None:
+        """One driver's features and detector state, to continue elsewhere
+        (:class:`f1live.processors.DriverStateful`; the models hold no per-driver state)."""
+        feats = self.features.driver_state(driver)
+        if feats is None:
+            return None
+        return {"features": feats, "anomaly": None if self.detector is None else self.detector.driver_state(driver)}
+
+    def restore_driver(self, driver: str, state: dict[str, Any] | None) -> None:
+        if state is None:
+            self.forget_driver(driver)
+            return
+        self.features.restore_driver(driver, state["features"])
+        if self.detector is not None and state["anomaly"] is not None:
+            self.detector.restore_driver(driver, state["anomaly"])
+
+    def forget_driver(self, driver: str) -> None:
+        self.features.forget_driver(driver)
+        if self.detector is not None:
+            self.detector.forget_driver(driver)
+
     def metadata(self) -> dict[str, Any]:
         """What the numbers mean: label definitions, thresholds, proxy flags, evidence, training sessions."""
         self.start()
@@ -138,13 +171,21 @@ class AnalyticsProcessor:
             out["training_sessions"] = man.get("training_sessions")
             out["eval_session"] = man.get("eval_session")
             for n, m in self._bundle.models.items():
-                out["models"][n] = {"label_definition": m.label_definition, "threshold": m.threshold,
-                                    "proxy": m.proxy, "evidence": m.evidence, "features": list(m.features),
-                                    "display_name": "Tyre degradation (proxy)" if m.proxy else n.replace("_", " ")}
+                out["models"][n] = {
+                    "label_definition": m.label_definition,
+                    "threshold": m.threshold,
+                    "proxy": m.proxy,
+                    "evidence": m.evidence,
+                    "features": list(m.features),
+                    "display_name": "Tyre degradation (proxy)" if m.proxy else n.replace("_", " "),
+                }
         else:
             for n in TARGETS:
-                out["models"][n] = {"label_definition": LABEL_DEFINITIONS[n], "threshold": None,
-                                    "proxy": n == "tire_failure"}
+                out["models"][n] = {
+                    "label_definition": LABEL_DEFINITIONS[n],
+                    "threshold": None,
+                    "proxy": n == "tire_failure",
+                }
         return out
 
     def _predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
@@ -182,8 +223,14 @@ class AnalyticsProcessor:
                     r[name + "_alert"] = v >= thr
         if self._keep:
             for m, r in zip(msgs, results, strict=True):
-                self.records.append({"driver": m.get("driver"), "session_time": m.get("session_time"),
-                                     "lap_number": m.get("lap_number"), **r})
+                self.records.append(
+                    {
+                        "driver": m.get("driver"),
+                        "session_time": m.get("session_time"),
+                        "lap_number": m.get("lap_number"),
+                        **r,
+                    }
+                )
         return results
 
 
@@ -243,7 +290,7 @@ def analyse_table(telemetry: pd.DataFrame, processor: AnalyticsProcessor, batch_
     msgs = table_messages(telemetry.loc[order], extra=("x", "y"))
     out: list[dict[str, Any]] = []
     for i in range(0, len(msgs), batch_size):
-        out.extend(processor.process_batch(msgs[i: i + batch_size]))
+        out.extend(processor.process_batch(msgs[i : i + batch_size]))
     res = pd.DataFrame.from_records(out, index=order)
     return res.loc[telemetry.index]
 
@@ -269,7 +316,8 @@ def summarise(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFra
         out["anomaly_rate"] = out["anomalies"] / out["messages"]
         if "anomaly_type" in df.columns:
             out["top_anomaly_type"] = g["anomaly_type"].agg(
-                lambda s: s.dropna().mode().iloc[0] if s.notna().any() else None)
+                lambda s: s.dropna().mode().iloc[0] if s.notna().any() else None
+            )
     for name in TARGETS:
         if name in df.columns:
             out[f"{name}_mean"] = g[name].mean()

@@ -69,11 +69,20 @@ from typing import Any, ClassVar, NamedTuple
 from river import stats
 from river.base import AnomalyDetector as RiverAnomalyDetector
 
+from f1live.processors import PerDriverState
+
 logger = logging.getLogger(__name__)
 
 #: Anomaly types in decreasing priority (the first that fires names the message).
 ANOMALY_TYPES: tuple[str, ...] = (
-    "out_of_range", "dropout", "spike", "speed_rpm_mismatch", "position_jump", "stuck_sensor", "drift", "noise",
+    "out_of_range",
+    "dropout",
+    "spike",
+    "speed_rpm_mismatch",
+    "position_jump",
+    "stuck_sensor",
+    "drift",
+    "noise",
 )
 
 #: Data-quality note codes (known artefacts of the raw feed; never anomalies).
@@ -99,26 +108,26 @@ class RuleLimits:
     rpm_max: float = 15_500.0
     gear_max: int = 8
     throttle_max: float = 100.0
-    accel_max: float = 65.0          # |d speed / dt| in m/s^2 (~6.6 g)
-    rpm_step_max: float = 4_500.0    # |d rpm| between two samples
-    dropout_factor: float = 5.0      # gap > factor x typical interval ...
-    dropout_min_s: float = 1.4       # ... and > this many seconds (real data: max gap 1.28 s)
-    dropout_samples: int = 2         # or this many of the stream's sample times missing (other cars have them) ...
-    dropout_shared: int = 20         # ... once this many samples in a row showed that the cars share sample times
-    stamps_kept: int = 64            # sample times remembered for that (~16 s)
-    stuck_samples: int = 6           # identical value this many samples in a row
-    stuck_repeat: int = 20           # ... one alarm then, and again every this many samples it lasts
-    stuck_min_speed: float = 90.0    # ... speed frozen above this (pit-lane limiters hold 60-80 km/h)
+    accel_max: float = 65.0  # |d speed / dt| in m/s^2 (~6.6 g)
+    rpm_step_max: float = 4_500.0  # |d rpm| between two samples
+    dropout_factor: float = 5.0  # gap > factor x typical interval ...
+    dropout_min_s: float = 1.4  # ... and > this many seconds (real data: max gap 1.28 s)
+    dropout_samples: int = 2  # or this many of the stream's sample times missing (other cars have them) ...
+    dropout_shared: int = 20  # ... once this many samples in a row showed that the cars share sample times
+    stamps_kept: int = 64  # sample times remembered for that (~16 s)
+    stuck_samples: int = 6  # identical value this many samples in a row
+    stuck_repeat: int = 20  # ... one alarm then, and again every this many samples it lasts
+    stuck_min_speed: float = 90.0  # ... speed frozen above this (pit-lane limiters hold 60-80 km/h)
     stuck_rpm_min_speed: float = 50.0  # ... rpm frozen while the car moves at least this fast
-    stuck_rpm_spread: float = 0.06   # speed frozen while rpm spans this fraction of its mean ...
+    stuck_rpm_spread: float = 0.06  # speed frozen while rpm spans this fraction of its mean ...
     stuck_throttle_spread: float = 50.0  # ... or the throttle moves this many % points, or the gear changes
-    position_slack_m: float = 60.0   # distance moved may exceed speed x dt by this much
-    position_factor: float = 2.0     # ... and by this factor
+    position_slack_m: float = 60.0  # distance moved may exceed speed x dt by this much
+    position_factor: float = 2.0  # ... and by this factor
     # engine and wheels disagree beyond any gearbox: never seen on the training races' racing laps
-    slow_max_speed: float = 30.0     # speed below this ...
-    slow_min_rpm: float = 8_000.0    # ... at this rpm or more in gear 2-8
-    fast_min_speed: float = 80.0     # speed at or above this ...
-    fast_max_rpm: float = 4_000.0    # ... with the engine below this rpm
+    slow_max_speed: float = 30.0  # speed below this ...
+    slow_min_rpm: float = 8_000.0  # ... at this rpm or more in gear 2-8
+    fast_min_speed: float = 80.0  # speed at or above this ...
+    fast_max_rpm: float = 4_000.0  # ... with the engine below this rpm
 
 
 @dataclass(frozen=True)
@@ -185,8 +194,16 @@ class RiverLimits:
     repeat: int = 40
 
     #: the fields that are alarm lines (log units), scaled together by :meth:`scaled`
-    LINES: ClassVar[tuple[str, ...]] = ("spike_speed", "spike_rpm", "spike_speed_low", "spike_rpm_low",
-                                        "noise_speed", "noise_rpm", "drift", "stuck")
+    LINES: ClassVar[tuple[str, ...]] = (
+        "spike_speed",
+        "spike_rpm",
+        "spike_speed_low",
+        "spike_rpm_low",
+        "noise_speed",
+        "noise_rpm",
+        "drift",
+        "stuck",
+    )
 
     def scaled(self, factor: float) -> RiverLimits:
         """These limits with every alarm line multiplied by ``factor`` (for a recall/false-alarm curve).
@@ -198,8 +215,20 @@ class RiverLimits:
 
 
 class _RuleState:
-    __slots__ = ("prev_xy", "dt_mean", "rpm_run", "speed_run", "run_rpm", "run_thr", "run_gear", "prev_rpm",
-                 "prev_speed", "speed_flagged", "last_t", "shared_run")
+    __slots__ = (
+        "prev_xy",
+        "dt_mean",
+        "rpm_run",
+        "speed_run",
+        "run_rpm",
+        "run_thr",
+        "run_gear",
+        "prev_rpm",
+        "prev_speed",
+        "speed_flagged",
+        "last_t",
+        "shared_run",
+    )
 
     def __init__(self) -> None:
         self.prev_xy: tuple[float, float, float] | None = None  # t, x, y
@@ -216,8 +245,14 @@ class _RuleState:
         self.shared_run = 0  # samples in a row with none of the stream's sample times missing
 
 
-class RuleChecker:
-    """Physical rule checks with a little per-driver state (previous position, runs)."""
+class RuleChecker(PerDriverState):
+    """Physical rule checks with a little per-driver state (previous position, runs).
+
+    The sample times of the stream (every car's, for the dropout rule) are shared, not per
+    driver: a consumer that takes a driver over learns them again from its own stream.
+    """
+
+    _per_driver_attr = "_state"
 
     def __init__(self, limits: RuleLimits | None = None) -> None:
         self.limits = limits or RuleLimits()
@@ -274,8 +309,12 @@ class RuleChecker:
         if thr != THROTTLE_SENTINEL and not 0 <= thr <= lim.throttle_max:
             hits.append(("out_of_range", f"throttle={thr:g} % outside 0-{lim.throttle_max:g}"))
         if speed < lim.slow_max_speed and rpm >= lim.slow_min_rpm and 2 <= gear <= lim.gear_max:
-            hits.append(("speed_rpm_mismatch", f"speed {speed:.0f} km/h at {rpm:.0f} rpm in gear {gear:g} "
-                                               "(no gearbox allows it)"))
+            hits.append(
+                (
+                    "speed_rpm_mismatch",
+                    f"speed {speed:.0f} km/h at {rpm:.0f} rpm in gear {gear:g} (no gearbox allows it)",
+                )
+            )
         elif speed >= lim.fast_min_speed and 0 <= rpm < lim.fast_max_rpm:
             hits.append(("speed_rpm_mismatch", f"speed {speed:.0f} km/h with the engine at {rpm:.0f} rpm"))
         typical = st.dt_mean.get()
@@ -287,14 +326,23 @@ class RuleChecker:
                 st.dt_mean.update(dt)
             # a car missing from entries of the stream the other cars are in (only where the cars share times)
             if missed >= lim.dropout_samples and st.shared_run >= lim.dropout_shared:
-                hits.append(("dropout", f"{missed} samples missing before this one ({dt:.2f} s gap; the other "
-                                        "cars' stream has them)"))
+                hits.append(
+                    (
+                        "dropout",
+                        f"{missed} samples missing before this one ({dt:.2f} s gap; the other cars' stream has them)",
+                    )
+                )
         st.shared_run = st.shared_run + 1 if missed == 0 else 0
         if dt > 0 and dt <= lim.dropout_min_s:
             acc = feats["accel"]
             if abs(acc) > lim.accel_max:
-                hits.append(("spike", f"speed changed {feats['d_speed']:+.0f} km/h in {dt:.2f} s "
-                                      f"({abs(acc):.0f} m/s^2 > {lim.accel_max:g})"))
+                hits.append(
+                    (
+                        "spike",
+                        f"speed changed {feats['d_speed']:+.0f} km/h in {dt:.2f} s "
+                        f"({abs(acc):.0f} m/s^2 > {lim.accel_max:g})",
+                    )
+                )
             if abs(feats["d_rpm"]) > lim.rpm_step_max:
                 hits.append(("spike", f"rpm changed {feats['d_rpm']:+.0f} in one sample (> {lim.rpm_step_max:g})"))
         # position jump: distance between consecutive (x, y) vs what the speed allows
@@ -305,8 +353,13 @@ class RuleChecker:
                 moved = math.hypot(x - prev[1], y - prev[2])
                 allowed = lim.position_factor * max(speed, 0.0) / 3.6 * (t - prev[0]) + lim.position_slack_m
                 if moved > allowed:
-                    hits.append(("position_jump", f"car moved {moved:.0f} m in {t - prev[0]:.2f} s "
-                                                  f"at {speed:.0f} km/h (> {allowed:.0f} m possible)"))
+                    hits.append(
+                        (
+                            "position_jump",
+                            f"car moved {moved:.0f} m in {t - prev[0]:.2f} s "
+                            f"at {speed:.0f} km/h (> {allowed:.0f} m possible)",
+                        )
+                    )
             st.prev_xy = (t, x, y)
         # stuck sensor: an identical value, sample after sample, while the car clearly moves
         moving = speed >= lim.stuck_min_speed
@@ -335,9 +388,14 @@ class RuleChecker:
             thr_moved = st.run_thr[1] - st.run_thr[0]
             if spread > lim.stuck_rpm_spread or thr_moved >= lim.stuck_throttle_spread or len(st.run_gear) > 1:
                 if st.speed_flagged % lim.stuck_repeat == 0:
-                    hits.append(("stuck_sensor", f"speed frozen at {speed:g} km/h for {st.speed_run + 1} samples "
-                                                 f"while rpm spans {spread:.0%}, throttle {thr_moved:.0f} % and "
-                                                 f"{len(st.run_gear)} gear(s)"))
+                    hits.append(
+                        (
+                            "stuck_sensor",
+                            f"speed frozen at {speed:g} km/h for {st.speed_run + 1} samples "
+                            f"while rpm spans {spread:.0%}, throttle {thr_moved:.0f} % and "
+                            f"{len(st.run_gear)} gear(s)",
+                        )
+                    )
                 st.speed_flagged += 1
         return hits
 
@@ -377,8 +435,12 @@ def _bump(p: Sequence[float], q: Sequence[float], r: Sequence[float], j: int) ->
 
 #: The River residuals: (kind, channel) -> the RiverLimits field holding its alarm line.
 RIVER_RESIDUALS: dict[tuple[str, str], str] = {
-    ("spike", "speed"): "spike_speed", ("spike", "rpm"): "spike_rpm", ("noise", "speed"): "noise_speed",
-    ("noise", "rpm"): "noise_rpm", ("drift", "speed/rpm"): "drift", ("stuck_sensor", "speed"): "stuck",
+    ("spike", "speed"): "spike_speed",
+    ("spike", "rpm"): "spike_rpm",
+    ("noise", "speed"): "noise_speed",
+    ("noise", "rpm"): "noise_rpm",
+    ("drift", "speed/rpm"): "drift",
+    ("stuck_sensor", "speed"): "stuck",
     ("stuck_sensor", "rpm"): "stuck",
 }
 
@@ -425,12 +487,19 @@ class ResidualModel(RiverAnomalyDetector):
 
     def __init__(self, limits: RiverLimits | None = None) -> None:
         self.limits = lim = limits or RiverLimits()
-        self._buf: deque[tuple[float, float, float, float, float]] = deque(maxlen=5)  # t, log speed, log rpm, gear, speed
-        self._noise = (stats.RollingQuantile(q=0.5, window_size=lim.noise_window),
-                       stats.RollingQuantile(q=0.5, window_size=lim.noise_window_rpm))
+        self._buf: deque[tuple[float, float, float, float, float]] = deque(
+            maxlen=5
+        )  # t, log speed, log rpm, gear, speed
+        self._noise = (
+            stats.RollingQuantile(q=0.5, window_size=lim.noise_window),
+            stats.RollingQuantile(q=0.5, window_size=lim.noise_window_rpm),
+        )
         self._drift = stats.RollingQuantile(q=0.5, window_size=lim.drift_window)
         self._counts = [0, 0, 0]  # samples in the noise (speed, rpm) and drift windows
-        self._runs: list[list[float]] = [[math.nan, 0, 0.0], [math.nan, 0, 0.0]]  # speed, rpm: value, run, ratio at start
+        self._runs: list[list[float]] = [
+            [math.nan, 0, 0.0],
+            [math.nan, 0, 0.0],
+        ]  # speed, rpm: value, run, ratio at start
         self._levels: dict[int, Any] = {}  # gear -> River stats.Mean, then stats.EWMean
         self._level_n: dict[int, int] = {}
         self._lines = tuple(getattr(lim, f) for f in RIVER_RESIDUALS.values())
@@ -472,15 +541,26 @@ class ResidualModel(RiverAnomalyDetector):
         a, b = w[1], w[3]
         # a peak or dip that sticks out more than either neighbour does from its own neighbours
         # (a glitch also pulls the parabola of the samples next to it: they are not to blame)
-        peak_s = ((c[1] > a[1] and c[1] > b[1]) or (c[1] < a[1] and c[1] < b[1])) \
-            and abs(e_s) >= max(_bump(w[0], a, c, 1), _bump(c, b, w[4], 1))
-        peak_r = ((c[2] > a[2] and c[2] > b[2]) or (c[2] < a[2] and c[2] < b[2])) \
-            and abs(e_r) >= max(_bump(w[0], a, c, 2), _bump(c, b, w[4], 2))
+        peak_s = ((c[1] > a[1] and c[1] > b[1]) or (c[1] < a[1] and c[1] < b[1])) and abs(e_s) >= max(
+            _bump(w[0], a, c, 1), _bump(c, b, w[4], 1)
+        )
+        peak_r = ((c[2] > a[2] and c[2] > b[2]) or (c[2] < a[2] and c[2] < b[2])) and abs(e_r) >= max(
+            _bump(w[0], a, c, 2), _bump(c, b, w[4], 2)
+        )
         ratio = c[2] - c[1]
         apart = min(abs(ratio - (a[2] - a[1])), abs(ratio - (b[2] - b[1])))
         gear = c[3] if a[3] == c[3] == b[3] else math.nan
-        return (c[0], e_s, e_r, abs(e_s) if peak_s else 0.0, min(abs(e_r), apart) if peak_r else 0.0, ratio, gear,
-                c[4], c[3])
+        return (
+            c[0],
+            e_s,
+            e_r,
+            abs(e_s) if peak_s else 0.0,
+            min(abs(e_r), apart) if peak_r else 0.0,
+            ratio,
+            gear,
+            c[4],
+            c[3],
+        )
 
     def score_one(self, x: Mapping[str, float]) -> float:  # type: ignore[override]
         c = self._centre(x)
@@ -510,8 +590,11 @@ class ResidualModel(RiverAnomalyDetector):
         ratio = math.log(max(x["rpm"], 1.0)) - math.log(max(x["speed"], 1.0))
         gear = x["gear"]
         level = self._levels.get(int(gear)) if gear == gear else None
-        off = abs(ratio - level.get()) if level is not None and self._level_n.get(int(gear), 0) >= lim.warmup \
+        off = (
+            abs(ratio - level.get())
+            if level is not None and self._level_n.get(int(gear), 0) >= lim.warmup
             else math.inf
+        )
         out = [0.0, 0.0]
         for j, v in enumerate((x["speed"], x["rpm"])):
             value, run, start = self._runs[j]
@@ -587,30 +670,39 @@ class ResidualModel(RiverAnomalyDetector):
         kind, channel = list(RIVER_RESIDUALS)[i]
         raw = score * self._used[i]
         if kind == "spike" and c is not None:
-            text = (f"{channel} at t={c[0]:.2f} s sticks out of its neighbours by {math.expm1(raw):.0%}"
-                    + (" and of their speed/rpm ratio" if channel == "rpm" else ""))
+            text = f"{channel} at t={c[0]:.2f} s sticks out of its neighbours by {math.expm1(raw):.0%}" + (
+                " and of their speed/rpm ratio" if channel == "rpm" else ""
+            )
         elif kind == "noise" and channel == "rpm" and score > self._windowed[1] / self._used[i]:
-            text = (f"rpm has {sum(self._burst) + 1} peaks past {self.limits.noise_burst_fraction:.0%} of its spike "
-                    f"line within {self.limits.noise_burst_window} samples")
+            text = (
+                f"rpm has {sum(self._burst) + 1} peaks past {self.limits.noise_burst_fraction:.0%} of its spike "
+                f"line within {self.limits.noise_burst_window} samples"
+            )
         elif kind == "noise":
             n = self.limits.noise_window if channel == "speed" else self.limits.noise_window_rpm
             text = f"{channel} jitters by {math.expm1(raw):.1%} (median over {n} samples)"
         elif kind == "stuck_sensor":
             run = self._runs[0 if channel == "speed" else 1]
-            text = (f"{channel} has kept the value {run[0]:g} for {int(run[1]) + 1} samples while the speed/rpm "
-                    f"ratio moved {math.expm1(raw):.0%}")
+            text = (
+                f"{channel} has kept the value {run[0]:g} for {int(run[1]) + 1} samples while the speed/rpm "
+                f"ratio moved {math.expm1(raw):.0%}"
+            )
         else:
-            text = (f"speed/rpm ratio is {math.expm1(abs(self._windowed[2])):.0%} off the value learnt for "
-                    f"each gear (median over {self.limits.drift_window} steady-gear samples)")
+            text = (
+                f"speed/rpm ratio is {math.expm1(abs(self._windowed[2])):.0%} off the value learnt for "
+                f"each gear (median over {self.limits.drift_window} steady-gear samples)"
+            )
         return RiverAlarm(kind, channel, score, f"River: {text} ({score:.1f}x its alarm line)")
 
 
-class RiverDetector:
+class RiverDetector(PerDriverState):
     """One :class:`ResidualModel` per driver.
 
     Args:
         limits: the residuals' alarm lines.
     """
+
+    _per_driver_attr = "_models"
 
     def __init__(self, limits: RiverLimits | None = None) -> None:
         self.limits = limits or RiverLimits()
@@ -666,8 +758,14 @@ class AnomalyDetector:
         rules: run the rule checks (``False``: River and notes only; for evaluation).
     """
 
-    def __init__(self, limits: RuleLimits | None = None, *, river_limits: RiverLimits | None = None,
-                 river: bool = True, rules: bool = True) -> None:
+    def __init__(
+        self,
+        limits: RuleLimits | None = None,
+        *,
+        river_limits: RiverLimits | None = None,
+        river: bool = True,
+        rules: bool = True,
+    ) -> None:
         self.rules = RuleChecker(limits)
         self.river = RiverDetector(river_limits) if river else None
         self.use_rules = rules
@@ -678,13 +776,34 @@ class AnomalyDetector:
         if self.river is not None:
             self.river.reset()
 
+    def driver_state(self, driver: str) -> tuple[Any, Any]:
+        """One driver's rule and River state (:class:`f1live.processors.DriverStateful`)."""
+        return self.rules.driver_state(driver), None if self.river is None else self.river.driver_state(driver)
+
+    def restore_driver(self, driver: str, state: tuple[Any, Any]) -> None:
+        self.rules.restore_driver(driver, state[0])
+        if self.river is not None:
+            self.river.restore_driver(driver, state[1])
+
+    def forget_driver(self, driver: str) -> None:
+        self.rules.forget_driver(driver)
+        if self.river is not None:
+            self.river.forget_driver(driver)
+
     def update(self, msg: Mapping[str, Any], feats: Mapping[str, float]) -> dict[str, Any]:
         """Result dict for one message (see the module docstring for the keys)."""
         quality: str | None = None
         if msg.get("lap_number") is None:
             self.rules.observe(msg)
-            return {"anomaly": False, "anomaly_score": 0.0, "anomaly_type": None, "anomaly_reason": None,
-                    "anomaly_source": None, "quality": "not_racing", "quality_reason": QUALITY_NOTES["not_racing"]}
+            return {
+                "anomaly": False,
+                "anomaly_score": 0.0,
+                "anomaly_type": None,
+                "anomaly_reason": None,
+                "anomaly_source": None,
+                "quality": "not_racing",
+                "quality_reason": QUALITY_NOTES["not_racing"],
+            }
         gear, thr = feats["gear"], feats["throttle"]
         gear_ok = 0 <= gear <= self.rules.limits.gear_max
         if not gear_ok:
@@ -694,12 +813,24 @@ class AnomalyDetector:
         hits = self.rules.check(msg, feats) if self.use_rules else []
         score, alarm = 0.0, None
         if self.river is not None and not msg.get("in_pit"):
-            x = {"speed": feats["speed"], "rpm": feats["rpm"], "gear": gear if gear_ok else math.nan,
-                 "throttle": thr, "brake": feats["brake"], "t": _float(msg.get("session_time"))}
+            x = {
+                "speed": feats["speed"],
+                "rpm": feats["rpm"],
+                "gear": gear if gear_ok else math.nan,
+                "throttle": thr,
+                "brake": feats["brake"],
+                "t": _float(msg.get("session_time")),
+            }
             score, alarm = self.river.update(str(msg.get("driver")), x)
-        out: dict[str, Any] = {"anomaly": False, "anomaly_score": _unit(score), "anomaly_type": None,
-                               "anomaly_reason": None, "anomaly_source": None, "quality": quality,
-                               "quality_reason": QUALITY_NOTES[quality] if quality else None}
+        out: dict[str, Any] = {
+            "anomaly": False,
+            "anomaly_score": _unit(score),
+            "anomaly_type": None,
+            "anomaly_reason": None,
+            "anomaly_source": None,
+            "quality": quality,
+            "quality_reason": QUALITY_NOTES[quality] if quality else None,
+        }
         if not hits and alarm is None:
             return out
         reasons = [h[1] for h in hits]
@@ -710,6 +841,11 @@ class AnomalyDetector:
             score = max(score, alarm.score)
         kinds = sorted(set(kinds), key=ANOMALY_TYPES.index)
         source = "river+rule" if (hits and alarm) else ("rule" if hits else "river")
-        out.update(anomaly=True, anomaly_score=1.0 if hits else _unit(score), anomaly_type=kinds[0],
-                   anomaly_reason="; ".join(reasons), anomaly_source=source)
+        out.update(
+            anomaly=True,
+            anomaly_score=1.0 if hits else _unit(score),
+            anomaly_type=kinds[0],
+            anomaly_reason="; ".join(reasons),
+            anomaly_source=source,
+        )
         return out

@@ -144,9 +144,14 @@ class ReplayCache:
         meta: metadata (export sidecar / ``SessionData.meta``) -- source, simulated, ...
     """
 
-    def __init__(self, data: dict[str, np.ndarray], masks: dict[str, np.ndarray],
-                 categories: dict[str, np.ndarray], meta: dict[str, Any] | None = None,
-                 origin: str = "<frame>") -> None:
+    def __init__(
+        self,
+        data: dict[str, np.ndarray],
+        masks: dict[str, np.ndarray],
+        categories: dict[str, np.ndarray],
+        meta: dict[str, Any] | None = None,
+        origin: str = "<frame>",
+    ) -> None:
         self._data = data
         self._masks = masks
         self._cats = categories
@@ -156,8 +161,9 @@ class ReplayCache:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, *, meta: dict[str, Any] | None = None,
-                   origin: str = "<frame>") -> ReplayCache:
+    def from_frame(
+        cls, df: pd.DataFrame, *, meta: dict[str, Any] | None = None, origin: str = "<frame>"
+    ) -> ReplayCache:
         """Validate, coerce to the schema, sort (warning when needed) and store as columns.
 
         Raises ``ValueError`` naming ``origin`` for: no rows, missing columns (named),
@@ -167,8 +173,10 @@ class ReplayCache:
             raise ValueError(f"{origin} is empty: no telemetry rows")
         miss = missing_columns(df.columns)
         if miss:
-            raise ValueError(f"missing columns {miss} in {origin}; expected the f1live telemetry "
-                             f"schema (required: {', '.join(REQUIRED_COLUMNS)})")
+            raise ValueError(
+                f"missing columns {miss} in {origin}; expected the f1live telemetry "
+                f"schema (required: {', '.join(REQUIRED_COLUMNS)})"
+            )
         for c in ("session_time", "date"):
             check_timestamps(df[c], c, origin)
         tel = coerce_frame(df, origin=origin)
@@ -180,8 +188,13 @@ class ReplayCache:
         order = np.lexsort((dinv, t))
         if np.any(order != np.arange(len(order))):
             moved = int(np.count_nonzero(order != np.arange(len(order))))
-            _log.warning("%s is not in time order (%d of %d rows out of place); sorted by "
-                         "session_time then driver, nothing dropped", origin, moved, len(order))
+            _log.warning(
+                "%s is not in time order (%d of %d rows out of place); sorted by "
+                "session_time then driver, nothing dropped",
+                origin,
+                moved,
+                len(order),
+            )
             tel = tel.take(order).reset_index(drop=True)
         data: dict[str, np.ndarray] = {}
         masks: dict[str, np.ndarray] = {}
@@ -198,7 +211,8 @@ class ReplayCache:
             elif FIELDS[c].masked:  # nullable integer / boolean
                 m = s.isna().to_numpy()
                 data[c] = s.fillna(0 if FIELDS[c].numpy_dtype != "bool" else False).to_numpy(
-                    dtype=FIELDS[c].numpy_dtype)
+                    dtype=FIELDS[c].numpy_dtype
+                )
                 if m.any():
                     masks[c] = m
             else:
@@ -231,8 +245,7 @@ class ReplayCache:
         return cls.from_frame(df, meta=read_sidecar(p), origin=str(p))
 
     @classmethod
-    def from_arrow(cls, table: Any, *, meta: dict[str, Any] | None = None,
-                   origin: str = "<arrow>") -> ReplayCache:
+    def from_arrow(cls, table: Any, *, meta: dict[str, Any] | None = None, origin: str = "<arrow>") -> ReplayCache:
         """From a ``pyarrow.Table`` with the schema's columns (same checks as :meth:`from_frame`)."""
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -241,8 +254,10 @@ class ReplayCache:
             raise ValueError(f"{origin} is empty: no telemetry rows")
         miss = missing_columns(table.column_names)
         if miss:
-            raise ValueError(f"missing columns {miss} in {origin}; expected the f1live telemetry "
-                             f"schema (required: {', '.join(REQUIRED_COLUMNS)})")
+            raise ValueError(
+                f"missing columns {miss} in {origin}; expected the f1live telemetry "
+                f"schema (required: {', '.join(REQUIRED_COLUMNS)})"
+            )
         n = table.num_rows
         data: dict[str, np.ndarray] = {}
         masks: dict[str, np.ndarray] = {}
@@ -290,16 +305,21 @@ class ReplayCache:
                 else:
                     data[c] = col.cast(pa.from_numpy_dtype(np.dtype(dt))).to_numpy(zero_copy_only=False)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError) as exc:
-                raise ValueError(f"column {c!r} in {origin} cannot be read as {dt} "
-                                 f"({f.unit or 'no unit'}): {exc}") from None
+                raise ValueError(
+                    f"column {c!r} in {origin} cannot be read as {dt} ({f.unit or 'no unit'}): {exc}"
+                ) from None
         t = data["session_time"]
         if np.isnan(t).any():
             check_timestamps(pd.Series(t), "session_time", origin)
         order = _time_order(t, data["driver"], cats["driver"])
         if order is not None:
-            _log.warning("%s is not in time order (%d of %d rows out of place); sorted by "
-                         "session_time then driver, nothing dropped", origin,
-                         int(np.count_nonzero(order != np.arange(n))), n)
+            _log.warning(
+                "%s is not in time order (%d of %d rows out of place); sorted by "
+                "session_time then driver, nothing dropped",
+                origin,
+                int(np.count_nonzero(order != np.arange(n))),
+                n,
+            )
             data = {k: v[order] for k, v in data.items()}
             masks = {k: v[order] for k, v in masks.items()}
         return cls(data, masks, cats, meta=meta, origin=origin)
@@ -353,8 +373,10 @@ class ReplayCache:
             if code < 0:
                 continue
             team = teams[self._data["team"][i]] if teams is not None else None
-            out[str(self._cats["driver"][code])] = {"team": None if team is None else str(team),
-                                                    "number": int(self._data["driver_number"][i])}
+            out[str(self._cats["driver"][code])] = {
+                "team": None if team is None else str(team),
+                "number": int(self._data["driver_number"][i]),
+            }
         return out
 
     @property
@@ -481,16 +503,20 @@ class ReplayCache:
     def iter_tuples(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[float, tuple[Any, ...]]]:
         """Like :meth:`iter_rows` but each row is a tuple in :attr:`columns` order (~4x faster)."""
         n = len(self) if stop is None else min(stop, len(self))
-        return chain.from_iterable(zip(delays, zip(*self._block(b0, b1), strict=True), strict=True)
-                                   for b0, b1, delays in self._delay_blocks(start, n))
+        return chain.from_iterable(
+            zip(delays, zip(*self._block(b0, b1), strict=True), strict=True)
+            for b0, b1, delays in self._delay_blocks(start, n)
+        )
 
     def iter_batches(self, batch_rows: int = 65536, start: int = 0) -> Iterator[dict[str, np.ndarray]]:
         """Yield dicts of numpy column slices (views, text as decoded object arrays) -- fastest access."""
         t = self._data["session_time"]
         for b0 in range(max(start, 0), len(self), batch_rows):
             b1 = min(b0 + batch_rows, len(self))
-            out = {c: (self._cats[c][self._data[c][b0:b1]] if c in self._cats else self._data[c][b0:b1])
-                   for c in self.columns}
+            out = {
+                c: (self._cats[c][self._data[c][b0:b1]] if c in self._cats else self._data[c][b0:b1])
+                for c in self.columns
+            }
             out["delay_s"] = np.diff(t[b0:b1], prepend=t[b0 - 1] if b0 > start else t[b0])
             yield out
 
@@ -501,8 +527,13 @@ class ReplayCache:
         meta = dict(self.meta)
         return ReplayCache(data, masks, self._cats, meta=meta, origin=self.origin)
 
-    def filter(self, drivers: Iterable[str] | None = None, laps: Iterable[int] | None = None,
-               start: float | None = None, end: float | None = None) -> ReplayCache:
+    def filter(
+        self,
+        drivers: Iterable[str] | None = None,
+        laps: Iterable[int] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> ReplayCache:
         """A new cache with only these drivers / laps / session-time window ``[start, end]``."""
         keep = np.ones(len(self), dtype=bool)
         if drivers is not None:
@@ -554,8 +585,10 @@ class ReplayCache:
         if sp.kind == "time":
             t = self._data["session_time"]
             if not t[0] - 1e-9 <= float(sp.value or 0.0) <= t[-1]:
-                raise ValueError(f"replay start {sp}: outside the data's session time "
-                                 f"{format_session_time(t[0])}-{format_session_time(t[-1])}")
+                raise ValueError(
+                    f"replay start {sp}: outside the data's session time "
+                    f"{format_session_time(t[0])}-{format_session_time(t[-1])}"
+                )
             return self.index_of_time(float(sp.value or 0.0))
         start_t = race_start_time(self.meta)
         if start_t is not None:
@@ -610,9 +643,11 @@ def _row_maker(columns: tuple[str, ...]) -> Callable[[list[list[Any]], dict[str,
     """
     args = [f"a{i}" for i in range(len(columns))]
     body = "".join(f"        d[{c!r}] = {a}\n" for c, a in zip(columns, args, strict=True))
-    src = (f"def make(block, template):\n    out = []\n    app = out.append\n    copy = template.copy\n"
-           f"    for {', '.join(args)}, in zip(*block):\n        d = copy()\n{body}        app(d)\n"
-           f"    return out\n")
+    src = (
+        f"def make(block, template):\n    out = []\n    app = out.append\n    copy = template.copy\n"
+        f"    for {', '.join(args)}, in zip(*block):\n        d = copy()\n{body}        app(d)\n"
+        f"    return out\n"
+    )
     ns: dict[str, Any] = {}
     exec(compile(src, f"<ReplayCache rows {len(columns)} columns>", "exec"), ns)  # noqa: S102 - generated from field names
     return ns["make"]

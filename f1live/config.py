@@ -151,7 +151,5 @@ def _parse(name: str, type_: object, raw: str) -> object:
         if "Path" in t:
             return Path(raw).expanduser()
     except ValueError:
-        raise ValueError(
-            f"environment variable F1LIVE_{name.upper()}={raw!r} is not a valid {t}"
-        ) from None
+        raise ValueError(f"environment variable F1LIVE_{name.upper()}={raw!r} is not a valid {t}") from None
     return raw

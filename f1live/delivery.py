@@ -38,6 +38,8 @@ class DeliveryTracker:
         self.last: dict[tuple[str, str], int] = {}
         self.first: dict[tuple[str, str], int] = {}
         self.count: dict[tuple[str, str], int] = {}
+        #: after a :meth:`resume` behind what was accepted: the old position (see :meth:`replayed`)
+        self.replay_upto: dict[tuple[str, str], int] = {}
         self.gaps: dict[tuple[str, str], list[tuple[int, int]]] = {}
         self.duplicates = 0
 
@@ -58,6 +60,57 @@ class DeliveryTracker:
             self.last[k] = seq
             self.count[k] = self.count.get(k, 0) + 1
             return True
+
+    def advance(self, run: str, driver: str, seq: int) -> bool:
+        """Like :meth:`accept` for a message replayed to rebuild state, which is neither
+        counted nor a gap: True if it is past the last seen one (then it becomes the last).
+
+        >>> t = DeliveryTracker()
+        >>> t.advance("r1", "VER", 7), t.advance("r1", "VER", 7), t.accept("r1", "VER", 8), t.gaps
+        (True, False, True, {})
+        """
+        k = (run, driver)
+        with self._lock:
+            last = self.last.get(k)
+            if last is not None and seq <= last:
+                return False
+            self.last[k] = seq
+            return True
+
+    def positions(self, drivers: set[str] | frozenset[str]) -> dict[tuple[str, str], int]:
+        """The last seq per ``(run, driver)`` of ``drivers`` (to hand them to another consumer)."""
+        with self._lock:
+            return {k: s for k, s in self.last.items() if k[1] in drivers}
+
+    def resume(self, positions: Mapping[tuple[str, str], int]) -> None:
+        """Continue from a checkpoint's :meth:`positions`: the next seq of each is new, no gap.
+
+        Where this tracker had already accepted further (a consumer given back partitions it
+        owned, from an older checkpoint), those messages stay accepted: until the old position
+        they come again only to rebuild the analysis state (:meth:`replayed`), never counted twice.
+
+        >>> t = DeliveryTracker()
+        >>> [t.accept("r1", "VER", s) for s in range(5)] == [True] * 5
+        True
+        >>> t.resume({("r1", "VER"): 2})
+        >>> t.replayed("r1", "VER", 4), t.advance("r1", "VER", 3), t.advance("r1", "VER", 4)
+        (True, True, True)
+        >>> t.replayed("r1", "VER", 5)
+        False
+        >>> t.per_driver(), t.accept("r1", "VER", 5), t.gaps
+        ({'VER': 5}, True, {})
+        """
+        with self._lock:
+            for k, seq in positions.items():
+                prior = self.last.get(k)
+                if prior is not None and prior > seq:
+                    self.replay_upto[k] = max(prior, self.replay_upto.get(k, prior))
+                self.last[k] = seq
+
+    def replayed(self, run: str, driver: str, seq: int) -> bool:
+        """True for a message accepted before a :meth:`resume` went back past it (rebuild only)."""
+        upto = self.replay_upto.get((run, driver))
+        return upto is not None and seq <= upto
 
     def runs(self) -> list[str]:
         with self._lock:
@@ -99,17 +152,23 @@ class DeliveryReport:
         """A plain-text table, one line per driver."""
         lines = [f"{'driver':<7}{'produced':>9}{'consumed':>9}{'missing':>8}{'gaps':>6}  status"]
         for d, r in sorted(self.per_driver.items()):
-            lines.append(f"{d:<7}{r['produced']:>9}{r['consumed']:>9}{r['missing']:>8}{len(r['gaps']):>6}  "
-                         f"{'ok' if r['ok'] else 'MISMATCH'}")
-        lines.append(f"total: produced {self.produced}, consumed {self.consumed}, duplicates dropped "
-                     f"{self.duplicates} -> {'OK' if self.ok else 'NOT OK'}")
+            lines.append(
+                f"{d:<7}{r['produced']:>9}{r['consumed']:>9}{r['missing']:>8}{len(r['gaps']):>6}  "
+                f"{'ok' if r['ok'] else 'MISMATCH'}"
+            )
+        lines.append(
+            f"total: produced {self.produced}, consumed {self.consumed}, duplicates dropped "
+            f"{self.duplicates} -> {'OK' if self.ok else 'NOT OK'}"
+        )
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.table()
 
 
-def delivery_report(produced: Mapping[str, int] | Any, tracker: DeliveryTracker, run_id: str | None = None) -> DeliveryReport:
+def delivery_report(
+    produced: Mapping[str, int] | Any, tracker: DeliveryTracker, run_id: str | None = None
+) -> DeliveryReport:
     """Compare ``produced`` (driver -> messages, or a ProducerSummary) with ``tracker``.
 
     A driver is ok when the consumed count equals the produced count, the first seq is
@@ -127,8 +186,14 @@ def delivery_report(produced: Mapping[str, int] | Any, tracker: DeliveryTracker,
         last = max((tracker.last[k] for k in keys), default=None)
         p = int(produced.get(d, 0))
         ok = consumed == p and not gaps and (p == 0 or last == p - 1)
-        per[d] = {"produced": p, "consumed": consumed, "missing": max(p - consumed, 0),
-                  "last_seq": last, "gaps": gaps, "ok": ok}
+        per[d] = {
+            "produced": p,
+            "consumed": consumed,
+            "missing": max(p - consumed, 0),
+            "last_seq": last,
+            "gaps": gaps,
+            "ok": ok,
+        }
     return DeliveryReport(
         run_id=run_id,
         ok=all(r["ok"] for r in per.values()) and bool(per),

@@ -94,10 +94,17 @@ def driver_alerts(t: np.ndarray, on: np.ndarray, rules: AlertRules) -> tuple[np.
     return np.asarray(notes, dtype=float), hours
 
 
-def event_metrics(rows: pd.DataFrame, events: pd.DataFrame, threshold: float, *,
-                  rules: AlertRules = AlertRules(), n_boot: int = 0, seed: int = 0,
-                  score: str = "score", _sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                  ) -> dict[str, Any]:
+def event_metrics(
+    rows: pd.DataFrame,
+    events: pd.DataFrame,
+    threshold: float,
+    *,
+    rules: AlertRules = AlertRules(),
+    n_boot: int = 0,
+    seed: int = 0,
+    score: str = "score",
+    _sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> dict[str, Any]:
     """Announced events, lead times and false alerts per driver-hour of one score at one threshold.
 
     Args:
@@ -159,7 +166,8 @@ def event_metrics(rows: pd.DataFrame, events: pd.DataFrame, threshold: float, *,
         out["lead_s_median_ci"] = _ci(np.asarray(leads, float), np.median, n_boot, rng)
         pd_arr = np.array([[v["false_alerts"], v["hours"]] for v in per_driver.values()], dtype=float)
         out["false_alerts_per_driver_hour_ci"] = _ci(
-            pd_arr, lambda x: x[:, 0].sum() / x[:, 1].sum() if x[:, 1].sum() > 0 else np.nan, n_boot, rng)
+            pd_arr, lambda x: x[:, 0].sum() / x[:, 1].sum() if x[:, 1].sum() > 0 else np.nan, n_boot, rng
+        )
     return out
 
 
@@ -171,8 +179,14 @@ def _sort_rows(rows: pd.DataFrame, score: str) -> tuple[np.ndarray, np.ndarray, 
     return drivers[order], times[order], scores[order]
 
 
-def alert_curve(rows: pd.DataFrame, events: pd.DataFrame, thresholds: Sequence[float] | None = None, *,
-                rules: AlertRules = AlertRules(), score: str = "score") -> pd.DataFrame:
+def alert_curve(
+    rows: pd.DataFrame,
+    events: pd.DataFrame,
+    thresholds: Sequence[float] | None = None,
+    *,
+    rules: AlertRules = AlertRules(),
+    score: str = "score",
+) -> pd.DataFrame:
     """Announced fraction vs false alerts per driver-hour over a range of thresholds.
 
     The default thresholds are quantiles of the score (so every score gets a full curve).
@@ -188,13 +202,30 @@ def alert_curve(rows: pd.DataFrame, events: pd.DataFrame, thresholds: Sequence[f
     out = []
     for thr in grid:
         m = event_metrics(rows, events, float(thr), rules=rules, score=score, _sorted=pre)
-        out.append({k: m[k] for k in ("threshold", "events", "announced", "announced_fraction",
-                                      "false_alerts_per_driver_hour", "lead_s_median")})
+        out.append(
+            {
+                k: m[k]
+                for k in (
+                    "threshold",
+                    "events",
+                    "announced",
+                    "announced_fraction",
+                    "false_alerts_per_driver_hour",
+                    "lead_s_median",
+                )
+            }
+        )
     return pd.DataFrame(out)
 
 
-def choose_alert_threshold(rows: pd.DataFrame, events: pd.DataFrame, *, max_false_per_hour: float = 2.0,
-                           rules: AlertRules = AlertRules(), score: str = "score") -> tuple[float, pd.DataFrame]:
+def choose_alert_threshold(
+    rows: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    max_false_per_hour: float = 2.0,
+    rules: AlertRules = AlertRules(),
+    score: str = "score",
+) -> tuple[float, pd.DataFrame]:
     """The threshold announcing the most events at no more than ``max_false_per_hour`` (ties: higher threshold).
 
     Used on *training* predictions (out-of-fold) only. When no threshold meets the
@@ -209,8 +240,13 @@ def choose_alert_threshold(rows: pd.DataFrame, events: pd.DataFrame, *, max_fals
     return float(best["threshold"]), curve
 
 
-def pooled_event_metrics(parts: Sequence[tuple[pd.DataFrame, pd.DataFrame]], threshold: float, *,
-                         rules: AlertRules = AlertRules(), score: str = "score") -> dict[str, Any]:
+def pooled_event_metrics(
+    parts: Sequence[tuple[pd.DataFrame, pd.DataFrame]],
+    threshold: float,
+    *,
+    rules: AlertRules = AlertRules(),
+    score: str = "score",
+) -> dict[str, Any]:
     """:func:`event_metrics` summed over several sessions (drivers of different races are different units)."""
     counts: dict[str, float] = {"events": 0, "announced": 0, "false_alerts": 0, "driver_hours": 0.0}
     for rows, events in parts:
@@ -219,8 +255,9 @@ def pooled_event_metrics(parts: Sequence[tuple[pd.DataFrame, pd.DataFrame]], thr
             counts[k] += m[k]
     tot: dict[str, float | None] = dict(counts)
     tot["announced_fraction"] = counts["announced"] / counts["events"] if counts["events"] else None
-    tot["false_alerts_per_driver_hour"] = (counts["false_alerts"] / counts["driver_hours"]
-                                           if counts["driver_hours"] else None)
+    tot["false_alerts_per_driver_hour"] = (
+        counts["false_alerts"] / counts["driver_hours"] if counts["driver_hours"] else None
+    )
     return tot
 
 
@@ -247,8 +284,9 @@ class TyreAgeHazard:
         self.bin_laps = bin_laps
         self.prior_laps = prior_laps
 
-    def fit(self, laps_tables: Sequence[pd.DataFrame],
-            track_status: Sequence[pd.DataFrame | None] | None = None) -> TyreAgeHazard:
+    def fit(
+        self, laps_tables: Sequence[pd.DataFrame], track_status: Sequence[pd.DataFrame | None] | None = None
+    ) -> TyreAgeHazard:
         from f1live.features import COMPOUND_CODES
         from f1live.labels import pit_entries
 
@@ -258,10 +296,12 @@ class TyreAgeHazard:
         for k, laps in enumerate(laps_tables):
             ts = track_status[k] if track_status is not None and k < len(track_status) else None
             st = pit_entries(laps, ts)
-            stop_laps = {(d, int(n)) for d, n, kind in zip(st["driver"], st["lap"], st["kind"], strict=True)
-                         if kind == "stop"}
-            for d, n, comp, life in zip(laps["Driver"], laps["LapNumber"], laps["Compound"], laps["TyreLife"],
-                                        strict=True):
+            stop_laps = {
+                (d, int(n)) for d, n, kind in zip(st["driver"], st["lap"], st["kind"], strict=True) if kind == "stop"
+            }
+            for d, n, comp, life in zip(
+                laps["Driver"], laps["LapNumber"], laps["Compound"], laps["TyreLife"], strict=True
+            ):
                 if not isinstance(comp, str) or comp not in COMPOUND_CODES or not np.isfinite(life):
                     continue
                 key = (COMPOUND_CODES[comp], int(life) // self.bin_laps)
@@ -272,8 +312,9 @@ class TyreAgeHazard:
                     total_stops += 1.0
         base = total_stops / total_laps if total_laps else 0.0
         self.base_rate_ = base
-        self.hazard_ = {k: (stops.get(k, 0.0) + base * self.prior_laps) / (n + self.prior_laps)
-                        for k, n in driven.items()}
+        self.hazard_ = {
+            k: (stops.get(k, 0.0) + base * self.prior_laps) / (n + self.prior_laps) for k, n in driven.items()
+        }
         return self
 
     def score(self, rows: pd.DataFrame) -> np.ndarray:
@@ -297,8 +338,9 @@ def trigger_score(rows: pd.DataFrame, within_s: float = 120.0) -> np.ndarray:
     >>> trigger_score(rows).tolist()
     [1.0, 0.0, 1.0]
     """
-    neutral = ((rows["status_sc"].to_numpy(float) == 1) | (rows["status_vsc"].to_numpy(float) == 1)) \
-        & (rows["status_age"].to_numpy(float) <= within_s)
+    neutral = ((rows["status_sc"].to_numpy(float) == 1) | (rows["status_vsc"].to_numpy(float) == 1)) & (
+        rows["status_age"].to_numpy(float) <= within_s
+    )
     rain = (rows["rainfall"].to_numpy(float) == 1) & (rows["rain_age"].to_numpy(float) <= within_s)
     return (neutral | rain).astype(float)
 
@@ -321,12 +363,21 @@ def incident_events(track_status: pd.DataFrame, laps: pd.DataFrame, merge_s: flo
             flags.append(float(t))
     rows = [{"kind": "flag", "driver": None, "time": t} for t in flags]
     rows += [{"kind": "retirement", "driver": r.driver, "time": float(r.start)} for r in retirements(laps).itertuples()]
-    return pd.DataFrame(rows, columns=["kind", "driver", "time"]).sort_values("time", kind="stable") \
-        .reset_index(drop=True)
+    return (
+        pd.DataFrame(rows, columns=["kind", "driver", "time"]).sort_values("time", kind="stable").reset_index(drop=True)
+    )
 
 
-def incident_hits(rows: pd.DataFrame, events: pd.DataFrame, threshold: float, *, horizon_s: float = 60.0,
-                  n_boot: int = 1000, seed: int = 0, score: str = "score") -> dict[str, Any]:
+def incident_hits(
+    rows: pd.DataFrame,
+    events: pd.DataFrame,
+    threshold: float,
+    *,
+    horizon_s: float = 60.0,
+    n_boot: int = 1000,
+    seed: int = 0,
+    score: str = "score",
+) -> dict[str, Any]:
     """Which incident events an alerting score announced, next to what chance would give.
 
     A flag event is announced when any driver's score is at or above ``threshold`` in the
@@ -378,8 +429,9 @@ def incident_hits(rows: pd.DataFrame, events: pd.DataFrame, threshold: float, *,
         "chance_fraction": float(np.mean(chance)) if chance else None,
     }
     lo = out["announced_fraction_ci"][0]
-    out["distinguishable_from_chance"] = bool(lo is not None and out["chance_fraction"] is not None
-                                              and lo > out["chance_fraction"])
+    out["distinguishable_from_chance"] = bool(
+        lo is not None and out["chance_fraction"] is not None and lo > out["chance_fraction"]
+    )
     return out
 
 
@@ -396,8 +448,11 @@ def persistence_metrics(y: np.ndarray, last_lap_vs_stint_best: np.ndarray, loss_
     s = np.nan_to_num(np.asarray(last_lap_vs_stint_best, dtype=float), nan=0.0)
     pred = (s >= loss_s).astype(int)
     both = len(np.unique(y)) == 2
-    return {"roc_auc": float(roc_auc_score(y, s)) if both else None,
-            "pr_auc": float(average_precision_score(y, s)) if both else None,
-            "f1": float(f1_score(y, pred, zero_division=0)),
-            "precision": float((pred & y).sum() / max(pred.sum(), 1)),
-            "recall": float((pred & y).sum() / max(y.sum(), 1)), "base_rate": float(y.mean()) if len(y) else None}
+    return {
+        "roc_auc": float(roc_auc_score(y, s)) if both else None,
+        "pr_auc": float(average_precision_score(y, s)) if both else None,
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "precision": float((pred & y).sum() / max(pred.sum(), 1)),
+        "recall": float((pred & y).sum() / max(y.sum(), 1)),
+        "base_rate": float(y.mean()) if len(y) else None,
+    }

@@ -92,8 +92,14 @@ def _with_exact_dtypes(table: pa.Table) -> pa.Table:
     return table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(md).encode()})
 
 
-def export_session(data: SessionData, out_dir: Path, *, formats: tuple[str, ...] = FORMATS,
-                   timestamp: str | None = None, progress: bool = True) -> ExportResult:
+def export_session(
+    data: SessionData,
+    out_dir: Path,
+    *,
+    formats: tuple[str, ...] = FORMATS,
+    timestamp: str | None = None,
+    progress: bool = True,
+) -> ExportResult:
     """Write ``data.telemetry`` to ``out_dir`` in ``formats`` plus the JSON sidecar.
 
     Args:
@@ -107,8 +113,13 @@ def export_session(data: SessionData, out_dir: Path, *, formats: tuple[str, ...]
     out.mkdir(parents=True, exist_ok=True)
     meta = data.meta
     ts = timestamp or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    stem = export_stem(meta.get("year", 0), str(meta.get("event", "session")), str(meta.get("session", "X")),
-                       ts, simulated=bool(meta.get("simulated")))
+    stem = export_stem(
+        meta.get("year", 0),
+        str(meta.get("event", "session")),
+        str(meta.get("session", "X")),
+        ts,
+        simulated=bool(meta.get("simulated")),
+    )
     tel = coerce_frame(data.telemetry, origin="export")
     table = _with_exact_dtypes(pa.Table.from_pandas(tel, preserve_index=False))
     files: dict[str, Path] = {}
@@ -120,9 +131,12 @@ def export_session(data: SessionData, out_dir: Path, *, formats: tuple[str, ...]
         files["parquet"] = p
     if "csv" in formats:
         p = out / f"{stem}.csv"
-        with pacsv.CSVWriter(p, table.schema) as writer, \
-                tqdm(total=len(tel), desc=f"write {p.name}", unit="row", unit_scale=True,
-                     disable=not progress, leave=False) as bar:
+        with (
+            pacsv.CSVWriter(p, table.schema) as writer,
+            tqdm(
+                total=len(tel), desc=f"write {p.name}", unit="row", unit_scale=True, disable=not progress, leave=False
+            ) as bar,
+        ):
             for batch in table.to_batches(max_chunksize=_CSV_BATCH):
                 writer.write_batch(batch)
                 bar.update(batch.num_rows)
@@ -157,8 +171,9 @@ def export_session(data: SessionData, out_dir: Path, *, formats: tuple[str, ...]
         "frequency": freq,
         "tables": tables,
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "files": {fmt: {"name": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)}
-                  for fmt, p in files.items()},
+        "files": {
+            fmt: {"name": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for fmt, p in files.items()
+        },
         "meta": meta,
     }
     side_path = out / f"{stem}.json"
@@ -169,8 +184,12 @@ def export_session(data: SessionData, out_dir: Path, *, formats: tuple[str, ...]
 
 def side_tables(data: SessionData) -> dict[str, Any]:
     """The session's side tables that have rows, by export name (laps, track_status, ...)."""
-    cand = {"laps": data.laps, "track_status": data.track_status, "race_control": data.race_control,
-            "weather": data.weather}
+    cand = {
+        "laps": data.laps,
+        "track_status": data.track_status,
+        "race_control": data.race_control,
+        "weather": data.weather,
+    }
     return {k: v for k, v in cand.items() if v is not None and len(v)}
 
 
@@ -185,5 +204,7 @@ def verify_export(path: Path) -> None:
         f = Path(path).with_name(info["name"])
         got = sha256_file(f)
         if got != info["sha256"]:
-            raise ValueError(f"{f} sha256 {got[:12]}... differs from the sidecar's {info['sha256'][:12]}... "
-                             f"({fmt}): the file changed after export")
+            raise ValueError(
+                f"{f} sha256 {got[:12]}... differs from the sidecar's {info['sha256'][:12]}... "
+                f"({fmt}): the file changed after export"
+            )

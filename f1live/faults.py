@@ -91,7 +91,11 @@ def racing_rows(telemetry: pd.DataFrame) -> pd.DataFrame:
 
 
 def inject_faults(
-    telemetry: pd.DataFrame, fault: str, grade: int, spec: FaultSpec = FaultSpec(), seed: int = 7,
+    telemetry: pd.DataFrame,
+    fault: str,
+    grade: int,
+    spec: FaultSpec = FaultSpec(),
+    seed: int = 7,
     drivers: Iterable[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A copy of ``telemetry`` with ``spec.per_type`` faults of one type and grade per driver, and the fault table.
@@ -119,8 +123,13 @@ def inject_faults(
     for c in ("speed", "rpm"):
         df[c] = df[c].astype("float64")
     want = set(drivers) if drivers is not None else None
-    span = {"spike": 1, "drift": spec.drift_samples + spec.hold_samples, "noise": spec.noise_samples,
-            "stuck_sensor": int(mag), "dropout": int(mag)}[fault]
+    span = {
+        "spike": 1,
+        "drift": spec.drift_samples + spec.hold_samples,
+        "noise": spec.noise_samples,
+        "stuck_sensor": int(mag),
+        "dropout": int(mag),
+    }[fault]
     drop: list[Any] = []
     faults: list[dict[str, Any]] = []
     for drv, g in df.groupby("driver", sort=True, observed=True):
@@ -138,7 +147,7 @@ def inject_faults(
         n = len(g)
         inside = np.zeros(n, dtype=bool)
         if n > span + 1:
-            inside[: n - span - 1] = (cs[span + 1: n] - cs[: n - span - 1]) == span + 1
+            inside[: n - span - 1] = (cs[span + 1 : n] - cs[: n - span - 1]) == span + 1
         ok &= inside
         taken = np.zeros(len(g), dtype=bool)
         for _ in range(spec.per_type):
@@ -147,8 +156,8 @@ def inject_faults(
                 logger.warning("no room left for a %s fault on %s", fault, drv)
                 break
             p = int(cand[rng.integers(len(cand))])
-            taken[max(0, p - spec.spacing): p + span + spec.spacing] = True
-            rows = idx[p: p + span]
+            taken[max(0, p - spec.spacing) : p + span + spec.spacing] = True
+            rows = idx[p : p + span]
             ch = "speed" if rng.random() < 0.5 else "rpm"
             t0 = float(df.at[rows[0], "session_time"])
             t1 = float(df.at[rows[-1], "session_time"])
@@ -174,25 +183,44 @@ def inject_faults(
                 after = idx[p + span]
                 t0 = t1 = float(df.at[after, "session_time"])
                 detail = f"{span} samples missing ({t0 - float(df.at[rows[0], 'session_time']):.2f} s gap)"
-            faults.append({"type": fault, "grade": GRADE_NAMES[grade], "magnitude": mag, "driver": str(drv),
-                           "channel": ch, "start_time": t0, "end_time": t1, "detail": detail})
+            faults.append(
+                {
+                    "type": fault,
+                    "grade": GRADE_NAMES[grade],
+                    "magnitude": mag,
+                    "driver": str(drv),
+                    "channel": ch,
+                    "start_time": t0,
+                    "end_time": t1,
+                    "detail": detail,
+                }
+            )
     out = df.drop(index=drop).reset_index(drop=True)
-    table = pd.DataFrame(faults, columns=["type", "grade", "magnitude", "driver", "channel", "start_time",
-                                          "end_time", "detail"])
+    table = pd.DataFrame(
+        faults, columns=["type", "grade", "magnitude", "driver", "channel", "start_time", "end_time", "detail"]
+    )
     table.insert(0, "fault_id", range(len(table)))
     return out, table
 
 
-def make_detector(variant: str, limits: RuleLimits | None = None, river_limits: RiverLimits | None = None,
-                  ) -> AnomalyDetector:
+def make_detector(
+    variant: str,
+    limits: RuleLimits | None = None,
+    river_limits: RiverLimits | None = None,
+) -> AnomalyDetector:
     """The detector of one evaluated configuration: ``river``, ``rules`` or ``both``."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
     return AnomalyDetector(limits, river_limits=river_limits, river=variant != "rules", rules=variant != "river")
 
 
-def run_detectors(telemetry: pd.DataFrame, variants: Sequence[str] = VARIANTS, *,
-                  limits: RuleLimits | None = None, river_limits: RiverLimits | None = None) -> pd.DataFrame:
+def run_detectors(
+    telemetry: pd.DataFrame,
+    variants: Sequence[str] = VARIANTS,
+    *,
+    limits: RuleLimits | None = None,
+    river_limits: RiverLimits | None = None,
+) -> pd.DataFrame:
     """Replay ``telemetry`` (in time order, all drivers) once through the features and every variant.
 
     Returns, indexed like ``telemetry``, ``<variant>`` (flagged: bool), ``<variant>_type``
@@ -242,8 +270,9 @@ def alarm_episodes(t: np.ndarray, drivers: np.ndarray, merge_s: float = 2.0) -> 
     return n
 
 
-def score_faults(bad: pd.DataFrame, res: pd.DataFrame, faults: pd.DataFrame, variant: str,
-                 tolerance: int = 2) -> pd.DataFrame:
+def score_faults(
+    bad: pd.DataFrame, res: pd.DataFrame, faults: pd.DataFrame, variant: str, tolerance: int = 2
+) -> pd.DataFrame:
     """Per fault: ``detected`` and ``delay_s`` (first flag after the fault's start) for one variant."""
     flagged = res[variant].to_numpy(bool)
     t = bad["session_time"].to_numpy(float)
@@ -255,10 +284,15 @@ def score_faults(bad: pd.DataFrame, res: pd.DataFrame, faults: pd.DataFrame, var
         tt = t[r]
         a = np.searchsorted(tt, f.start_time, side="left")
         b = np.searchsorted(tt, f.end_time, side="right") + tolerance
-        w = r[a: min(b, len(r))]
+        w = r[a : min(b, len(r))]
         hit = w[flagged[w]]
-        rows.append({"fault_id": f.fault_id, "detected": bool(len(hit)),
-                     "delay_s": float(t[hit[0]] - f.start_time) if len(hit) else None})
+        rows.append(
+            {
+                "fault_id": f.fault_id,
+                "detected": bool(len(hit)),
+                "delay_s": float(t[hit[0]] - f.start_time) if len(hit) else None,
+            }
+        )
     return pd.DataFrame(rows, columns=["fault_id", "detected", "delay_s"])
 
 
@@ -276,21 +310,35 @@ def clean_alarms(clean: pd.DataFrame, variants: Sequence[str] = VARIANTS, **kw: 
     hours = driver_hours(race)
     t = race["session_time"].to_numpy(float)
     drv = race["driver"].astype(str).to_numpy()
-    out: dict[str, Any] = {"rows": int(len(race)), "driver_hours": hours,
-                           "quality_notes": {str(k): int(v) for k, v in res["quality"].value_counts().items()}}
+    out: dict[str, Any] = {
+        "rows": int(len(race)),
+        "driver_hours": hours,
+        "quality_notes": {str(k): int(v) for k, v in res["quality"].value_counts().items()},
+    }
     for v in variants:
         f = res[v].to_numpy(bool)
         ep = alarm_episodes(t[f], drv[f])
-        out[v] = {"alarms": int(f.sum()), "alarms_per_driver_hour": float(f.sum() / hours) if hours else None,
-                  "episodes": ep, "episodes_per_driver_hour": ep / hours if hours else None,
-                  "types": {str(k): int(c) for k, c in res.loc[f, v + "_type"].value_counts().items()}}
+        out[v] = {
+            "alarms": int(f.sum()),
+            "alarms_per_driver_hour": float(f.sum() / hours) if hours else None,
+            "episodes": ep,
+            "episodes_per_driver_hour": ep / hours if hours else None,
+            "types": {str(k): int(c) for k, c in res.loc[f, v + "_type"].value_counts().items()},
+        }
     return out
 
 
 def evaluate_grades(
-    clean: pd.DataFrame, *, spec: FaultSpec = FaultSpec(), seed: int = 7, drivers: Iterable[str] | None = None,
-    grades: Sequence[int] = tuple(range(len(GRADE_NAMES))), faults: Sequence[str] = FAULT_TYPES,
-    tolerance: int = 2, limits: RuleLimits | None = None, river_limits: RiverLimits | None = None,
+    clean: pd.DataFrame,
+    *,
+    spec: FaultSpec = FaultSpec(),
+    seed: int = 7,
+    drivers: Iterable[str] | None = None,
+    grades: Sequence[int] = tuple(range(len(GRADE_NAMES))),
+    faults: Sequence[str] = FAULT_TYPES,
+    tolerance: int = 2,
+    limits: RuleLimits | None = None,
+    river_limits: RiverLimits | None = None,
     clean_drivers: bool = True,
 ) -> dict[str, Any]:
     """Recall per fault type and grade for River, rules and both; precision; clean false alarms.
@@ -328,7 +376,7 @@ def evaluate_grades(
                 r = np.flatnonzero(drv == f.driver)
                 a = np.searchsorted(t[r], f.start_time, side="left")
                 b = np.searchsorted(t[r], f.end_time, side="right") + tolerance
-                window[r[a: min(b, len(r))]] = True
+                window[r[a : min(b, len(r))]] = True
             scored = {v: score_faults(bad, res, table, v, tolerance) for v in VARIANTS}
             for v in VARIANTS:
                 det = scored[v]["detected"].to_numpy(bool)
@@ -341,14 +389,25 @@ def evaluate_grades(
             delays[name].extend(both.loc[both["detected"], "delay_s"].astype(float).tolist())
             river_only[name] += int((scored["river"]["detected"] & ~scored["rules"]["detected"]).sum())
             n_faults[name] += len(table)
-            logger.info("faults %s/%s: %d faults, recall river %.2f rules %.2f both %.2f", fault, name, len(table),
-                        recall["river"][fault][name] or 0, recall["rules"][fault][name] or 0,
-                        recall["both"][fault][name] or 0)
-    recall_all = {v: {k: {"recall": float(np.mean(h)) if h else None,
-                          "ci95": _ci_fraction(np.asarray(h, float), rng)}
-                      for k, h in hits_by[v].items()} for v in VARIANTS}
-    precision = {v: {k: (prec_num[v][k] / prec_den[v][k] if prec_den[v][k] else None) for k in prec_num[v]}
-                 for v in VARIANTS}
+            logger.info(
+                "faults %s/%s: %d faults, recall river %.2f rules %.2f both %.2f",
+                fault,
+                name,
+                len(table),
+                recall["river"][fault][name] or 0,
+                recall["rules"][fault][name] or 0,
+                recall["both"][fault][name] or 0,
+            )
+    recall_all = {
+        v: {
+            k: {"recall": float(np.mean(h)) if h else None, "ci95": _ci_fraction(np.asarray(h, float), rng)}
+            for k, h in hits_by[v].items()
+        }
+        for v in VARIANTS
+    }
+    precision = {
+        v: {k: (prec_num[v][k] / prec_den[v][k] if prec_den[v][k] else None) for k in prec_num[v]} for v in VARIANTS
+    }
     return {
         "grades": {f: dict(zip(GRADE_NAMES, GRADES[f], strict=True)) for f in faults},
         "faults_per_grade": n_faults,
@@ -357,8 +416,11 @@ def evaluate_grades(
         "river_only": river_only,
         "precision": precision,
         "delay_s_median": {k: (float(np.median(v)) if v else None) for k, v in delays.items()},
-        "clean": (clean_alarms(clean if drivers is None else clean[clean["driver"].isin(list(drivers))], **kw)
-                  if clean_drivers else None),
+        "clean": (
+            clean_alarms(clean if drivers is None else clean[clean["driver"].isin(list(drivers))], **kw)
+            if clean_drivers
+            else None
+        ),
         "spec": asdict(spec),
         "seed": seed,
         "tolerance_samples": tolerance,
@@ -368,9 +430,15 @@ def evaluate_grades(
 
 
 def line_curve(
-    clean: pd.DataFrame, factors: Sequence[float] = (0.8, 0.9, 1.0, 1.15, 1.3, 1.5), *, grade: int = 2,
-    spec: FaultSpec = FaultSpec(), seed: int = 7, drivers: Iterable[str] | None = None,
-    limits: RuleLimits | None = None, river_limits: RiverLimits | None = None,
+    clean: pd.DataFrame,
+    factors: Sequence[float] = (0.8, 0.9, 1.0, 1.15, 1.3, 1.5),
+    *,
+    grade: int = 2,
+    spec: FaultSpec = FaultSpec(),
+    seed: int = 7,
+    drivers: Iterable[str] | None = None,
+    limits: RuleLimits | None = None,
+    river_limits: RiverLimits | None = None,
 ) -> list[dict[str, Any]]:
     """The trade-off of the River alarm lines: every line scaled by each factor (:meth:`RiverLimits.scaled`).
 
@@ -382,16 +450,33 @@ def line_curve(
     out = []
     for k in factors:
         scaled = rl.scaled(k)
-        ev = evaluate_grades(clean, spec=spec, seed=seed, drivers=drivers, grades=(grade,), limits=limits,
-                             river_limits=scaled, clean_drivers=False)
+        ev = evaluate_grades(
+            clean,
+            spec=spec,
+            seed=seed,
+            drivers=drivers,
+            grades=(grade,),
+            limits=limits,
+            river_limits=scaled,
+            clean_drivers=False,
+        )
         fa = clean_alarms(clean, ("river", "both"), limits=limits, river_limits=scaled)
         name = GRADE_NAMES[grade]
-        out.append({"factor": k, "recall_both": ev["recall_all"]["both"][name]["recall"],
-                    "recall_river": ev["recall_all"]["river"][name]["recall"],
-                    "recall_by_type": {f: ev["recall"]["both"][f][name] for f in FAULT_TYPES},
-                    "alarms_per_driver_hour": fa["both"]["alarms_per_driver_hour"],
-                    "river_alarms_per_driver_hour": fa["river"]["alarms_per_driver_hour"],
-                    "episodes_per_driver_hour": fa["both"]["episodes_per_driver_hour"]})
-        logger.info("lines x%.2f: recall %.3f at %.2f alarms per driver-hour", k, out[-1]["recall_both"],
-                    out[-1]["alarms_per_driver_hour"])
+        out.append(
+            {
+                "factor": k,
+                "recall_both": ev["recall_all"]["both"][name]["recall"],
+                "recall_river": ev["recall_all"]["river"][name]["recall"],
+                "recall_by_type": {f: ev["recall"]["both"][f][name] for f in FAULT_TYPES},
+                "alarms_per_driver_hour": fa["both"]["alarms_per_driver_hour"],
+                "river_alarms_per_driver_hour": fa["river"]["alarms_per_driver_hour"],
+                "episodes_per_driver_hour": fa["both"]["episodes_per_driver_hour"],
+            }
+        )
+        logger.info(
+            "lines x%.2f: recall %.3f at %.2f alarms per driver-hour",
+            k,
+            out[-1]["recall_both"],
+            out[-1]["alarms_per_driver_hour"],
+        )
     return out

@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 from river import stats, utils
 
+from f1live.processors import PerDriverState
+
 logger = logging.getLogger(__name__)
 
 NAN = float("nan")
@@ -62,32 +64,97 @@ _ROLLED = ("speed", "rpm", "throttle", "brake")
 #: Every feature :meth:`OnlineFeatures.update` returns, in model-input order.
 FEATURE_NAMES: tuple[str, ...] = (
     # current sample
-    "speed", "rpm", "gear", "throttle", "brake", "drs_open",
+    "speed",
+    "rpm",
+    "gear",
+    "throttle",
+    "brake",
+    "drs_open",
     # dynamics
-    "dt", "d_speed", "d_rpm", "d_throttle", "accel",
+    "dt",
+    "d_speed",
+    "d_rpm",
+    "d_throttle",
+    "accel",
     # rolling statistics (River utils.Rolling over the last `window` samples)
-    "speed_mean", "speed_std", "rpm_mean", "rpm_std",
-    "throttle_mean", "throttle_std", "brake_mean", "brake_std",
+    "speed_mean",
+    "speed_std",
+    "rpm_mean",
+    "rpm_std",
+    "throttle_mean",
+    "throttle_std",
+    "brake_mean",
+    "brake_std",
     "speed_mean_long",
     # lap / stint context
-    "lap_number", "laps_remaining", "time_in_lap", "tyre_life", "tyre_age_ratio", "stint", "compound_code",
-    "compound_soft", "compound_medium", "compound_hard", "compound_wet",
-    "dry_compounds_used", "wet_tyres_used", "pit_out_lap",
-    "last_lap_time", "lap_time_trend", "last_lap_vs_stint_best", "stint_deg", "pace_ratio",
+    "lap_number",
+    "laps_remaining",
+    "time_in_lap",
+    "tyre_life",
+    "tyre_age_ratio",
+    "stint",
+    "compound_code",
+    "compound_soft",
+    "compound_medium",
+    "compound_hard",
+    "compound_wet",
+    "dry_compounds_used",
+    "wet_tyres_used",
+    "pit_out_lap",
+    "last_lap_time",
+    "lap_time_trend",
+    "last_lap_vs_stint_best",
+    "stint_deg",
+    "pace_ratio",
     # race context from the stream (cross-driver)
-    "position", "gap_ahead", "gap_behind", "others_pitted_120", "others_pitted_300", "field_pace_ratio",
+    "position",
+    "gap_ahead",
+    "gap_behind",
+    "others_pitted_120",
+    "others_pitted_300",
+    "field_pace_ratio",
     # track status in force now, and during the last completed lap
-    "status_green", "status_yellow", "status_sc", "status_vsc", "status_red", "status_age",
-    "prev_lap_green", "prev_lap_yellow", "prev_lap_sc", "prev_lap_vsc", "prev_lap_red",
+    "status_green",
+    "status_yellow",
+    "status_sc",
+    "status_vsc",
+    "status_red",
+    "status_age",
+    "prev_lap_green",
+    "prev_lap_yellow",
+    "prev_lap_sc",
+    "prev_lap_vsc",
+    "prev_lap_red",
     # weather (last reading)
-    "rainfall", "rain_age", "dry_age", "track_temp", "air_temp", "track_temp_change",
+    "rainfall",
+    "rain_age",
+    "dry_age",
+    "track_temp",
+    "air_temp",
+    "track_temp_change",
 )
 
 #: Per-message inputs the extractor reads (besides ``driver``); nothing else is used.
 INPUT_FIELDS: tuple[str, ...] = (
-    "session_time", "speed", "rpm", "gear", "throttle", "brake", "drs",
-    "lap_number", "total_laps", "tyre_life", "stint", "compound", "track_status", "position", "pit_out_lap",
-    "in_pit", "rainfall", "track_temp", "air_temp",
+    "session_time",
+    "speed",
+    "rpm",
+    "gear",
+    "throttle",
+    "brake",
+    "drs",
+    "lap_number",
+    "total_laps",
+    "tyre_life",
+    "stint",
+    "compound",
+    "track_status",
+    "position",
+    "pit_out_lap",
+    "in_pit",
+    "rainfall",
+    "track_temp",
+    "air_temp",
 )
 
 
@@ -227,10 +294,30 @@ class _DriverState:
     """Everything remembered about one driver between two of its samples."""
 
     __slots__ = (
-        "rolls", "speed_long", "prev", "lap", "lap_start", "lap_clean", "lap_flags",
-        "stint", "stint_best", "stint_laps", "last_lap_time", "prev_lap_time", "prev_status",
-        "compounds", "wet_used", "in_pit", "status", "status_since", "rain", "rain_since",
-        "temps", "gap_ahead", "gap_behind", "gap_key",
+        "rolls",
+        "speed_long",
+        "prev",
+        "lap",
+        "lap_start",
+        "lap_clean",
+        "lap_flags",
+        "stint",
+        "stint_best",
+        "stint_laps",
+        "last_lap_time",
+        "prev_lap_time",
+        "prev_status",
+        "compounds",
+        "wet_used",
+        "in_pit",
+        "status",
+        "status_since",
+        "rain",
+        "rain_since",
+        "temps",
+        "gap_ahead",
+        "gap_behind",
+        "gap_key",
     )
 
     def __init__(self, window: int, long_window: int) -> None:
@@ -240,7 +327,7 @@ class _DriverState:
         self.prev: tuple[float, float, float, float] | None = None  # t, speed, rpm, throttle
         self.lap = NAN
         self.lap_start = NAN
-        self.lap_clean = False      # the running lap: green throughout, not in/out of the pit lane
+        self.lap_clean = False  # the running lap: green throughout, not in/out of the pit lane
         self.lap_flags = [0.0, 0.0, 0.0, 0.0, 0.0]  # green-only, yellow, SC, VSC, red seen in the running lap
         self.stint = NAN
         self.stint_best = NAN
@@ -261,11 +348,14 @@ class _DriverState:
         self.gap_key: tuple[int, int] = (-1, -1)
 
 
-class OnlineFeatures:
+class OnlineFeatures(PerDriverState):
     """Online feature extractor keyed by driver (River rolling statistics) with a shared race record.
 
     Verbs: :meth:`update` (learn the message and return its features) and
-    :meth:`reset`. Messages of one driver must arrive in time order (the consumer
+    :meth:`reset`; one driver's state moves with :meth:`driver_state` /
+    :meth:`restore_driver` (:class:`f1live.processors.PerDriverState`). The shared
+    :class:`RaceRecord` does not move with a driver: it holds what this extractor has seen
+    of every driver it was given. Messages of one driver must arrive in time order (the consumer
     guarantees it: the topic is keyed by driver); drivers may interleave, and the
     cross-driver features use what has arrived so far (a replay delivers all drivers in
     time order, as :func:`build_feature_table` does).
@@ -278,8 +368,9 @@ class OnlineFeatures:
             Saved with the models and handed back at serving time.
     """
 
-    def __init__(self, window: int = DEFAULT_WINDOW, long_window: int = 200,
-                 stint_laps: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self, window: int = DEFAULT_WINDOW, long_window: int = 200, stint_laps: Mapping[str, float] | None = None
+    ) -> None:
         if window < 2 or long_window < 2:
             raise ValueError(f"window={window} and long_window={long_window} must both be >= 2 samples")
         self.window = window
@@ -333,9 +424,17 @@ class OnlineFeatures:
 
         rolls = st.rolls
         out: dict[str, float] = {
-            "speed": speed, "rpm": rpm, "gear": gear, "throttle": throttle, "brake": brake,
+            "speed": speed,
+            "rpm": rpm,
+            "gear": gear,
+            "throttle": throttle,
+            "brake": brake,
             "drs_open": 1.0 if drs >= 10 else 0.0,
-            "dt": dt, "d_speed": d_speed, "d_rpm": d_rpm, "d_throttle": d_throttle, "accel": accel,
+            "dt": dt,
+            "d_speed": d_speed,
+            "d_rpm": d_rpm,
+            "d_throttle": d_throttle,
+            "accel": accel,
         }
         for name, value in (("speed", speed), ("rpm", rpm), ("throttle", throttle), ("brake", brake)):
             r = rolls[name]
@@ -478,8 +577,10 @@ class OnlineFeatures:
         return [features[n] for n in names]
 
 
-def typical_stint_laps(laps_tables: Iterable[pd.DataFrame], track_status: Iterable[pd.DataFrame | None] | None = None,
-                       ) -> dict[str, float]:
+def typical_stint_laps(
+    laps_tables: Iterable[pd.DataFrame],
+    track_status: Iterable[pd.DataFrame | None] | None = None,
+) -> dict[str, float]:
     """Median tyre life (laps) at a strategic pit stop, per compound, over the given races' laps.
 
     What a strategist expects a set of each compound to last, learnt from the *training*
@@ -534,8 +635,12 @@ def table_messages(telemetry: pd.DataFrame, extra: Iterable[str] = ()) -> list[d
             arr = s.astype("float64").to_numpy(na_value=np.nan)
             data.append([None if v != v else v for v in arr.tolist()])
         else:
-            data.append([None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
-                         for v in s.astype(object).tolist()])
+            data.append(
+                [
+                    None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
+                    for v in s.astype(object).tolist()
+                ]
+            )
     return [dict(zip(cols, vals, strict=True)) for vals in zip(*data, strict=True)]
 
 
@@ -544,8 +649,10 @@ def check_telemetry(telemetry: pd.DataFrame, origin: str = "<telemetry>") -> Non
     need = ["driver", "session_time", "speed", "rpm", "gear", "throttle", "brake", "drs"]
     miss = [c for c in need if c not in telemetry.columns]
     if miss:
-        raise ValueError(f"missing columns {miss} in {origin}; expected the f1live telemetry schema "
-                         "(see f1live.schema.TELEMETRY_COLUMNS)")
+        raise ValueError(
+            f"missing columns {miss} in {origin}; expected the f1live telemetry schema "
+            "(see f1live.schema.TELEMETRY_COLUMNS)"
+        )
 
 
 def build_feature_table(

@@ -34,8 +34,14 @@ def interval_stats(t: np.ndarray) -> dict[str, Any]:
     t = t[~np.isnan(t)]
     n = int(len(t))
     if n < 2:
-        return {"samples": n, "duration_s": 0.0, "mean_interval_s": None, "median_interval_s": None,
-                "hz": None, "median_hz": None}
+        return {
+            "samples": n,
+            "duration_s": 0.0,
+            "mean_interval_s": None,
+            "median_interval_s": None,
+            "hz": None,
+            "median_hz": None,
+        }
     d = np.diff(t)
     duration = float(t[-1] - t[0])
     mean = duration / (n - 1)
@@ -61,7 +67,7 @@ def measure_frequency(session_time: np.ndarray, driver: np.ndarray) -> dict[str,
     codes = np.asarray(uniq, dtype=object)
     order = np.lexsort((t, inv))
     bounds = np.searchsorted(inv[order], np.arange(len(codes) + 1))
-    per = {str(c): interval_stats(t[order][bounds[i]:bounds[i + 1]]) for i, c in enumerate(codes)}
+    per = {str(c): interval_stats(t[order][bounds[i] : bounds[i + 1]]) for i, c in enumerate(codes)}
     hz = [s["hz"] for s in per.values() if s["hz"]]
     return {
         "per_driver": per,
@@ -70,8 +76,9 @@ def measure_frequency(session_time: np.ndarray, driver: np.ndarray) -> dict[str,
     }
 
 
-def session_frequency(telemetry: pd.DataFrame, position: pd.DataFrame | None = None,
-                      car: pd.DataFrame | None = None) -> dict[str, Any]:
+def session_frequency(
+    telemetry: pd.DataFrame, position: pd.DataFrame | None = None, car: pd.DataFrame | None = None
+) -> dict[str, Any]:
     """Frequency of the car, position and merged streams of a session.
 
     Args:
@@ -101,13 +108,15 @@ def summary_table(freq: dict[str, Any]) -> pd.DataFrame:
         per = f["per_driver"].values()
         mi = [s["mean_interval_s"] for s in per if s["mean_interval_s"]]
         md = [s["median_interval_s"] for s in per if s["median_interval_s"]]
-        rows.append({
-            "stream": stream,
-            "drivers": len(f["per_driver"]),
-            "samples": f["overall"]["samples"],
-            "mean_interval_ms": 1000 * float(np.median(mi)) if mi else None,
-            "median_interval_ms": 1000 * float(np.median(md)) if md else None,
-            "hz_per_car": f["driver_median_hz"],
-            "rows_per_s": f["overall"]["hz"],
-        })
+        rows.append(
+            {
+                "stream": stream,
+                "drivers": len(f["per_driver"]),
+                "samples": f["overall"]["samples"],
+                "mean_interval_ms": 1000 * float(np.median(mi)) if mi else None,
+                "median_interval_ms": 1000 * float(np.median(md)) if md else None,
+                "hz_per_car": f["driver_median_hz"],
+                "rows_per_s": f["overall"]["hz"],
+            }
+        )
     return pd.DataFrame(rows)

@@ -85,15 +85,25 @@ class LabelConfig:
 #: Definitions with the default horizons (shown in the UI and stored in the manifest).
 LABEL_DEFINITIONS: dict[str, str] = LabelConfig().definitions()
 
-_LAP_COLUMNS = ("Driver", "LapNumber", "LapTime", "LapStartTime", "Time", "PitInTime", "PitOutTime",
-                "Stint", "TrackStatus")
+_LAP_COLUMNS = (
+    "Driver",
+    "LapNumber",
+    "LapTime",
+    "LapStartTime",
+    "Time",
+    "PitInTime",
+    "PitOutTime",
+    "Stint",
+    "TrackStatus",
+)
 
 
 def _check(df: pd.DataFrame, columns: tuple[str, ...] | list[str], what: str) -> None:
     miss = [c for c in columns if c not in df.columns]
     if miss:
-        raise ValueError(f"missing columns {miss} in the {what} table; expected FastF1 {what} columns "
-                         "with times as float seconds")
+        raise ValueError(
+            f"missing columns {miss} in the {what} table; expected FastF1 {what} columns with times as float seconds"
+        )
 
 
 #: ``kind`` of a pit-lane entry: a strategic stop, or a car sent to the pit lane by a red flag.
@@ -123,18 +133,22 @@ def pit_entries(laps: pd.DataFrame, track_status: pd.DataFrame | None = None) ->
     _check(laps, ["Driver", "LapNumber", "PitInTime", "PitOutTime"], "laps")
     cols = ["driver", "lap", "pit_in", "pit_out", "kind"]
     lp = laps.dropna(subset=["LapNumber"])
-    nxt = {(str(d), float(n)): o for d, n, o in zip(lp["Driver"], lp["LapNumber"].astype(float),
-                                                  lp["PitOutTime"].astype(float), strict=True)}
+    nxt = {
+        (str(d), float(n)): o
+        for d, n, o in zip(lp["Driver"], lp["LapNumber"].astype(float), lp["PitOutTime"].astype(float), strict=True)
+    }
     ends = lp["Time"].astype(float) if "Time" in lp.columns else pd.Series(np.nan, index=lp.index)
     rows = []
-    for drv, lap, t_in, end in zip(lp["Driver"], lp["LapNumber"].astype(float), lp["PitInTime"].astype(float),
-                                   ends, strict=True):
+    for drv, lap, t_in, end in zip(
+        lp["Driver"], lp["LapNumber"].astype(float), lp["PitInTime"].astype(float), ends, strict=True
+    ):
         if not np.isfinite(t_in):
             continue
         out = nxt.get((str(drv), lap + 1.0), np.nan)
         stay_end = out if np.isfinite(out) and out > t_in else (end if np.isfinite(end) and end > t_in else np.nan)
-        rows.append({"driver": str(drv), "lap": int(lap), "pit_in": float(t_in), "pit_out": float(stay_end),
-                     "kind": "stop"})
+        rows.append(
+            {"driver": str(drv), "lap": int(lap), "pit_in": float(t_in), "pit_out": float(stay_end), "kind": "stop"}
+        )
     out_df = pd.DataFrame(rows, columns=cols).sort_values(["pit_in", "driver"], kind="stable").reset_index(drop=True)
     if track_status is not None and len(out_df) and len(track_status):
         red = red_mask(out_df["pit_in"].to_numpy(float), track_status)
@@ -220,16 +234,20 @@ def degraded_laps(laps: pd.DataFrame, config: LabelConfig = LabelConfig()) -> pd
         for i, row in g.iterrows():
             status = "" if pd.isna(row["TrackStatus"]) else str(row["TrackStatus"]).split(".")[0]
             clean = (
-                status != "" and set(status) <= {"1"}
-                and pd.isna(row["PitInTime"]) and pd.isna(row["PitOutTime"]) and pd.notna(row["LapTime"])
+                status != ""
+                and set(status) <= {"1"}
+                and pd.isna(row["PitInTime"])
+                and pd.isna(row["PitOutTime"])
+                and pd.notna(row["LapTime"])
             )
             loss = float(row["LapTime"] - best) if clean and np.isfinite(best) else np.nan
             out.append((i, clean, loss, bool(clean and loss >= config.tyre_loss_s)))
             if clean:
                 best = min(best, float(row["LapTime"]))
     res = pd.DataFrame(out, columns=["index", "clean", "loss_s", "degraded"]).set_index("index")
-    return laps.join(res)[["Driver", "LapNumber", "clean", "loss_s", "degraded", "TrackStatus", "PitInTime",
-                           "PitOutTime"]]
+    return laps.join(res)[
+        ["Driver", "LapNumber", "clean", "loss_s", "degraded", "TrackStatus", "PitInTime", "PitOutTime"]
+    ]
 
 
 def _future_hit(t: np.ndarray, events: np.ndarray, horizon: float) -> np.ndarray:
@@ -297,8 +315,12 @@ def make_labels(
         if not d.empty:
             degraded = set(d.index[d["degraded"].astype(bool)].astype(float))
             status_ok = {
-                float(k): (pd.notna(v["TrackStatus"]) and set(str(v["TrackStatus"]).split(".")[0]) <= {"1"}
-                           and pd.isna(v["PitInTime"]) and pd.isna(v["PitOutTime"]))
+                float(k): (
+                    pd.notna(v["TrackStatus"])
+                    and set(str(v["TrackStatus"]).split(".")[0]) <= {"1"}
+                    and pd.isna(v["PitInTime"])
+                    and pd.isna(v["PitOutTime"])
+                )
                 for k, v in d.iterrows()
             }
             for lapno in np.unique(ln[np.isfinite(ln)]):
@@ -309,8 +331,6 @@ def make_labels(
                 lab[rows] = float(hit)
         lab[~base | in_lane] = np.nan
         tyre[sel] = lab
-    out = pd.DataFrame({"pit_stop_probability": pit, "crash_risk": crash, "tire_failure": tyre},
-                       index=telemetry.index)
-    logger.info("labels: %s", {c: (int(out[c].notna().sum()), round(float(out[c].mean()), 4))
-                               for c in out.columns})
+    out = pd.DataFrame({"pit_stop_probability": pit, "crash_risk": crash, "tire_failure": tyre}, index=telemetry.index)
+    logger.info("labels: %s", {c: (int(out[c].notna().sum()), round(float(out[c].mean()), 4)) for c in out.columns})
     return out

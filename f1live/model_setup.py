@@ -88,12 +88,16 @@ def missing_reason(settings: Settings) -> str:
     lacking = [str(y) for y, p in where.items() if p is None]
     races = " and ".join(f"{y} {settings.event}" for y in TRAIN_YEARS)
     if lacking:
-        return (f"No trained models: they are trained on the {races} races, and "
-                f"{' and '.join(lacking)} {'is' if len(lacking) == 1 else 'are'} not on this machine (no export in "
-                f"{settings.data_dir}, no FastF1 dump under {Path(settings.shared_data) / 'fastf1_csv_exports'}, "
-                "no FastF1 cache); point F1LIVE_SHARED_DATA or --cache at them, or go online, then run `f1live train`.")
-    return (f"No trained models in {settings.models_dir}: the training races are here, run `f1live train` "
-            "(or restart `f1live run`, which trains them first).")
+        return (
+            f"No trained models: they are trained on the {races} races, and "
+            f"{' and '.join(lacking)} {'is' if len(lacking) == 1 else 'are'} not on this machine (no export in "
+            f"{settings.data_dir}, no FastF1 dump under {Path(settings.shared_data) / 'fastf1_csv_exports'}, "
+            "no FastF1 cache); point F1LIVE_SHARED_DATA or --cache at them, or go online, then run `f1live train`."
+        )
+    return (
+        f"No trained models in {settings.models_dir}: the training races are here, run `f1live train` "
+        "(or restart `f1live run`, which trains them first)."
+    )
 
 
 def ensure_models(settings: Settings, *, train: bool = True, progress: bool = True) -> ModelsStatus:
@@ -125,5 +129,7 @@ def _summary(report: Any, seconds: float, settings: Settings) -> str:
         auc = (by.get("model") or {}).get("roc_auc")
         parts.append(f"{name} ROC-AUC {auc:.2f}" if auc is not None else name)
     held = f"; held-out {report.eval_session}: " + ", ".join(parts) if parts else ""
-    return (f"trained 3 models on {', '.join(report.train_sessions)} in {seconds:.0f} s into "
-            f"{settings.models_dir}{held} (details: docs/analytics.md, `f1live train --json`)")
+    return (
+        f"trained 3 models on {', '.join(report.train_sessions)} in {seconds:.0f} s into "
+        f"{settings.models_dir}{held} (details: docs/analytics.md, `f1live train --json`)"
+    )

@@ -127,23 +127,74 @@ def sha256_file(path: Path) -> str:
 #: usual stint, the car's and the field's pace against the race's best lap, rain, and where
 #: in the lap the car is (the pit entry is at the end of the lap).
 PIT_FEATURES: tuple[str, ...] = (
-    "others_pitted_120", "others_pitted_300", "tyre_age_ratio", "pace_ratio", "field_pace_ratio",
-    "rainfall", "time_in_lap",
+    "others_pitted_120",
+    "others_pitted_300",
+    "tyre_age_ratio",
+    "pace_ratio",
+    "field_pace_ratio",
+    "rainfall",
+    "time_in_lap",
 )
 PIT_WIDE_FEATURES: tuple[str, ...] = PIT_FEATURES + (
-    "tyre_life", "last_lap_vs_stint_best", "stint_deg", "laps_remaining", "dry_compounds_used",
-    "wet_tyres_used", "compound_code", "gap_ahead", "gap_behind", "position", "status_sc", "status_vsc",
-    "status_age", "rain_age", "dry_age", "track_temp", "track_temp_change",
+    "tyre_life",
+    "last_lap_vs_stint_best",
+    "stint_deg",
+    "laps_remaining",
+    "dry_compounds_used",
+    "wet_tyres_used",
+    "compound_code",
+    "gap_ahead",
+    "gap_behind",
+    "position",
+    "status_sc",
+    "status_vsc",
+    "status_age",
+    "rain_age",
+    "dry_age",
+    "track_temp",
+    "track_temp_change",
 )
 CRASH_FEATURES: tuple[str, ...] = (
-    "status_yellow", "status_sc", "status_vsc", "status_age", "prev_lap_yellow", "prev_lap_sc", "prev_lap_vsc",
-    "rainfall", "rain_age", "track_temp", "field_pace_ratio", "pace_ratio", "lap_number", "laps_remaining",
-    "position", "gap_ahead", "gap_behind", "speed_mean", "speed_std", "brake_mean", "throttle_std", "accel",
+    "status_yellow",
+    "status_sc",
+    "status_vsc",
+    "status_age",
+    "prev_lap_yellow",
+    "prev_lap_sc",
+    "prev_lap_vsc",
+    "rainfall",
+    "rain_age",
+    "track_temp",
+    "field_pace_ratio",
+    "pace_ratio",
+    "lap_number",
+    "laps_remaining",
+    "position",
+    "gap_ahead",
+    "gap_behind",
+    "speed_mean",
+    "speed_std",
+    "brake_mean",
+    "throttle_std",
+    "accel",
 )
 TYRE_FEATURES: tuple[str, ...] = (
-    "tyre_life", "tyre_age_ratio", "compound_code", "compound_wet", "stint", "last_lap_time", "lap_time_trend",
-    "last_lap_vs_stint_best", "stint_deg", "pace_ratio", "field_pace_ratio", "track_temp", "track_temp_change",
-    "rainfall", "laps_remaining", "time_in_lap",
+    "tyre_life",
+    "tyre_age_ratio",
+    "compound_code",
+    "compound_wet",
+    "stint",
+    "last_lap_time",
+    "lap_time_trend",
+    "last_lap_vs_stint_best",
+    "stint_deg",
+    "pace_ratio",
+    "field_pace_ratio",
+    "track_temp",
+    "track_temp_change",
+    "rainfall",
+    "laps_remaining",
+    "time_in_lap",
 )
 
 
@@ -174,19 +225,38 @@ class Candidate:
             return make_logistic(seed)
         cst = [int(self.monotonic.get(f, 0)) for f in self.features] if self.monotonic else None
         return HistGradientBoostingClassifier(
-            max_iter=min(self.max_iter, max_iter) if max_iter else self.max_iter, learning_rate=0.08,
-            max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf, l2_regularization=1.0,
-            early_stopping=False, random_state=seed, monotonic_cst=cst)
+            max_iter=min(self.max_iter, max_iter) if max_iter else self.max_iter,
+            learning_rate=0.08,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=1.0,
+            early_stopping=False,
+            random_state=seed,
+            monotonic_cst=cst,
+        )
 
 
-_PIT_MONOTONE = {"others_pitted_120": 1, "others_pitted_300": 1, "tyre_age_ratio": 1, "pace_ratio": 1,
-                 "field_pace_ratio": 1, "rainfall": 1}
+_PIT_MONOTONE = {
+    "others_pitted_120": 1,
+    "others_pitted_300": 1,
+    "tyre_age_ratio": 1,
+    "pace_ratio": 1,
+    "field_pace_ratio": 1,
+    "rainfall": 1,
+}
 
 #: The candidates of each target, tried in leave-one-race-out CV on the training races.
 CANDIDATES: dict[str, tuple[Candidate, ...]] = {
     "pit_stop_probability": (
-        Candidate("hgb_monotone_strategy", "hgb", PIT_FEATURES, _PIT_MONOTONE, max_iter=60, max_leaf_nodes=7,
-                  min_samples_leaf=400),
+        Candidate(
+            "hgb_monotone_strategy",
+            "hgb",
+            PIT_FEATURES,
+            _PIT_MONOTONE,
+            max_iter=60,
+            max_leaf_nodes=7,
+            min_samples_leaf=400,
+        ),
         Candidate("hgb_wide", "hgb", PIT_WIDE_FEATURES, max_iter=80, max_leaf_nodes=15, min_samples_leaf=200),
         Candidate("logistic_strategy", "logistic", PIT_FEATURES),
     ),
@@ -197,8 +267,11 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
     "tire_failure": (
         Candidate("hgb_stint", "hgb", TYRE_FEATURES, max_iter=100),
         Candidate("logistic_stint", "logistic", TYRE_FEATURES),
-        Candidate("logistic_lap_loss", "logistic", ("last_lap_vs_stint_best", "stint_deg", "lap_time_trend",
-                                                     "tyre_age_ratio", "pace_ratio")),
+        Candidate(
+            "logistic_lap_loss",
+            "logistic",
+            ("last_lap_vs_stint_best", "stint_deg", "lap_time_trend", "tyre_age_ratio", "pace_ratio"),
+        ),
     ),
 }
 
@@ -244,10 +317,17 @@ class Dataset:
 
     def take(self, mask: np.ndarray) -> Dataset:
         """The rows where ``mask`` is true (events and tables kept)."""
-        return Dataset(X=self.X[mask].reset_index(drop=True), y=self.y[mask].reset_index(drop=True),
-                       groups=self.groups[mask], session=self.session[mask], session_time=self.session_time[mask],
-                       sessions=list(self.sessions), events=self.events, laps=self.laps,
-                       track_status=self.track_status)
+        return Dataset(
+            X=self.X[mask].reset_index(drop=True),
+            y=self.y[mask].reset_index(drop=True),
+            groups=self.groups[mask],
+            session=self.session[mask],
+            session_time=self.session_time[mask],
+            sessions=list(self.sessions),
+            events=self.events,
+            laps=self.laps,
+            track_status=self.track_status,
+        )
 
 
 def session_label(data: Any) -> str:
@@ -256,9 +336,14 @@ def session_label(data: Any) -> str:
     return f"{m.get('year', '?')} {m.get('event', '?')} {m.get('session', '?')}"
 
 
-def build_dataset(data: Any, config: LabelConfig = DEFAULT_LABELS, stride: int = 1,
-                  progress: bool = False, warmup_s: float | None = 300.0,
-                  feature_params: Mapping[str, Any] | None = None) -> Dataset:
+def build_dataset(
+    data: Any,
+    config: LabelConfig = DEFAULT_LABELS,
+    stride: int = 1,
+    progress: bool = False,
+    warmup_s: float | None = 300.0,
+    feature_params: Mapping[str, Any] | None = None,
+) -> Dataset:
     """Features (over every row from the run-up on, as the stream sees them) + labels of one session.
 
     Labels exist only on racing laps, so features are computed from ``warmup_s`` seconds
@@ -288,16 +373,28 @@ def build_dataset(data: Any, config: LabelConfig = DEFAULT_LABELS, stride: int =
     label = session_label(data)
     stops = pit_entries(data.laps, data.track_status)
     stops = stops[stops["kind"] == "stop"]
-    events = {"pit": pd.DataFrame({"driver": stops["driver"].to_numpy(), "time": stops["pit_in"].to_numpy(float)}),
-              "incidents": incident_events(data.track_status, data.laps, merge_s=config.crash_horizon_s)}
-    logger.info("dataset %s: %d of %d rows (stride %d) in %.1f s", label, int(keep.sum()), len(tel), stride,
-                time.perf_counter() - t0)
+    events = {
+        "pit": pd.DataFrame({"driver": stops["driver"].to_numpy(), "time": stops["pit_in"].to_numpy(float)}),
+        "incidents": incident_events(data.track_status, data.laps, merge_s=config.crash_horizon_s),
+    }
+    logger.info(
+        "dataset %s: %d of %d rows (stride %d) in %.1f s",
+        label,
+        int(keep.sum()),
+        len(tel),
+        stride,
+        time.perf_counter() - t0,
+    )
     return Dataset(
-        X=X[keep].reset_index(drop=True), y=y[keep].reset_index(drop=True),
+        X=X[keep].reset_index(drop=True),
+        y=y[keep].reset_index(drop=True),
         groups=tel["driver"].astype(str).to_numpy()[keep],
         session=np.full(int(keep.sum()), label, dtype=object),
         session_time=tel["session_time"].to_numpy(float)[keep],
-        sessions=[label], events={label: events}, laps={label: data.laps}, track_status={label: data.track_status},
+        sessions=[label],
+        events={label: events},
+        laps={label: data.laps},
+        track_status={label: data.track_status},
     )
 
 
@@ -310,8 +407,13 @@ def make_model(seed: int = 0, max_iter: int = 150) -> HistGradientBoostingClassi
     ~18x slower (119 s vs 6.5 s for 30k x 39 rows, 40 trees).
     """
     return HistGradientBoostingClassifier(
-        max_iter=max_iter, learning_rate=0.08, max_leaf_nodes=15, min_samples_leaf=80,
-        l2_regularization=1.0, early_stopping=False, random_state=seed,
+        max_iter=max_iter,
+        learning_rate=0.08,
+        max_leaf_nodes=15,
+        min_samples_leaf=80,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=seed,
     )
 
 
@@ -361,8 +463,11 @@ def fit_balanced(model: Any, X: np.ndarray, y: np.ndarray) -> Any:
 
 def make_logistic(seed: int = 0) -> Any:
     """Median-imputed, standardised logistic regression (balanced class weights)."""
-    return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
-                         LogisticRegression(class_weight="balanced", max_iter=500, random_state=seed))
+    return make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(class_weight="balanced", max_iter=500, random_state=seed),
+    )
 
 
 def choose_threshold(y: np.ndarray, p: np.ndarray) -> float:
@@ -452,8 +557,13 @@ def rank_threshold(p: np.ndarray, rank: float) -> float:
 
 def _event_rows(ds: Dataset, mask: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
     """Rows for :mod:`f1live.evaluation`, drivers keyed by session (VER of 2022 is not VER of 2024)."""
-    return pd.DataFrame({"driver": pd.Series(ds.session[mask].astype(str)) + ":" + pd.Series(ds.groups[mask]),
-                         "session_time": ds.session_time[mask], "score": scores})
+    return pd.DataFrame(
+        {
+            "driver": pd.Series(ds.session[mask].astype(str)) + ":" + pd.Series(ds.groups[mask]),
+            "session_time": ds.session_time[mask],
+            "score": scores,
+        }
+    )
 
 
 def _pit_events(ds: Dataset, sessions: Iterable[str]) -> pd.DataFrame:
@@ -486,10 +596,21 @@ class TrainingReport:
     predictions: pd.DataFrame | None = None  # held-out rows: driver, session_time, labels, scores
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cv": self.cv, "cv_scheme": self.cv_scheme, "holdout": self.holdout, "thresholds": self.thresholds,
-                "train_sessions": self.train_sessions, "eval_session": self.eval_session, "out_dir": self.out_dir,
-                "n_train": self.n_train, "seconds": self.seconds, "events": self.events, "evidence": self.evidence,
-                "feature_params": self.feature_params, "timings": self.timings}
+        return {
+            "cv": self.cv,
+            "cv_scheme": self.cv_scheme,
+            "holdout": self.holdout,
+            "thresholds": self.thresholds,
+            "train_sessions": self.train_sessions,
+            "eval_session": self.eval_session,
+            "out_dir": self.out_dir,
+            "n_train": self.n_train,
+            "seconds": self.seconds,
+            "events": self.events,
+            "evidence": self.evidence,
+            "feature_params": self.feature_params,
+            "timings": self.timings,
+        }
 
     def table(self) -> pd.DataFrame:
         """Held-out row metrics, one row per (model, estimator)."""
@@ -499,9 +620,27 @@ class TrainingReport:
                 if not isinstance(m, dict) or "n" not in m:
                     continue
                 label = f"shipped ({m['estimator']})" if est == "model" and "estimator" in m else est
-                rows.append({"model": name, "estimator": label, **{k: m.get(k) for k in (
-                    "n", "base_rate", "threshold", "accuracy", "f1", "precision", "recall", "roc_auc",
-                    "pr_auc", "brier")}})
+                rows.append(
+                    {
+                        "model": name,
+                        "estimator": label,
+                        **{
+                            k: m.get(k)
+                            for k in (
+                                "n",
+                                "base_rate",
+                                "threshold",
+                                "accuracy",
+                                "f1",
+                                "precision",
+                                "recall",
+                                "roc_auc",
+                                "pr_auc",
+                                "brier",
+                            )
+                        },
+                    }
+                )
         return pd.DataFrame(rows)
 
 
@@ -519,11 +658,19 @@ def evidence_texts(report: TrainingReport) -> dict[str, str]:
     pit = ev.get("pit_stop_probability")
     if pit:
         m, hz, tr = pit["model"], pit["baseline_tyre_age"], pit["baseline_trigger"]
-        target = m["announced_fraction"] is not None and m["announced_fraction"] >= 0.5 and \
-            (m["false_alerts_per_driver_hour"] or 0) <= PIT_FALSE_ALERTS_PER_HOUR
-        better = all(m["announced"] > b["announced"] or (
-            m["announced"] == b["announced"] and (m["false_alerts_per_driver_hour"] or 0) < (b["false_alerts_per_driver_hour"] or 0))
-            for b in (hz, tr))
+        target = (
+            m["announced_fraction"] is not None
+            and m["announced_fraction"] >= 0.5
+            and (m["false_alerts_per_driver_hour"] or 0) <= PIT_FALSE_ALERTS_PER_HOUR
+        )
+        better = all(
+            m["announced"] > b["announced"]
+            or (
+                m["announced"] == b["announced"]
+                and (m["false_alerts_per_driver_hour"] or 0) < (b["false_alerts_per_driver_hour"] or 0)
+            )
+            for b in (hz, tr)
+        )
         out["pit_stop_probability"] = (
             f"{held}: announced {m['announced']} of {m['events']} real pit stops within "
             f"{int(m['rules']['window_s'])} s (95% CI {_fmt_ci(m.get('announced_fraction_ci'))}) at "
@@ -531,18 +678,19 @@ def evidence_texts(report: TrainingReport) -> dict[str, str]:
             f"{hz['announced']}/{hz['events']} at {hz['false_alerts_per_driver_hour']:.1f}/h, SC/VSC/rain trigger "
             f"{tr['announced']}/{tr['events']} at {tr['false_alerts_per_driver_hour']:.1f}/h -- "
             + ("target (half of the stops at <= 2/h) met" if target else "below the target of half the stops at <= 2/h")
-            + (", better than both baselines." if better else ", not better than both baselines."))
+            + (", better than both baselines." if better else ", not better than both baselines.")
+        )
     crash = ev.get("crash_risk")
     if crash:
         c = crash["model"]
-        verdict = ("more than chance" if c["distinguishable_from_chance"] else
-                   "too few events to tell it from chance")
+        verdict = "more than chance" if c["distinguishable_from_chance"] else "too few events to tell it from chance"
         silent = " (its saved threshold raised no alert there)" if not c["chance_fraction"] else ""
         out["crash_risk"] = (
             f"{held}: {c['events']} independent incidents ({c['flags']} flag periods, {c['retirements']} "
             f"retirements); alerts came in the 60 s before {c['announced']}{silent} (95% CI "
             f"{_fmt_ci(c.get('announced_fraction_ci'))}) vs {c['chance_fraction']:.0%} expected by chance from "
-            f"the alerts' time coverage: {verdict}. An incident proxy, not a crash predictor.")
+            f"the alerts' time coverage: {verdict}. An incident proxy, not a crash predictor."
+        )
     tyre = ev.get("tire_failure")
     if tyre:
         mo, pe = tyre["model"], tyre["persistence"]
@@ -550,7 +698,8 @@ def evidence_texts(report: TrainingReport) -> dict[str, str]:
         out["tire_failure"] = (
             f"Tyre-degradation proxy, {held}: PR-AUC {mo['pr_auc']:.2f} vs {pe['pr_auc']:.2f} for persistence "
             f"(the previous lap's loss to the stint best), F1 {mo['f1']:.2f} vs {pe['f1']:.2f}: "
-            + ("the model beats persistence." if beats else "the model does NOT beat persistence; trust the lap times."))
+            + ("the model beats persistence." if beats else "the model does NOT beat persistence; trust the lap times.")
+        )
     return out
 
 
@@ -589,9 +738,20 @@ def train_models(
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=n_threads):
-            return train_models(train, eval_session, out_dir=out_dir, config=config, stride=stride,
-                                cv_folds=cv_folds, seed=seed, max_iter=max_iter, progress=progress,
-                                candidates=candidates, feature_params=feature_params, n_boot=n_boot)
+            return train_models(
+                train,
+                eval_session,
+                out_dir=out_dir,
+                config=config,
+                stride=stride,
+                cv_folds=cv_folds,
+                seed=seed,
+                max_iter=max_iter,
+                progress=progress,
+                candidates=candidates,
+                feature_params=feature_params,
+                n_boot=n_boot,
+            )
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     cands = dict(candidates or CANDIDATES)
@@ -599,14 +759,21 @@ def train_models(
         ds = train
         params = dict(feature_params or {})
     else:
-        params = dict(feature_params) if feature_params is not None else {
-            "stint_laps": typical_stint_laps([s.laps for s in train], [s.track_status for s in train])}
-        ds = Dataset.concat([build_dataset(s, config, stride=stride, progress=progress, feature_params=params)
-                             for s in train])
+        params = (
+            dict(feature_params)
+            if feature_params is not None
+            else {"stint_laps": typical_stint_laps([s.laps for s in train], [s.track_status for s in train])}
+        )
+        ds = Dataset.concat(
+            [build_dataset(s, config, stride=stride, progress=progress, feature_params=params) for s in train]
+        )
     ev = None
     if eval_session is not None:
-        ev = eval_session if isinstance(eval_session, Dataset) else build_dataset(
-            eval_session, config, stride=1, progress=progress, feature_params=params)
+        ev = (
+            eval_session
+            if isinstance(eval_session, Dataset)
+            else build_dataset(eval_session, config, stride=1, progress=progress, feature_params=params)
+        )
     timings["datasets_s"] = time.perf_counter() - t_start
     scheme, folds = cv_folds_of(ds, cv_folds)
     cv: dict[str, dict[str, Any]] = {}
@@ -625,8 +792,10 @@ def train_models(
         y = ds.y[name].to_numpy()[mask].astype(int)
         n_train[name] = int(len(y))
         if len(np.unique(y)) < 2:
-            raise ValueError(f"training data for {name} has a single class ({int(y.mean())}) in "
-                             f"{len(y)} rows of {ds.sessions}; use more sessions or drivers")
+            raise ValueError(
+                f"training data for {name} has a single class ({int(y.mean())}) in "
+                f"{len(y)} rows of {ds.sessions}; use more sessions or drivers"
+            )
         results: dict[str, dict[str, Any]] = {}
         for cand in cands[name]:
             cols = _columns(cand.features)
@@ -649,19 +818,32 @@ def train_models(
                     sel = np.zeros(len(ds), dtype=bool)
                     sel[sub] = True
                     rows = _event_rows(ds, sel, oof[ok])
-                    rank_thr, _curve = choose_alert_threshold(rows, _pit_events(ds, ds.sessions),
-                                                              max_false_per_hour=PIT_FALSE_ALERTS_PER_HOUR, rules=rules)
+                    rank_thr, _curve = choose_alert_threshold(
+                        rows, _pit_events(ds, ds.sessions), max_false_per_hour=PIT_FALSE_ALERTS_PER_HOUR, rules=rules
+                    )
                     em = event_metrics(rows, _pit_events(ds, ds.sessions), rank_thr, rules=rules)
-                    res["events"] = {k: em[k] for k in ("events", "announced", "announced_fraction",
-                                                         "false_alerts_per_driver_hour", "lead_s_median")}
+                    res["events"] = {
+                        k: em[k]
+                        for k in (
+                            "events",
+                            "announced",
+                            "announced_fraction",
+                            "false_alerts_per_driver_hour",
+                            "lead_s_median",
+                        )
+                    }
                 else:
                     rank_thr = choose_threshold(y[ok], oof[ok])
                 res["rank_threshold"] = float(rank_thr)
                 res["oof"] = binary_metrics(y[ok], oof[ok], rank_thr)
             results[cand.name] = res
-            logger.info("%s/%s: out-of-fold PR-AUC %s%s", name, cand.name,
-                        res.get("oof", {}).get("pr_auc"),
-                        f", announced {res['events']['announced']}/{res['events']['events']}" if "events" in res else "")
+            logger.info(
+                "%s/%s: out-of-fold PR-AUC %s%s",
+                name,
+                cand.name,
+                res.get("oof", {}).get("pr_auc"),
+                f", announced {res['events']['announced']}/{res['events']['events']}" if "events" in res else "",
+            )
 
         def rank(item: tuple[str, dict[str, Any]]) -> tuple[float, float]:
             r = item[1]
@@ -682,8 +864,14 @@ def train_models(
         # the chosen rank as a score threshold of the final model (its scores on the training rows)
         rank_thr = float(results[best_name].get("rank_threshold", 0.5))
         thresholds[name] = rank_threshold(fitted[name].predict_proba(X_all[mask][:, cols])[:, 1], rank_thr)
-        cv[name] = {"scheme": scheme, "folds": [f for f, _, _ in folds], "chosen": best_name,
-                    "rank_threshold": rank_thr, "candidates": results, "model": results[best_name].get("oof")}
+        cv[name] = {
+            "scheme": scheme,
+            "folds": [f for f, _, _ in folds],
+            "chosen": best_name,
+            "rank_threshold": rank_thr,
+            "candidates": results,
+            "model": results[best_name].get("oof"),
+        }
         logger.info("%s: chose %s (threshold %.4f) from %s", name, best_name, thresholds[name], list(results))
     timings["fits_s"] = time.perf_counter() - t_fit
     predictions = None
@@ -710,16 +898,32 @@ def train_models(
             predictions[f"{name}_label"] = ev.y[name].to_numpy()
             predictions[name] = preds[name]
         timings["evaluation_s"] = time.perf_counter() - t_ev
-    report = TrainingReport(cv=cv, holdout=holdout, thresholds=thresholds, train_sessions=list(ds.sessions),
-                            eval_session=(ev.sessions[0] if ev is not None and ev.sessions else None),
-                            out_dir=str(out_dir) if out_dir is not None else None, n_train=n_train,
-                            seconds=0.0, cv_scheme=scheme, events=events, feature_params=params,
-                            timings=timings, predictions=predictions)
+    report = TrainingReport(
+        cv=cv,
+        holdout=holdout,
+        thresholds=thresholds,
+        train_sessions=list(ds.sessions),
+        eval_session=(ev.sessions[0] if ev is not None and ev.sessions else None),
+        out_dir=str(out_dir) if out_dir is not None else None,
+        n_train=n_train,
+        seconds=0.0,
+        cv_scheme=scheme,
+        events=events,
+        feature_params=params,
+        timings=timings,
+        predictions=predictions,
+    )
     report.evidence = evidence_texts(report)
     if out_dir is not None:
-        report.manifest = save_models(fitted, out_dir, thresholds=thresholds, config=config, report=report,
-                                      features={n: list(chosen_c[n].features) for n in TARGETS},
-                                      feature_params=params)
+        report.manifest = save_models(
+            fitted,
+            out_dir,
+            thresholds=thresholds,
+            config=config,
+            report=report,
+            features={n: list(chosen_c[n].features) for n in TARGETS},
+            feature_params=params,
+        )
     report.seconds = time.perf_counter() - t_start
     timings["total_s"] = report.seconds
     return report
@@ -730,9 +934,17 @@ def cv_folds_of(ds: Dataset, n_blocks: int) -> tuple[str, list[tuple[str, np.nda
     return cv_folds(ds, n_blocks)
 
 
-def evaluate_events(train: Dataset, ev: Dataset, preds: Mapping[str, np.ndarray], thresholds: Mapping[str, float],
-                    *, config: LabelConfig = DEFAULT_LABELS, rules: AlertRules = DEFAULT_RULES, n_boot: int = 1000,
-                    seed: int = 0) -> dict[str, Any]:
+def evaluate_events(
+    train: Dataset,
+    ev: Dataset,
+    preds: Mapping[str, np.ndarray],
+    thresholds: Mapping[str, float],
+    *,
+    config: LabelConfig = DEFAULT_LABELS,
+    rules: AlertRules = DEFAULT_RULES,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Event-level evaluation of the held-out race for the three models, with the baselines.
 
     * pit: strategic stops announced within ``rules.window_s``, lead times, false alerts
@@ -747,14 +959,18 @@ def evaluate_events(train: Dataset, ev: Dataset, preds: Mapping[str, np.ndarray]
     # --- pit
     pm = ev.y["pit_stop_probability"].notna().to_numpy()
     pit_ev = ev.events.get(label, {}).get("pit", pd.DataFrame(columns=["driver", "time"]))
-    rows = pd.DataFrame({"driver": ev.groups[pm], "session_time": ev.session_time[pm],
-                         "score": preds["pit_stop_probability"][pm]})
-    hazard = TyreAgeHazard().fit([train.laps[s] for s in train.sessions if s in train.laps],
-                                 [train.track_status.get(s) for s in train.sessions if s in train.laps])
+    rows = pd.DataFrame(
+        {"driver": ev.groups[pm], "session_time": ev.session_time[pm], "score": preds["pit_stop_probability"][pm]}
+    )
+    hazard = TyreAgeHazard().fit(
+        [train.laps[s] for s in train.sessions if s in train.laps],
+        [train.track_status.get(s) for s in train.sessions if s in train.laps],
+    )
     tm = train.y["pit_stop_probability"].notna().to_numpy()
     train_rows = _event_rows(train, tm, hazard.score(train.X[tm]))
-    hz_thr, _ = choose_alert_threshold(train_rows, _pit_events(train, train.sessions),
-                                       max_false_per_hour=PIT_FALSE_ALERTS_PER_HOUR, rules=rules)
+    hz_thr, _ = choose_alert_threshold(
+        train_rows, _pit_events(train, train.sessions), max_false_per_hour=PIT_FALSE_ALERTS_PER_HOUR, rules=rules
+    )
     hz_rows = rows.assign(score=hazard.score(ev.X[pm]))
     tr_rows = rows.assign(score=trigger_score(ev.X[pm]))
     out["pit_stop_probability"] = {
@@ -770,15 +986,23 @@ def evaluate_events(train: Dataset, ev: Dataset, preds: Mapping[str, np.ndarray]
     }
     # --- crash / incidents: per race, train and held out
     cm = ev.y["crash_risk"].notna().to_numpy()
-    crash_rows = pd.DataFrame({"driver": ev.groups[cm], "session_time": ev.session_time[cm],
-                               "score": preds["crash_risk"][cm]})
+    crash_rows = pd.DataFrame(
+        {"driver": ev.groups[cm], "session_time": ev.session_time[cm], "score": preds["crash_risk"][cm]}
+    )
     inc = ev.events.get(label, {}).get("incidents", pd.DataFrame(columns=["kind", "driver", "time"]))
-    per_race = {s: {"flags": int((e["incidents"]["kind"] == "flag").sum()),
-                    "retirements": int((e["incidents"]["kind"] == "retirement").sum())}
-                for s, e in {**train.events, **ev.events}.items()}
-    out["crash_risk"] = {"model": incident_hits(crash_rows, inc, thresholds["crash_risk"],
-                                                horizon_s=config.crash_horizon_s, n_boot=n_boot, seed=seed),
-                         "events_per_race": per_race}
+    per_race = {
+        s: {
+            "flags": int((e["incidents"]["kind"] == "flag").sum()),
+            "retirements": int((e["incidents"]["kind"] == "retirement").sum()),
+        }
+        for s, e in {**train.events, **ev.events}.items()
+    }
+    out["crash_risk"] = {
+        "model": incident_hits(
+            crash_rows, inc, thresholds["crash_risk"], horizon_s=config.crash_horizon_s, n_boot=n_boot, seed=seed
+        ),
+        "events_per_race": per_race,
+    }
     # --- tyre proxy vs persistence
     ym = ev.y["tire_failure"].notna().to_numpy()
     yt = ev.y["tire_failure"].to_numpy()[ym].astype(int)
@@ -790,10 +1014,19 @@ def evaluate_events(train: Dataset, ev: Dataset, preds: Mapping[str, np.ndarray]
 
 
 # --------------------------------------------------------------------------- default training (first run)
-def train_default_models(settings: Any, out_dir: Path | str | None = None, progress: bool = True, *,
-                         train_years: Sequence[int] = DEFAULT_TRAIN_YEARS, eval_year: int | None = DEFAULT_EVAL_YEAR,
-                         drivers: Sequence[str] | None = None, stride: int = 4, n_threads: int | None = 1,
-                         n_boot: int = 1000, **train_kw: Any) -> TrainingReport:
+def train_default_models(
+    settings: Any,
+    out_dir: Path | str | None = None,
+    progress: bool = True,
+    *,
+    train_years: Sequence[int] = DEFAULT_TRAIN_YEARS,
+    eval_year: int | None = DEFAULT_EVAL_YEAR,
+    drivers: Sequence[str] | None = None,
+    stride: int = 4,
+    n_threads: int | None = 1,
+    n_boot: int = 1000,
+    **train_kw: Any,
+) -> TrainingReport:
     """Train the three models with the default configuration and save them (the first-run path).
 
     Loads the default training races (2022 + 2024 Monaco) and the held-out race (2023)
@@ -810,13 +1043,19 @@ def train_default_models(settings: Any, out_dir: Path | str | None = None, progr
     t0 = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else Path(settings.models_dir)
     train = load_sessions(settings, list(train_years), drivers=drivers, progress=False)
-    held = load_sessions(settings, [int(eval_year)], drivers=drivers, progress=False)[0] if eval_year is not None \
-        else None
+    held = (
+        load_sessions(settings, [int(eval_year)], drivers=drivers, progress=False)[0] if eval_year is not None else None
+    )
     load_s = time.perf_counter() - t0
-    logger.info("loaded %d training races and %s in %.1f s", len(train), "the held-out race" if held else "no held-out race",
-                load_s)
-    report = train_models(train, held, out_dir=out, stride=stride, progress=progress, n_threads=n_threads,
-                          n_boot=n_boot, **train_kw)
+    logger.info(
+        "loaded %d training races and %s in %.1f s",
+        len(train),
+        "the held-out race" if held else "no held-out race",
+        load_s,
+    )
+    report = train_models(
+        train, held, out_dir=out, stride=stride, progress=progress, n_threads=n_threads, n_boot=n_boot, **train_kw
+    )
     report.timings["load_s"] = load_s
     report.seconds = time.perf_counter() - t0
     report.timings["total_s"] = report.seconds
@@ -825,8 +1064,12 @@ def train_default_models(settings: Any, out_dir: Path | str | None = None, progr
 
 # --------------------------------------------------------------------------- persistence
 def _versions() -> dict[str, str]:
-    return {"scikit-learn": sklearn.__version__, "river": str(getattr(river, "__version__", "?")), "numpy": np.__version__,
-            "python": platform.python_version()}
+    return {
+        "scikit-learn": sklearn.__version__,
+        "river": str(getattr(river, "__version__", "?")),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _estimator_name(est: Any) -> str:
@@ -836,10 +1079,16 @@ def _estimator_name(est: Any) -> str:
     return type(est).__name__
 
 
-def save_models(fitted: dict[str, Any], out_dir: Path | str, *, thresholds: dict[str, float],
-                config: LabelConfig = DEFAULT_LABELS, report: TrainingReport | None = None,
-                features: Mapping[str, Sequence[str]] | None = None,
-                feature_params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def save_models(
+    fitted: dict[str, Any],
+    out_dir: Path | str,
+    *,
+    thresholds: dict[str, float],
+    config: LabelConfig = DEFAULT_LABELS,
+    report: TrainingReport | None = None,
+    features: Mapping[str, Sequence[str]] | None = None,
+    feature_params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write ``<name>_model.pkl`` for every model and ``manifest.json``; return the manifest.
 
     ``features``: each model's input columns (names from ``FEATURE_NAMES``; default: all).
@@ -867,8 +1116,11 @@ def save_models(fitted: dict[str, Any], out_dir: Path | str, *, thresholds: dict
         if report is not None:
             models[name]["candidate"] = (report.cv.get(name) or {}).get("chosen")
             models[name]["evidence"] = report.evidence.get(name)
-            models[name]["metrics"] = {"cv": report.cv.get(name), "holdout": report.holdout.get(name),
-                                       "events": report.events.get(name)}
+            models[name]["metrics"] = {
+                "cv": report.cv.get(name),
+                "holdout": report.holdout.get(name),
+                "events": report.events.get(name),
+            }
             models[name]["n_train"] = report.n_train.get(name)
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -941,8 +1193,10 @@ class ModelBundle:
         """
         X = np.asarray(X, dtype=np.float64)
         with _single_openmp() if len(X) < 256 else contextlib.nullcontext():
-            return {n: self.models[n].estimator.predict_proba(X[:, self.models[n].columns])[:, 1]
-                    for n in (self.models if names is None else names)}
+            return {
+                n: self.models[n].estimator.predict_proba(X[:, self.models[n].columns])[:, 1]
+                for n in (self.models if names is None else names)
+            }
 
 
 _OPENMP: Any = None
@@ -958,8 +1212,12 @@ def _single_openmp() -> Any:
     return _OPENMP.limit(limits=1, user_api="openmp")
 
 
-def verify_models(models_dir: Path | str, names: Iterable[str] = TARGETS, *, check_versions: bool = True,
-                  ) -> tuple[dict[str, Any], dict[str, bytes]]:
+def verify_models(
+    models_dir: Path | str,
+    names: Iterable[str] = TARGETS,
+    *,
+    check_versions: bool = True,
+) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Check the manifest and the sha256 of **every** listed file; return (manifest, name -> verified bytes).
 
     Nothing is unpickled. Raises :class:`ModelsMissingError` / :class:`ModelIntegrityError`
@@ -974,8 +1232,10 @@ def verify_models(models_dir: Path | str, names: Iterable[str] = TARGETS, *, che
     except json.JSONDecodeError as exc:
         raise ModelIntegrityError(f"{mpath}: not valid JSON ({exc}); run `f1live train` again") from None
     if manifest.get("format") != MANIFEST_FORMAT:
-        raise ModelIntegrityError(f"{mpath}: manifest format {manifest.get('format')!r}, expected {MANIFEST_FORMAT} "
-                                  "(models from an older f1live); retrain with `f1live train`")
+        raise ModelIntegrityError(
+            f"{mpath}: manifest format {manifest.get('format')!r}, expected {MANIFEST_FORMAT} "
+            "(models from an older f1live); retrain with `f1live train`"
+        )
     if check_versions:
         have = _versions()
         for lib in ("scikit-learn", "river"):
@@ -983,12 +1243,14 @@ def verify_models(models_dir: Path | str, names: Iterable[str] = TARGETS, *, che
             if want != have[lib]:
                 raise ModelIntegrityError(
                     f"{mpath}: models were trained with {lib} {want}, this environment has {have[lib]}; "
-                    "nothing was unpickled. Retrain with `f1live train` (or install the matching version).")
+                    "nothing was unpickled. Retrain with `f1live train` (or install the matching version)."
+                )
     if list(manifest.get("features", [])) != list(FEATURE_NAMES):
         want_f, have_f = manifest.get("features", []), list(FEATURE_NAMES)
         diff = sorted(set(want_f) ^ set(have_f)) or ["(same names, different order)"]
-        raise ModelIntegrityError(f"{mpath}: feature list differs from f1live.features.FEATURE_NAMES: {diff}; "
-                                  "retrain with `f1live train`")
+        raise ModelIntegrityError(
+            f"{mpath}: feature list differs from f1live.features.FEATURE_NAMES: {diff}; retrain with `f1live train`"
+        )
     raw: dict[str, bytes] = {}
     for name in names:
         entry = manifest.get("models", {}).get(name)
@@ -996,12 +1258,14 @@ def verify_models(models_dir: Path | str, names: Iterable[str] = TARGETS, *, che
             raise ModelIntegrityError(f"{mpath}: no entry for model {name!r}; run `f1live train` again")
         path = d / entry["file"]
         if path.name != model_filename(name):
-            raise ModelIntegrityError(f"{mpath}: model {name!r} points to {entry['file']!r}, "
-                                      f"expected {model_filename(name)!r}")
+            raise ModelIntegrityError(
+                f"{mpath}: model {name!r} points to {entry['file']!r}, expected {model_filename(name)!r}"
+            )
         unknown = sorted(set(entry.get("features", [])) - set(FEATURE_NAMES))
         if unknown:
-            raise ModelIntegrityError(f"{path}: features {unknown} are not produced by f1live.features; "
-                                      "retrain with `f1live train`")
+            raise ModelIntegrityError(
+                f"{path}: features {unknown} are not produced by f1live.features; retrain with `f1live train`"
+            )
         if not path.is_file():
             raise ModelsMissingError(f"{path} is missing (listed in {mpath}); run `f1live train`")
         data = path.read_bytes()  # verify these exact bytes, then unpickle them (no re-read)
@@ -1009,7 +1273,8 @@ def verify_models(models_dir: Path | str, names: Iterable[str] = TARGETS, *, che
         if digest != entry["sha256"]:
             raise ModelIntegrityError(
                 f"{path}: sha256 {digest[:16]}... does not match the manifest's {entry['sha256'][:16]}... "
-                "(file changed since training); refusing to unpickle it. Retrain with `f1live train`.")
+                "(file changed since training); refusing to unpickle it. Retrain with `f1live train`."
+            )
         raw[name] = data
     return manifest, raw
 
@@ -1034,14 +1299,26 @@ def load_models(models_dir: Path | str, names: Iterable[str] = TARGETS, *, check
         if not isinstance(payload, dict) or payload.get("name") != name:
             raise ModelIntegrityError(f"{path}: unexpected content (expected the {name!r} model payload)")
         feats = list(entry.get("features") or payload.get("features") or FEATURE_NAMES)
-        out[name] = LoadedModel(name=name, estimator=payload["estimator"], threshold=float(entry["threshold"]),
-                                label_definition=entry["label_definition"], proxy=bool(entry.get("proxy")),
-                                features=feats, columns=_columns(feats), evidence=entry.get("evidence"))
+        out[name] = LoadedModel(
+            name=name,
+            estimator=payload["estimator"],
+            threshold=float(entry["threshold"]),
+            label_definition=entry["label_definition"],
+            proxy=bool(entry.get("proxy")),
+            features=feats,
+            columns=_columns(feats),
+            evidence=entry.get("evidence"),
+        )
     return ModelBundle(models=out, manifest=manifest, directory=d)
 
 
-def load_sessions(settings: Any, years: Sequence[int], drivers: Sequence[str] | None = None,
-                  progress: bool = False, allow_simulated: bool = False) -> list[Any]:
+def load_sessions(
+    settings: Any,
+    years: Sequence[int],
+    drivers: Sequence[str] | None = None,
+    progress: bool = False,
+    allow_simulated: bool = False,
+) -> list[Any]:
     """Load the same event of several years through :mod:`f1live.sources` (``settings.source``).
 
     With ``drivers``, only those drivers' car data is read (quicker for tests/notebooks;
@@ -1064,7 +1341,10 @@ def load_sessions(settings: Any, years: Sequence[int], drivers: Sequence[str] | 
             data = load_session(s, progress=progress, allow_simulated=allow_simulated)
             if drivers is not None:
                 keep = data.telemetry["driver"].isin(list(drivers))
-                data = dc_replace(data, telemetry=data.telemetry[keep].reset_index(drop=True),
-                                  laps=data.laps[data.laps["Driver"].isin(list(drivers))].reset_index(drop=True))
+                data = dc_replace(
+                    data,
+                    telemetry=data.telemetry[keep].reset_index(drop=True),
+                    laps=data.laps[data.laps["Driver"].isin(list(drivers))].reset_index(drop=True),
+                )
         out.append(data)
     return out

@@ -35,7 +35,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from f1live.config import Settings
@@ -48,11 +48,13 @@ if TYPE_CHECKING:  # the parts are imported when the pipeline builds them (a qui
     from f1live.consumer import RealTimeConsumer
     from f1live.processors import Processor
     from f1live.producer import RealTimeProducer
+    from f1live.race_analysis import RaceAnalysis
     from f1live.sources import SessionData
     from f1live.state import LiveState
     from f1live.timing import SessionTiming
 
 log = logging.getLogger(__name__)
+
 
 def _load_session(settings: Settings, drivers: Sequence[str] | None) -> tuple[SessionData, ReplayCache | None]:
     """(SessionData, ReplayCache or None) for the settings' session.
@@ -126,6 +128,7 @@ class Pipeline:
         self.start_at = f"lap {int(start_lap)}" if start_lap is not None else (start or settings.replay_from)
         self.delete_topics = delete_topics
         self.timing: SessionTiming | None = None
+        self.race: RaceAnalysis | None = None  # the race analysis over the timing tables
         self._broker_ready = False
         self.broker_kind = broker_kind
         self.broker: Broker | None = None
@@ -224,16 +227,20 @@ class Pipeline:
         if self.drivers:
             self.cache = self.cache.filter(drivers=self.drivers)
             if len(self.cache) == 0:
-                raise ValueError(f"no telemetry for drivers {self.drivers} in {self.settings.event} "
-                                 f"{self.settings.year} {self.settings.session}")
+                raise ValueError(
+                    f"no telemetry for drivers {self.drivers} in {self.settings.event} "
+                    f"{self.settings.year} {self.settings.session}"
+                )
         meta = dict(self.cache.meta or {})
         meta.update(meta.pop("meta", None) or {})  # an export's sidecar nests the session meta
         if self.data is not None:
             meta.update(self.data.meta or {})
             if self.data.laps is not None and len(self.data.laps):
+                from f1live.race_analysis import RaceAnalysis
                 from f1live.timing import SessionTiming
 
                 self.timing = SessionTiming.from_session(self.data, drivers=self.drivers)
+                self.race = RaceAnalysis(self.timing)
         info = self.cache.driver_info()
         if self.drivers:
             info = {k: v for k, v in info.items() if k in self.drivers}
@@ -241,9 +248,13 @@ class Pipeline:
         meta["outline"] = self._outline(meta)
         meta.setdefault("simulated", False)
         if self.timing is not None:
-            meta["timeline"] = {"start": float(self.cache.session_time[0]), "end": float(self.cache.session_time[-1]),
-                                "race_start": self.timing.race_start, "laps": self.timing.lap_starts(),
-                                "markers": self.timing.markers()}
+            meta["timeline"] = {
+                "start": float(self.cache.session_time[0]),
+                "end": float(self.cache.session_time[-1]),
+                "race_start": self.timing.race_start,
+                "laps": self.timing.lap_starts(),
+                "markers": self.timing.markers(),
+            }
         self.meta = meta
 
     @staticmethod
@@ -297,17 +308,27 @@ class Pipeline:
                 # group is used: a live view never resumes, so it needs no committed
                 # offsets, no rebalance and no group-coordinator round trips.
                 self.consumer = RealTimeConsumer(
-                    self.settings, bootstrap_servers=self._bootstrap, processors=self._processors,
-                    state=self.state, group_id="", commit=False,
-                    partitions=list(range(self.settings.partitions)), broker_kind=self.broker_kind,
-                    consumer_overrides={"auto_offset_reset": "latest"})
+                    self.settings,
+                    bootstrap_servers=self._bootstrap,
+                    processors=self._processors,
+                    state=self.state,
+                    group_id="",
+                    commit=False,
+                    partitions=list(range(self.settings.partitions)),
+                    broker_kind=self.broker_kind,
+                    consumer_overrides={"auto_offset_reset": "latest"},
+                )
                 self.consumer.start()
                 self._set_phase("starting producer")
                 from f1live.producer import RealTimeProducer
 
-                self.producer = RealTimeProducer(self.settings, bootstrap_servers=self._bootstrap,
-                                                 state=self.state, broker_kind=self.broker_kind,
-                                                 ensure_topic=False)
+                self.producer = RealTimeProducer(
+                    self.settings,
+                    bootstrap_servers=self._bootstrap,
+                    state=self.state,
+                    broker_kind=self.broker_kind,
+                    ensure_topic=False,
+                )
                 self.producer.load_cache(self.cache)
                 self.producer.start(speed=self.settings.speed, start=self.start_at)
                 self.state.set_status("producer", "running")
@@ -356,8 +377,14 @@ class Pipeline:
         self._need_producer().set_speed(speed)
 
     # ------------------------------------------------------------------ read
-    def snapshot(self, history: bool | Collection[str] = True, latency: bool = True,
-                 timing: bool = True) -> dict[str, Any]:
+    def snapshot(
+        self,
+        history: bool | Collection[str] = True,
+        latency: bool = True,
+        timing: bool = True,
+        race: bool = False,
+        traces: Mapping[str, int | None] | None = None,
+    ) -> dict[str, Any]:
         """The live state, the timing as of the replay clock, and the pipeline's status.
 
         ``history`` and ``latency`` as in :meth:`f1live.state.LiveState.snapshot` (a live
@@ -365,11 +392,13 @@ class Pipeline:
         The replay clock is ``session_time`` (the newest message processed in the current
         replay segment); ``lap`` and ``track_status`` are those at that clock, and with
         ``timing`` the leaderboard (``timing``) and the track-status / race-control events
-        issued up to the clock (``events``): nothing later than the clock is in it.
+        issued up to the clock (``events``): nothing later than the clock is in it. With
+        ``race`` the race analysis at the clock (``race``, :meth:`f1live.race_analysis.RaceAnalysis.at`);
+        ``traces`` as in :meth:`f1live.state.LiveState.snapshot` (lap traces to compare).
         """
         if self.state is None:
             return {"meta": dict(self.meta), "status": {"pipeline": self.phase}, "counters": {}}
-        snap = self.state.snapshot(history=history, latency=latency)
+        snap = self.state.snapshot(history=history, latency=latency, traces=traces)
         snap["meta"] = {**self.meta, **snap.get("meta", {})}
         now = snap.get("session_time")
         if self.timing is not None and now is not None:
@@ -378,6 +407,8 @@ class Pipeline:
             if timing:
                 snap["timing"] = self.timing.at(now)
                 snap["events"] = self.timing.events(now)
+            if race and self.race is not None:
+                snap["race"] = self.race.at(now)
         status = snap.setdefault("status", {})
         status["pipeline"] = self.phase
         if self.broker is not None:
@@ -388,7 +419,8 @@ class Pipeline:
                 ps = self.producer.stats()
                 status["producer"] = (
                     ("paused" if ps.get("paused") else "running" if ps.get("running") else "finished")
-                    + f" · sent {ps.get('sent', 0)} · speed {'max' if not ps.get('speed') else str(ps.get('speed')) + '×'}")
+                    + f" · sent {ps.get('sent', 0)} · speed {'max' if not ps.get('speed') else str(ps.get('speed')) + '×'}"
+                )
             except Exception as exc:  # status only: never break the UI for it
                 status["producer"] = f"error: {exc}"
         return snap
@@ -412,7 +444,9 @@ class Pipeline:
     def _teardown(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         parts: tuple[tuple[str, RealTimeProducer | RealTimeConsumer | None], ...] = (
-            ("producer", self.producer), ("consumer", self.consumer))
+            ("producer", self.producer),
+            ("consumer", self.consumer),
+        )
         for name, part in parts:
             if part is None:
                 continue
@@ -432,8 +466,12 @@ class Pipeline:
                 from f1live.topics import delete_topic
 
                 for name in (self.settings.topic, self.settings.dlq_topic):
-                    delete_topic(self._bootstrap, name, timeout=max(1.0, min(5.0, deadline - time.monotonic())),
-                                 client=self.settings.client)
+                    delete_topic(
+                        self._bootstrap,
+                        name,
+                        timeout=max(1.0, min(5.0, deadline - time.monotonic())),
+                        client=self.settings.client,
+                    )
             except Exception as exc:  # the broker may be gone already
                 log.info("deleting the pipeline's topics: %s", exc)
         if self.broker is not None:

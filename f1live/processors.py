@@ -18,6 +18,11 @@ Well-known result keys (all optional): ``anomaly`` (bool), ``anomaly_score`` (fl
 A processor that raises is logged and counted (``processor_errors``); the consumer
 carries on and records ``{"processor_error": name}`` for that batch.
 
+A processor that keeps state per driver can hand it over to another consumer (a
+consumer-group rebalance, :mod:`f1live.handover`) by also implementing
+:class:`DriverStateful`; :class:`PerDriverState` does it for a class whose state sits in
+one ``{driver: state}`` dict.
+
 >>> class Fast:
 ...     name = "fast"
 ...     def process_batch(self, msgs):
@@ -29,6 +34,15 @@ True
 >>> p = FunctionProcessor("kmh_to_ms", lambda m: {"speed_ms": round(m["speed"] / 3.6, 1)})
 >>> p.process_batch([{"speed": 36.0}])
 [{'speed_ms': 10.0}]
+>>> class Counter(PerDriverState):
+...     _per_driver_attr = "seen"
+...     def __init__(self):
+...         self.seen = {}
+>>> a, b = Counter(), Counter()
+>>> a.seen["VER"] = 3
+>>> b.restore_driver("VER", a.driver_state("VER")); a.forget_driver("VER")
+>>> a.seen, b.seen, isinstance(b, DriverStateful)
+({}, {'VER': 3}, True)
 """
 
 from __future__ import annotations
@@ -55,6 +69,45 @@ class Processor(Protocol):
         ...
 
 
+@runtime_checkable
+class DriverStateful(Protocol):
+    """Per-driver state that can move to another consumer: three verbs.
+
+    ``driver_state(driver)`` returns a picklable object (``None``: nothing known about
+    the driver); ``restore_driver(driver, state)`` continues from it exactly (the next
+    message gives the result it would have given where the state came from);
+    ``forget_driver(driver)`` drops it.
+    """
+
+    def driver_state(self, driver: str) -> Any: ...
+
+    def restore_driver(self, driver: str, state: Any) -> None: ...
+
+    def forget_driver(self, driver: str) -> None: ...
+
+
+class PerDriverState:
+    """Mixin implementing :class:`DriverStateful` for state kept in one ``{driver: state}``
+    dict, the attribute named by :attr:`_per_driver_attr`."""
+
+    _per_driver_attr: str = "_drivers"
+
+    def _per_driver(self) -> dict[str, Any]:
+        return getattr(self, self._per_driver_attr)
+
+    def driver_state(self, driver: str) -> Any:
+        return self._per_driver().get(driver)
+
+    def restore_driver(self, driver: str, state: Any) -> None:
+        if state is None:
+            self._per_driver().pop(driver, None)
+        else:
+            self._per_driver()[driver] = state
+
+    def forget_driver(self, driver: str) -> None:
+        self._per_driver().pop(driver, None)
+
+
 class FunctionProcessor:
     """Wrap a per-message function ``fn(msg) -> dict`` as a :class:`Processor`."""
 
@@ -66,9 +119,7 @@ class FunctionProcessor:
         return [self._fn(m) for m in msgs]
 
 
-def run_processors(
-    processors: Sequence[Processor], msgs: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], int]:
+def run_processors(processors: Sequence[Processor], msgs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """Run every processor over ``msgs``; merged results per message and the error count."""
     merged: list[dict[str, Any]] = [{} for _ in msgs]
     errors = 0

@@ -69,6 +69,7 @@ from f1live.schema import RUN_HEADER, encode_body, frame_message
 
 log = logging.getLogger(__name__)
 
+
 # --------------------------------------------------------------------------- clock
 class Clock(Protocol):
     """Time source for pacing: monotonic seconds and a sleep."""
@@ -317,10 +318,15 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         """Live counters (thread-safe copy)."""
         with self._lock:
             return {
-                "sent": self.sent, "acked": self.acked, "failed": self.failed,
-                "position": self._pos, "rows": len(self.cache) if self.cache is not None else 0,
-                "speed": self._speed, "paused": not self._resume.is_set(),
-                "running": self.running, "errors": list(self.errors[-3:]),
+                "sent": self.sent,
+                "acked": self.acked,
+                "failed": self.failed,
+                "position": self._pos,
+                "rows": len(self.cache) if self.cache is not None else 0,
+                "speed": self._speed,
+                "paused": not self._resume.is_set(),
+                "running": self.running,
+                "errors": list(self.errors[-3:]),
             }
 
     def _connect(self) -> Any:
@@ -331,10 +337,10 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         if self._ensure_topic:
             from f1live.topics import ensure_topic
 
-            ensure_topic(self._servers, self.topic, self.settings.partitions, self.settings.replication,
-                         client=self.client_name)
-        self._client = make_producer(self._servers, client=self.client_name, kind=self.broker_kind,
-                                     **self._overrides)
+            ensure_topic(
+                self._servers, self.topic, self.settings.partitions, self.settings.replication, client=self.client_name
+            )
+        self._client = make_producer(self._servers, client=self.client_name, kind=self.broker_kind, **self._overrides)
         try:  # fetch the topic's metadata now, not on the first (timed) send
             self._client.partitions_for(self.topic)
         except Exception as exc:
@@ -369,8 +375,14 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
         self._resume.set()
         self._set_status("running")
 
-    def seek(self, lap: int | None = None, *, index: int | None = None, session_time: float | None = None,
-             start: str | None = None) -> None:
+    def seek(
+        self,
+        lap: int | None = None,
+        *,
+        index: int | None = None,
+        session_time: float | None = None,
+        start: str | None = None,
+    ) -> None:
         """Continue the replay from the first row of ``lap``, at ``session_time`` (s), from a
         start point (``"race"``, ``"lap 30"``, ``"time 1:20:00"``) or from row ``index``.
 
@@ -482,7 +494,9 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
             self._client = None
 
     # one replay (caller's thread or background thread)
-    def _run(self, client: Producer, duration: float | None, max_messages: int | None, progress: bool) -> ProducerSummary:
+    def _run(
+        self, client: Producer, duration: float | None, max_messages: int | None, progress: bool
+    ) -> ProducerSummary:
         cache = self.cache
         clock = self.clock
         times = np.asarray(cache.session_time, dtype=np.float64)
@@ -626,8 +640,14 @@ class RealTimeProducer(BackgroundLoop[ProducerSummary]):
             bar.close()
         self._summary = self._make_summary(reason, meta, n)
         self._set_status(f"done ({reason}): {self.acked}/{self.sent} acked, {self.failed} failed")
-        log.info("producer %s done (%s): sent %d, acked %d, failed %d", self.run_id, reason,
-                 self._summary.sent, self._summary.acked, self._summary.failed)
+        log.info(
+            "producer %s done (%s): sent %d, acked %d, failed %d",
+            self.run_id,
+            reason,
+            self._summary.sent,
+            self._summary.acked,
+            self._summary.failed,
+        )
         return self._summary
 
     #: seconds to wait for outstanding acks at the end of a replay

@@ -80,36 +80,106 @@ _NUM = (float, int)
 #: Ordered field list of the telemetry table.  Text columns are ``string[pyarrow]``: a full
 #: race is ~800k rows and Python-object strings would cost ~50 MB per text column.
 TELEMETRY: tuple[Field, ...] = (
-    Field("date", "datetime64[ns, UTC]", "UTC", "wall-clock time of the car-data sample (FastF1 `Date`)", json_type=(str,)),
+    Field(
+        "date", "datetime64[ns, UTC]", "UTC", "wall-clock time of the car-data sample (FastF1 `Date`)", json_type=(str,)
+    ),
     Field("session_time", "float64", "s", "time since the session's t0 (FastF1 `SessionTime`), the replay clock"),
-    Field("driver", "string[pyarrow]", "", "three-letter driver code (FastF1 `Abbreviation`/`Driver`)", json_type=(str,)),
+    Field(
+        "driver", "string[pyarrow]", "", "three-letter driver code (FastF1 `Abbreviation`/`Driver`)", json_type=(str,)
+    ),
     Field("driver_number", "int16", "", "racing number", json_type=(int,)),
     Field("team", "string[pyarrow]", "", "team name", nullable=True, json_type=(str,)),
-    Field("lap_number", "Int16", "lap", "lap the sample belongs to (null before the start / after the flag)", nullable=True, json_type=(int,)),
+    Field(
+        "lap_number",
+        "Int16",
+        "lap",
+        "lap the sample belongs to (null before the start / after the flag)",
+        nullable=True,
+        json_type=(int,),
+    ),
     Field("speed", "float32", "km/h", "car speed"),
     Field("rpm", "float32", "1/min", "engine speed"),
     Field("gear", "int16", "", "gear (FastF1 `nGear`, raw: glitches such as 72/128 are kept)", json_type=(int,)),
     Field("throttle", "float32", "%", "throttle pedal 0-100 (raw: sentinel 104 kept)"),
     Field("brake", "bool", "", "brake pedal pressed", json_type=(bool,)),
     Field("drs", "int16", "", "raw DRS code: 0-3 off, 8 eligible, 10/12/14 open", json_type=(int,)),
-    Field("compound", "string[pyarrow]", "", "tyre compound of the lap (SOFT/MEDIUM/HARD/INTERMEDIATE/WET)", nullable=True, json_type=(str,)),
+    Field(
+        "compound",
+        "string[pyarrow]",
+        "",
+        "tyre compound of the lap (SOFT/MEDIUM/HARD/INTERMEDIATE/WET)",
+        nullable=True,
+        json_type=(str,),
+    ),
     Field("tyre_life", "float32", "laps", "laps driven on this set of tyres", nullable=True),
     Field("stint", "Int16", "", "stint number", nullable=True, json_type=(int,)),
-    Field("total_laps", "Int16", "lap", "scheduled race distance (FastF1 lap count `TotalLaps`; null when unknown)", nullable=True, json_type=(int,)),
-    Field("track_status", "string[pyarrow]", "", "track status in force at the sample's time (FastF1 track-status messages): 1 green, 2 yellow, 4 SC, 5 red, 6 VSC, 7 VSC ending", nullable=True, json_type=(str,)),
-    Field("pit_out_lap", "bool", "", "the sample's lap started from the pit exit (FastF1 `PitOutTime` set)", json_type=(bool,)),
+    Field(
+        "total_laps",
+        "Int16",
+        "lap",
+        "scheduled race distance (FastF1 lap count `TotalLaps`; null when unknown)",
+        nullable=True,
+        json_type=(int,),
+    ),
+    Field(
+        "track_status",
+        "string[pyarrow]",
+        "",
+        "track status in force at the sample's time (FastF1 track-status messages): 1 green, 2 yellow, 4 SC, 5 red, 6 VSC, 7 VSC ending",
+        nullable=True,
+        json_type=(str,),
+    ),
+    Field(
+        "pit_out_lap",
+        "bool",
+        "",
+        "the sample's lap started from the pit exit (FastF1 `PitOutTime` set)",
+        json_type=(bool,),
+    ),
     Field("in_pit", "bool", "", "the sample lies between a pit entry and the following pit exit", json_type=(bool,)),
-    Field("position", "Int16", "", "race position as of the sample's time: the position at the driver's last completed lap (FastF1 laps `Position`); null before the first lap is completed", nullable=True, json_type=(int,)),
+    Field(
+        "position",
+        "Int16",
+        "",
+        "race position as of the sample's time: the position at the driver's last completed lap (FastF1 laps `Position`); null before the first lap is completed",
+        nullable=True,
+        json_type=(int,),
+    ),
     Field("lap_distance", "float32", "m", "distance into the lap (integrated speed)", nullable=True),
     Field("lap_fraction", "float32", "", "lap_distance / lap length, 0-1", nullable=True),
     Field("x", "float32", "m", "car X position (FastF1 pos data, or estimated on the circuit outline)", nullable=True),
     Field("y", "float32", "m", "car Y position", nullable=True),
     Field("z", "float32", "m", "car Z position (null when estimated)", nullable=True),
-    Field("air_temp", "float32", "°C", "air temperature of the last weather reading at the sample's time (FastF1 weather, about once a minute)", nullable=True),
+    Field(
+        "air_temp",
+        "float32",
+        "°C",
+        "air temperature of the last weather reading at the sample's time (FastF1 weather, about once a minute)",
+        nullable=True,
+    ),
     Field("track_temp", "float32", "°C", "track temperature of the last weather reading", nullable=True),
-    Field("rainfall", "boolean", "", "rain reported by the last weather reading (null without weather data)", nullable=True, json_type=(bool,)),
-    Field("position_estimated", "bool", "", "x/y were estimated from lap_distance on the circuit outline, not measured", json_type=(bool,)),
-    Field("source", "string[pyarrow]", "", "where the row came from: fastf1 | fastf1-csv | file | simulated", json_type=(str,)),
+    Field(
+        "rainfall",
+        "boolean",
+        "",
+        "rain reported by the last weather reading (null without weather data)",
+        nullable=True,
+        json_type=(bool,),
+    ),
+    Field(
+        "position_estimated",
+        "bool",
+        "",
+        "x/y were estimated from lap_distance on the circuit outline, not measured",
+        json_type=(bool,),
+    ),
+    Field(
+        "source",
+        "string[pyarrow]",
+        "",
+        "where the row came from: fastf1 | fastf1-csv | file | simulated",
+        json_type=(str,),
+    ),
     Field("simulated", "bool", "", "SIMULATED data, not a real session", json_type=(bool,)),
 )
 
@@ -118,7 +188,15 @@ TELEMETRY_COLUMNS: tuple[str, ...] = tuple(f.name for f in TELEMETRY)
 DTYPES: dict[str, str] = {f.name: f.dtype for f in TELEMETRY}
 #: Columns a file must have to be accepted as an f1live export (the rest may be derived).
 REQUIRED_COLUMNS: tuple[str, ...] = (
-    "date", "session_time", "driver", "speed", "rpm", "gear", "throttle", "brake", "drs",
+    "date",
+    "session_time",
+    "driver",
+    "speed",
+    "rpm",
+    "gear",
+    "throttle",
+    "brake",
+    "drs",
 )
 
 #: The session's side tables (timing published next to the car data), column -> (dtype, unit,
@@ -151,8 +229,9 @@ WEATHER_COLUMNS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def side_table(df: pd.DataFrame | None, columns: Mapping[str, tuple[str, str, str]],
-               origin: str = "<table>") -> pd.DataFrame:
+def side_table(
+    df: pd.DataFrame | None, columns: Mapping[str, tuple[str, str, str]], origin: str = "<table>"
+) -> pd.DataFrame:
     """``df`` with exactly ``columns`` (absent ones as nulls) in their dtypes, sorted by time.
 
     >>> side_table(pd.DataFrame({"session_time": [2.0, 1.0], "status": ["1", "2"]}),
@@ -183,7 +262,11 @@ ENVELOPE: dict[str, tuple[tuple[type, ...], str, str]] = {
     "schema_version": ((int,), "", "SCHEMA_VERSION of the producer"),
     "seq": ((int,), "", "per-driver sequence number, 0-based, gap-free"),
     "gseq": ((int,), "", "global sequence number over the whole replay"),
-    "segment": ((int,), "", "replay segment: 0, then +1 at every seek (state of older segments is stale); optional, 0 when absent"),
+    "segment": (
+        (int,),
+        "",
+        "replay segment: 0, then +1 at every seek (state of older segments is stale); optional, 0 when absent",
+    ),
     "event_time_ns": ((int,), "ns", "sample time (`date`) as Unix epoch nanoseconds"),
     "produced_at_ns": ((int,), "ns", "wall-clock time the producer sent the message (time.time_ns)"),
 }
@@ -238,9 +321,17 @@ def frame_message(body: bytes, seq: int, gseq: int, segment: int, event_time_ns:
     return _ENVELOPE_TEMPLATE % (SCHEMA_VERSION, seq, gseq, segment, event_time_ns, produced_at_ns, body)
 
 
-def dlq_record(reason: str, detail: str, topic: str, partition: int, offset: int,
-               key: bytes | None, value: bytes | None, timestamp_ms: int | None = None,
-               group_id: str | None = None) -> bytes:
+def dlq_record(
+    reason: str,
+    detail: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    timestamp_ms: int | None = None,
+    group_id: str | None = None,
+) -> bytes:
     """The JSON body written to the dead-letter topic for one rejected record (its headers:
     :data:`DLQ_REASON_HEADER`, :data:`DLQ_SOURCE_HEADER`, and the original's :data:`RUN_HEADER`).
 
@@ -249,19 +340,21 @@ def dlq_record(reason: str, detail: str, topic: str, partition: int, offset: int
     >>> body["reason"], body["partition"], body["offset"], base64.b64decode(body["value_b64"])
     ('json', 2, 41, b'{oops')
     """
-    return dumps({
-        "reason": reason,
-        "detail": detail,
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "timestamp_ms": timestamp_ms,
-        "key": key.decode("utf-8", "replace") if key is not None else None,
-        "value_b64": base64.b64encode(value or b"").decode("ascii"),
-        "value_bytes": len(value or b""),
-        "group_id": group_id,
-        "detected_at_ns": time.time_ns(),
-    })
+    return dumps(
+        {
+            "reason": reason,
+            "detail": detail,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "timestamp_ms": timestamp_ms,
+            "key": key.decode("utf-8", "replace") if key is not None else None,
+            "value_b64": base64.b64encode(value or b"").decode("ascii"),
+            "value_bytes": len(value or b""),
+            "group_id": group_id,
+            "detected_at_ns": time.time_ns(),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- analysis results
@@ -297,14 +390,14 @@ ANALYSIS_FIELDS: dict[str, ResultField] = {
     "anomaly_source": ResultField("str", "", '"river", "rule" or "river+rule"'),
     "quality": ResultField("str", "", "data-quality note (throttle_sentinel, gear_code, not_racing)"),
     "quality_reason": ResultField("str", "", "the note in words"),
-    "pit_stop_probability": ResultField("float", "0-1", "the driver's real pit entry within 60 s",
-                                        history=True, label="Pit-stop probability"),
-    "crash_risk": ResultField("float", "0-1", "an incident (flag period, retirement) within 60 s",
-                              history=True, label="Crash / incident risk"),
-    "tire_failure": ResultField("float", "0-1", "tyre-degradation proxy", history=True,
-                                label="Tyre risk (proxy)"),
-    **{f"{name}_alert": ResultField("bool", "", f"{name} at or above its saved threshold")
-       for name in MODEL_SCORES},
+    "pit_stop_probability": ResultField(
+        "float", "0-1", "the driver's real pit entry within 60 s", history=True, label="Pit-stop probability"
+    ),
+    "crash_risk": ResultField(
+        "float", "0-1", "an incident (flag period, retirement) within 60 s", history=True, label="Crash / incident risk"
+    ),
+    "tire_failure": ResultField("float", "0-1", "tyre-degradation proxy", history=True, label="Tyre risk (proxy)"),
+    **{f"{name}_alert": ResultField("bool", "", f"{name} at or above its saved threshold") for name in MODEL_SCORES},
 }
 
 #: Telemetry fields of the per-driver history, then the analysis fields marked ``history``,
@@ -347,9 +440,7 @@ def coerce_frame(df: pd.DataFrame, origin: str = "<frame>") -> pd.DataFrame:
     """
     miss = missing_columns(df.columns)
     if miss:
-        raise ValueError(
-            f"missing columns {miss} in {origin}; expected the f1live telemetry schema v{SCHEMA_VERSION}"
-        )
+        raise ValueError(f"missing columns {miss} in {origin}; expected the f1live telemetry schema v{SCHEMA_VERSION}")
     out = {}
     n = len(df)
     for f in TELEMETRY:
@@ -363,7 +454,11 @@ def coerce_frame(df: pd.DataFrame, origin: str = "<frame>") -> pd.DataFrame:
             col = pd.Series([None] * n, index=df.index)
         try:
             if f.dtype.startswith("datetime64"):
-                col = pd.to_datetime(col, utc=True, format="ISO8601") if col.dtype == object else pd.to_datetime(col, utc=True)
+                col = (
+                    pd.to_datetime(col, utc=True, format="ISO8601")
+                    if col.dtype == object
+                    else pd.to_datetime(col, utc=True)
+                )
                 col = col.astype(f.dtype)
             elif f.dtype == "bool":
                 col = col.fillna(False).astype(bool) if col.dtype == object else col.astype(bool)
@@ -389,8 +484,11 @@ def check_timestamps(col: pd.Series, name: str, origin: str) -> None:
     ValueError: 1 missing session_time timestamps in a.csv; first at row 1: missing (NaN/NaT); expected seconds as numbers
     """
     if name == "date":
-        parsed = pd.to_datetime(col, utc=True, errors="coerce", format="ISO8601") if col.dtype == object \
+        parsed = (
+            pd.to_datetime(col, utc=True, errors="coerce", format="ISO8601")
+            if col.dtype == object
             else pd.to_datetime(col, utc=True, errors="coerce")
+        )
     else:
         parsed = pd.to_numeric(col, errors="coerce")
     bad = parsed.isna().to_numpy()
@@ -398,9 +496,11 @@ def check_timestamps(col: pd.Series, name: str, origin: str) -> None:
         first = int(np.flatnonzero(bad)[0])
         raw = col.iloc[first]
         what = "missing (NaN/NaT)" if pd.isna(raw) else f"unparseable ({raw!r})"
-        raise ValueError(f"{int(bad.sum())} {what.split(' ')[0]} {name} timestamps in {origin}; "
-                         f"first at row {first}: {what}; expected "
-                         f"{'ISO-8601 UTC dates' if name == 'date' else 'seconds as numbers'}")
+        raise ValueError(
+            f"{int(bad.sum())} {what.split(' ')[0]} {name} timestamps in {origin}; "
+            f"first at row {first}: {what}; expected "
+            f"{'ISO-8601 UTC dates' if name == 'date' else 'seconds as numbers'}"
+        )
 
 
 def _jsonable(value: Any) -> Any:

@@ -139,17 +139,26 @@ class VoilaServer:
         env.setdefault("PYTHONUNBUFFERED", "1")
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
-            self._proc = subprocess.Popen(self.command(), env=env, cwd=str(self.notebook.parent),
-                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                          start_new_session=True, preexec_fn=_child_signals)  # noqa: PLW1509
+            self._proc = subprocess.Popen(
+                self.command(),
+                env=env,
+                cwd=str(self.notebook.parent),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_child_signals,
+            )  # noqa: PLW1509
         finally:
             if not isinstance(out, int):
                 out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"voila exited with code {self._proc.returncode}"
-                                   + (f" (see {self.log_path})" if self.log_path else ""))
+                raise RuntimeError(
+                    f"voila exited with code {self._proc.returncode}"
+                    + (f" (see {self.log_path})" if self.log_path else "")
+                )
             try:
                 with urllib.request.urlopen(self.url + "api/status", timeout=2):
                     pass

@@ -23,10 +23,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from f1live import schema
+from f1live.laptraces import LapTraces
 from f1live.metrics import LatencyStats, SecondSeries
 
 #: Order of the values in each per-driver history tuple (defined in :mod:`f1live.schema`).
@@ -36,8 +37,16 @@ _HIST_ROW = schema.HISTORY_TELEMETRY
 _HIST_RES = tuple((k, schema.ANALYSIS_FIELDS[k].kind == "bool") for k in schema.HISTORY_ANALYSIS)
 
 #: Counter names the consumer maintains (all start at 0).
-COUNTERS: tuple[str, ...] = ("consumed", "processed", "dlq", "duplicates", "gaps", "stale", "processor_errors",
-                             "published")
+COUNTERS: tuple[str, ...] = (
+    "consumed",
+    "processed",
+    "dlq",
+    "duplicates",
+    "gaps",
+    "stale",
+    "processor_errors",
+    "published",
+)
 
 
 class LiveState:
@@ -48,6 +57,7 @@ class LiveState:
         anomalies: most recent anomalies kept.
         latency_window: samples the latency percentiles are computed over.
         series_seconds: per-second latency/throughput points kept.
+        traces: per-lap car-data traces for lap comparisons (bounded, see :mod:`f1live.laptraces`).
     """
 
     def __init__(
@@ -56,12 +66,15 @@ class LiveState:
         anomalies: int = 200,
         latency_window: int = 8192,
         series_seconds: int = 300,
+        traces: LapTraces | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._history_len = history
         self._latest: dict[str, dict[str, Any]] = {}
         self._history: dict[str, deque[tuple[Any, ...]]] = {}
         self._anomalies: deque[dict[str, Any]] = deque(maxlen=anomalies)
+        self._anomaly_counts: Counter[str] = Counter()  # per driver, this segment (the log keeps the newest)
+        self._traces = traces if traces is not None else LapTraces()
         self._counters: Counter[str] = Counter({c: 0 for c in COUNTERS})
         self._partitions: dict[int, dict[str, int | None]] = {}
         self._status: dict[str, str] = {"producer": "idle", "consumer": "idle", "broker": "unknown"}
@@ -108,6 +121,8 @@ class LiveState:
             self._latest.clear()
             self._history.clear()
             self._anomalies.clear()
+            self._anomaly_counts.clear()
+            self._traces.new_segment()
             self._segment += 1
             self._updated_at = time.time()
 
@@ -131,8 +146,14 @@ class LiveState:
                 if hist is None:
                     hist = self._history[drv] = deque(maxlen=self._history_len)
                 anomaly = bool(res.get("anomaly", False))
-                hist.append((*[msg.get(k) for k in _HIST_ROW],
-                             *[bool(res.get(k, False)) if flag else res.get(k) for k, flag in _HIST_RES], e2e))
+                hist.append(
+                    (
+                        *[msg.get(k) for k in _HIST_ROW],
+                        *[bool(res.get(k, False)) if flag else res.get(k) for k, flag in _HIST_RES],
+                        e2e,
+                    )
+                )
+                self._traces.add(msg)
                 t = msg.get("session_time")
                 if t is not None and (self._clock is None or t > self._clock):
                     self._clock = t
@@ -140,25 +161,36 @@ class LiveState:
                 if note:
                     q = self._quality.get((drv, note))
                     if q is None:
-                        q = self._quality[(drv, note)] = {"count": 0, "first_session_time": t,
-                                                          "reason": res.get("quality_reason") or note}
+                        q = self._quality[(drv, note)] = {
+                            "count": 0,
+                            "first_session_time": t,
+                            "reason": res.get("quality_reason") or note,
+                        }
                     q["count"] += 1
                 if anomaly:
-                    self._anomalies.append({
-                        "session_time": msg.get("session_time"),
-                        "driver": drv,
-                        "lap_number": msg.get("lap_number"),
-                        "seq": msg.get("seq"),
-                        "type": res.get("anomaly_type", "anomaly"),
-                        "reason": res.get("anomaly_reason", ""),
-                        "score": res.get("anomaly_score"),
-                        "detector": res.get("anomaly_source"),
-                    })
+                    self._anomaly_counts[drv] += 1
+                    self._anomalies.append(
+                        {
+                            "session_time": msg.get("session_time"),
+                            "driver": drv,
+                            "lap_number": msg.get("lap_number"),
+                            "seq": msg.get("seq"),
+                            "type": res.get("anomaly_type", "anomaly"),
+                            "reason": res.get("anomaly_reason", ""),
+                            "score": res.get("anomaly_score"),
+                            "detector": res.get("anomaly_source"),
+                        }
+                    )
             self._counters["processed"] += len(records)
             self._updated_at = now
 
     # ------------------------------------------------------------------ reader
-    def snapshot(self, history: bool | Collection[str] = True, latency: bool = True) -> dict[str, Any]:
+    def snapshot(
+        self,
+        history: bool | Collection[str] = True,
+        latency: bool = True,
+        traces: Mapping[str, int | None] | None = None,
+    ) -> dict[str, Any]:
         """A plain-data copy of everything (cheap: one lock, shallow copies).
 
         Keys: ``session_time`` (the replay clock: newest session time processed in this
@@ -169,7 +201,10 @@ class LiveState:
         last), ``quality`` (data-quality notes: driver, type, count, first_session_time,
         reason), ``latency`` (``e2e_ms`` / ``processing_ms`` stats and ``series`` of
         (unix second, msgs, p50 ms, p99 ms); omitted with ``latency=False``: the
-        percentiles are the costly part of a snapshot), ``updated_at``.
+        percentiles are the costly part of a snapshot), ``updated_at``, ``anomaly_counts``
+        (driver -> anomalies flagged in this segment). With ``traces`` ({driver: lap, or None
+        for the latest}): ``traces`` (driver -> :class:`f1live.laptraces.LapTrace` or None)
+        and ``trace_laps`` (driver -> complete laps), up to the replay clock.
 
         >>> st = LiveState()
         >>> st.record_batch([({"driver": d, "session_time": 1.0}, {}, 2.0, 0.1) for d in ("VER", "HAM")])
@@ -185,6 +220,7 @@ class LiveState:
                 "partitions": {p: dict(v) for p, v in self._partitions.items()},
                 "latest": {d: dict(v) for d, v in self._latest.items()},
                 "anomalies": list(self._anomalies),
+                "anomaly_counts": dict(self._anomaly_counts),
                 "quality": [{"driver": d, "type": k, **v} for (d, k), v in self._quality.items()],
                 "history_fields": HISTORY_FIELDS,
                 "updated_at": self._updated_at,
@@ -195,6 +231,10 @@ class LiveState:
                 snap["history"] = {d: list(h) for d, h in self._history.items()}
             elif history:
                 snap["history"] = {d: list(self._history[d]) for d in history if d in self._history}
+            if traces:
+                until = self._clock if self._clock is not None else float("-inf")  # none before the clock
+                snap["trace_laps"] = {d: self._traces.complete_laps(d, until) for d in traces}
+                snap["traces"] = {d: self._traces.trace(d, lap, until) for d, lap in traces.items()}
         if not latency:
             return snap
         snap["latency"] = {

@@ -46,8 +46,12 @@ import pandas as pd
 
 #: FastF1 track-status codes -> (short label, long label).
 TRACK_STATUS: dict[str, tuple[str, str]] = {
-    "1": ("GREEN", "Track clear"), "2": ("YELLOW", "Yellow flag"), "4": ("SC", "Safety Car"),
-    "5": ("RED", "Red flag"), "6": ("VSC", "Virtual Safety Car deployed"), "7": ("VSC END", "VSC ending"),
+    "1": ("GREEN", "Track clear"),
+    "2": ("YELLOW", "Yellow flag"),
+    "4": ("SC", "Safety Car"),
+    "5": ("RED", "Red flag"),
+    "6": ("VSC", "Virtual Safety Car deployed"),
+    "7": ("VSC END", "VSC ending"),
 }
 
 #: A car whose last line crossing is older than this many of the field's median lap times
@@ -56,7 +60,12 @@ STOPPED_LAPS = 2.5
 STOPPED_MIN_S = 300.0
 
 
-def _f(x: Any) -> float:
+def to_float(x: Any) -> float:
+    """A float, NaN for anything that is not a number (None, NA, text).
+
+    >>> to_float("1.5"), to_float(None)
+    (1.5, nan)
+    """
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -78,24 +87,28 @@ def fmt_gap(seconds: float | None, laps_down: int = 0) -> str:
 
 
 @dataclass
-class _Driver:
-    """One driver's laps as arrays sorted by lap number."""
+class DriverLaps:
+    """One driver's laps as arrays sorted by lap number (the whole session: query it through
+    :meth:`SessionTiming.completed`, which keeps to what is known at a clock)."""
 
     code: str
     number: int | None
     team: str | None
     lap: np.ndarray
     start: np.ndarray
-    end: np.ndarray          # line-crossing time at the end of each lap (NaN when unknown)
+    end: np.ndarray  # line-crossing time at the end of each lap (NaN when unknown)
     lap_time: np.ndarray
     position: np.ndarray
     compound: list[Any]
     tyre_life: np.ndarray
     stint: np.ndarray
-    pit_in: np.ndarray       # sorted pit-lane entry times
-    pit_out: np.ndarray      # sorted pit-lane exit times
-    done_end: np.ndarray     # end times of completed (timed) laps, sorted
-    done_idx: np.ndarray     # their indices into the lap arrays
+    pit_in: np.ndarray  # sorted pit-lane entry times
+    pit_out: np.ndarray  # sorted pit-lane exit times
+    lap_pit_in: np.ndarray  # per lap: pit-lane entry during it (NaN if none; the in-lap)
+    lap_pit_out: np.ndarray  # per lap: pit-lane exit that started it (NaN if none; the out-lap)
+    deleted: np.ndarray  # per lap: deleted by the stewards (FastF1 ``Deleted``; False when absent)
+    done_end: np.ndarray  # end times of completed (timed) laps, sorted
+    done_idx: np.ndarray  # their indices into the lap arrays
 
 
 class SessionTiming:
@@ -112,14 +125,20 @@ class SessionTiming:
         drivers: restrict the leaderboard to these codes (timing still ranks the whole field).
     """
 
-    def __init__(self, laps: pd.DataFrame, track_status: pd.DataFrame | None = None,
-                 race_control: pd.DataFrame | None = None, weather: pd.DataFrame | None = None,
-                 total_laps: int | None = None, drivers: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        laps: pd.DataFrame,
+        track_status: pd.DataFrame | None = None,
+        race_control: pd.DataFrame | None = None,
+        weather: pd.DataFrame | None = None,
+        total_laps: int | None = None,
+        drivers: Iterable[str] | None = None,
+    ) -> None:
         self.total_laps = int(total_laps) if total_laps else None
         self.only = {d.upper() for d in drivers} if drivers else None
-        self._drivers: dict[str, _Driver] = {}
+        self._drivers: dict[str, DriverLaps] = {}
         laps = laps if laps is not None else pd.DataFrame()
-        for code, g in (laps.groupby("Driver", sort=True) if len(laps) else ()):
+        for code, g in laps.groupby("Driver", sort=True) if len(laps) else ():
             g = g.sort_values("LapNumber", kind="stable")
             end = g["Time"].to_numpy(dtype=float)
             lap = g["LapNumber"].to_numpy(dtype=float)
@@ -128,20 +147,33 @@ class SessionTiming:
             done_idx = done_idx[np.argsort(end[done_idx], kind="stable")]
             num = g["DriverNumber"].iloc[0] if "DriverNumber" in g.columns else None
             team = g["Team"].iloc[0] if "Team" in g.columns else None
-            self._drivers[str(code)] = _Driver(
-                code=str(code), number=None if num is None or pd.isna(num) else int(num),
-                team=None if team is None or pd.isna(team) else str(team), lap=lap,
-                start=g["LapStartTime"].to_numpy(dtype=float), end=end,
+            nan = end * np.nan
+            self._drivers[str(code)] = DriverLaps(
+                code=str(code),
+                number=None if num is None or pd.isna(num) else int(num),
+                team=None if team is None or pd.isna(team) else str(team),
+                lap=lap,
+                start=g["LapStartTime"].to_numpy(dtype=float),
+                end=end,
                 lap_time=g["LapTime"].to_numpy(dtype=float) if "LapTime" in g.columns else end * np.nan,
                 position=g["Position"].to_numpy(dtype=float) if "Position" in g.columns else end * np.nan,
                 compound=list(g["Compound"]) if "Compound" in g.columns else [None] * len(g),
                 tyre_life=g["TyreLife"].to_numpy(dtype=float) if "TyreLife" in g.columns else end * np.nan,
                 stint=g["Stint"].to_numpy(dtype=float) if "Stint" in g.columns else end * np.nan,
-                pit_in=np.sort(g["PitInTime"].dropna().to_numpy(dtype=float)) if "PitInTime" in g.columns
+                pit_in=np.sort(g["PitInTime"].dropna().to_numpy(dtype=float))
+                if "PitInTime" in g.columns
                 else np.zeros(0),
-                pit_out=np.sort(g["PitOutTime"].dropna().to_numpy(dtype=float)) if "PitOutTime" in g.columns
+                pit_out=np.sort(g["PitOutTime"].dropna().to_numpy(dtype=float))
+                if "PitOutTime" in g.columns
                 else np.zeros(0),
-                done_end=end[done_idx], done_idx=done_idx)
+                lap_pit_in=g["PitInTime"].to_numpy(dtype=float) if "PitInTime" in g.columns else nan,
+                lap_pit_out=g["PitOutTime"].to_numpy(dtype=float) if "PitOutTime" in g.columns else nan,
+                deleted=g["Deleted"].eq(True).to_numpy(dtype=bool)
+                if "Deleted" in g.columns
+                else np.zeros(len(g), bool),
+                done_end=end[done_idx],
+                done_idx=done_idx,
+            )
         # the leader's line crossings: for every lap count, the first car to complete it
         crossings: dict[float, float] = {}
         for d in self._drivers.values():
@@ -154,32 +186,57 @@ class SessionTiming:
         # the leader's lap starts: lap k begins when the first car completes lap k-1 (lap 1: lights out)
         starts = laps["LapStartTime"].to_numpy(dtype=float) if len(laps) else np.zeros(0)
         first = laps["LapNumber"].to_numpy(dtype=float) == 1 if len(laps) else np.zeros(0, bool)
-        self.race_start = float(np.nanmin(starts[first])) if first.any() and not np.isnan(starts[first]).all() \
+        self.race_start = (
+            float(np.nanmin(starts[first]))
+            if first.any() and not np.isnan(starts[first]).all()
             else (float(np.nanmin(starts)) if len(starts) and not np.isnan(starts).all() else None)
+        )
         lap_times = laps["LapTime"].to_numpy(dtype=float) if "LapTime" in laps.columns else np.zeros(0)
         lap_times = lap_times[~np.isnan(lap_times)]
         self._median_lap = float(np.median(lap_times)) if len(lap_times) else 90.0
         self.track_status = _sorted(track_status)
-        self._ts_times = self.track_status["session_time"].to_numpy(dtype=float) if self.track_status is not None \
-            else np.zeros(0)
+        self._ts_times = (
+            self.track_status["session_time"].to_numpy(dtype=float) if self.track_status is not None else np.zeros(0)
+        )
         self.race_control = _sorted(race_control)
-        self._rc_times = self.race_control["session_time"].to_numpy(dtype=float) if self.race_control is not None \
-            else np.zeros(0)
+        self._rc_times = (
+            self.race_control["session_time"].to_numpy(dtype=float) if self.race_control is not None else np.zeros(0)
+        )
         self.weather = _sorted(weather)
-        self._wx_times = self.weather["session_time"].to_numpy(dtype=float) if self.weather is not None \
-            else np.zeros(0)
+        self._wx_times = self.weather["session_time"].to_numpy(dtype=float) if self.weather is not None else np.zeros(0)
 
     @classmethod
     def from_session(cls, data: Any, drivers: Iterable[str] | None = None) -> SessionTiming:
         """From a :class:`f1live.sources.SessionData`."""
         meta = getattr(data, "meta", {}) or {}
-        return cls(data.laps, getattr(data, "track_status", None), getattr(data, "race_control", None),
-                   getattr(data, "weather", None), total_laps=meta.get("total_laps"), drivers=drivers)
+        return cls(
+            data.laps,
+            getattr(data, "track_status", None),
+            getattr(data, "race_control", None),
+            getattr(data, "weather", None),
+            total_laps=meta.get("total_laps"),
+            drivers=drivers,
+        )
 
     # ------------------------------------------------------------------ session-wide
     @property
     def drivers(self) -> list[str]:
         return sorted(self._drivers)
+
+    def driver_laps(self, code: str) -> DriverLaps:
+        """All of ``code``'s laps (the whole session; see :meth:`completed` for a clock)."""
+        return self._drivers[code]
+
+    def completed(self, code: str, t: float) -> np.ndarray:
+        """Indices into :meth:`driver_laps` of the laps ``code`` completed by ``t`` (line
+        crossing at or before ``t``), in the order they were completed."""
+        d = self._drivers[code]
+        return d.done_idx[: int(np.searchsorted(d.done_end, t, side="right"))]
+
+    def red_at(self, t: float) -> bool:
+        """A red flag is in force at ``t``."""
+        code = self.track_status_at(t)
+        return code is not None and "5" in code
 
     def race_lap(self, t: float) -> int:
         """The lap the leader is on at ``t`` (0 before the start; capped at ``total_laps``)."""
@@ -210,18 +267,30 @@ class SessionTiming:
             for r in self.track_status.iloc[:n].itertuples(index=False):
                 label = TRACK_STATUS.get(str(r.status), (str(r.status), f"status {r.status}"))[1]
                 msg = getattr(r, "message", None)
-                out.append({"session_time": float(r.session_time), "category": "TrackStatus",
-                            "flag": str(r.status), "driver": "",
-                            "message": f"{label} ({msg})" if isinstance(msg, str) and msg else label})
+                out.append(
+                    {
+                        "session_time": float(r.session_time),
+                        "category": "TrackStatus",
+                        "flag": str(r.status),
+                        "driver": "",
+                        "message": f"{label} ({msg})" if isinstance(msg, str) and msg else label,
+                    }
+                )
         if self.race_control is not None:
             n = int(np.searchsorted(self._rc_times, t, side="right"))
             by_number = {d.number: d.code for d in self._drivers.values() if d.number is not None}
             for r in self.race_control.iloc[:n].itertuples(index=False):
-                num = _f(getattr(r, "driver_number", None))
-                out.append({"session_time": float(r.session_time), "category": _s(r.category) or "RaceControl",
-                            "flag": _s(getattr(r, "flag", None)), "lap": _f(getattr(r, "lap", None)),
-                            "driver": by_number.get(int(num), f"#{int(num)}") if num == num else "",
-                            "message": _s(r.message)})
+                num = to_float(getattr(r, "driver_number", None))
+                out.append(
+                    {
+                        "session_time": float(r.session_time),
+                        "category": _s(r.category) or "RaceControl",
+                        "flag": _s(getattr(r, "flag", None)),
+                        "lap": to_float(getattr(r, "lap", None)),
+                        "driver": by_number.get(int(num), f"#{int(num)}") if num == num else "",
+                        "message": _s(r.message),
+                    }
+                )
         out.sort(key=lambda e: e["session_time"])
         return out[-limit:] if limit else out
 
@@ -237,8 +306,14 @@ class SessionTiming:
             if code == "1":
                 continue
             end = float(rows[i + 1].session_time) if i + 1 < len(rows) else None
-            out.append({"start": float(r.session_time), "end": end, "status": code,
-                        "label": TRACK_STATUS.get(code, (code, code))[0]})
+            out.append(
+                {
+                    "start": float(r.session_time),
+                    "end": end,
+                    "status": code,
+                    "label": TRACK_STATUS.get(code, (code, code))[0],
+                }
+            )
         return out
 
     def weather_at(self, t: float) -> dict[str, Any] | None:
@@ -257,11 +332,11 @@ class SessionTiming:
         ``gap_s``, ``laps_down``, ``interval_s``, ``interval``, ``last_lap_s``,
         ``best_lap_s``, ``compound``, ``tyre_age``, ``pits``, ``in_pit``, ``stopped``.
         """
-        red = self._red_at(t)
+        red = self.red_at(t)
         rows: list[dict[str, Any]] = []
         for d in self._drivers.values():
-            n = int(np.searchsorted(d.done_end, t, side="right"))  # laps completed by t
-            done = d.done_idx[:n]
+            done = self.completed(d.code, t)
+            n = len(done)
             last = int(done[np.argmax(d.lap[done])]) if n else None
             # the lap being run: the latest lap that has started by t
             started = np.flatnonzero(d.start <= t)
@@ -270,31 +345,42 @@ class SessionTiming:
             lt = d.lap_time[done]
             lt = lt[~np.isnan(lt)]
             pit_in = d.pit_in[d.pit_in <= t]
-            pits = int(sum(1 for x in pit_in if not self._red_at(x)))
+            pits = int(sum(1 for x in pit_in if not self.red_at(x)))
             in_pit = bool(len(pit_in)) and not (d.pit_out[(d.pit_out > pit_in[-1]) & (d.pit_out <= t)].size)
             # a pit stay also ends with the in-lap's line crossing when no exit follows (red flag, garage)
             if in_pit and last is not None and d.end[last] > pit_in[-1] and not d.pit_out[d.pit_out > pit_in[-1]].size:
                 in_pit = False
-            stopped = (last is not None and not red and not in_pit
-                       and t - crossing > max(STOPPED_LAPS * self._median_lap, STOPPED_MIN_S)
-                       and (self.total_laps is None or d.lap[last] < self.total_laps))
+            stopped = (
+                last is not None
+                and not red
+                and not in_pit
+                and t - crossing > max(STOPPED_LAPS * self._median_lap, STOPPED_MIN_S)
+                and (self.total_laps is None or d.lap[last] < self.total_laps)
+            )
             info = cur if cur is not None else last
-            rows.append({
-                "driver": d.code, "number": d.number, "team": d.team,
-                "laps": int(d.lap[last]) if last is not None else 0,
-                "lap": int(d.lap[cur]) if cur is not None else None,
-                "crossing": crossing,
-                "fastf1_position": None if last is None or np.isnan(d.position[last]) else int(d.position[last]),
-                "last_lap_s": None if last is None or np.isnan(d.lap_time[last]) else float(d.lap_time[last]),
-                "best_lap_s": float(lt.min()) if len(lt) else None,
-                "compound": None if info is None else _s(d.compound[info]) or None,
-                "tyre_age": None if info is None or np.isnan(d.tyre_life[info]) else int(d.tyre_life[info]),
-                "stint": None if info is None or np.isnan(d.stint[info]) else int(d.stint[info]),
-                "pits": pits, "in_pit": in_pit, "stopped": bool(stopped),
-            })
+            rows.append(
+                {
+                    "driver": d.code,
+                    "number": d.number,
+                    "team": d.team,
+                    "laps": int(d.lap[last]) if last is not None else 0,
+                    "lap": int(d.lap[cur]) if cur is not None else None,
+                    "crossing": crossing,
+                    "fastf1_position": None if last is None or np.isnan(d.position[last]) else int(d.position[last]),
+                    "last_lap_s": None if last is None or np.isnan(d.lap_time[last]) else float(d.lap_time[last]),
+                    "best_lap_s": float(lt.min()) if len(lt) else None,
+                    "compound": None if info is None else _s(d.compound[info]) or None,
+                    "tyre_age": None if info is None or np.isnan(d.tyre_life[info]) else int(d.tyre_life[info]),
+                    "stint": None if info is None or np.isnan(d.stint[info]) else int(d.stint[info]),
+                    "pits": pits,
+                    "in_pit": in_pit,
+                    "stopped": bool(stopped),
+                }
+            )
         # timing order: laps completed (more first), then the time they completed them
-        rows.sort(key=lambda r: (-r["laps"], r["crossing"] if r["crossing"] == r["crossing"] else math.inf,
-                                 r["driver"]))
+        rows.sort(
+            key=lambda r: (-r["laps"], r["crossing"] if r["crossing"] == r["crossing"] else math.inf, r["driver"])
+        )
         leader = rows[0] if rows and rows[0]["laps"] else None
         ahead = None
         for i, r in enumerate(rows):
@@ -315,8 +401,9 @@ class SessionTiming:
                     r["interval_s"] = round(r["crossing"] - a_t, 3) if a_t == a_t else None
             else:
                 r["gap"] = "—"
-            r["interval"] = fmt_gap(r["interval_s"]) if r["interval_s"] is not None else (
-                "—" if r is not leader else "")
+            r["interval"] = (
+                fmt_gap(r["interval_s"]) if r["interval_s"] is not None else ("—" if r is not leader else "")
+            )
             ahead = r
         for r in rows:
             del r["crossing"]
@@ -330,18 +417,25 @@ class SessionTiming:
         hit = np.flatnonzero(d.lap[d.done_idx] == laps)
         return float(d.end[d.done_idx[hit[0]]]) if len(hit) else math.nan
 
-    def _red_at(self, t: float) -> bool:
-        code = self.track_status_at(t)
-        return code is not None and "5" in code
-
     def at(self, t: float | None) -> dict[str, Any]:
         """Everything the dashboard shows from timing at ``t``, as plain data."""
         if t is None:
-            return {"session_time": None, "lap": 0, "total_laps": self.total_laps, "leaderboard": [],
-                    "track_status": None, "weather": None}
-        return {"session_time": float(t), "lap": self.race_lap(t), "total_laps": self.total_laps,
-                "leaderboard": self.leaderboard(t), "track_status": self.track_status_at(t),
-                "weather": self.weather_at(t)}
+            return {
+                "session_time": None,
+                "lap": 0,
+                "total_laps": self.total_laps,
+                "leaderboard": [],
+                "track_status": None,
+                "weather": None,
+            }
+        return {
+            "session_time": float(t),
+            "lap": self.race_lap(t),
+            "total_laps": self.total_laps,
+            "leaderboard": self.leaderboard(t),
+            "track_status": self.track_status_at(t),
+            "weather": self.weather_at(t),
+        }
 
 
 def _sorted(df: pd.DataFrame | None) -> pd.DataFrame | None:

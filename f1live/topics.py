@@ -69,8 +69,9 @@ def pipeline_topic_specs(settings: Settings) -> list[TopicSpec]:
 
 
 @contextlib.contextmanager
-def admin_client(bootstrap_servers: str, timeout: float = CONNECT_TIMEOUT_S,
-                 client: str | None = None) -> Iterator[Admin]:
+def admin_client(
+    bootstrap_servers: str, timeout: float = CONNECT_TIMEOUT_S, client: str | None = None
+) -> Iterator[Admin]:
     """An :class:`f1live.clients.Admin`, after a quiet reachability check (clear error within ``timeout`` s)."""
     try:
         cluster_metadata(bootstrap_servers, timeout=timeout)
@@ -196,7 +197,9 @@ def ensure_topic(
         info = _wait_for(admin, name, present=True, partitions=None, timeout=timeout)
         assert info is not None
         if info.partitions != partitions:
-            raise TopicError(f"topic {name!r} was created concurrently with {info.partitions} partitions, not {partitions}")
+            raise TopicError(
+                f"topic {name!r} was created concurrently with {info.partitions} partitions, not {partitions}"
+            )
         log.info("created %s", info.summary())
         return info
 
@@ -204,7 +207,6 @@ def ensure_topic(
 def ensure_pipeline_topics(settings: Settings, bootstrap_servers: str, *, recreate: bool = False) -> list[TopicInfo]:
     """Create (idempotently) the telemetry, dead-letter and analysis topics (with ``settings.client``)."""
     return [
-        ensure_topic(bootstrap_servers, s.name, s.partitions, s.replication, recreate=recreate,
-                     client=settings.client)
+        ensure_topic(bootstrap_servers, s.name, s.partitions, s.replication, recreate=recreate, client=settings.client)
         for s in pipeline_topic_specs(settings)
     ]

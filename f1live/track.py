@@ -35,9 +35,17 @@ _log = logging.getLogger(__name__)
 
 _EARTH_RADIUS_M = 6_371_000.0
 #: FastF1 event names / locations that differ from the outline's ``Location``.
-_ALIASES = {"monaco grand prix": "monaco", "monte carlo": "monaco", "spa": "spa francorchamps",
-            "austria": "spielberg", "british": "silverstone", "italian": "monza",
-            "abu dhabi": "yas marina", "brazil": "sao paulo", "são paulo": "sao paulo"}
+_ALIASES = {
+    "monaco grand prix": "monaco",
+    "monte carlo": "monaco",
+    "spa": "spa francorchamps",
+    "austria": "spielberg",
+    "british": "silverstone",
+    "italian": "monza",
+    "abu dhabi": "yas marina",
+    "brazil": "sao paulo",
+    "são paulo": "sao paulo",
+}
 
 
 @dataclass(frozen=True)
@@ -162,8 +170,9 @@ def integrate_lap_distance(session_time: np.ndarray, speed_kmh: np.ndarray, grou
     return c - c[base]
 
 
-def lap_scale(total: np.ndarray, num: np.ndarray, lap: np.ndarray, group: np.ndarray, length: float,
-              tolerance: float = 0.1) -> np.ndarray:
+def lap_scale(
+    total: np.ndarray, num: np.ndarray, lap: np.ndarray, group: np.ndarray, length: float, tolerance: float = 0.1
+) -> np.ndarray:
     """The distance one lap measures, per (driver, lap) group: the integrated distance of the
     same driver's previous lap when that lap is comparable (within ``tolerance`` of the
     outline's ``length``: not a pit or standing-start lap), else ``length``.

@@ -80,8 +80,12 @@ class CompiledForest:
         UnsupportedModelError: naming the model that cannot be compiled.
     """
 
-    def __init__(self, models: Mapping[str, Any], columns: Mapping[str, Sequence[int]] | None = None,
-                 n_features: int | None = None) -> None:
+    def __init__(
+        self,
+        models: Mapping[str, Any],
+        columns: Mapping[str, Sequence[int]] | None = None,
+        n_features: int | None = None,
+    ) -> None:
         if not models:
             raise ValueError("CompiledForest needs at least one model")
         self.names = list(models)
@@ -124,7 +128,9 @@ class CompiledForest:
                 # the t = +inf of a "missing or not" split): one comparison then routes NaNs
                 # as the tree learnt. Leaves read column 0 (never NaN), compare against +inf
                 # and point at themselves, so every walk can run the same number of steps.
-                col = cmap[nodes["feature_idx"].astype(np.int64)] + F * (1 - nodes["missing_go_to_left"].astype(np.int64))
+                col = cmap[nodes["feature_idx"].astype(np.int64)] + F * (
+                    1 - nodes["missing_go_to_left"].astype(np.int64)
+                )
                 col[is_leaf] = 0
                 t = nodes["num_threshold"].astype(np.float64).copy()
                 t[is_leaf] = np.inf
@@ -165,7 +171,7 @@ class CompiledForest:
         both = np.empty((n, 2 * self.n_features), dtype=np.float64)
         nan = np.isnan(X)
         both[:, : self.n_features] = np.where(nan, -np.inf, X)
-        both[:, self.n_features:] = X
+        both[:, self.n_features :] = X
         flat = both.ravel()
         base = (np.arange(n, dtype=np.int64) * (2 * self.n_features))[:, None]
         idx = np.broadcast_to(self._roots, (n, self.n_trees)).copy()
@@ -185,7 +191,7 @@ class CompiledForest:
             # baseline + tree 1 + tree 2 + ..., left to right like scikit-learn (cumsum is sequential)
             seq = np.empty((values.shape[0], count + 1), dtype=np.float64)
             seq[:, 0] = base
-            seq[:, 1:] = values[:, first: first + count]
+            seq[:, 1:] = values[:, first : first + count]
             out[name] = expit(np.cumsum(seq, axis=1)[:, -1])
         return out
 
@@ -220,7 +226,11 @@ class CompiledLogistic:
         imp, sc, lr = steps
         stats = np.asarray(imp.statistics_, dtype=np.float64)
         mv = imp.missing_values
-        if not (isinstance(mv, float) and np.isnan(mv)) or np.isnan(stats).any() or getattr(imp, "add_indicator", False):
+        if (
+            not (isinstance(mv, float) and np.isnan(mv))
+            or np.isnan(stats).any()
+            or getattr(imp, "add_indicator", False)
+        ):
             raise UnsupportedModelError(f"{name}: imputer setup not compiled (missing_values={mv!r})")
         if len(lr.classes_) != 2:
             raise UnsupportedModelError(f"{name}: multi-class logistic regression")
@@ -265,8 +275,9 @@ class CompiledModels:
         return out
 
 
-def compile_models(models: Mapping[str, Any], columns: Mapping[str, Sequence[int]] | None = None,
-                   n_features: int | None = None) -> tuple[CompiledModels | None, dict[str, Any]]:
+def compile_models(
+    models: Mapping[str, Any], columns: Mapping[str, Sequence[int]] | None = None, n_features: int | None = None
+) -> tuple[CompiledModels | None, dict[str, Any]]:
     """Split ``models`` into the compiled ones (:class:`CompiledModels`) and the rest.
 
     ``columns``/``n_features`` as in :class:`CompiledForest` (each model's columns of one

@@ -75,8 +75,9 @@ def main() -> None:
     lines = _lines(src / "monaco_laps_2023.csv")
     laps = pd.read_csv(src / "monaco_laps_2023.csv", usecols=["LapStartTime"])
     ls = parse_timedelta_seconds(laps["LapStartTime"])
-    _gzip_lines([lines[0]] + [ln for ln, t in zip(lines[1:], ls, strict=True) if t <= end],
-                out / "monaco_laps_2023.csv.gz")
+    _gzip_lines(
+        [lines[0]] + [ln for ln, t in zip(lines[1:], ls, strict=True) if t <= end], out / "monaco_laps_2023.csv.gz"
+    )
     for name in ("track_status_2023.csv", "weather_2023.csv", "lap_count_2023.csv"):
         lines = _lines(src / name)
         t = parse_timedelta_seconds(pd.read_csv(src / name, usecols=["Time"])["Time"])
@@ -101,8 +102,9 @@ def main() -> None:
     rc[when <= end].to_csv(out / "race_control_2023.csv", index=False)
     shutil.rmtree(cache, ignore_errors=True)
     total = sum(p.stat().st_size for p in out.iterdir())
-    print(f"wrote {len(list(out.iterdir()))} files, {total / 1e6:.2f} MB, session time "
-          f"{start:.1f}-{end:.1f} s, to {out}")
+    print(
+        f"wrote {len(list(out.iterdir()))} files, {total / 1e6:.2f} MB, session time {start:.1f}-{end:.1f} s, to {out}"
+    )
 
 
 if __name__ == "__main__":

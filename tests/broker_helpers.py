@@ -58,8 +58,14 @@ def read_topic(servers: str, topic: str, expect: int, timeout: float = 30.0, fet
     """Every record of ``topic`` from the beginning (no group), until ``expect`` arrived or ``timeout``."""
     from kafka import KafkaConsumer
 
-    c = KafkaConsumer(topic, bootstrap_servers=servers, group_id=None, auto_offset_reset="earliest",
-                      fetch_max_wait_ms=fetch_max_wait_ms, consumer_timeout_ms=500)
+    c = KafkaConsumer(
+        topic,
+        bootstrap_servers=servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=fetch_max_wait_ms,
+        consumer_timeout_ms=500,
+    )
     out: list = []
     deadline = time.monotonic() + timeout
     try:

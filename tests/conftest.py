@@ -15,9 +15,7 @@ import pytest
 from f1live.config import PROJECT_ROOT, Settings
 
 _AREAS = ("data", "broker", "streaming", "analytics", "dashboard")
-pytest_plugins = [
-    f"tests.fixtures_{a}" for a in _AREAS if importlib.util.find_spec(f"tests.fixtures_{a}") is not None
-]
+pytest_plugins = [f"tests.fixtures_{a}" for a in _AREAS if importlib.util.find_spec(f"tests.fixtures_{a}") is not None]
 
 
 #: The real-data slice shipped with the repository (see tests/data/README.md).
@@ -41,9 +39,11 @@ def need_full_data(what: str = "this test") -> None:
     """Skip (fail in CI, ``CI=true``) when the full real data is missing."""
     if have_full_data():
         return
-    msg = (f"{what} needs the full real F1 data (three Monaco races) at {full_data_dir()}, which is "
-           "missing; set F1LIVE_SHARED_DATA. The repository's slice (tests/data) covers only 42 minutes "
-           "of the 2023 race.")
+    msg = (
+        f"{what} needs the full real F1 data (three Monaco races) at {full_data_dir()}, which is "
+        "missing; set F1LIVE_SHARED_DATA. The repository's slice (tests/data) covers only 42 minutes "
+        "of the 2023 race."
+    )
     if in_ci():
         pytest.fail(msg)
     pytest.skip(msg)

@@ -16,9 +16,9 @@ import pytest
 
 from f1live.config import Settings
 
-TRAIN_DRIVERS = ("VER", "LEC", "MSC", "SAI")   # 2022: pit stops, a crash (MSC), red flag
+TRAIN_DRIVERS = ("VER", "LEC", "MSC", "SAI")  # 2022: pit stops, a crash (MSC), red flag
 TRAIN_2024_DRIVERS = ("VER", "HAM", "LEC", "BOT")  # 2024: red-flag pit entries + real stops (HAM, VER, BOT)
-EVAL_DRIVERS = ("VER", "HAM", "ALO", "STR")    # 2023: pit stops, a retirement (STR), rain
+EVAL_DRIVERS = ("VER", "HAM", "ALO", "STR")  # 2023: pit stops, a retirement (STR), rain
 
 
 def race_window(data: Any, before_s: float = 120.0, after_s: float = 60.0) -> Any:
@@ -33,9 +33,14 @@ def race_window(data: Any, before_s: float = 120.0, after_s: float = 60.0) -> An
 
 @pytest.fixture(scope="session")
 def analytics_settings(shared_data: Path, session_tmp: Path) -> Settings:
-    return Settings(source="fastf1-csv", shared_data=shared_data, offline=True,
-                    data_dir=session_tmp / "a_data", models_dir=session_tmp / "a_models",
-                    fastf1_cache=session_tmp / "no_fastf1_cache")
+    return Settings(
+        source="fastf1-csv",
+        shared_data=shared_data,
+        offline=True,
+        data_dir=session_tmp / "a_data",
+        models_dir=session_tmp / "a_models",
+        fastf1_cache=session_tmp / "no_fastf1_cache",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -66,5 +71,6 @@ def trained(train_2022: Any, train_2024: Any, eval_2023: Any, session_tmp: Path)
     from f1live.models import train_models
 
     out = session_tmp / "trained_models"
-    return train_models([train_2022, train_2024], eval_2023, out_dir=out, stride=8, max_iter=40, n_threads=1,
-                        n_boot=200)
+    return train_models(
+        [train_2022, train_2024], eval_2023, out_dir=out, stride=8, max_iter=40, n_threads=1, n_boot=200
+    )

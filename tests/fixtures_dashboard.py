@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 
 from f1live.serve import VoilaServer
+from f1live.validate.base import CHROME_FLAGS
+from f1live.validate.base import CHROMEDRIVER as _CHROMEDRIVER
+from f1live.validate.base import CHROMIUM as _CHROMIUM
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = str(_CHROMIUM)
+CHROMEDRIVER = str(_CHROMEDRIVER)
 #: A small real-data slice keeps a page view quick: 3 drivers from lap 22, 20x.
 SLICE_DRIVERS = ("VER", "HAM", "LEC")
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 
 def dashboard_env(shared_data: Path, out: Path, **extra: str) -> dict[str, str]:
@@ -82,8 +83,12 @@ def voila_dashboard(test_data: Path, tmp_path: Path) -> Iterator[Callable[..., V
     servers: list[VoilaServer] = []
 
     def start(cull_idle_timeout: int = 120, cull_interval: int = 30, **env: str) -> VoilaServer:
-        srv = VoilaServer(env=dashboard_env(test_data, tmp_path, **env), log_path=tmp_path / "voila.log",
-                          cull_idle_timeout=cull_idle_timeout, cull_interval=cull_interval)
+        srv = VoilaServer(
+            env=dashboard_env(test_data, tmp_path, **env),
+            log_path=tmp_path / "voila.log",
+            cull_idle_timeout=cull_idle_timeout,
+            cull_interval=cull_interval,
+        )
         servers.append(srv)
         return srv.start()
 
@@ -95,7 +100,8 @@ def voila_dashboard(test_data: Path, tmp_path: Path) -> Iterator[Callable[..., V
 def page_text(driver: Any, css: str) -> str | None:
     """Text of the first element matching ``css`` (read in JS: panels re-render their HTML)."""
     return driver.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;", css)
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;", css
+    )
 
 
 def wait_for(fn: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
@@ -157,11 +163,23 @@ def dashboard_command(tmp_path: Path, test_data: Path) -> Iterator[Callable[...,
 
     def start(*args: str, **env: str) -> DashboardCommand:
         run_dir = tmp_path / f"runs{len(started)}"
-        full_env = {**os.environ, "F1LIVE_SHARED_DATA": str(test_data), "F1LIVE_RUN_DIR": str(run_dir),
-                    "F1LIVE_DATA_DIR": str(tmp_path / "data"), "F1LIVE_MODELS_DIR": str(tmp_path / "models"),
-                    "F1LIVE_OFFLINE": "1", "F1LIVE_FASTF1_CACHE": str(tmp_path / "no_cache"), **env}
-        proc = subprocess.Popen([sys.executable, "-m", "f1live", "dashboard", "--port", "0", "--no-browser", *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env)
+        full_env = {
+            **os.environ,
+            "F1LIVE_SHARED_DATA": str(test_data),
+            "F1LIVE_RUN_DIR": str(run_dir),
+            "F1LIVE_DATA_DIR": str(tmp_path / "data"),
+            "F1LIVE_MODELS_DIR": str(tmp_path / "models"),
+            "F1LIVE_OFFLINE": "1",
+            "F1LIVE_FASTF1_CACHE": str(tmp_path / "no_cache"),
+            **env,
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "f1live", "dashboard", "--port", "0", "--no-browser", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=full_env,
+        )
         out: list[str] = []
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -189,8 +207,9 @@ def dashboard_command(tmp_path: Path, test_data: Path) -> Iterator[Callable[...,
             cmd.proc.kill()
             pytest.fail("f1live dashboard did not stop on SIGTERM within 90 s")
         _, alive = psutil.wait_procs([psutil.Process(p) for p in family if psutil.pid_exists(p)], timeout=10)
-        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], \
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], (
             f"processes left after f1live dashboard stopped: {alive}"
+        )
 
 
 #: Browser-side recorder of the replay clock: every change of the header's clock text with its
@@ -233,4 +252,55 @@ def car_positions(driver: Any) -> list[str]:
     """The track map's car marks (bqplot scatter groups) as their SVG transforms."""
     return driver.execute_script(
         "return [...document.querySelectorAll('.f1-panel-trackmappanel g.object_grp')]"
-        ".map(e => e.getAttribute('transform'));")
+        ".map(e => e.getAttribute('transform'));"
+    )
+
+
+def open_tab(driver: Any, title: str) -> None:
+    """Click one of the dashboard's tabs by its title (Lumino tab bars answer real pointer
+    events, not a scripted ``click()``)."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.XPATH, f"//li[contains(@class,'lm-TabBar-tab')][.//div[text()='{title}']]").click()
+
+
+#: The race-analysis panels (CSS class of each card).
+ANALYSIS_PANELS = (
+    "f1-panel-strategypanel",
+    "f1-panel-lapchartpanel",
+    "f1-panel-laptimespanel",
+    "f1-panel-comparisonpanel",
+    "f1-panel-weatherpanel",
+)
+
+
+def analysis_state(driver: Any) -> dict[str, tuple[int, str]]:
+    """Per race-analysis panel: how many drawn lines (SVG paths with data) and a signature of
+    everything it draws (paths, labels, texts), to tell that it changed."""
+    return {
+        k: (int(n), str(sig))
+        for k, (n, sig) in driver.execute_script(
+            """
+        const out = {};
+        for (const cls of arguments[0]) {
+          const root = document.querySelector('.' + cls);
+          if (!root) { out[cls] = [0, '']; continue; }
+          const d = [...root.querySelectorAll('path.line, path.dot, .object_grp')]
+            .map(e => (e.getAttribute('d') || '') + (e.getAttribute('transform') || ''));
+          const drawn = [...root.querySelectorAll('path.line')].filter(e => (e.getAttribute('d') || '').length > 20);
+          out[cls] = [drawn.length, d.join('|') + root.textContent];
+        }
+        return out;""",
+            list(ANALYSIS_PANELS),
+        ).items()
+    }
+
+
+def horizontal_overflow(driver: Any) -> int:
+    """How many pixels the page is wider than the window (0: no horizontal scrolling)."""
+    return int(
+        driver.execute_script(
+            "const r = document.querySelector('.f1-root').getBoundingClientRect();"
+            "return Math.max(document.documentElement.scrollWidth, Math.ceil(r.right)) - window.innerWidth;"
+        )
+    )

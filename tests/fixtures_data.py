@@ -25,8 +25,13 @@ SLICE_LAPS = (22, 23)
 @pytest.fixture(scope="session")
 def data_settings(shared_data: Path, session_tmp: Path) -> Settings:
     """Settings for the real 2023 Monaco Race with outputs under a session tmp dir."""
-    return Settings(source="fastf1-csv", shared_data=shared_data, data_dir=session_tmp / "data",
-                    offline=True, fastf1_cache=session_tmp / "no_fastf1_cache")
+    return Settings(
+        source="fastf1-csv",
+        shared_data=shared_data,
+        data_dir=session_tmp / "data",
+        offline=True,
+        fastf1_cache=session_tmp / "no_fastf1_cache",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +43,13 @@ def monaco_2023(data_settings: Settings) -> SessionData:
 @pytest.fixture(scope="session")
 def slice_settings(test_data: Path, session_tmp: Path) -> Settings:
     """Settings for the 2023 race in the full data or the repository's slice."""
-    return Settings(source="fastf1-csv", shared_data=test_data, data_dir=session_tmp / "slice_data",
-                    offline=True, fastf1_cache=session_tmp / "no_fastf1_cache")
+    return Settings(
+        source="fastf1-csv",
+        shared_data=test_data,
+        data_dir=session_tmp / "slice_data",
+        offline=True,
+        fastf1_cache=session_tmp / "no_fastf1_cache",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +61,7 @@ def monaco_2023_slice(slice_settings: Settings) -> SessionData:
     laps = race.laps
     lkeep = laps["Driver"].isin(SLICE_DRIVERS) & laps["LapNumber"].isin(SLICE_LAPS)
     meta = dict(race.meta, drivers=list(SLICE_DRIVERS), slice_laps=list(SLICE_LAPS))
-    return replace(race, telemetry=tel[keep].reset_index(drop=True),
-                   laps=laps[lkeep].reset_index(drop=True), meta=meta)
+    return replace(race, telemetry=tel[keep].reset_index(drop=True), laps=laps[lkeep].reset_index(drop=True), meta=meta)
 
 
 def _car_data_from_csv(csv_dir: Path) -> dict:
@@ -65,12 +74,19 @@ def _car_data_from_csv(csv_dir: Path) -> dict:
     for f in sorted(csv_dir.glob("car_data_*driver_*.csv.gz")):
         num = re.search(r"driver_(\d+)", f.name).group(1)
         df = pd.read_csv(f)
-        data[num] = pd.DataFrame({
-            "Time": pd.to_timedelta(df["Time"]), "Date": pd.to_datetime(df["Date"]),
-            "RPM": df["RPM"].astype("int64"), "Speed": df["Speed"].astype("int64"),
-            "nGear": df["nGear"].astype("int64"), "Throttle": df["Throttle"].astype("int64"),
-            "Brake": df["Brake"].astype(bool), "DRS": df["DRS"].astype("int64"),
-            "Source": df["Source"].astype(object)})
+        data[num] = pd.DataFrame(
+            {
+                "Time": pd.to_timedelta(df["Time"]),
+                "Date": pd.to_datetime(df["Date"]),
+                "RPM": df["RPM"].astype("int64"),
+                "Speed": df["Speed"].astype("int64"),
+                "nGear": df["nGear"].astype("int64"),
+                "Throttle": df["Throttle"].astype("int64"),
+                "Brake": df["Brake"].astype(bool),
+                "DRS": df["DRS"].astype("int64"),
+                "Source": df["Source"].astype(object),
+            }
+        )
     return data
 
 
@@ -91,8 +107,9 @@ def fastf1_cache_2023(shared_data: Path, tmp_path_factory: pytest.TempPathFactor
     for p in dst.rglob("*"):  # the shared data is read-only
         p.chmod(0o755 if p.is_dir() else 0o644)
     race = dst / "2023" / "2023-05-28_Monaco_Grand_Prix" / "2023-05-28_Race"
-    Cache._write_cache(_car_data_from_csv(shared_data / "fastf1_csv_exports" / "monaco_2023_race"),
-                       str(race / "car_data.ff1pkl"))
+    Cache._write_cache(
+        _car_data_from_csv(shared_data / "fastf1_csv_exports" / "monaco_2023_race"), str(race / "car_data.ff1pkl")
+    )
     return dst
 
 
@@ -101,8 +118,7 @@ def fastf1_session_2023(fastf1_cache_2023: Path, data_settings: Settings):
     """The ``fastf1.core.Session`` loaded offline on that cache by the product's loader."""
     from f1live.sources.fastf1 import load_fastf1_session
 
-    return load_fastf1_session(data_settings.replace(source="fastf1", fastf1_cache=fastf1_cache_2023,
-                                                     offline=True))
+    return load_fastf1_session(data_settings.replace(source="fastf1", fastf1_cache=fastf1_cache_2023, offline=True))
 
 
 @pytest.fixture(scope="session")
@@ -110,8 +126,11 @@ def monaco_2023_fastf1(fastf1_session_2023, fastf1_cache_2023: Path, data_settin
     """2023 Monaco Race through the product's FastF1 source (offline, on that cache)."""
     from f1live.sources.fastf1 import session_to_data
 
-    return session_to_data(fastf1_session_2023, data_settings.replace(source="fastf1",
-                           fastf1_cache=fastf1_cache_2023, offline=True), progress=False)
+    return session_to_data(
+        fastf1_session_2023,
+        data_settings.replace(source="fastf1", fastf1_cache=fastf1_cache_2023, offline=True),
+        progress=False,
+    )
 
 
 @pytest.fixture(scope="session")

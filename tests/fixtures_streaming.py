@@ -55,9 +55,14 @@ def stream_topic(settings: Settings, kafka_client: str) -> Callable[..., Setting
     def make(broker: Any, partitions: int = 4) -> Settings:
         name = unique_name("tel")
         s = settings.replace(
-            bootstrap_servers=broker.bootstrap_servers, broker=broker.kind, topic=name,
-            dlq_topic=f"{name}.dlq", analysis_topic=f"{name}.analysis",
-            consumer_group=unique_name("grp"), partitions=partitions, client=kafka_client,
+            bootstrap_servers=broker.bootstrap_servers,
+            broker=broker.kind,
+            topic=name,
+            dlq_topic=f"{name}.dlq",
+            analysis_topic=f"{name}.analysis",
+            consumer_group=unique_name("grp"),
+            partitions=partitions,
+            client=kafka_client,
         )
         for t, p in ((s.topic, partitions), (s.dlq_topic, 1), (s.analysis_topic, partitions)):
             ensure_topic(broker.bootstrap_servers, t, p, client=kafka_client)

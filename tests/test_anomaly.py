@@ -31,8 +31,9 @@ SLICE_END_S = 6242.9  # the slice's last session time: the same rows with the fu
 @pytest.fixture(scope="module")
 def graded(eval_2023) -> dict:
     """Barely visible, medium and gross faults on two held-out drivers (the full grid is in docs)."""
-    return evaluate_grades(eval_2023.telemetry, spec=FaultSpec(per_type=3), seed=11, drivers=("VER", "HAM"),
-                           grades=(0, 2, 4))
+    return evaluate_grades(
+        eval_2023.telemetry, spec=FaultSpec(per_type=3), seed=11, drivers=("VER", "HAM"), grades=(0, 2, 4)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +66,7 @@ def test_medium_faults_in_the_real_slice_river_finds_what_the_rules_miss(slice_m
 
 
 def test_graded_faults_recall_per_magnitude_and_detector(graded: dict) -> None:
-    print(json.dumps({k: graded[k] for k in ("recall_all", "river_only", "precision", "clean")}, indent=1,
-                     default=str))
+    print(json.dumps({k: graded[k] for k in ("recall_all", "river_only", "precision", "clean")}, indent=1, default=str))
     n = graded["faults_per_grade"]
     assert n["medium"] == 3 * 2 * len(FAULT_TYPES)  # 3 per type x 2 drivers x 5 types
     both = {g: graded["recall_all"]["both"][g]["recall"] for g in ("barely visible", "medium", "gross")}
@@ -165,8 +165,19 @@ def _lap(n: int, t0: float = 0.0, drivers: tuple[str, ...] = ("VER",), dt: float
     for i in range(n):
         for k, d in enumerate(drivers):
             speed = 150.0 + 0.5 * i + 3 * k
-            out.append({"driver": d, "session_time": t0 + dt * i, "speed": speed, "rpm": 60.0 * speed, "gear": 5,
-                        "throttle": 100.0, "brake": False, "drs": 0, "lap_number": 5})
+            out.append(
+                {
+                    "driver": d,
+                    "session_time": t0 + dt * i,
+                    "speed": speed,
+                    "rpm": 60.0 * speed,
+                    "gear": 5,
+                    "throttle": 100.0,
+                    "brake": False,
+                    "drs": 0,
+                    "lap_number": 5,
+                }
+            )
     return out
 
 

@@ -15,8 +15,7 @@ def _cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProce
     import os
 
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "f1live", *args], capture_output=True, text=True,
-                          timeout=300, env=env)
+    return subprocess.run([sys.executable, "-m", "f1live", *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -48,20 +47,54 @@ def test_info_json(slice_export, monaco_2023_slice):
 
 
 def test_prepare_from_file_then_run(slice_export, tmp_path):
-    r = _cli("prepare", "--source", "file", "--path", str(slice_export.parquet), "--out", str(tmp_path),
-             "--formats", "parquet", "--json")
+    r = _cli(
+        "prepare",
+        "--source",
+        "file",
+        "--path",
+        str(slice_export.parquet),
+        "--out",
+        str(tmp_path),
+        "--formats",
+        "parquet",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["rows"] > 0 and s["files"]["parquet"].startswith(str(tmp_path))
-    r = _cli("run", "--out", str(tmp_path), "--year", "2023", "--seconds", "1.5", "--speed", "4",
-             "--from-lap", "22", "--json")
+    r = _cli(
+        "run",
+        "--out",
+        str(tmp_path),
+        "--year",
+        "2023",
+        "--seconds",
+        "1.5",
+        "--speed",
+        "4",
+        "--from-lap",
+        "22",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)["replay"]
     assert rep["rows"] > 15 and rep["drivers"] >= 1
     span = rep["session_time_s"][1] - rep["session_time_s"][0]
     assert span == pytest.approx(4 * 1.5, abs=1.0)  # paced: speed x4 for 1.5 s of wall clock
-    r = _cli("run", "--out", str(tmp_path), "--year", "2023", "--seconds", "1.5", "--speed", "max",
-             "--from-lap", "22", "--json")
+    r = _cli(
+        "run",
+        "--out",
+        str(tmp_path),
+        "--year",
+        "2023",
+        "--seconds",
+        "1.5",
+        "--speed",
+        "max",
+        "--from-lap",
+        "22",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     fast = json.loads(r.stdout)["replay"]
     # not paced: far more session time than x4 would cover in the same wall clock
@@ -92,8 +125,7 @@ def test_speed_reaches_the_dashboard_kernels_and_scaling():
 
 
 def test_offline_failure_message(tmp_path):
-    r = _cli("prepare", "--source", "fastf1", "--offline", "--cache", str(tmp_path / "none"),
-             "--out", str(tmp_path))
+    r = _cli("prepare", "--source", "fastf1", "--offline", "--cache", str(tmp_path / "none"), "--out", str(tmp_path))
     assert r.returncode == 1
     assert "FastF1 could not load 2023 Monaco R" in r.stderr
     assert "--source simulated" in r.stderr and "--cache DIR" in r.stderr and "Traceback" not in r.stderr

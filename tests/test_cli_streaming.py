@@ -16,7 +16,9 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
                           timeout=timeout, cwd=PROJECT_ROOT)  # fmt: skip
 
 
-def test_produce_then_consume_json(kafka_broker: Any, stream_topic: Any, monaco_2023_slice: Any, tmp_path: Path) -> None:
+def test_produce_then_consume_json(
+    kafka_broker: Any, stream_topic: Any, monaco_2023_slice: Any, tmp_path: Path
+) -> None:
     from f1live.export import export_session
 
     path = export_session(monaco_2023_slice, tmp_path, formats=("parquet",), progress=False).parquet

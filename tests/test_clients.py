@@ -44,10 +44,12 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-@pytest.mark.parametrize(("producer_client", "consumer_client"),
-                         [("confluent", "kafka-python"), ("kafka-python", "confluent")])
-def test_produced_with_one_client_consumed_with_the_other(kafka_broker: Any, stream_topic: Any, slice_cache: Any,
-                                                          producer_client: str, consumer_client: str) -> None:
+@pytest.mark.parametrize(
+    ("producer_client", "consumer_client"), [("confluent", "kafka-python"), ("kafka-python", "confluent")]
+)
+def test_produced_with_one_client_consumed_with_the_other(
+    kafka_broker: Any, stream_topic: Any, slice_cache: Any, producer_client: str, consumer_client: str
+) -> None:
     s = stream_topic(kafka_broker)
     with RealTimeProducer(s.replace(client=producer_client)).load_cache(slice_cache) as prod:
         ps = prod.stream_at_frequency(speed="max", max_messages=600)
@@ -78,8 +80,13 @@ def test_both_producers_write_the_same_records(kafka_broker: Any, slice_cache: A
         prod = make_producer(servers, client=client, kind="kafka")
         acked: list[BaseException | None] = []
         for i, row in enumerate(rows):
-            prod.send(topic, frame_message(encode_body(row), i, i, 0, 0, 1_700_000_000_000_000_000 + i), row["driver"].encode(),
-                      headers, on_delivery=acked.append)
+            prod.send(
+                topic,
+                frame_message(encode_body(row), i, i, 0, 0, 1_700_000_000_000_000_000 + i),
+                row["driver"].encode(),
+                headers,
+                on_delivery=acked.append,
+            )
         prod.flush(30)
         prod.close()
         assert acked == [None] * len(rows)
@@ -94,8 +101,9 @@ def test_both_producers_write_the_same_records(kafka_broker: Any, slice_cache: A
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_admin_topics_and_committed_offsets(kafka_broker: Any, stream_topic: Any, slice_cache: Any,
-                                            client: str) -> None:
+def test_admin_topics_and_committed_offsets(
+    kafka_broker: Any, stream_topic: Any, slice_cache: Any, client: str
+) -> None:
     from f1live.topics import delete_topic, describe_topic, ensure_topic, list_topics
 
     servers = kafka_broker.bootstrap_servers
@@ -141,22 +149,34 @@ def test_cli_client_option(kafka_broker: Any, tmp_path: Any) -> None:
     name = unique_name("cli")
     env = cli_env(tmp_path)
     for client in CLIENTS:
-        r = f1live("topic", "create", name, "--partitions", "2", "--client", client,
-                   "--bootstrap-servers", kafka_broker.bootstrap_servers, env=env)
+        r = f1live(
+            "topic",
+            "create",
+            name,
+            "--partitions",
+            "2",
+            "--client",
+            client,
+            "--bootstrap-servers",
+            kafka_broker.bootstrap_servers,
+            env=env,
+        )
         assert r.returncode == 0 and "2 partitions" in r.stdout, r.stderr
     r = f1live("topic", "list", "--client", "nope", "--bootstrap-servers", kafka_broker.bootstrap_servers, env=env)
     assert r.returncode != 0 and "invalid choice: 'nope'" in r.stderr
 
 
 @CLIENTS_PARAM
-def test_manual_assignment_resumes_at_the_groups_commit(kafka_broker: Any, stream_topic: Any, slice_cache: Any,
-                                                        kafka_client: str) -> None:
+def test_manual_assignment_resumes_at_the_groups_commit(
+    kafka_broker: Any, stream_topic: Any, slice_cache: Any, kafka_client: str
+) -> None:
     """``partitions=[...]`` with a group: start at its committed offsets (a fresh group: the beginning)."""
     s = stream_topic(kafka_broker)
     with RealTimeProducer(s).load_cache(slice_cache) as prod:
         ps = prod.stream_at_frequency(speed="max", max_messages=900)
-    first = RealTimeConsumer(s, partitions=[0, 1, 2, 3]).consume_messages(timeout_seconds=30, max_messages=100,
-                                                                          idle_timeout=3)
+    first = RealTimeConsumer(s, partitions=[0, 1, 2, 3]).consume_messages(
+        timeout_seconds=30, max_messages=100, idle_timeout=3
+    )
     assert 100 <= first.processed < ps.sent
     rest = RealTimeConsumer(s, partitions=[0, 1, 2, 3]).consume_messages(timeout_seconds=30, idle_timeout=3)
     assert first.processed + rest.processed == ps.sent and rest.duplicates == 0

@@ -64,6 +64,7 @@ def test_three_node_cluster_survives_a_killed_broker(tmp_path):
             def cb(_md) -> None:
                 with lock:
                     acked.add(seq)
+
             return cb
 
         victim = None

@@ -29,7 +29,9 @@ def _read_all(broker: Any, topic: str, expect: int, timeout: float = 20.0) -> li
 
 @BROKERS
 @CLIENTS
-def test_malformed_messages_go_to_dlq_and_valid_ones_arrive(any_broker: Any, stream_topic: Any, slice_cache: Any) -> None:
+def test_malformed_messages_go_to_dlq_and_valid_ones_arrive(
+    any_broker: Any, stream_topic: Any, slice_cache: Any
+) -> None:
     s = stream_topic(any_broker)
     good = RealTimeProducer(s).load_cache(slice_cache.filter(drivers=["VER"]))
     summary = good.stream_at_frequency(speed="max", max_messages=50)
@@ -92,9 +94,15 @@ def test_processors_state_and_analysis_topic(kafka_broker: Any, stream_topic: An
                 raise RuntimeError("boom")
             return [{} for _ in msgs]
 
-    slow = FunctionProcessor("braking", lambda m: {
-        "anomaly": bool(m["brake"] and m["speed"] > 250), "anomaly_reason": "hard braking at speed",
-        "anomaly_score": m["speed"] / 300, "pit_stop_probability": 0.0})
+    slow = FunctionProcessor(
+        "braking",
+        lambda m: {
+            "anomaly": bool(m["brake"] and m["speed"] > 250),
+            "anomaly_reason": "hard braking at speed",
+            "anomaly_score": m["speed"] / 300,
+            "pit_stop_probability": 0.0,
+        },
+    )
     state = LiveState(history=50)
     cons = RealTimeConsumer(s, processors=[slow, Flaky()], state=state, publish_analysis=True)
     res = cons.consume_messages(timeout_seconds=30, max_messages=ps.sent, idle_timeout=3)
@@ -143,8 +151,9 @@ def test_group_join_is_quick(any_broker: Any, stream_topic: Any) -> None:
     assert cons2.join_s is not None and cons2.join_s < 8, cons2.join_s
 
 
-def test_stats_log_lines_count_every_message_once(kafka_broker: Any, stream_topic: Any, slice_cache: Any,
-                                                   caplog: Any) -> None:
+def test_stats_log_lines_count_every_message_once(
+    kafka_broker: Any, stream_topic: Any, slice_cache: Any, caplog: Any
+) -> None:
     """``stats_log_s``: periodic INFO lines with the messages since the last line and their e2e percentiles."""
     import logging
 
@@ -173,8 +182,9 @@ def test_stats_log_lines_count_every_message_once(kafka_broker: Any, stream_topi
 
 
 @CLIENTS
-def test_analysis_results_do_not_depend_on_the_batch_size(trained: Any, kafka_broker: Any, stream_topic: Any,
-                                                          slice_cache: Any) -> None:
+def test_analysis_results_do_not_depend_on_the_batch_size(
+    trained: Any, kafka_broker: Any, stream_topic: Any, slice_cache: Any
+) -> None:
     """``max_batch`` (how many polled records the processors get at once) changes no result.
 
     Features, anomaly flags, scores and reasons are equal; model scores are equal to the last
@@ -207,8 +217,9 @@ def test_analysis_results_do_not_depend_on_the_batch_size(trained: Any, kafka_br
     runs = {}
     for max_batch in (7, 250, 500):
         rec = Recording()
-        cons = RealTimeConsumer(s.replace(consumer_group=s.consumer_group + f"-{max_batch}"), processors=[rec],
-                                max_batch=max_batch)
+        cons = RealTimeConsumer(
+            s.replace(consumer_group=s.consumer_group + f"-{max_batch}"), processors=[rec], max_batch=max_batch
+        )
         res = cons.consume_messages(timeout_seconds=60, max_messages=ps.sent, idle_timeout=5)
         assert res.processed == ps.sent and res.processor_errors == 0
         assert max(rec.sizes) <= max_batch
@@ -220,6 +231,7 @@ def test_analysis_results_do_not_depend_on_the_batch_size(trained: Any, kafka_br
         assert runs[size].keys() == base.keys()
         for k, r in base.items():
             other = runs[size][k]
-            assert {f: v for f, v in r.items() if f not in TARGETS} == \
-                {f: v for f, v in other.items() if f not in TARGETS}, (size, k)
+            assert {f: v for f, v in r.items() if f not in TARGETS} == {
+                f: v for f, v in other.items() if f not in TARGETS
+            }, (size, k)
             np.testing.assert_allclose([r[n] for n in TARGETS], [other[n] for n in TARGETS], rtol=1e-13, atol=0)

@@ -9,13 +9,23 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.fixtures_dashboard import clock_seconds, page_text, wait_for
+from tests.fixtures_dashboard import ANALYSIS_PANELS, clock_seconds, page_text, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PANELS = ("f1-header", "f1-controls", "f1-panel-timelinepanel", "f1-panel-trackmappanel", "f1-panel-telemetrypanel",
-          "f1-panel-leaderboardpanel", "f1-panel-predictionspanel", "f1-panel-alertspanel",
-          "f1-panel-healthpanel", "f1-panel-scalingpanel")
+PANELS = (
+    "f1-header",
+    "f1-controls",
+    "f1-panel-timelinepanel",
+    "f1-panel-trackmappanel",
+    "f1-panel-telemetrypanel",
+    "f1-panel-leaderboardpanel",
+    "f1-panel-predictionspanel",
+    "f1-panel-alertspanel",
+    "f1-panel-healthpanel",
+    "f1-panel-scalingpanel",
+    "f1-tabs",
+)
 
 
 def msgcount(driver) -> int:
@@ -34,20 +44,32 @@ def gone(pids: list[int]) -> list[int]:
     return [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
 
-def test_live_page_on_kafka_with_models(dashboard_command, chrome, trained, monaco_2023_export,
-                                        tmp_path: Path) -> None:
+def test_live_page_on_kafka_with_models(
+    dashboard_command, chrome, trained, monaco_2023, monaco_2023_export, tmp_path: Path
+) -> None:
     """What a user sees with `f1live dashboard` on the real race, Apache Kafka and trained models:
     the field moving from lights out, predictions, gaps after a seek, controls that answer within
-    0.5 s (measured in the page, from the click to the replay clock's reaction), a second tab
-    streaming at the same time, no JS error, no request leaving the machine."""
+    0.5 s (measured in the page, from the click to the replay clock's reaction), the race-analysis
+    panels drawn and moving with the replay, a second tab streaming at the same time, the session
+    summary at the end of the replay, no horizontal scrolling at 1366x768, no JS error, no request
+    leaving the machine."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from tests.fixtures_dashboard import CLOCK_RECORDER, car_positions, clock_changes, now_ms
+    from tests.fixtures_dashboard import (
+        CLOCK_RECORDER,
+        analysis_state,
+        car_positions,
+        clock_changes,
+        horizontal_overflow,
+        now_ms,
+        open_tab,
+    )
 
-    srv = dashboard_command("--file", str(monaco_2023_export), "--speed", "1", "--no-train",
-                            F1LIVE_MODELS_DIR=str(trained.out_dir))
+    srv = dashboard_command(
+        "--file", str(monaco_2023_export), "--speed", "1", "--no-train", F1LIVE_MODELS_DIR=str(trained.out_dir)
+    )
     browser = chrome(width=1500, height=2000)
     t_open = time.monotonic()
     browser.get(srv.url)
@@ -58,6 +80,7 @@ def test_live_page_on_kafka_with_models(dashboard_command, chrome, trained, mona
         time.sleep(0.5)
         b = car_positions(browser)
         return sum(x != y for x, y in zip(a, b, strict=False)) if len(a) == len(b) == 20 else 0
+
     wait_for(lambda: moving() == 20, 60, "all 20 cars moving on the track map")
     t_cars = time.monotonic() - t_open
     print(f"20 cars moving {t_cars:.1f} s after the page was opened")
@@ -93,8 +116,17 @@ def test_live_page_on_kafka_with_models(dashboard_command, chrome, trained, mona
     for _ in range(4):
         ActionChains(browser).send_keys(Keys.ARROW_RIGHT).perform()
     t_key = now_ms(browser)
-    wait_for(lambda: "20×" in (browser.execute_script(
-        "return document.querySelector('.f1-controls .widget-readout').textContent") or ""), 5, "20x selected")
+    wait_for(
+        lambda: (
+            "20×"
+            in (
+                browser.execute_script("return document.querySelector('.f1-controls .widget-readout').textContent")
+                or ""
+            )
+        ),
+        5,
+        "20x selected",
+    )
     time.sleep(2.0)
     changes = clock_changes(browser, t_key - 1)
     fast = [t for (t, x), (_, y) in zip(changes[1:], changes, strict=False) if x - y >= 1.0]
@@ -103,22 +135,56 @@ def test_live_page_on_kafka_with_models(dashboard_command, chrome, trained, mona
     # seek with the timeline: drag its slider to about two thirds of the session
     tl = browser.find_element(By.CSS_SELECTOR, ".f1-timeline-slider .noUi-handle")
     track = browser.find_element(By.CSS_SELECTOR, ".f1-timeline-slider .noUi-base")
-    ActionChains(browser).drag_and_drop_by_offset(tl, int(track.size["width"] * 0.66) - tl.location["x"]
-                                                  + track.location["x"], 0).perform()
+    ActionChains(browser).drag_and_drop_by_offset(
+        tl, int(track.size["width"] * 0.66) - tl.location["x"] + track.location["x"], 0
+    ).perform()
     t_drop = now_ms(browser)
-    target = float(browser.execute_script(
-        "return document.querySelector('.f1-timeline-slider .noUi-handle').getAttribute('aria-valuenow')"))
+    target = float(
+        browser.execute_script(
+            "return document.querySelector('.f1-timeline-slider .noUi-handle').getAttribute('aria-valuenow')"
+        )
+    )
     wait_for(lambda: [c for c in clock_changes(browser, t_drop) if abs(c[1] - target) < 60], 10, "the seek")
     landed = [c for c in clock_changes(browser, t_drop) if abs(c[1] - target) < 60][0]
     seek_s = (landed[0] - t_drop) / 1000
-    print(f"controls: pause {pause_s:.2f} s, resume {resume_s:.2f} s, speed {speed_s:.2f} s, seek {seek_s:.2f} s "
-          f"(to {target:.0f} s); 20 cars moving after {t_cars:.1f} s")
+    print(
+        f"controls: pause {pause_s:.2f} s, resume {resume_s:.2f} s, speed {speed_s:.2f} s, seek {seek_s:.2f} s "
+        f"(to {target:.0f} s); 20 cars moving after {t_cars:.1f} s"
+    )
     # after the seek: the leaderboard has gaps and intervals from timing at that clock
     wait_for(lambda: "LEADER" in (page_text(browser, ".f1-leaderboard") or ""), 15, "the leader in the leaderboard")
     board = page_text(browser, ".f1-leaderboard") or ""
     assert board.count("+") >= 10, board[:400]
     assert max(pause_s, resume_s, speed_s, seek_s) <= 0.5, (pause_s, resume_s, speed_s, seek_s)
     assert t_cars <= 10.0, f"20 cars moved only {t_cars:.1f} s after the page opened"
+
+    # the race-analysis tab: every panel draws the race as of the clock, then moves with it (20x)
+    open_tab(browser, "Race analysis")
+    least = {
+        "f1-panel-strategypanel": 40,
+        "f1-panel-lapchartpanel": 20,
+        "f1-panel-laptimespanel": 2,
+        "f1-panel-comparisonpanel": 6,
+        "f1-panel-weatherpanel": 3,
+    }  # lines: 20 drivers' stints, ...
+    wait_for(
+        lambda: all(analysis_state(browser)[k][0] >= n for k, n in least.items()),
+        40,
+        "the race-analysis panels drawn (the comparison needs a lap completed since the seek)",
+    )
+    first = analysis_state(browser)
+    t_first = time.monotonic()
+    wait_for(
+        lambda: all(analysis_state(browser)[k][1] != first[k][1] for k in ANALYSIS_PANELS),
+        40,
+        "every race-analysis panel to change as the replay moves",
+    )
+    print(
+        f"race-analysis panels drawn ({ {k[9:]: v[0] for k, v in first.items()} } lines) and all changed "
+        f"{time.monotonic() - t_first:.1f} s later"
+    )
+    strategy = page_text(browser, ".f1-panel-strategypanel") or ""
+    assert all(c in strategy for c in ("VER", "ALO", "HAM")), strategy[:300]
 
     # a second tab streams at the same time, on its own topic of the same broker
     second = chrome(width=1200, height=1000)
@@ -129,6 +195,32 @@ def test_live_page_on_kafka_with_models(dashboard_command, chrome, trained, mona
     assert msgcount(browser) > n1 and msgcount(second) > m1, "both tabs must keep streaming"
     assert len(srv.java_processes()) == 1, "one broker for the server, none per page"
 
+    # the end of the replay: the summary opens by itself, with the real finishing order
+    laps = monaco_2023.laps
+    finish = laps[laps["LapNumber"] == laps["LapNumber"].max()].sort_values("Time")["Driver"].tolist()
+    best = laps[laps["IsPersonalBest"].astype(bool)].sort_values("LapTime").iloc[0]
+    lap_input = browser.find_element(By.CSS_SELECTOR, ".f1-seek-lap input")
+    lap_input.clear()
+    lap_input.send_keys("78", Keys.TAB)
+    time.sleep(0.5)
+    click(browser, ".f1-btn-seek")
+    wait_for(lambda: "Final" in (page_text(browser, ".f1-summary") or ""), 90, "the final session summary")
+    assert "Session summary" in (page_text(browser, ".f1-tabs .lm-TabBar-tab.lm-mod-current") or "")
+    summary = page_text(browser, ".f1-summary") or ""
+    order = browser.execute_script(
+        "return [...document.querySelectorAll('.f1-summary tr td b')].map(e => e.textContent)"
+    )
+    assert order[:3] == finish[:3] and len(order) == 20, (order, finish)
+    assert f"{best['Driver']} 1:{best['LapTime'] - 60:06.3f} (lap {int(best['LapNumber'])})" in summary, summary[:300]
+    assert "Models on the held-out race" in summary
+
+    # no horizontal scrolling at 1366x768, on every tab
+    browser.set_window_size(1366, 768)
+    for title in ("Live", "Race analysis", "Session summary"):
+        open_tab(browser, title)
+        time.sleep(1.0)
+        assert horizontal_overflow(browser) <= 0, f"{title}: the page is wider than 1366 px"
+
     shot = tmp_path / "dashboard.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 20_000
@@ -136,7 +228,8 @@ def test_live_page_on_kafka_with_models(dashboard_command, chrome, trained, mona
     assert not errors, f"JS errors in the console: {errors[:5]}"
     external = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"
-        ".filter(n => !n.startsWith(location.origin) && !n.startsWith('data:') && !n.startsWith('ws'))")
+        ".filter(n => !n.startsWith(location.origin) && !n.startsWith('data:') && !n.startsWith('ws'))"
+    )
     assert not external, f"external requests: {external}"
 
 
@@ -147,13 +240,15 @@ def test_a_request_that_never_displays_the_page_starts_nothing(dashboard_command
 
     from f1live.topics import list_topics
 
-    srv = dashboard_command("--source", "fastf1-csv", "--drivers", "VER,HAM", "--wait-for-page", "4",
-                            "--no-train", "--speed", "20")
+    srv = dashboard_command(
+        "--source", "fastf1-csv", "--drivers", "VER,HAM", "--wait-for-page", "4", "--no-train", "--speed", "20"
+    )
     with urllib.request.urlopen(srv.url, timeout=180) as r:
         assert r.status == 200 and "jupyter-config-data" in r.read().decode()
 
     def gave_up() -> bool:
         return any("no page displayed" in p.read_text() for p in srv.kernel_logs())
+
     wait_for(gave_up, 60, "the kernel to give up waiting for its page")
     log = "".join(p.read_text() for p in srv.kernel_logs())
     assert "starting the pipeline" not in log and "creating topics" not in log
@@ -194,12 +289,41 @@ def test_run_command_prepares_session_and_serves_dashboard(shared_data: Path, tm
     import sys
     import urllib.request
 
-    env = {**os.environ, "F1LIVE_SHARED_DATA": str(shared_data), "F1LIVE_RUN_DIR": str(tmp_path / "runs"),
-           "F1LIVE_MODELS_DIR": str(tmp_path / "models")}
+    env = {
+        **os.environ,
+        "F1LIVE_SHARED_DATA": str(shared_data),
+        "F1LIVE_RUN_DIR": str(tmp_path / "runs"),
+        "F1LIVE_MODELS_DIR": str(tmp_path / "models"),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "f1live", "run", "--source", "fastf1-csv", "--offline", "--out", str(tmp_path / "data"),
-         "--port", "0", "--no-browser", "--broker", "tansu", "--drivers", "VER,HAM", "--speed", "20",
-         "--from", "lap 22", "--no-train"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "f1live",
+            "run",
+            "--source",
+            "fastf1-csv",
+            "--offline",
+            "--out",
+            str(tmp_path / "data"),
+            "--port",
+            "0",
+            "--no-browser",
+            "--broker",
+            "tansu",
+            "--drivers",
+            "VER,HAM",
+            "--speed",
+            "20",
+            "--from",
+            "lap 22",
+            "--no-train",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     family: list[int] = []
     try:
         line = ""
@@ -230,14 +354,16 @@ def test_run_command_prepares_session_and_serves_dashboard(shared_data: Path, tm
 
 def test_simulated_source_shows_the_banner(voila_dashboard, chrome) -> None:
     """A simulated session is labelled loudly on the page."""
-    srv = voila_dashboard(F1LIVE_SOURCE="simulated", F1LIVE_DASHBOARD_DRIVERS="SIM01,SIM02",
-                          F1LIVE_DASHBOARD_START_LAP="")
+    srv = voila_dashboard(
+        F1LIVE_SOURCE="simulated", F1LIVE_DASHBOARD_DRIVERS="SIM01,SIM02", F1LIVE_DASHBOARD_START_LAP=""
+    )
     browser = chrome(width=1200, height=900)
     browser.get(srv.url)
     wait_for(lambda: msgcount(browser) > 0, 180, "the first simulated message")
     shown = browser.execute_script(
         "const e = document.querySelector('.f1-simulated-banner');"
-        "return e && getComputedStyle(e).display !== 'none' ? e.textContent : null;")
+        "return e && getComputedStyle(e).display !== 'none' ? e.textContent : null;"
+    )
     assert shown and "SIMULATED" in shown
     assert "SIMULATED" in (page_text(browser, ".f1-header") or "")
     assert not severe_console_entries(browser)

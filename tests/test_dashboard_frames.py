@@ -17,17 +17,27 @@ class StatePipeline:
         self.state = state
         self.requests: list[dict[str, Any]] = []
 
-    def snapshot(self, history: Any = True, latency: bool = True, timing: bool = True) -> dict[str, Any]:
-        self.requests.append({"history": history, "latency": latency, "timing": timing})
-        snap = self.state.snapshot(history=history, latency=latency)
+    def snapshot(
+        self, history: Any = True, latency: bool = True, timing: bool = True, race: bool = False, traces: Any = None
+    ) -> dict[str, Any]:
+        self.requests.append({"history": history, "latency": latency, "timing": timing, "race": race, "traces": traces})
+        snap = self.state.snapshot(history=history, latency=latency, traces=traces)
         snap["status"]["pipeline"] = "running"
         return snap
 
 
 def record(state: LiveState, t: float) -> None:
-    state.record_batch([({"driver": d, "seq": int(t), "session_time": t, "speed": 200.0 + i, "x": 1.0, "y": 2.0},
-                         {"anomaly": d == "HAM", "anomaly_reason": "test", "pit_stop_probability": 0.1},
-                         5.0, 0.5) for i, d in enumerate(("VER", "HAM", "LEC"))])
+    state.record_batch(
+        [
+            (
+                {"driver": d, "seq": int(t), "session_time": t, "speed": 200.0 + i, "x": 1.0, "y": 2.0},
+                {"anomaly": d == "HAM", "anomaly_reason": "test", "pit_stop_probability": 0.1},
+                5.0,
+                0.5,
+            )
+            for i, d in enumerate(("VER", "HAM", "LEC"))
+        ]
+    )
 
 
 def test_live_frames_are_light_and_summary_panels_follow_their_own_period() -> None:
@@ -51,9 +61,11 @@ def test_live_frames_are_light_and_summary_panels_follow_their_own_period() -> N
     live = [r for r in pipe.requests if r["latency"] is False]
     assert live and all(r["history"] in (["VER"], ["HAM"], ["LEC"]) for r in live), live[:3]
     assert all(r["timing"] is False for r in live)  # the leaderboard's timing only on full frames
+    assert all(r["race"] is False and not r["traces"] for r in live)  # the race analysis too
     # a new car: the live panels show it at once, the leaderboard at its next full frame
-    state.record_batch([({"driver": "NOR", "seq": 0, "session_time": 99.0, "speed": 250.0, "x": 3.0, "y": 4.0},
-                         {}, 5.0, 0.5)])
+    state.record_batch(
+        [({"driver": "NOR", "seq": 0, "session_time": 99.0, "speed": 250.0, "x": 3.0, "y": 4.0}, {}, 5.0, 0.5)]
+    )
     dash._slow_at = time.monotonic()
     dash._apply(dash._snapshot())
     assert "NOR" in dash.trackmap.cars.names and "NOR" not in dash.leaderboard.table.value
@@ -73,3 +85,39 @@ def test_unfreezing_redraws_the_summary_panels_at_once() -> None:
     dash.refresher.start = lambda: None  # no thread in this test
     dash.set_live(True)
     assert dash._snapshot()["frame"] == "full"
+
+
+def test_panels_of_hidden_tabs_are_not_drawn(monaco_2023) -> None:
+    """The race-analysis panels draw only while their tab is shown (from the race analysis of
+    the real 2023 race at the clock); while it is, the Live tab's panels are not drawn."""
+    from f1live.race_analysis import RaceAnalysis
+    from f1live.timing import SessionTiming
+
+    race = RaceAnalysis(SessionTiming.from_session(monaco_2023))
+    clock = float(monaco_2023.laps.query("LapNumber == 40")["Time"].min())
+
+    class RacePipeline(StatePipeline):
+        def snapshot(self, *args: Any, **kw: Any) -> dict[str, Any]:
+            snap = super().snapshot(*args, **kw)
+            if kw.get("race"):
+                snap["race"] = race.at(clock)
+            return snap
+
+    state = LiveState()
+    record(state, 1.0)
+    dash = Dashboard(Settings(), pipeline=RacePipeline(state))
+    dash._apply(dash._snapshot())
+    assert dash.race is None and not dash.tabs.children[1].children  # hidden: not even built
+    assert "VER" in dash.leaderboard.table.value
+    dash.tabs.selected_index = 1  # as a click on "Race analysis" would
+    record(state, 2.0)
+    state.record_batch(
+        [({"driver": "NOR", "seq": 0, "session_time": 3.0, "speed": 250.0, "x": 3.0, "y": 4.0}, {}, 5.0, 0.5)]
+    )
+    dash._apply(dash._snapshot())  # opening a tab forces a full frame
+    assert dash.tabs.children[1].children == (dash.race.widget,)
+    assert len(dash.race.strategy.bars.x) >= 20 and len(dash.race.lapchart.names.text) == 20
+    assert "NOR" not in dash.trackmap.cars.names, "the hidden Live tab's track map was drawn"
+    dash.tabs.selected_index = 0
+    dash._apply(dash._snapshot())
+    assert "NOR" in dash.trackmap.cars.names

@@ -107,7 +107,12 @@ def test_duplicate_and_gap_detection_on_real_messages(kafka_broker: Any, stream_
     msgs = cons.messages
     hdr = [("f1live-run", ps.run_id.encode())]
     for m in (msgs[10], msgs[11]):
-        raw.send(s.topic, key=b"LEC", value=json.dumps({k: v for k, v in m.items() if not k.startswith("_")}).encode(), headers=hdr)
+        raw.send(
+            s.topic,
+            key=b"LEC",
+            value=json.dumps({k: v for k, v in m.items() if not k.startswith("_")}).encode(),
+            headers=hdr,
+        )
     later = dict({k: v for k, v in msgs[-1].items() if not k.startswith("_")}, seq=45, gseq=999)
     raw.send(s.topic, key=b"LEC", value=json.dumps(later).encode(), headers=hdr)
     raw.flush()
@@ -124,16 +129,27 @@ def test_duplicate_and_gap_detection_on_real_messages(kafka_broker: Any, stream_
 
 @pytest.mark.slow
 @CLIENTS
-def test_three_node_cluster_survives_a_broker_kill(settings: Any, slice_cache: Any, tmp_path: Any,
-                                                   kafka_client: str) -> None:
+def test_three_node_cluster_survives_a_broker_kill(
+    settings: Any, slice_cache: Any, tmp_path: Any, kafka_client: str
+) -> None:
     from f1live.broker import start_broker
     from f1live.topics import ensure_topic
 
-    cluster = start_broker(settings.replace(run_dir=tmp_path / "runs", bootstrap_servers=None), kind="kafka", nodes=3, fresh=True)
+    cluster = start_broker(
+        settings.replace(run_dir=tmp_path / "runs", bootstrap_servers=None), kind="kafka", nodes=3, fresh=True
+    )
     try:
-        s = settings.replace(bootstrap_servers=cluster.bootstrap_servers, broker="kafka", topic="tel3",
-                             dlq_topic="tel3.dlq", replication=3, client=kafka_client)
-        ensure_topic(cluster.bootstrap_servers, s.topic, 4, 3, configs={"min.insync.replicas": "2"}, client=kafka_client)
+        s = settings.replace(
+            bootstrap_servers=cluster.bootstrap_servers,
+            broker="kafka",
+            topic="tel3",
+            dlq_topic="tel3.dlq",
+            replication=3,
+            client=kafka_client,
+        )
+        ensure_topic(
+            cluster.bootstrap_servers, s.topic, 4, 3, configs={"min.insync.replicas": "2"}, client=kafka_client
+        )
         ensure_topic(cluster.bootstrap_servers, s.dlq_topic, 1, 3, client=kafka_client)
         tracker = DeliveryTracker()
         cons = RealTimeConsumer(s, tracker=tracker).start()

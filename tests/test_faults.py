@@ -85,8 +85,9 @@ def _bad_messages(valid: dict[str, Any], max_bytes: int) -> dict[str, bytes | No
 
 
 @CLIENTS
-def test_every_malformed_kind_goes_to_dlq_between_valid_messages(kafka_broker: Any, stream_topic: Any,
-                                                                 slice_cache: Any) -> None:
+def test_every_malformed_kind_goes_to_dlq_between_valid_messages(
+    kafka_broker: Any, stream_topic: Any, slice_cache: Any
+) -> None:
     s = stream_topic(kafka_broker)
     ver = slice_cache.filter(drivers=["VER"])
     # One valid message to corrupt, read back from the broker as the consumer sees it.
@@ -97,7 +98,9 @@ def test_every_malformed_kind_goes_to_dlq_between_valid_messages(kafka_broker: A
     bad = _bad_messages(valid, s.max_message_bytes)
 
     seen: list[tuple[str, int]] = []
-    cons = RealTimeConsumer(s, processors=[FunctionProcessor("seen", lambda m: seen.append((m["driver"], m["seq"])) or {})])
+    cons = RealTimeConsumer(
+        s, processors=[FunctionProcessor("seen", lambda m: seen.append((m["driver"], m["seq"])) or {})]
+    )
     cons.start()  # keeps running through everything below
     produced = first.sent
     raw = KafkaProducer(bootstrap_servers=s.bootstrap_servers)
@@ -109,8 +112,11 @@ def test_every_malformed_kind_goes_to_dlq_between_valid_messages(kafka_broker: A
         p.close()
     raw.close()
 
-    stats = _wait(lambda: cons.stats() if cons.stats()["processed"] >= produced and cons.stats()["dlq"] >= len(bad)
-                  else None, 60, f"{produced} processed and {len(bad)} in the DLQ")
+    stats = _wait(
+        lambda: cons.stats() if cons.stats()["processed"] >= produced and cons.stats()["dlq"] >= len(bad) else None,
+        60,
+        f"{produced} processed and {len(bad)} in the DLQ",
+    )
     assert cons.running, "the consumer died on malformed input"
     cons.stop()
     res = cons.join(30)
@@ -140,8 +146,9 @@ class Crash(BaseException):
 
 
 @CLIENTS
-def test_consumer_thread_killed_mid_batch_resumes_from_committed_offsets(kafka_broker: Any, stream_topic: Any,
-                                                                         slice_cache: Any) -> None:
+def test_consumer_thread_killed_mid_batch_resumes_from_committed_offsets(
+    kafka_broker: Any, stream_topic: Any, slice_cache: Any
+) -> None:
     s = stream_topic(kafka_broker)
     prod = RealTimeProducer(s).load_cache(slice_cache)
     ps = prod.stream_at_frequency(speed="max")
@@ -156,6 +163,7 @@ def test_consumer_thread_killed_mid_batch_resumes_from_committed_offsets(kafka_b
                 raise Crash("consumer thread killed")
             done.append((m["driver"], m["seq"]))
             return {}
+
         return fn
 
     first = RealTimeConsumer(s, processors=[FunctionProcessor("crash", crash_after(ps.sent // 3))])
@@ -166,7 +174,9 @@ def test_consumer_thread_killed_mid_batch_resumes_from_committed_offsets(kafka_b
     assert 0 < len(done) < ps.sent
 
     # A new consumer in the same group (fresh tracker: a killed process keeps no memory).
-    second = RealTimeConsumer(s, processors=[FunctionProcessor("rest", lambda m: done.append((m["driver"], m["seq"])) or {})])
+    second = RealTimeConsumer(
+        s, processors=[FunctionProcessor("rest", lambda m: done.append((m["driver"], m["seq"])) or {})]
+    )
     r2 = second.consume_messages(timeout_seconds=60, idle_timeout=4)
     per_driver: dict[str, set[int]] = {}
     for d, q in done:
@@ -203,12 +213,19 @@ _CHILD = textwrap.dedent("""
 
 
 @CLIENTS
-def test_consumer_process_sigkilled_mid_stream_resumes(kafka_broker: Any, stream_topic: Any, slice_cache: Any,
-                                                       tmp_path: Path) -> None:
+def test_consumer_process_sigkilled_mid_stream_resumes(
+    kafka_broker: Any, stream_topic: Any, slice_cache: Any, tmp_path: Path
+) -> None:
     s = stream_topic(kafka_broker)
-    env = {**os.environ, "F1LIVE_BOOTSTRAP_SERVERS": s.bootstrap_servers, "F1LIVE_TOPIC": s.topic,
-           "F1LIVE_DLQ_TOPIC": s.dlq_topic, "F1LIVE_CONSUMER_GROUP": s.consumer_group, "F1LIVE_BROKER": "kafka",
-           "F1LIVE_CLIENT": s.client}
+    env = {
+        **os.environ,
+        "F1LIVE_BOOTSTRAP_SERVERS": s.bootstrap_servers,
+        "F1LIVE_TOPIC": s.topic,
+        "F1LIVE_DLQ_TOPIC": s.dlq_topic,
+        "F1LIVE_CONSUMER_GROUP": s.consumer_group,
+        "F1LIVE_BROKER": "kafka",
+        "F1LIVE_CLIENT": s.client,
+    }
     log = tmp_path / "processed.jsonl"
     prod = RealTimeProducer(s).load_cache(slice_cache)
     prod.start(speed=40.0)  # ~4 s of wall time: the kill lands mid-stream
@@ -243,8 +260,9 @@ def test_consumer_process_sigkilled_mid_stream_resumes(kafka_broker: Any, stream
 
 # --------------------------------------------------------------------------- broker faults
 @CLIENTS
-def test_unreachable_broker_at_start_is_a_clear_cli_error_within_10s(tmp_path: Path, monaco_2023_slice: Any,
-                                                                     kafka_client: str) -> None:
+def test_unreachable_broker_at_start_is_a_clear_cli_error_within_10s(
+    tmp_path: Path, monaco_2023_slice: Any, kafka_client: str
+) -> None:
     from f1live.export import export_session
 
     small = export_session(monaco_2023_slice, tmp_path, formats=("parquet",)).parquet
@@ -253,15 +271,19 @@ def test_unreachable_broker_at_start_is_a_clear_cli_error_within_10s(tmp_path: P
 
     def run(*cmd: str) -> tuple[subprocess.CompletedProcess[str], float]:
         t0 = time.monotonic()
-        r = subprocess.run([PY, "-m", "f1live", *cmd], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
-                           timeout=120)
+        r = subprocess.run(
+            [PY, "-m", "f1live", *cmd], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+        )
         return r, time.monotonic() - t0
 
     # Interpreter start + reading the same export on this (possibly busy) machine: the budget is the broker part.
     ok, baseline = run("info", str(small))
     assert ok.returncode == 0, ok.stderr
-    for cmd in (["produce", "--file", str(small), "--max-messages", "10", "--speed", "max"],
-                ["consume", "--timeout", "30"], ["topic", "list"]):
+    for cmd in (
+        ["produce", "--file", str(small), "--max-messages", "10", "--speed", "max"],
+        ["consume", "--timeout", "30"],
+        ["topic", "list"],
+    ):
         r, took = run(*cmd, "--bootstrap-servers", addr)
         assert r.returncode != 0, (cmd, r.stdout)
         assert addr in r.stderr and "Traceback" not in r.stderr, (cmd, r.stderr[-800:])
@@ -286,11 +308,19 @@ def test_broker_killed_mid_run_reported_and_recovered(settings: Settings, slice_
     try:
         servers = broker.bootstrap_servers
         name = unique_name("kill")
-        s = settings.replace(bootstrap_servers=servers, broker="kafka", topic=name, dlq_topic=name + ".dlq",
-                             consumer_group=unique_name("grp"), client=kafka_client)
+        s = settings.replace(
+            bootstrap_servers=servers,
+            broker="kafka",
+            topic=name,
+            dlq_topic=name + ".dlq",
+            consumer_group=unique_name("grp"),
+            client=kafka_client,
+        )
         ensure_topic(servers, s.topic, 4, client=kafka_client)
         seen: list[tuple[str, int]] = []
-        cons = RealTimeConsumer(s, processors=[FunctionProcessor("seen", lambda m: seen.append((m["driver"], m["seq"])) or {})])
+        cons = RealTimeConsumer(
+            s, processors=[FunctionProcessor("seen", lambda m: seen.append((m["driver"], m["seq"])) or {})]
+        )
         cons.start()
         prod = RealTimeProducer(s).load_cache(slice_cache)
         prod.start(speed=20.0)  # ~8 s of data
@@ -388,8 +418,13 @@ def test_unknown_event_and_session_without_telemetry_are_named(tmp_path: Path, s
 
     from f1live.sources import load_session
 
-    base = Settings(source="fastf1-csv", shared_data=shared_data, offline=True, data_dir=tmp_path / "data",
-                    fastf1_cache=tmp_path / "nocache")
+    base = Settings(
+        source="fastf1-csv",
+        shared_data=shared_data,
+        offline=True,
+        data_dir=tmp_path / "data",
+        fastf1_cache=tmp_path / "nocache",
+    )
     with pytest.raises((ValueError, FileNotFoundError, RuntimeError), match=r"(?i)atlantis"):
         load_session(base.replace(event="Atlantis"))
     with pytest.raises((ValueError, FileNotFoundError, RuntimeError), match=r"(?i)atlantis"):
@@ -487,9 +522,14 @@ def test_no_secrets_in_settings_config_or_logs(caplog: Any, tmp_path: Path) -> N
     assert not [n for n in names if any(w in n for w in ("password", "secret", "token", "sasl"))]
     with caplog.at_level(logging.DEBUG):
         text = repr(s) + json.dumps(producer_config("kafka")) + json.dumps(consumer_config("kafka"))
-        r = subprocess.run([PY, "-m", "f1live", "-vv", "topic", "list", "--bootstrap-servers", _dead_addr()],
-                           env={**os.environ, **env, "F1LIVE_RUN_DIR": str(tmp_path)},
-                           capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=180)
+        r = subprocess.run(
+            [PY, "-m", "f1live", "-vv", "topic", "list", "--bootstrap-servers", _dead_addr()],
+            env={**os.environ, **env, "F1LIVE_RUN_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_ROOT,
+            timeout=180,
+        )
     assert r.returncode != 0
     for blob in (text, caplog.text, r.stdout, r.stderr):
         assert secret not in blob

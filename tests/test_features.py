@@ -24,8 +24,9 @@ def test_offline_table_equals_online_stream(monaco_2023_slice) -> None:
     offline = build_feature_table(tel)
     fx = OnlineFeatures()
     ordered = tel.sort_values("session_time", kind="stable")
-    online = pd.DataFrame([fx.update(m) for m in _wire(ordered)], index=ordered.index,
-                          columns=list(FEATURE_NAMES)).loc[tel.index]
+    online = pd.DataFrame([fx.update(m) for m in _wire(ordered)], index=ordered.index, columns=list(FEATURE_NAMES)).loc[
+        tel.index
+    ]
     assert offline.shape == (len(tel), len(FEATURE_NAMES))
     # bit-for-bit: same code, same inputs after the JSON round trip
     np.testing.assert_array_equal(offline.to_numpy(), online.to_numpy())
@@ -87,8 +88,13 @@ def test_other_cars_pit_entries_are_counted_when_they_happen(eval_2023) -> None:
                 if not len(i):
                     continue
                 now = t[i[0]]
-                want = int(((entries["driver"] != other) & (entries["pit_in"] > now - 120.0)
-                            & (entries["pit_in"] <= now - 0.5)).sum())
+                want = int(
+                    (
+                        (entries["driver"] != other)
+                        & (entries["pit_in"] > now - 120.0)
+                        & (entries["pit_in"] <= now - 0.5)
+                    ).sum()
+                )
                 got = feats["others_pitted_120"].iloc[i[0]]
                 assert want <= got <= want + 1, (e, other, dt, got, want)  # +1: an entry within 0.5 s
                 checked += 1
@@ -129,7 +135,7 @@ def test_rolling_statistics_are_windowed(monaco_2023_slice) -> None:
     ver = tel[tel["driver"] == "VER"].sort_values("session_time")
     feats = build_feature_table(ver)
     i = 100
-    window = ver["speed"].iloc[i - 19: i + 1].astype(float)
+    window = ver["speed"].iloc[i - 19 : i + 1].astype(float)
     assert feats["speed_mean"].iloc[i] == pytest.approx(window.mean(), rel=1e-9)
     assert feats["speed_std"].iloc[i] == pytest.approx(window.std(ddof=1), rel=1e-6)
     assert feats["d_speed"].iloc[i] == ver["speed"].iloc[i] - ver["speed"].iloc[i - 1]

@@ -11,8 +11,9 @@ from f1live.frequency import interval_stats, measure_frequency, session_frequenc
 
 @pytest.mark.parametrize("number,code", [(1, "VER"), (44, "HAM"), (18, "STR")])
 def test_per_driver_matches_raw_dates(shared_data, monaco_2023, number, code):
-    raw = pd.read_csv(shared_data / f"fastf1_csv_exports/monaco_2023_race/car_data_2023_driver_{number}.csv.gz",
-                      usecols=["Date"])
+    raw = pd.read_csv(
+        shared_data / f"fastf1_csv_exports/monaco_2023_race/car_data_2023_driver_{number}.csv.gz", usecols=["Date"]
+    )
     d = pd.to_datetime(raw["Date"]).sort_values()
     gaps = d.diff().dt.total_seconds().dropna().to_numpy()
     mean_raw = (d.iloc[-1] - d.iloc[0]).total_seconds() / (len(d) - 1)

@@ -54,7 +54,7 @@ def test_crash_labels_from_flags_and_retirements(shared_data, analytics_settings
     t = d.telemetry["session_time"].to_numpy()
     drv = d.telemetry["driver"].astype(str).to_numpy()
     msc = rets.set_index("driver").loc["MSC"]
-    before_crash = (drv == "MSC") & (t > msc.start - 30) & (t < msc.start) 
+    before_crash = (drv == "MSC") & (t > msc.start - 30) & (t < msc.start)
     assert (y[before_crash].dropna() == 1).all() and y[before_crash].notna().any()
     starts = incident_starts(d.track_status)
     race = d.telemetry["lap_number"].notna().to_numpy()

@@ -40,8 +40,16 @@ def test_live_state_bounded_and_consistent_under_concurrency() -> None:
 
     def writer(driver: str) -> None:
         for seq in range(3000):
-            msg = {"driver": driver, "seq": seq, "session_time": float(seq), "speed": 200.0, "rpm": 1.0,
-                   "gear": 5, "throttle": 90.0, "brake": seq % 50 == 0}
+            msg = {
+                "driver": driver,
+                "seq": seq,
+                "session_time": float(seq),
+                "speed": 200.0,
+                "rpm": 1.0,
+                "gear": 5,
+                "throttle": 90.0,
+                "brake": seq % 50 == 0,
+            }
             st.record_batch([(msg, {"anomaly": seq % 50 == 0, "anomaly_reason": "r"}, 1.0, 0.1)])
 
     def reader() -> None:

@@ -45,13 +45,16 @@ def test_leave_one_race_out_choice_and_held_out_evaluation(trained: Any) -> None
         scored = {c: r for c, r in cv["candidates"].items() if "oof" in r}
         assert scored and cv["chosen"] in scored
         if name == "pit_stop_probability":
+
             def key(r: dict) -> tuple:
                 fa = r["events"]["false_alerts_per_driver_hour"]
                 ok = fa is not None and fa <= PIT_FALSE_ALERTS_PER_HOUR
                 return (r["events"]["announced"] if ok else -0.5, r["oof"]["pr_auc"])
         else:
+
             def key(r: dict) -> tuple:
                 return (r["oof"]["pr_auc"], 0.0)
+
         assert key(scored[cv["chosen"]]) == max(key(r) for r in scored.values())
         assert 0 < rep.thresholds[name] <= 1
         h = rep.holdout[name]
@@ -97,9 +100,15 @@ def test_event_level_pit_evaluation_with_baselines(trained: Any, eval_2023: Any)
     met = m["announced_fraction"] >= 0.5 and m["false_alerts_per_driver_hour"] <= PIT_FALSE_ALERTS_PER_HOUR
     assert f"announced {m['announced']} of {m['events']}" in text
     assert ("target (half of the stops at <= 2/h) met" in text) == met
-    print(json.dumps({k: {x: ev[k][x] for x in ("announced", "events", "false_alerts_per_driver_hour",
-                                                   "lead_s_median")} for k in ("model", "baseline_tyre_age",
-                                                                               "baseline_trigger")}, indent=1))
+    print(
+        json.dumps(
+            {
+                k: {x: ev[k][x] for x in ("announced", "events", "false_alerts_per_driver_hour", "lead_s_median")}
+                for k in ("model", "baseline_tyre_age", "baseline_trigger")
+            },
+            indent=1,
+        )
+    )
 
 
 def test_pit_probability_rises_before_real_pit_entries(trained: Any, eval_2023: Any) -> None:
@@ -114,11 +123,15 @@ def test_pit_probability_rises_before_real_pit_entries(trained: Any, eval_2023: 
     for p in stops.itertuples():
         d = pred[pred["driver"] == p.driver]
         near.append(d[(d.session_time > p.pit_in - 60) & (d.session_time < p.pit_in)]["pit_stop_probability"].mean())
-        far.append(d[(d.session_time > p.pit_in - 400) & (d.session_time < p.pit_in - 200)]["pit_stop_probability"].mean())
+        far.append(
+            d[(d.session_time > p.pit_in - 400) & (d.session_time < p.pit_in - 200)]["pit_stop_probability"].mean()
+        )
     near_a, far_a = np.array(near), np.array(far)
     ok = np.isfinite(near_a) & np.isfinite(far_a)
     assert ok.sum() >= 6
-    print(f"median pit score: {np.median(far_a[ok]):.4f} at 200-400 s before, {np.median(near_a[ok]):.4f} in the last 60 s")
+    print(
+        f"median pit score: {np.median(far_a[ok]):.4f} at 200-400 s before, {np.median(near_a[ok]):.4f} in the last 60 s"
+    )
     assert np.median(near_a[ok]) > np.median(far_a[ok])
 
 
@@ -129,7 +142,9 @@ def test_crash_and_tyre_evaluated_against_chance_and_persistence(trained: Any) -
     assert 0 <= c["chance_fraction"] <= 1
     assert c["distinguishable_from_chance"] == (c["announced_fraction_ci"][0] > c["chance_fraction"])
     assert set(crash["events_per_race"]) == {"2022 Monaco R", "2024 Monaco R", "2023 Monaco R"}
-    assert ("too few events to tell it from chance" in trained.evidence["crash_risk"]) != c["distinguishable_from_chance"]
+    assert ("too few events to tell it from chance" in trained.evidence["crash_risk"]) != c[
+        "distinguishable_from_chance"
+    ]
     tyre = trained.events["tire_failure"]
     beats = tyre["model"]["pr_auc"] > tyre["persistence"]["pr_auc"]
     assert ("does NOT beat persistence" in trained.evidence["tire_failure"]) == (not beats)
@@ -207,8 +222,15 @@ def test_processor_on_real_slice(trained: Any, monaco_2023_slice: Any) -> None:
         v = res[name].to_numpy(float)
         assert np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()
         assert res[name + "_alert"].dtype == bool
-    assert {"anomaly", "anomaly_score", "anomaly_type", "anomaly_reason", "anomaly_source", "quality",
-            "quality_reason"} <= set(res.columns)
+    assert {
+        "anomaly",
+        "anomaly_score",
+        "anomaly_type",
+        "anomaly_reason",
+        "anomaly_source",
+        "quality",
+        "quality_reason",
+    } <= set(res.columns)
     flagged = res["anomaly"].astype(bool)
     assert res.loc[flagged, "anomaly_source"].isin(["river", "rule", "river+rule"]).all()
     assert res.loc[~flagged, "anomaly_source"].isna().all()
@@ -225,8 +247,9 @@ def test_processor_on_real_slice(trained: Any, monaco_2023_slice: Any) -> None:
     assert proc.features.drivers == [] and not proc.features.race.laps and proc._bundle is not None
 
 
-def test_consumer_with_analytics_through_real_broker(trained: Any, kafka_broker: Any, stream_topic: Any,
-                                                     slice_cache: Any) -> None:
+def test_consumer_with_analytics_through_real_broker(
+    trained: Any, kafka_broker: Any, stream_topic: Any, slice_cache: Any
+) -> None:
     from f1live.analysis import AnalyticsProcessor
     from f1live.consumer import RealTimeConsumer
     from f1live.producer import RealTimeProducer
@@ -256,18 +279,63 @@ def test_consumer_with_analytics_through_real_broker(trained: Any, kafka_broker:
 
 def test_cli_train_json(analytics_settings: Any, tmp_path: Path) -> None:
     out = tmp_path / "cli_models"
-    env = dict(os.environ, F1LIVE_SOURCE="fastf1-csv", F1LIVE_SHARED_DATA=str(analytics_settings.shared_data),
-               F1LIVE_OFFLINE="1")
+    env = dict(
+        os.environ,
+        F1LIVE_SOURCE="fastf1-csv",
+        F1LIVE_SHARED_DATA=str(analytics_settings.shared_data),
+        F1LIVE_OFFLINE="1",
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "f1live", "train", "--train-sessions", "2024", "--eval-session", "2023",
-         "--drivers", "VER,HAM", "--cv-folds", "2", "--max-iter", "20", "--stride", "8", "--threads", "1", "--out", str(out),
-         "--json"], capture_output=True, text=True, timeout=600, env=env)
+        [
+            sys.executable,
+            "-m",
+            "f1live",
+            "train",
+            "--train-sessions",
+            "2024",
+            "--eval-session",
+            "2023",
+            "--drivers",
+            "VER,HAM",
+            "--cv-folds",
+            "2",
+            "--max-iter",
+            "20",
+            "--stride",
+            "8",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rep = json.loads(proc.stdout)
     assert rep["train_sessions"] == ["2024 Monaco R"] and rep["eval_session"] == "2023 Monaco R"
     assert rep["cv_scheme"] == "time blocks of one race"
     assert set(rep["holdout"]) == set(TARGETS)
     assert (out / MANIFEST).is_file()
-    bad = subprocess.run([sys.executable, "-m", "f1live", "train", "--train-sessions", "2023", "--eval-session",
-                          "2023", "--out", str(out)], capture_output=True, text=True, timeout=120, env=env)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "f1live",
+            "train",
+            "--train-sessions",
+            "2023",
+            "--eval-session",
+            "2023",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert bad.returncode == 1 and "held-out race must differ" in bad.stderr

@@ -15,18 +15,33 @@ from f1live.models import load_models
 papermill = pytest.importorskip("papermill")
 
 
-def test_notebook_06_trains_evaluates_and_saves(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_06_trains_evaluates_and_saves(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import nbformat
 
     monkeypatch.setenv("F1LIVE_SHARED_DATA", str(shared_data))
     out = tmp_path / "models"
     executed = tmp_path / "06.ipynb"
     papermill.execute_notebook(
-        str(PROJECT_ROOT / "notebooks" / "06_ml_model_training.ipynb"), str(executed),
-        parameters={"train_years": "2022,2024", "eval_year": 2023, "drivers": "VER,LEC,HAM,SAI", "out_dir": str(out),
-                    "stride": 8, "max_iter": 40, "threads": 1, "fault_drivers": "VER", "faults_per_type": 2,
-                    "fault_grades": "2"},
-        kernel_name="python3", cwd=str(PROJECT_ROOT / "notebooks"), progress_bar=False)
+        str(PROJECT_ROOT / "notebooks" / "06_ml_model_training.ipynb"),
+        str(executed),
+        parameters={
+            "train_years": "2022,2024",
+            "eval_year": 2023,
+            "drivers": "VER,LEC,HAM,SAI",
+            "out_dir": str(out),
+            "stride": 8,
+            "max_iter": 40,
+            "threads": 1,
+            "fault_drivers": "VER",
+            "faults_per_type": 2,
+            "fault_grades": "2",
+        },
+        kernel_name="python3",
+        cwd=str(PROJECT_ROOT / "notebooks"),
+        progress_bar=False,
+    )
     nb = nbformat.read(executed, as_version=4)
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "trained on ['2022 Monaco R', '2024 Monaco R'], held out 2023 Monaco R, leave-one-race-out" in text

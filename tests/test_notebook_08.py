@@ -15,16 +15,29 @@ pytestmark = pytest.mark.slow
 def test_notebook_08_runs_headless(test_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import papermill as pm
 
-    for k, v in {"F1LIVE_SHARED_DATA": str(test_data), "F1LIVE_OFFLINE": "1",
-                 "F1LIVE_RUN_DIR": str(tmp_path / "runs"), "F1LIVE_DATA_DIR": str(tmp_path / "data"),
-                 "F1LIVE_MODELS_DIR": str(tmp_path / "models")}.items():
+    for k, v in {
+        "F1LIVE_SHARED_DATA": str(test_data),
+        "F1LIVE_OFFLINE": "1",
+        "F1LIVE_RUN_DIR": str(tmp_path / "runs"),
+        "F1LIVE_DATA_DIR": str(tmp_path / "data"),
+        "F1LIVE_MODELS_DIR": str(tmp_path / "models"),
+    }.items():
         monkeypatch.setenv(k, v)
     out = tmp_path / "08_live_dashboard.ipynb"
     pm.execute_notebook(
-        str(PROJECT_ROOT / "notebooks" / "08_live_dashboard.ipynb"), str(out),
-        parameters={"source": "fastf1-csv", "drivers": "VER,HAM", "speed": 20.0, "replay_from": "lap 22",
-                    "broker": "tansu", "duration_s": 6.0},
-        kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
+        str(PROJECT_ROOT / "notebooks" / "08_live_dashboard.ipynb"),
+        str(out),
+        parameters={
+            "source": "fastf1-csv",
+            "drivers": "VER,HAM",
+            "speed": 20.0,
+            "replay_from": "lap 22",
+            "broker": "tansu",
+            "duration_s": 6.0,
+        },
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
     )
     nb = json.loads(out.read_text())
     text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
@@ -32,8 +45,12 @@ def test_notebook_08_runs_headless(test_data: Path, tmp_path: Path, monkeypatch:
     assert "drivers in state: ['HAM', 'VER']" in text
     processed = int(text.split("messages processed:")[1].split()[0])
     assert processed > 100, text
-    widgets = [o for c in nb["cells"] for o in c.get("outputs", [])
-               if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    widgets = [
+        o
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
     assert widgets, "the dashboard widget was not displayed"
 
 
@@ -53,22 +70,43 @@ def test_notebook_08_in_jupyterlab_shows_the_voila_panels(test_data: Path, tmp_p
     from selenium.webdriver.common.keys import Keys
 
     from f1live.serve import free_port
-    from tests.fixtures_dashboard import page_text, wait_for
+    from tests.fixtures_dashboard import analysis_state, open_tab, page_text, wait_for
     from tests.test_dashboard import PANELS, msgcount, severe_console_entries
 
     port = free_port()
-    env = {**os.environ, "F1LIVE_SHARED_DATA": str(test_data), "F1LIVE_OFFLINE": "1",
-           "F1LIVE_FASTF1_CACHE": str(tmp_path / "no_cache"), "F1LIVE_RUN_DIR": str(tmp_path / "runs"),
-           "F1LIVE_DATA_DIR": str(tmp_path / "data"), "F1LIVE_MODELS_DIR": str(tmp_path / "models"),
-           "F1LIVE_SOURCE": "fastf1-csv", "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter_config"),
-           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab_settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab_workspaces")}
+    env = {
+        **os.environ,
+        "F1LIVE_SHARED_DATA": str(test_data),
+        "F1LIVE_OFFLINE": "1",
+        "F1LIVE_FASTF1_CACHE": str(tmp_path / "no_cache"),
+        "F1LIVE_RUN_DIR": str(tmp_path / "runs"),
+        "F1LIVE_DATA_DIR": str(tmp_path / "data"),
+        "F1LIVE_MODELS_DIR": str(tmp_path / "models"),
+        "F1LIVE_SOURCE": "fastf1-csv",
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter_config"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab_settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab_workspaces"),
+    }
     lab = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", "--ServerApp.token=", "--ServerApp.password=",
-         f"--notebook-dir={PROJECT_ROOT / 'notebooks'}", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.token=",
+            "--ServerApp.password=",
+            f"--notebook-dir={PROJECT_ROOT / 'notebooks'}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         import urllib.request
 
@@ -80,12 +118,18 @@ def test_notebook_08_in_jupyterlab_shows_the_voila_panels(test_data: Path, tmp_p
                     return True
             except OSError:
                 return False
+
         wait_for(up, 60, "JupyterLab to answer")
         b = chrome(width=1500, height=1800)
         b.get(url)
-        wait_for(lambda: b.execute_script(
-            "const e = document.querySelector('.jp-Notebook-ExecutionIndicator');"
-            "return e && e.getAttribute('data-status') === 'idle';"), 90, "the notebook's kernel")
+        wait_for(
+            lambda: b.execute_script(
+                "const e = document.querySelector('.jp-Notebook-ExecutionIndicator');"
+                "return e && e.getAttribute('data-status') === 'idle';"
+            ),
+            90,
+            "the notebook's kernel",
+        )
         cell = b.find_element(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell")
         ActionChains(b).click(cell).send_keys(Keys.ESCAPE).perform()
         # run the cells one after the other with Shift+Enter, as a user would
@@ -100,12 +144,23 @@ def test_notebook_08_in_jupyterlab_shows_the_voila_panels(test_data: Path, tmp_p
             raise
         for cls in PANELS:
             assert b.execute_script("return document.querySelector('.' + arguments[0]) !== null", cls), cls
+        # the race-analysis tab works inside JupyterLab too (the same dashboard builder)
+        open_tab(b, "Race analysis")
+        wait_for(
+            lambda: all(n >= 2 for n, _ in analysis_state(b).values()),
+            60,
+            "the race-analysis panels drawn in JupyterLab",
+        )
+        open_tab(b, "Live")
         n = msgcount(b)
         time.sleep(1.5)
         assert msgcount(b) > n, "the dashboard in JupyterLab stopped streaming"
         assert "Lap" in (page_text(b, ".f1-session-time") or "")
-        errors = [e for e in severe_console_entries(b) if "f1live" in e.get("message", "") or "widget" in
-                  e.get("message", "").lower()]
+        errors = [
+            e
+            for e in severe_console_entries(b)
+            if "f1live" in e.get("message", "") or "widget" in e.get("message", "").lower()
+        ]
         assert not errors, errors[:5]
     finally:
         family = [lab.pid] + [c.pid for c in psutil.Process(lab.pid).children(recursive=True)]

@@ -14,8 +14,14 @@ papermill = pytest.importorskip("papermill")
 def _run(name: str, out: Path, **params: object) -> str:
     import nbformat
 
-    papermill.execute_notebook(str(PROJECT_ROOT / "notebooks" / name), str(out), parameters=params,
-                               kernel_name="python3", cwd=str(PROJECT_ROOT), progress_bar=False)
+    papermill.execute_notebook(
+        str(PROJECT_ROOT / "notebooks" / name),
+        str(out),
+        parameters=params,
+        kernel_name="python3",
+        cwd=str(PROJECT_ROOT),
+        progress_bar=False,
+    )
     nb = nbformat.read(out, as_version=4)
     texts = []
     for c in nb.cells:
@@ -27,9 +33,16 @@ def _run(name: str, out: Path, **params: object) -> str:
 
 def test_notebooks_01_then_02(shared_data, tmp_path):
     out = tmp_path / "data"
-    text = _run("01_data_preparation.ipynb", tmp_path / "01.ipynb", source="fastf1-csv",
-                shared_data=str(shared_data), out_dir=str(out), formats="parquet", year=2023,
-                drivers="VER,HAM,LEC")
+    text = _run(
+        "01_data_preparation.ipynb",
+        tmp_path / "01.ipynb",
+        source="fastf1-csv",
+        shared_data=str(shared_data),
+        out_dir=str(out),
+        formats="parquet",
+        year=2023,
+        drivers="VER,HAM,LEC",
+    )
     assert "source=fastf1-csv rows 119,676 drivers 3" in text  # 3 x 39,892 samples
     assert "SIMULATED" not in text
     assert "VER fastest lap 23: 287 samples, max 270 km/h" in text  # README reference lap
@@ -37,8 +50,9 @@ def test_notebooks_01_then_02(shared_data, tmp_path):
     assert len(parquet) == 1 and parquet[0].with_suffix(".json").exists()
     assert parquet[0].with_name(parquet[0].stem + ".laps.parquet").exists()
 
-    text = _run("02_cache_setup.ipynb", tmp_path / "02.ipynb", out_dir=str(out), driver="HAM", from_lap=33,
-                rate_rows=50_000)
+    text = _run(
+        "02_cache_setup.ipynb", tmp_path / "02.ipynb", out_dir=str(out), driver="HAM", from_lap=33, rate_rows=50_000
+    )
     assert "119676 rows, 3 drivers" in text
     assert "per car: 3.77 Hz" in text
     assert "HAM lap 33: 285 rows" in text  # README reference lap

@@ -39,8 +39,9 @@ def wait_until(fn, timeout: float, what: str):
 
 def unique_topics(settings: Settings) -> Settings:
     tag = uuid.uuid4().hex[:8]
-    return settings.replace(topic=f"pipe-{tag}", dlq_topic=f"pipe-{tag}.dlq", analysis_topic=f"pipe-{tag}.analysis",
-                            speed=20.0)
+    return settings.replace(
+        topic=f"pipe-{tag}", dlq_topic=f"pipe-{tag}.dlq", analysis_topic=f"pipe-{tag}.analysis", speed=20.0
+    )
 
 
 def test_pipeline_streams_pauses_seeks_and_stops(settings, kafka_broker, monaco_2023_slice) -> None:
@@ -119,13 +120,17 @@ def test_killed_kernel_leaves_no_java(settings, tmp_path: Path) -> None:
         from pathlib import Path
         from f1live.config import Settings
         from f1live.pipeline import Pipeline
-        s = Settings(broker="kafka", run_dir=Path({str(tmp_path / 'runs')!r}), offline=True)
+        s = Settings(broker="kafka", run_dir=Path({str(tmp_path / "runs")!r}), offline=True)
         p = Pipeline(s)
         print(p.start_broker(), flush=True)
         time.sleep(600)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "F1LIVE_SHARED_DATA": str(settings.shared_data)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "F1LIVE_SHARED_DATA": str(settings.shared_data)},
+    )
     try:
         line = proc.stdout.readline()
         assert ":" in line, f"broker did not start: {line!r}"

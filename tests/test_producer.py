@@ -26,8 +26,15 @@ class RecordingClient:
         self.clock = clock
         self.sent: list[tuple[float, bytes, dict]] = []
 
-    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None,
-             partition: int | None = None, on_delivery: Any = None) -> None:
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Any = None,
+        partition: int | None = None,
+        on_delivery: Any = None,
+    ) -> None:
         self.sent.append((self.clock.t, key, json.loads(value)))
         if on_delivery is not None:
             on_delivery(None)
@@ -136,8 +143,9 @@ def _dead_port() -> int:
 @CLIENTS
 def test_broker_not_running_fails_fast(slice_cache: Any, kafka_client: str) -> None:
     addr = f"127.0.0.1:{_dead_port()}"
-    prod = RealTimeProducer(Settings(client=kafka_client), bootstrap_servers=addr,
-                            ensure_topic=False).load_cache(slice_cache)
+    prod = RealTimeProducer(Settings(client=kafka_client), bootstrap_servers=addr, ensure_topic=False).load_cache(
+        slice_cache
+    )
     t0 = time.monotonic()
     with pytest.raises(ConnectionError, match=addr.replace(".", r"\.")):
         prod.stream_at_frequency(duration_seconds=1)

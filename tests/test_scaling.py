@@ -20,9 +20,9 @@ from f1live.scaling import (
     delivery_check,
     load_latest_results,
     run_experiment,
-    scaling_figures,
     stream_of_key,
 )
+from f1live.widgets.scaling import scaling_figures
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,9 @@ def scaling_export(monaco_2023_slice: Any, tmp_path_factory: pytest.TempPathFact
     """The real slice (VER, HAM, LEC, laps 22-23) as an f1live Parquet export."""
     from f1live.export import export_session
 
-    res = export_session(monaco_2023_slice, tmp_path_factory.mktemp("scale_export"), formats=("parquet",),
-                         progress=False)
+    res = export_session(
+        monaco_2023_slice, tmp_path_factory.mktemp("scale_export"), formats=("parquet",), progress=False
+    )
     return Path(res.parquet)
 
 
@@ -45,18 +46,41 @@ def _check_exactly_once(df: pd.DataFrame, per_stream: int | None = None) -> None
 
 
 def test_max_rate_threads_and_processes(kafka_broker: Any, monaco_2023_slice: Any, settings: Settings) -> None:
-    cfg = ScaleConfig(consumers=(1, 2), modes=("thread", "process"), rates=("max",), messages_per_stream=500,
-                      drivers_per_stream=3, timeout=120)
+    cfg = ScaleConfig(
+        consumers=(1, 2),
+        modes=("thread", "process"),
+        rates=("max",),
+        messages_per_stream=500,
+        drivers_per_stream=3,
+        timeout=120,
+    )
     lines: list[str] = []
-    res = run_experiment(settings, cfg, data=monaco_2023_slice, bootstrap_servers=kafka_broker.bootstrap_servers,
-                         broker_kind=kafka_broker.kind, progress=lines.append)
+    res = run_experiment(
+        settings,
+        cfg,
+        data=monaco_2023_slice,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        broker_kind=kafka_broker.kind,
+        progress=lines.append,
+    )
     df = res.table
     assert list(df.columns) == list(COLUMNS)
-    assert sorted(zip(df["mode"], df["consumers"], strict=True)) == [("process", 1), ("process", 2),
-                                                                      ("thread", 1), ("thread", 2)]
+    assert sorted(zip(df["mode"], df["consumers"], strict=True)) == [
+        ("process", 1),
+        ("process", 2),
+        ("thread", 1),
+        ("thread", 2),
+    ]
     _check_exactly_once(df, per_stream=500)
-    numeric = ["throughput_msgs_s", "per_consumer_msgs_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-               "cpu_util_pct", "wall_s"]
+    numeric = [
+        "throughput_msgs_s",
+        "per_consumer_msgs_s",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "cpu_util_pct",
+        "wall_s",
+    ]
     assert np.isfinite(df[numeric].to_numpy(float)).all() and (df[numeric] > 0).all().all()
     assert (df.loc[df["consumers"] == 1, "efficiency"] == 1.0).all()
     assert df["efficiency"].notna().all() and df["p99_growth_pct"].notna().all()
@@ -84,10 +108,23 @@ def test_max_rate_threads_and_processes(kafka_broker: Any, monaco_2023_slice: An
 
 
 def test_fixed_rate_end_to_end_latency(kafka_broker: Any, monaco_2023_slice: Any, settings: Settings) -> None:
-    cfg = ScaleConfig(consumers=(1, 2), modes=("thread",), rates=("fixed",), speed=20.0, duration=3.0,
-                      drivers_per_stream=3, timeout=60)
-    res = run_experiment(settings, cfg, data=monaco_2023_slice, bootstrap_servers=kafka_broker.bootstrap_servers,
-                         broker_kind=kafka_broker.kind, save=False)
+    cfg = ScaleConfig(
+        consumers=(1, 2),
+        modes=("thread",),
+        rates=("fixed",),
+        speed=20.0,
+        duration=3.0,
+        drivers_per_stream=3,
+        timeout=60,
+    )
+    res = run_experiment(
+        settings,
+        cfg,
+        data=monaco_2023_slice,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        broker_kind=kafka_broker.kind,
+        save=False,
+    )
     df = res.table
     _check_exactly_once(df)
     # 3 s at 20x of 3 drivers at ~3.7 Hz: ~660 messages per stream, paced, not a backlog
@@ -97,6 +134,28 @@ def test_fixed_rate_end_to_end_latency(kafka_broker: Any, monaco_2023_slice: Any
     assert (df["e2e_p50_ms"] > 0).all() and (df["e2e_p99_ms"] < 5000).all()
     assert (df["offered_msgs_s"] > 0).all() and df["producer_lateness_p99_ms"].notna().all()
     assert res.path is None
+
+
+def test_group_mode_members_share_the_partitions(kafka_broker: Any, monaco_2023_slice: Any, settings: Settings) -> None:
+    """``group`` mode: worker processes in one consumer group; Kafka gives each one partition
+    (the point waits for a stable group before producing), every message exactly once."""
+    cfg = ScaleConfig(
+        consumers=(1, 2), modes=("group",), rates=("max",), messages_per_stream=400, drivers_per_stream=3, timeout=120
+    )
+    res = run_experiment(
+        settings,
+        cfg,
+        data=monaco_2023_slice,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        broker_kind=kafka_broker.kind,
+        save=False,
+    )
+    df = res.table
+    assert list(df["mode"]) == ["group", "group"]
+    _check_exactly_once(df, per_stream=400)
+    (two,) = [d["per_consumer"] for d in res.details if d["consumers"] == 2]
+    assert sorted(c["partition"] for c in two) == [0, 1] and all(c["join_s"] is not None for c in two)
+    assert df["efficiency"].notna().all() and (df["throughput_msgs_s"] > 0).all()
 
 
 def test_analysis_is_real(monaco_2023_slice: Any, settings: Settings) -> None:
@@ -134,16 +193,38 @@ def test_config_rejects_bad_input() -> None:
         ScaleConfig(rates=("fixed",), speed=0.0)
 
 
-def test_cli_scale_json(kafka_broker: Any, scaling_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_scale_json(
+    kafka_broker: Any,
+    scaling_export: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from f1live.cli import main
 
     monkeypatch.setenv("F1LIVE_RUN_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("F1LIVE_SOURCE_PATH", str(scaling_export))
     out = tmp_path / "out"
-    rc = main(["scale", "--consumers", "1", "--mode", "thread", "--messages", "300", "--drivers", "VER,HAM",
-               "--source", "file", "--bootstrap-servers", kafka_broker.bootstrap_servers, "--out", str(out),
-               "--json"])
+    rc = main(
+        [
+            "scale",
+            "--consumers",
+            "1",
+            "--mode",
+            "thread",
+            "--messages",
+            "300",
+            "--drivers",
+            "VER,HAM",
+            "--source",
+            "file",
+            "--bootstrap-servers",
+            kafka_broker.bootstrap_servers,
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
     (row,) = doc["results"]

@@ -48,16 +48,63 @@ def _reference(raw: bytes | None) -> dict[str, Any]:
 
 def _real_messages(cache: Any, n: int) -> list[bytes]:
     step = max(len(cache) // n, 1)
-    return [frame_message(encode_body(cache.row(i)), seq=i, gseq=i, segment=i % 3,
-                          event_time_ns=int(cache.date_ns[i]), produced_at_ns=1_700_000_000_000_000_000 + i)
-            for i in range(0, len(cache), step)][:n]
+    return [
+        frame_message(
+            encode_body(cache.row(i)),
+            seq=i,
+            gseq=i,
+            segment=i % 3,
+            event_time_ns=int(cache.date_ns[i]),
+            produced_at_ns=1_700_000_000_000_000_000 + i,
+        )
+        for i in range(0, len(cache), step)
+    ][:n]
 
 
 #: Values a corrupted field gets: every JSON type, edge numbers, what orjson reads differently.
-_ODD_VALUES = [None, True, False, 0, -0, 1, -1, 2**63, -(2**63) - 1, 2**64 + 5, 10**30, 0.0, -0.0, 1e308,
-               5e-324, 1e16, 1.5, "x", "", "NaN", "\u00e9", [], [1], {}, {"a": 1}]
-_RAW_TOKENS = [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e400", b"123456789012345678901234567890",
-               b"-9223372036854775809", b'"\\ud800"', b"01", b"1.", b".5", b"+1", b"tru", b"nul"]
+_ODD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -0,
+    1,
+    -1,
+    2**63,
+    -(2**63) - 1,
+    2**64 + 5,
+    10**30,
+    0.0,
+    -0.0,
+    1e308,
+    5e-324,
+    1e16,
+    1.5,
+    "x",
+    "",
+    "NaN",
+    "\u00e9",
+    [],
+    [1],
+    {},
+    {"a": 1},
+]
+_RAW_TOKENS = [
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b"1e400",
+    b"-1e400",
+    b"123456789012345678901234567890",
+    b"-9223372036854775809",
+    b'"\\ud800"',
+    b"01",
+    b"1.",
+    b".5",
+    b"+1",
+    b"tru",
+    b"nul",
+]
 
 
 def _mutations(raw: bytes, rng: random.Random) -> list[bytes]:
@@ -77,9 +124,19 @@ def _mutations(raw: bytes, rng: random.Random) -> list[bytes]:
         tok = rng.choice(_RAW_TOKENS)
         text = json.dumps(dict(obj, **{k: "@@"})).encode()
         out.append(text.replace(b'"@@"', tok))
-    out += [raw[: rng.randrange(len(raw))], raw + b"x", b"\xef\xbb\xbf" + raw, raw.replace(b"{", b"[", 1),
-            raw.decode().encode("utf-16"), raw.replace(b'"', b"'"), b" " + raw + b"\n", b"", b"null", b"[1,2]",
-            raw.replace(b'"driver":"', b'"driver":"\xff')]
+    out += [
+        raw[: rng.randrange(len(raw))],
+        raw + b"x",
+        b"\xef\xbb\xbf" + raw,
+        raw.replace(b"{", b"[", 1),
+        raw.decode().encode("utf-16"),
+        raw.replace(b'"', b"'"),
+        b" " + raw + b"\n",
+        b"",
+        b"null",
+        b"[1,2]",
+        raw.replace(b'"driver":"', b'"driver":"\xff'),
+    ]
     return out
 
 
@@ -99,11 +156,13 @@ def test_corrupted_messages_same_value_or_same_error(slice_cache: Any) -> None:
         for bad in _mutations(raw, rng):
             fast, ref = _outcome(decode_message, bad), _outcome(_reference, bad)
             assert fast == ref, bad[:300]
-            outcomes[fast[1][0] if fast[0] == "error" else "ok"] = outcomes.get(
-                fast[1][0] if fast[0] == "error" else "ok", 0) + 1
+            outcomes[fast[1][0] if fast[0] == "error" else "ok"] = (
+                outcomes.get(fast[1][0] if fast[0] == "error" else "ok", 0) + 1
+            )
     # The corruptions reach every path, accepted ones included (e.g. a dropped optional field).
-    assert {"ok", "json", "type", "missing-field", "non-finite", "schema-version", "not-object",
-            "encoding"} <= set(outcomes), outcomes
+    assert {"ok", "json", "type", "missing-field", "non-finite", "schema-version", "not-object", "encoding"} <= set(
+        outcomes
+    ), outcomes
 
 
 def test_size_and_empty_checks_come_first() -> None:
@@ -123,10 +182,19 @@ def test_encoding_writes_the_values_json_would(slice_cache: Any) -> None:
         assert list(json.loads(ours)) == ["schema_version", *env, *TELEMETRY_COLUMNS]
         assert frame_message(encode_body(row), 3, 7, 1, 11, 13) == ours
     # numpy scalars, NaN / inf and missing values: converted as before (NaN -> null).
-    odd = {"driver": "VER", "speed": np.float32(280.5), "gear": np.int16(7), "tyre_life": float("nan"),
-           "rpm": math.inf, "brake": np.bool_(True), "lap_number": None, "big": 2**70}
+    odd = {
+        "driver": "VER",
+        "speed": np.float32(280.5),
+        "gear": np.int16(7),
+        "tyre_life": float("nan"),
+        "rpm": math.inf,
+        "brake": np.bool_(True),
+        "lap_number": None,
+        "big": 2**70,
+    }
     got = json.loads(encode_message(odd, envelope=env))
     assert got["speed"] == 280.5 and got["gear"] == 7 and got["brake"] is True and got["big"] == 2**70
     assert got["tyre_life"] is None and got["rpm"] is None and got["lap_number"] is None
-    assert frame_message(encode_body({k: v for k, v in odd.items() if k != "big"}), 3, 7, 1, 11, 13) == \
-        encode_message({k: v for k, v in odd.items() if k != "big"}, envelope=env)
+    assert frame_message(encode_body({k: v for k, v in odd.items() if k != "big"}), 3, 7, 1, 11, 13) == encode_message(
+        {k: v for k, v in odd.items() if k != "big"}, envelope=env
+    )

@@ -32,8 +32,14 @@ def export_2023(eval_2023: Any, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 def _score(args: list[str], tmp: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, F1LIVE_RUN_DIR=str(tmp))
-    return subprocess.run([sys.executable, "-m", "f1live", "score", *args], capture_output=True, text=True,
-                          timeout=900, env=env, cwd=PROJECT_ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "f1live", "score", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=PROJECT_ROOT,
+    )
 
 
 def test_score_writes_the_serving_path_predictions(trained: Any, export_2023: Path, tmp_path: Path) -> None:
@@ -66,8 +72,9 @@ def test_score_writes_the_serving_path_predictions(trained: Any, export_2023: Pa
     assert set(summary["anomalies"]["by_source"]) <= {"river", "rule", "river+rule"}
 
 
-def test_score_refuses_tampered_models_before_unpickling(trained: Any, export_2023: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_score_refuses_tampered_models_before_unpickling(
+    trained: Any, export_2023: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     models = tmp_path / "models"
     shutil.copytree(trained.out_dir, models)
     victim = models / "tire_failure_model.pkl"

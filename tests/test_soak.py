@@ -22,12 +22,21 @@ from f1live.config import PROJECT_ROOT
 @pytest.mark.timeout(900)
 def test_quick_soak_samples_memory_and_leaks_nothing(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
-    env = {**os.environ, "F1LIVE_SHARED_DATA": str(shared_data), "F1LIVE_SOURCE": "fastf1-csv",
-           "F1LIVE_MODELS_DIR": str(tmp_path / "no-models")}
+    env = {
+        **os.environ,
+        "F1LIVE_SHARED_DATA": str(shared_data),
+        "F1LIVE_SOURCE": "fastf1-csv",
+        "F1LIVE_MODELS_DIR": str(tmp_path / "no-models"),
+    }
     env.pop("F1LIVE_BOOTSTRAP_SERVERS", None)
-    r = subprocess.run([sys.executable, "bench/bench_soak.py", "--quick", "--drivers", "VER,HAM,LEC,ALO",
-                        "--json-out", str(out)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                       timeout=800)
+    r = subprocess.run(
+        [sys.executable, "bench/bench_soak.py", "--quick", "--drivers", "VER,HAM,LEC,ALO", "--json-out", str(out)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )
     assert out.is_file(), r.stderr[-3000:]
     res = json.loads(out.read_text())
     assert len(res["samples"]) >= 6  # 1.5 min sampled every 10 s

@@ -36,10 +36,18 @@ def test_alignment_reference_values(monaco_2023):
     assert monaco_2023.meta["t0_date"].startswith("2023-05-28T12:01:00.977")
     ver = _lap(monaco_2023.telemetry, "VER", 23)
     assert (len(ver), ver["speed"].max(), round(float(ver["speed"].mean()), 1), ver["rpm"].max()) == (
-        287, 270, 154.0, 11756)
+        287,
+        270,
+        154.0,
+        11756,
+    )
     ham = _lap(monaco_2023.telemetry, "HAM", 33)
     assert (len(ham), ham["speed"].max(), round(float(ham["speed"].mean()), 1), ham["rpm"].max()) == (
-        285, 287, 156.0, 11903)
+        285,
+        287,
+        156.0,
+        11903,
+    )
 
 
 def test_chronological_order(monaco_2023):
@@ -83,8 +91,10 @@ def test_position_and_track_status_are_as_known_at_the_sample(monaco_2023):
     assert (ham.loc[30, "Position"], ham.loc[31, "Position"]) == (5, 8)
     rows = _lap(tel, "HAM", 31)
     assert (rows["position"] == 5).all()  # the end-of-lap-31 position is not known during lap 31
-    after = tel[(tel["driver"] == "HAM") & tel["session_time"].between(ham.loc[31, "Time"], ham.loc[32, "Time"],
-                                                                        inclusive="left")]
+    after = tel[
+        (tel["driver"] == "HAM")
+        & tel["session_time"].between(ham.loc[31, "Time"], ham.loc[32, "Time"], inclusive="left")
+    ]
     assert (after["position"] == 8).all()
     # before the first line crossing nobody has a position
     assert tel[tel["lap_number"] == 1]["position"].isna().all()
@@ -92,8 +102,9 @@ def test_position_and_track_status_are_as_known_at_the_sample(monaco_2023):
     # not on the whole lap it happened in
     yellow = ts[ts["session_time"].between(4613, 4614)].iloc[0]
     assert yellow["status"] == "2"
-    lap_of = tel[(tel["driver"] == "VER") & tel["session_time"].between(yellow["session_time"] - 20,
-                                                                         yellow["session_time"] + 20)]
+    lap_of = tel[
+        (tel["driver"] == "VER") & tel["session_time"].between(yellow["session_time"] - 20, yellow["session_time"] + 20)
+    ]
     before = lap_of[lap_of["session_time"] < yellow["session_time"]]
     during = lap_of[lap_of["session_time"].between(yellow["session_time"], yellow["session_time"] + 20)]
     assert (before["track_status"] == "1").all() and (during["track_status"] == "2").all()
@@ -147,8 +158,9 @@ def test_2024_lap1_retirements_are_kept(shared_data, data_settings):
 
 
 def test_parse_timedelta_matches_pandas(shared_data):
-    raw = pd.read_csv(shared_data / "fastf1_csv_exports/monaco_2023_race/car_data_2023_driver_44.csv.gz",
-                      usecols=["Time"])["Time"]
+    raw = pd.read_csv(
+        shared_data / "fastf1_csv_exports/monaco_2023_race/car_data_2023_driver_44.csv.gz", usecols=["Time"]
+    )["Time"]
     ours = parse_timedelta_seconds(raw)
     ref = pd.to_timedelta(raw).dt.total_seconds().to_numpy()
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9)
@@ -156,8 +168,22 @@ def test_parse_timedelta_matches_pandas(shared_data):
 
 def test_laps_table(monaco_2023):
     laps = monaco_2023.laps
-    for c in ("Driver", "DriverNumber", "LapNumber", "LapTime", "LapStartTime", "Time", "PitInTime",
-              "PitOutTime", "Stint", "Compound", "TyreLife", "TrackStatus", "Position", "Team"):
+    for c in (
+        "Driver",
+        "DriverNumber",
+        "LapNumber",
+        "LapTime",
+        "LapStartTime",
+        "Time",
+        "PitInTime",
+        "PitOutTime",
+        "Stint",
+        "Compound",
+        "TyreLife",
+        "TrackStatus",
+        "Position",
+        "Team",
+    ):
         assert c in laps.columns
     assert laps["LapTime"].dtype == "float64"
     ham33 = laps[(laps["Driver"] == "HAM") & (laps["LapNumber"] == 33)]["LapTime"].iloc[0]
@@ -214,7 +240,11 @@ def test_fastf1_source_loads_real_cache_offline(monaco_2023_fastf1, monaco_2023)
     assert same.mean() > 0.995
     ver = _lap(a, "VER", 23)
     assert (len(ver), ver["speed"].max(), round(float(ver["speed"].mean()), 1), ver["rpm"].max()) == (
-        287, 270, 154.0, 11756)
+        287,
+        270,
+        154.0,
+        11756,
+    )
     assert len(monaco_2023_fastf1.laps) == 1515  # README: FastF1 cache laps shape (1515, 31)
     assert len(monaco_2023_fastf1.race_control) == 242
     assert monaco_2023_fastf1.position is None and a["position_estimated"].any()
@@ -235,8 +265,9 @@ def test_fastf1_position_data_is_merged_when_present(fastf1_session_2023, data_s
         for k, cd in sess._car_data.items():
             st = cd["SessionTime"].iloc[::2] + pd.Timedelta(milliseconds=110)
             secs = st.dt.total_seconds().to_numpy()
-            pos[k] = pd.DataFrame({"SessionTime": st.to_numpy(), "X": 10 * secs, "Y": -20 * secs,
-                                   "Z": np.full(len(st), 70.0)})
+            pos[k] = pd.DataFrame(
+                {"SessionTime": st.to_numpy(), "X": 10 * secs, "Y": -20 * secs, "Z": np.full(len(st), 70.0)}
+            )
         sess._pos_data = pos
         d = session_to_data(sess, data_settings, progress=False)
     finally:
@@ -285,11 +316,17 @@ def test_auto_falls_back_to_csv_dump_then_simulated(data_settings, shared_data, 
     src = shared_data / "fastf1_csv_exports" / "monaco_2024_race"
     dump = tmp_path / "shared" / "fastf1_csv_exports" / "monaco_2024_race"
     dump.mkdir(parents=True)
-    for name in ("car_data_2024_driver_1.csv.gz", "car_data_2024_driver_11.csv.gz", "monaco_laps_2024.csv",
-                 "driver_info_2024.csv", "track_status_2024.csv"):
+    for name in (
+        "car_data_2024_driver_1.csv.gz",
+        "car_data_2024_driver_11.csv.gz",
+        "monaco_laps_2024.csv",
+        "driver_info_2024.csv",
+        "track_status_2024.csv",
+    ):
         (dump / name).symlink_to(src / name)
-    s = data_settings.replace(source="auto", data_dir=tmp_path, fastf1_cache=tmp_path / "nocache",
-                              shared_data=tmp_path / "shared")
+    s = data_settings.replace(
+        source="auto", data_dir=tmp_path, fastf1_cache=tmp_path / "nocache", shared_data=tmp_path / "shared"
+    )
     with caplog.at_level(logging.WARNING):
         d = load_session(s.replace(year=2024), progress=False)
     assert d.meta["source"] == "fastf1-csv" and d.meta["year"] == 2024 and d.meta["drivers"] == ["PER", "VER"]

@@ -22,16 +22,24 @@ def expected_order(laps: pd.DataFrame, t: float) -> pd.DataFrame:
     done = laps.dropna(subset=["Time"])
     done = done[done["Time"] <= t]
     last = done.sort_values("LapNumber").groupby("Driver").tail(1).set_index("Driver")
-    out = pd.DataFrame({"laps": last["LapNumber"].astype(int), "crossing": last["Time"],
-                        "lap_time": last["LapTime"], "position": last["Position"]})
+    out = pd.DataFrame(
+        {
+            "laps": last["LapNumber"].astype(int),
+            "crossing": last["Time"],
+            "lap_time": last["LapTime"],
+            "position": last["Position"],
+        }
+    )
     return out.sort_values(["laps", "crossing"], ascending=[False, True])
 
 
 def order_changes(laps: pd.DataFrame, first: int = 3, last: int = 75) -> list[int]:
     """Laps whose end-of-lap order (FastF1 Position) differs from the previous lap's, top 10."""
+
     def top(k: int) -> list[str]:
         lap = laps[laps["LapNumber"] == k].dropna(subset=["Position"])
         return lap.sort_values("Position")["Driver"].tolist()[:10]
+
     return [k for k in range(first, last) if top(k) != top(k - 1)]
 
 
@@ -51,7 +59,7 @@ def test_leaderboard_is_the_timing_order_at_the_clock_never_the_running_laps_end
     changes = order_changes(laps)
     assert len(changes) >= 8, changes  # the real race has plenty
     differs = 0
-    for k in changes[::max(1, len(changes) // 8)]:
+    for k in changes[:: max(1, len(changes) // 8)]:
         t = clock_inside(laps, k)
         exp = expected_order(laps, t)
         lb = timing.leaderboard(t)
@@ -77,7 +85,7 @@ def test_positions_match_fastf1_at_the_last_completed_lap(monaco_2023, timing) -
         lap = laps[laps["LapNumber"] == k].dropna(subset=["Time", "Position"])
         nxt = laps[laps["LapNumber"] == k + 1].dropna(subset=["Time"])
         t = float(lap["Time"].max()) + 0.001  # every car has completed lap k ...
-        if t >= float(nxt["Time"].min()):      # ... and nobody lap k+1
+        if t >= float(nxt["Time"].min()):  # ... and nobody lap k+1
             continue
         lb = {r["driver"]: r for r in timing.leaderboard(t)}
         for drv, pos in zip(lap["Driver"], lap["Position"], strict=True):
@@ -150,8 +158,16 @@ def test_replay_to_clocks_shows_only_what_was_published(monaco_2023, settings, k
                 pytest.fail(f"the replay clock never reached {t:.1f} s after the seek")
             p.pause()
             time.sleep(0.5)  # what was in flight is consumed
-            snap = p.snapshot(history=False, latency=False)
+            snap = p.snapshot(history=False, latency=False, race=True, traces={"VER": None, "HAM": None})
             clock = snap["session_time"]
+            # the race analysis and the lap traces the analysis tab reads: nothing later either
+            race = snap["race"]
+            assert race.session_time == clock
+            assert max(r.end for rows in race.laps.values() for r in rows) <= clock
+            assert sum(map(len, race.laps.values())) == int((laps["Time"] <= clock).sum())
+            assert all(x.entry is None or x.entry <= clock for v in race.pits.values() for x in v)
+            assert race.weather["session_time"].max() <= clock
+            assert all(tr is None or tr.end <= clock for tr in snap["traces"].values())
             exp = expected_order(laps, clock)
             assert [r["driver"] for r in snap["timing"]["leaderboard"]] == exp.index.tolist()
             assert max(e["session_time"] for e in snap["events"]) <= clock

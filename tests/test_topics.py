@@ -68,9 +68,7 @@ def test_pipeline_topics(kafka_broker, tmp_path):
     s = Settings(run_dir=tmp_path, topic=f"f1-speed-stream-{sfx}", dlq_topic=f"f1-speed-stream-{sfx}.dlq",
                  analysis_topic=f"f1-analysis-{sfx}")  # fmt: skip
     infos = ensure_pipeline_topics(s, kafka_broker.bootstrap_servers)
-    assert [(i.name, i.partitions) for i in infos] == [
-        (s.topic, 4), (s.dlq_topic, 1), (s.analysis_topic, 4)
-    ]
+    assert [(i.name, i.partitions) for i in infos] == [(s.topic, 4), (s.dlq_topic, 1), (s.analysis_topic, 4)]
     assert len(ensure_pipeline_topics(s, kafka_broker.bootstrap_servers)) == 3
 
 

@@ -17,7 +17,8 @@ def test_shipped_outline_equals_shared_and_has_licence(shared_data):
     pkg = Path(f1live.__file__).parent / "data" / "circuits"
     assert (pkg / "LICENSE-f1-circuits.md").read_text().startswith("Copyright (c) 2019")
     assert json.loads((pkg / "mc-1929.geojson").read_text()) == json.loads(
-        (shared_data / "circuits" / "mc-1929.geojson").read_text())
+        (shared_data / "circuits" / "mc-1929.geojson").read_text()
+    )
     assert len(known_circuits()) == 40
 
 
@@ -47,13 +48,13 @@ def test_event_names():
 def test_integrated_distance_of_real_lap(monaco_2023):
     tel = monaco_2023.telemetry
     lap = tel[(tel["driver"] == "HAM") & (tel["lap_number"] == 33)]
-    d = integrate_lap_distance(lap["session_time"].to_numpy(), lap["speed"].to_numpy(),
-                               np.zeros(len(lap), dtype=int))
+    d = integrate_lap_distance(lap["session_time"].to_numpy(), lap["speed"].to_numpy(), np.zeros(len(lap), dtype=int))
     assert d[-1] == pytest.approx(3337, rel=0.05)  # speed x time over the fastest lap ~ track length
     np.testing.assert_allclose(lap["lap_distance"].to_numpy(), d, rtol=1e-5, atol=0.01)
     xy = lap[["x", "y"]].to_numpy()
     c = load_circuit("mc-1929")
     # every estimated point lies on the outline
-    dist = np.min(np.hypot(xy[:, None, 0] - c.resample(2.0)[1][None], xy[:, None, 1] - c.resample(2.0)[2][None]),
-                  axis=1)
+    dist = np.min(
+        np.hypot(xy[:, None, 0] - c.resample(2.0)[1][None], xy[:, None, 1] - c.resample(2.0)[2][None]), axis=1
+    )
     assert dist.max() < 2.0

@@ -44,8 +44,9 @@ def gbm_estimators(train_2022: Any) -> dict[str, Any]:
     return out
 
 
-def _assert_same(compiled: Any, estimators: dict[str, Any], X: np.ndarray,
-                 columns: dict[str, list[int]] | None = None) -> None:
+def _assert_same(
+    compiled: Any, estimators: dict[str, Any], X: np.ndarray, columns: dict[str, list[int]] | None = None
+) -> None:
     rng = np.random.default_rng(1)
     for size in (1, 7, 300, len(X)):  # the last: every leaf path the real data reaches
         rows = X[rng.choice(len(X), size=size, replace=False)]
@@ -56,8 +57,9 @@ def _assert_same(compiled: Any, estimators: dict[str, Any], X: np.ndarray,
             np.testing.assert_array_equal(got[name], est.predict_proba(cols)[:, 1], err_msg=f"{name}, {size} rows")
 
 
-def test_compiled_trees_equal_sklearn_bit_for_bit(gbm_estimators: dict[str, Any],
-                                                  held_out_features: np.ndarray) -> None:
+def test_compiled_trees_equal_sklearn_bit_for_bit(
+    gbm_estimators: dict[str, Any], held_out_features: np.ndarray
+) -> None:
     from f1live.tree_inference import CompiledForest
 
     X = held_out_features
@@ -79,8 +81,10 @@ def test_trained_bundle_compiles_completely_and_exactly(bundle: Any, held_out_fe
     assert rest == {} and compiled is not None and sorted(compiled.names) == sorted(TARGETS)
     _assert_same(compiled, estimators, held_out_features, columns)
     full = bundle.predict_proba(held_out_features[:50])
-    np.testing.assert_array_equal(np.vstack([full[n] for n in TARGETS]),
-                                  np.vstack([compiled.predict_proba(held_out_features[:50])[n] for n in TARGETS]))
+    np.testing.assert_array_equal(
+        np.vstack([full[n] for n in TARGETS]),
+        np.vstack([compiled.predict_proba(held_out_features[:50])[n] for n in TARGETS]),
+    )
 
 
 def test_monotone_trees_and_column_subsets_compile_exactly(held_out_features: np.ndarray) -> None:
@@ -98,8 +102,9 @@ def test_monotone_trees_and_column_subsets_compile_exactly(held_out_features: np
     _assert_same(forest, {"a": a, "b": b}, X, {"a": cols_a, "b": cols_b})
 
 
-def test_consumer_small_batches_skip_sklearn_and_match_large_batches(trained: Any, monaco_2023_slice: Any,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_consumer_small_batches_skip_sklearn_and_match_large_batches(
+    trained: Any, monaco_2023_slice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from f1live.analysis import AnalyticsProcessor, analyse_table
     from f1live.config import Settings
     from f1live.tree_inference import SMALL_BATCH
@@ -112,15 +117,15 @@ def test_consumer_small_batches_skip_sklearn_and_match_large_batches(trained: An
     calls: list[int] = []
     for m in small_proc._bundle.models.values():
         orig = m.estimator.predict_proba
-        monkeypatch.setattr(m.estimator, "predict_proba",
-                            lambda X, _o=orig: (calls.append(len(X)), _o(X))[1])
+        monkeypatch.setattr(m.estimator, "predict_proba", lambda X, _o=orig: (calls.append(len(X)), _o(X))[1])
     small = analyse_table(tel, small_proc, batch_size=5)
     assert 5 < SMALL_BATCH and calls == [], f"scikit-learn was called on small batches: {calls[:5]}"
     for name in TARGETS:
         # equal up to BLAS summation order (a logistic model's dot product may differ in
         # the last bit between a 5-row and a 500-row matrix, in scikit-learn too)
-        np.testing.assert_allclose(small[name].to_numpy(float), big[name].to_numpy(float), rtol=0, atol=1e-12,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            small[name].to_numpy(float), big[name].to_numpy(float), rtol=0, atol=1e-12, err_msg=name
+        )
         assert (small[name + "_alert"] == big[name + "_alert"]).all()
 
 

@@ -31,8 +31,13 @@ from f1live.validate.checklist import (
 )
 
 LINES = (
-    "data exported", "cache iterates in order", "messages arrive in the topic", "topic has the expected partitions",
-    "consumer processed all messages", "models trained and inference p99", "latency stable with scaling",
+    "data exported",
+    "cache iterates in order",
+    "messages arrive in the topic",
+    "topic has the expected partitions",
+    "consumer processed all messages",
+    "models trained and inference p99",
+    "latency stable with scaling",
     "dashboard updates in real time",
 )
 #: Lines whose target is a timing (checked by the benchmarks, reported here).
@@ -42,22 +47,35 @@ TIMED = ("models trained and inference p99", "latency stable with scaling", "das
 @pytest.mark.timeout(1800)
 def test_quick_validation_run_passes_with_measured_evidence(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    env = {**os.environ, "F1LIVE_SHARED_DATA": str(shared_data), "F1LIVE_SOURCE": "fastf1-csv", "F1LIVE_OFFLINE": "1",
-           "F1LIVE_RUN_DIR": str(tmp_path / "runs")}
+    env = {
+        **os.environ,
+        "F1LIVE_SHARED_DATA": str(shared_data),
+        "F1LIVE_SOURCE": "fastf1-csv",
+        "F1LIVE_OFFLINE": "1",
+        "F1LIVE_RUN_DIR": str(tmp_path / "runs"),
+    }
     env.pop("F1LIVE_BOOTSTRAP_SERVERS", None)
-    r = subprocess.run([sys.executable, "-m", "f1live", "validate", "--quick", "--json", "--out", str(out)],
-                       cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1700)
+    r = subprocess.run(
+        [sys.executable, "-m", "f1live", "validate", "--quick", "--json", "--out", str(out)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1700,
+    )
     assert r.stdout.strip(), r.stderr[-3000:]
     report = json.loads(r.stdout)
-    failed = ([c for c in report["checks"] if not c["ok"] and not c["name"].startswith(TIMED)]
-              + [s for s in report["steps"] if not s["ok"]])
+    failed = [c for c in report["checks"] if not c["ok"] and not c["name"].startswith(TIMED)] + [
+        s for s in report["steps"] if not s["ok"]
+    ]
     assert not failed, json.dumps(failed, indent=1)[:4000]
     all_ok = all(c["ok"] for c in report["checks"])
     assert report["ok"] is all_ok and (r.returncode == 0) is all_ok, (r.returncode, report["ok"])
 
     # the checklist, in the seed's order, every line with numbers in its evidence
     assert [c["name"] for c in report["checks"]] == [
-        next(c["name"] for c in report["checks"] if c["name"].startswith(line)) for line in LINES]
+        next(c["name"] for c in report["checks"] if c["name"].startswith(line)) for line in LINES
+    ]
     for c in report["checks"]:
         assert any(ch.isdigit() for ch in c["evidence"]), c
     ev = {c["name"].split(" (")[0]: c["values"] for c in report["checks"]}
@@ -93,8 +111,18 @@ def test_a_line_fails_without_a_browser_or_with_lost_messages() -> None:
     slow = _check_dashboard(steps, {"updates_per_s": 3.0, "window_s": 8.0, "first_data_s": 2.0}, None, 10.0)
     assert not slow.ok and "3.0 frames/s" in slow.evidence
 
-    lost = _step("05_kafka_consumer", processed=99, dlq=0, duplicates=0, gaps=1, e2e_ms={"p50": 1, "p99": 2},
-                 produced_acked=100, produced_per_driver={"VER": 100}, consumed_per_driver={"VER": 99}, report_ok=False)
+    lost = _step(
+        "05_kafka_consumer",
+        processed=99,
+        dlq=0,
+        duplicates=0,
+        gaps=1,
+        e2e_ms={"p50": 1, "p99": 2},
+        produced_acked=100,
+        produced_per_driver={"VER": 100},
+        consumed_per_driver={"VER": 99},
+        report_ok=False,
+    )
     c = _check_consumer(lost)
     assert not c.ok and "produced 100 = consumed 99" in c.evidence
 

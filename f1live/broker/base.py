@@ -240,8 +240,7 @@ def wait_until_ready(
         if remaining <= 0:
             logp = nodes[0].log_path if nodes else None
             raise BrokerError(
-                f"{what} at {bootstrap_servers} not ready after {timeout:.0f} s ({last}); "
-                f"log {logp}:\n{log_tail(logp)}"
+                f"{what} at {bootstrap_servers} not ready after {timeout:.0f} s ({last}); log {logp}:\n{log_tail(logp)}"
             )
         try:
             md = cluster_metadata(bootstrap_servers, timeout=min(2.0, max(0.3, remaining)))

@@ -69,9 +69,7 @@ def find_java() -> tuple[str | None, int | None]:
         if not java or not os.access(java, os.X_OK):
             continue
         try:
-            out = subprocess.run(
-                [java, "-version"], capture_output=True, text=True, timeout=30
-            )
+            out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             continue
         return java, parse_java_version(out.stderr + out.stdout)

@@ -140,9 +140,7 @@ class Launcher:
             env = self._home_env(self.heap_mb)
             # kafka-run-class.sh reads these: logs next to ours, our log4j2 file config.
             env["LOG_DIR"] = str(log_path.parent / "kafka-logs")
-            env["KAFKA_LOG4J_OPTS"] = (
-                f"-Dlog4j2.configurationFile={BROKER_LOG4J} -Df1live.log.file={log_path}"
-            )
+            env["KAFKA_LOG4J_OPTS"] = f"-Dlog4j2.configurationFile={BROKER_LOG4J} -Df1live.log.file={log_path}"
             return [str(self.kafka_home / "bin" / "kafka-server-start.sh"), str(props)], env
         assert self.java and self.libs
         return [
@@ -169,9 +167,7 @@ def make_launcher(settings: Settings, kind: str, heap_mb: int) -> Launcher:
         home = Path(home)
         for script in ("kafka-storage.sh", "kafka-server-start.sh"):
             if not (home / "bin" / script).exists():
-                raise BrokerError(
-                    f"KAFKA_HOME={home} is not an Apache Kafka distribution: bin/{script} is missing"
-                )
+                raise BrokerError(f"KAFKA_HOME={home} is not an Apache Kafka distribution: bin/{script} is missing")
         return Launcher(kind=kind, kafka_home=home, heap_mb=heap_mb)
     java, _ = find_java()
     libs = fetch_kafka_jars(settings)
@@ -288,9 +284,7 @@ def start_kafka(
     state_path = base / "cluster.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     if state and state.get("nodes") != nodes:
-        raise BrokerError(
-            f"{base} holds a {state.get('nodes')}-node cluster, not {nodes}; use --fresh to wipe it"
-        )
+        raise BrokerError(f"{base} holds a {state.get('nodes')}-node cluster, not {nodes}; use --fresh to wipe it")
     cluster_id = state.get("cluster_id") or new_cluster_id()
     t0 = time.monotonic()
     # Free ports are found by binding and releasing them, so another process on this machine

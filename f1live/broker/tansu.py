@@ -50,7 +50,11 @@ def tansu_binary() -> Path:
 
 
 def start_tansu(
-    settings: Settings, *, port: int | None = None, timeout: float = 20.0, detach: bool = False,
+    settings: Settings,
+    *,
+    port: int | None = None,
+    timeout: float = 20.0,
+    detach: bool = False,
     private: bool = False,
 ) -> Broker:
     """Start one memory-only Tansu broker on 127.0.0.1 (a free port unless ``port``)."""

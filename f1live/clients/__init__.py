@@ -61,20 +61,40 @@ from typing import Any
 
 from f1live.clients.base import (
     Admin,
+    AssignCallback,
     ClientError,
     Consumer,
     DeliveryCallback,
     Producer,
     Record,
+    RevokeCallback,
     TopicExistsError,
     UnknownTopicError,
     unreachable,
 )
 
 __all__ = [
-    "BROKER_KINDS", "CLIENTS", "Admin", "ClientError", "Consumer", "DeliveryCallback", "Producer", "Record",
-    "TopicExistsError", "UnknownTopicError", "consumer_config", "default_client", "find_or_start_broker",
-    "make_admin", "make_consumer", "make_producer", "producer_config", "resolve_bootstrap", "resolve_client",
+    "BROKER_KINDS",
+    "CLIENTS",
+    "Admin",
+    "AssignCallback",
+    "ClientError",
+    "Consumer",
+    "DeliveryCallback",
+    "Producer",
+    "Record",
+    "RevokeCallback",
+    "TopicExistsError",
+    "UnknownTopicError",
+    "consumer_config",
+    "default_client",
+    "find_or_start_broker",
+    "make_admin",
+    "make_consumer",
+    "make_producer",
+    "producer_config",
+    "resolve_bootstrap",
+    "resolve_client",
     "unreachable",
 ]
 
@@ -84,9 +104,16 @@ BROKER_KINDS: tuple[str, ...] = ("kafka", "kafka-home", "tansu", "external")
 #: Client libraries behind the seam (``Settings.client``; ``auto`` picks the first installed).
 CLIENTS: tuple[str, ...] = ("confluent", "kafka-python")
 
-_ALIASES = {"confluent": "confluent", "confluent-kafka": "confluent", "confluent_kafka": "confluent",
-            "librdkafka": "confluent", "kafka-python": "kafka-python", "kafka_python": "kafka-python",
-            "kafkapython": "kafka-python", "kafka": "kafka-python"}
+_ALIASES = {
+    "confluent": "confluent",
+    "confluent-kafka": "confluent",
+    "confluent_kafka": "confluent",
+    "librdkafka": "confluent",
+    "kafka-python": "kafka-python",
+    "kafka_python": "kafka-python",
+    "kafkapython": "kafka-python",
+    "kafka": "kafka-python",
+}
 
 _PRODUCER_COMMON: dict[str, Any] = {
     "acks": "all",
@@ -150,8 +177,10 @@ def resolve_client(name: str | None = None) -> str:
         raise ValueError(f"unknown Kafka client {name!r}; expected auto, {' or '.join(CLIENTS)}")
     client = _ALIASES[key]
     if client == "confluent" and importlib.util.find_spec("confluent_kafka") is None:
-        raise ImportError("the confluent Kafka client needs the confluent-kafka package "
-                          "(pip install confluent-kafka), or use --client kafka-python")
+        raise ImportError(
+            "the confluent Kafka client needs the confluent-kafka package "
+            "(pip install confluent-kafka), or use --client kafka-python"
+        )
     return client
 
 
@@ -166,8 +195,9 @@ def consumer_config(kind: str | None = None, **overrides: Any) -> dict[str, Any]
     return {**_CONSUMER_COMMON, **_CONSUMER_BY_KIND[_kind(kind)], **overrides}
 
 
-def make_producer(bootstrap_servers: str, *, client: str | None = None, kind: str | None = None,
-                  **overrides: Any) -> Producer:
+def make_producer(
+    bootstrap_servers: str, *, client: str | None = None, kind: str | None = None, **overrides: Any
+) -> Producer:
     """A connected :class:`~f1live.clients.base.Producer` (``ConnectionError`` within ~3 s if no broker).
 
     ``overrides`` use kafka-python's names (``linger_ms=2``); with confluent, librdkafka's
@@ -183,8 +213,14 @@ def make_producer(bootstrap_servers: str, *, client: str | None = None, kind: st
     return KafkaPythonProducer(bootstrap_servers, cfg)
 
 
-def make_consumer(bootstrap_servers: str, *, client: str | None = None, kind: str | None = None,
-                  group_id: str | None = None, **overrides: Any) -> Consumer:
+def make_consumer(
+    bootstrap_servers: str,
+    *,
+    client: str | None = None,
+    kind: str | None = None,
+    group_id: str | None = None,
+    **overrides: Any,
+) -> Consumer:
     """A connected :class:`~f1live.clients.base.Consumer`; ``group_id`` ``None``/``""``: no group
     (manual assignment only, nothing committed)."""
     cfg = consumer_config(kind, **overrides)

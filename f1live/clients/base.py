@@ -8,7 +8,10 @@ f1live's streaming code talks to Kafka only through these (see :mod:`f1live.clie
   client's own thread, with ``None`` on a broker acknowledgement or the exception.
 * :class:`Consumer`: ``poll(timeout_s, max_records)`` returns a flat list of
   :class:`Record` (each partition's records in offset order) as soon as one record is
-  there, with whatever else is already fetched, up to ``max_records``.
+  there, with whatever else is already fetched, up to ``max_records``. As a group member
+  (``subscribe``) it calls :data:`AssignCallback` / :data:`RevokeCallback` on every
+  rebalance, from the polling thread, and commits what the revoke callback returns
+  before the partitions move.
 * :class:`Admin`: topic metadata, creation, deletion, a group's committed offsets.
 
 >>> r = Record("t", 2, 41, b"VER", b"{}", [("f1live-run", b"abc")], 1700000000000)
@@ -29,6 +32,19 @@ DeliveryCallback = Callable[[BaseException | None], None]
 #: Kafka message headers as both clients take and give them.
 Headers = Sequence[tuple[str, bytes]]
 
+#: Group member, partitions assigned: called with ``{partition: committed offset or None}``
+#: of the newly assigned partitions, before any of their records is returned by ``poll``,
+#: in the thread that polls (blocking calls on *other* clients are fine); returns the
+#: offsets to start some of them at instead (``None`` / missing: the committed offset, else
+#: ``auto_offset_reset``).
+AssignCallback = Callable[[dict[int, int | None]], Mapping[int, int] | None]
+
+#: Group member, partitions taken away: called with the partitions and ``lost`` (``True``:
+#: the membership was already lost, another member may own them, nothing can be committed)
+#: before the rebalance goes on; returns the offsets to commit for them (``{partition: next
+#: offset}``), which the adapter commits synchronously before the partitions move.
+RevokeCallback = Callable[[list[int], bool], Mapping[int, int] | None]
+
 
 class Record:
     """One consumed Kafka record (kafka-python's ``ConsumerRecord`` has the same attributes).
@@ -42,8 +58,16 @@ class Record:
 
     __slots__ = ("topic", "partition", "offset", "key", "value", "headers", "timestamp")
 
-    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-                 headers: Headers | None, timestamp: int | None) -> None:
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None,
+        timestamp: int | None,
+    ) -> None:
         self.topic = topic
         self.partition = partition
         self.offset = offset
@@ -72,7 +96,8 @@ def unreachable(servers: str, seconds: float) -> ConnectionError:
     """The one error both clients raise when no broker answers within ``seconds``."""
     return ConnectionError(
         f"no Kafka broker reachable at {servers} within {seconds:g} s "
-        "(is it running? start one with `f1live broker start`, or pass --bootstrap-servers)")
+        "(is it running? start one with `f1live broker start`, or pass --bootstrap-servers)"
+    )
 
 
 class Producer(Protocol):
@@ -80,8 +105,15 @@ class Producer(Protocol):
 
     name: str
 
-    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None,
-             partition: int | None = None, on_delivery: DeliveryCallback | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
         """Queue one message (raises at once when the client cannot take it)."""
         ...
 
@@ -103,9 +135,20 @@ class Consumer(Protocol):
 
     name: str
 
-    def subscribe(self, topic: str) -> None: ...
+    def subscribe(
+        self, topic: str, on_assign: AssignCallback | None = None, on_revoke: RevokeCallback | None = None
+    ) -> None:
+        """Join the group on ``topic``; the callbacks see every rebalance (see their types)."""
+        ...
 
-    def assign(self, topic: str, partitions: Sequence[int]) -> None: ...
+    def assign(self, topic: str, partitions: Sequence[int], offsets: Mapping[int, int] | None = None) -> None:
+        """Read ``partitions`` without a group rebalance, from ``offsets`` where given, else from
+        the committed offset / ``auto_offset_reset``."""
+        ...
+
+    def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        """The partitions' end offsets (the next offset to be written), asked from the broker."""
+        ...
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Any]:
         """Records (attributes of :class:`Record`) as soon as one is there; ``[]`` after ``timeout_s``."""
@@ -137,8 +180,14 @@ class Admin(Protocol):
 
     def list_topics(self) -> list[str]: ...
 
-    def create_topic(self, name: str, partitions: int, replication: int,
-                     configs: Mapping[str, str] | None = None, timeout: float = 30.0) -> None:
+    def create_topic(
+        self,
+        name: str,
+        partitions: int,
+        replication: int,
+        configs: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         """Create it; :class:`TopicExistsError` if it is there already, :class:`ClientError` if refused."""
         ...
 

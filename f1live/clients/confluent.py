@@ -38,10 +38,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from f1live.clients.base import (
+    AssignCallback,
     ClientError,
     DeliveryCallback,
     Headers,
     Record,
+    RevokeCallback,
     TopicExistsError,
     unreachable,
 )
@@ -58,6 +60,7 @@ class _DebugLog:
     def log(self, _level: int, msg: str, *args: Any) -> None:
         if rdkafka_log.isEnabledFor(logging.DEBUG):
             rdkafka_log.debug(msg, *args)
+
 
 #: kafka-python producer setting -> librdkafka property.
 PRODUCER_NAMES: dict[str, str] = {
@@ -108,8 +111,10 @@ def librdkafka_config(cfg: Mapping[str, Any], names: Mapping[str, str]) -> dict[
         elif k in names:
             out[names[k]] = v
         else:
-            raise ValueError(f"confluent-kafka has no setting {k!r} (kafka-python name); use its librdkafka "
-                             "name (e.g. 'linger.ms') or --client kafka-python")
+            raise ValueError(
+                f"confluent-kafka has no setting {k!r} (kafka-python name); use its librdkafka "
+                "name (e.g. 'linger.ms') or --client kafka-python"
+            )
     out.update(dotted)  # explicit librdkafka names win
     return out
 
@@ -124,8 +129,12 @@ def _on_error(err: Any) -> None:
 
 
 def _common(bootstrap_servers: str) -> dict[str, Any]:
-    return {"bootstrap.servers": bootstrap_servers, "socket.nagle.disable": True, "logger": _DebugLog(),
-            "error_cb": _on_error}
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "socket.nagle.disable": True,
+        "logger": _DebugLog(),
+        "error_cb": _on_error,
+    }
 
 
 def _kafka_error(exc: BaseException) -> Any:
@@ -141,8 +150,7 @@ class ConfluentProducer:
         from confluent_kafka import KafkaException
         from confluent_kafka import Producer as _Producer
 
-        conf = {**_common(bootstrap_servers), "partitioner": "murmur2_random",
-                **librdkafka_config(cfg, PRODUCER_NAMES)}
+        conf = {**_common(bootstrap_servers), "partitioner": "murmur2_random", **librdkafka_config(cfg, PRODUCER_NAMES)}
         self.bootstrap_servers = bootstrap_servers
         self._timeout = float(cfg.get("bootstrap_timeout_ms", 3000)) / 1000
         self._max_block = float(cfg.get("max_block_ms", 10_000)) / 1000
@@ -161,8 +169,15 @@ class ConfluentProducer:
         while not stop.is_set():
             p.poll(0.05)  # waits in C without the GIL; wakes at once for a delivery report
 
-    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None,
-             partition: int | None = None, on_delivery: DeliveryCallback | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
         report = None if on_delivery is None else _report(on_delivery)
         kw: dict[str, Any] = {"on_delivery": report}
         if headers:
@@ -208,6 +223,7 @@ class ConfluentProducer:
 def _report(callback: DeliveryCallback) -> Any:
     def report(err: Any, _msg: Any) -> None:
         callback(None if err is None else ClientError(f"{err.name()}: {err.str()}"))
+
     return report
 
 
@@ -243,34 +259,99 @@ class ConfluentConsumer:
             tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
         return tp
 
-    def subscribe(self, topic: str) -> None:
-        self._c.subscribe([topic])
+    def subscribe(
+        self, topic: str, on_assign: AssignCallback | None = None, on_revoke: RevokeCallback | None = None
+    ) -> None:
+        """Join the group; every assignment starts at explicit offsets (see :meth:`assign`).
 
-    def assign(self, topic: str, partitions: Sequence[int]) -> None:
-        """Assign with explicit start offsets: the group's committed ones, else ``auto.offset.reset``.
+        librdkafka calls the rebalance callbacks from inside ``poll``/``consume`` (this
+        thread); its heartbeats run on its own threads, so the callbacks may block.
+        """
+
+        def assigned(consumer: Any, tps: list[Any]) -> None:
+            from confluent_kafka import TopicPartition
+
+            parts = [tp.partition for tp in tps if tp.topic == topic]
+            committed = self._committed(topic, parts)
+            start = (on_assign({p: committed.get(p) for p in parts}) if on_assign is not None else None) or {}
+            consumer.assign(
+                [TopicPartition(tp.topic, tp.partition, self._start(tp.partition, start, committed)) for tp in tps]
+            )
+
+        def revoked(consumer: Any, tps: list[Any], lost: bool = False) -> None:
+            parts = [tp.partition for tp in tps if tp.topic == topic]
+            offsets = on_revoke(parts, lost) if on_revoke is not None and parts else None
+            if offsets and not lost:
+                from confluent_kafka import KafkaException, TopicPartition
+
+                try:
+                    consumer.commit(
+                        offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False
+                    )
+                except KafkaException as exc:
+                    log.warning("commit on revoke of %s %s failed: %s", topic, sorted(offsets), exc)
+
+        self._c.subscribe(
+            [topic], on_assign=assigned, on_revoke=revoked, on_lost=lambda c, tps: revoked(c, tps, lost=True)
+        )
+
+    def _committed(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        """The group's committed offsets of ``partitions`` (none: missing from the dict).
 
         Left to librdkafka (no offset given), a failed committed-offset lookup (``NOT_COORDINATOR``
         while a fresh broker loads the group's coordinator) leaves the partition without a
         position for good; here the lookup is retried until ``bootstrap_timeout_ms`` x 3.
         """
-        from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaException, TopicPartition
+        from confluent_kafka import KafkaException, TopicPartition
 
-        reset = OFFSET_BEGINNING if self._reset == "earliest" else OFFSET_END
+        if not self._grouped or not partitions:
+            return {}
         tps = [TopicPartition(topic, p) for p in partitions]
-        committed: dict[int, int] = {}
-        if self._grouped:
-            deadline = time.monotonic() + 3 * self._timeout
-            while True:
-                try:
-                    committed = {tp.partition: tp.offset for tp in self._c.committed(tps, timeout=self._timeout)
-                                 if tp.error is None and tp.offset >= 0}
-                    break
-                except KafkaException as exc:
-                    if time.monotonic() > deadline:
-                        raise ClientError(f"committed offsets of {topic} {list(partitions)}: {exc}") from None
-                    log.debug("committed offsets not available yet (%s); retrying", exc)
-                    time.sleep(0.2)
-        self._c.assign([TopicPartition(topic, p, committed.get(p, reset)) for p in partitions])
+        deadline = time.monotonic() + 3 * self._timeout
+        while True:
+            try:
+                return {
+                    tp.partition: tp.offset
+                    for tp in self._c.committed(tps, timeout=self._timeout)
+                    if tp.error is None and tp.offset >= 0
+                }
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    raise ClientError(f"committed offsets of {topic} {list(partitions)}: {exc}") from None
+                log.debug("committed offsets not available yet (%s); retrying", exc)
+                time.sleep(0.2)
+
+    def _start(self, partition: int, start: Mapping[int, int], committed: Mapping[int, int]) -> int:
+        from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+
+        if partition in start:
+            return int(start[partition])
+        if partition in committed:
+            return committed[partition]
+        return OFFSET_BEGINNING if self._reset == "earliest" else OFFSET_END
+
+    def assign(self, topic: str, partitions: Sequence[int], offsets: Mapping[int, int] | None = None) -> None:
+        """Assign with explicit start offsets: ``offsets``, else the group's committed ones,
+        else ``auto.offset.reset``."""
+        from confluent_kafka import TopicPartition
+
+        committed = self._committed(topic, [p for p in partitions if p not in (offsets or {})])
+        self._c.assign([TopicPartition(topic, p, self._start(p, offsets or {}, committed)) for p in partitions])
+
+    def end_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        from confluent_kafka import KafkaException
+
+        try:
+            return {
+                p: int(self._c.get_watermark_offsets(self._tp(topic, p), timeout=self._timeout, cached=False)[1])
+                for p in partitions
+            }
+        except KafkaException:  # "Unknown partition": this client has no metadata of the topic yet
+            self._c.list_topics(topic, timeout=self._timeout)
+            return {
+                p: int(self._c.get_watermark_offsets(self._tp(topic, p), timeout=self._timeout, cached=False)[1])
+                for p in partitions
+            }
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Any]:
         first = self._c.poll(max(timeout_s, 0.0))
@@ -287,8 +368,9 @@ class ConfluentConsumer:
                 (log.warning if self._errors <= 10 else log.debug)("consumer: %s", err)
                 continue
             ts = m.timestamp()
-            out.append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(),
-                              ts[1] if ts[0] else None))
+            out.append(
+                Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(), ts[1] if ts[0] else None)
+            )
         return out
 
     def assignment(self) -> list[int]:
@@ -310,8 +392,9 @@ class ConfluentConsumer:
             if offsets is None:
                 self._c.commit(asynchronous=asynchronous)
             else:
-                self._c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                               asynchronous=asynchronous)
+                self._c.commit(
+                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=asynchronous
+                )
         except KafkaException as exc:
             err = _kafka_error(exc)
             if err is not None and err.code() == KafkaError._NO_OFFSET:
@@ -354,18 +437,29 @@ class ConfluentAdmin:
             if t.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 return None
             raise ClientError(f"describing topic {name!r} failed: {t.error}")
-        return [(p.id, p.leader, list(p.replicas), list(p.isrs)) for p in sorted(t.partitions.values(), key=lambda p: p.id)]
+        return [
+            (p.id, p.leader, list(p.replicas), list(p.isrs)) for p in sorted(t.partitions.values(), key=lambda p: p.id)
+        ]
 
     def list_topics(self) -> list[str]:
         return list(self._metadata().topics)
 
-    def create_topic(self, name: str, partitions: int, replication: int,
-                     configs: Mapping[str, str] | None = None, timeout: float = 30.0) -> None:
+    def create_topic(
+        self,
+        name: str,
+        partitions: int,
+        replication: int,
+        configs: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         from confluent_kafka import KafkaError, KafkaException
         from confluent_kafka.admin import NewTopic
 
-        fs = self._a.create_topics([NewTopic(name, partitions, replication, config=dict(configs or {}))],
-                                   operation_timeout=timeout, request_timeout=max(timeout, self._timeout))
+        fs = self._a.create_topics(
+            [NewTopic(name, partitions, replication, config=dict(configs or {}))],
+            operation_timeout=timeout,
+            request_timeout=max(timeout, self._timeout),
+        )
         try:
             fs[name].result()
         except KafkaException as exc:
@@ -390,16 +484,14 @@ class ConfluentAdmin:
     def committed(self, group: str) -> dict[tuple[str, int], int]:
         from confluent_kafka import ConsumerGroupTopicPartitions
 
-        fs = self._a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
-                                                 request_timeout=self._timeout)
+        fs = self._a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=self._timeout)
         res = fs[group].result()
         return {(tp.topic, tp.partition): tp.offset for tp in res.topic_partitions or []}
 
     def topic_configs(self, name: str) -> dict[str, str]:
         from confluent_kafka.admin import ConfigResource
 
-        [fut] = self._a.describe_configs([ConfigResource("topic", name)],
-                                         request_timeout=self._timeout).values()
+        [fut] = self._a.describe_configs([ConfigResource("topic", name)], request_timeout=self._timeout).values()
         return {k: e.value for k, e in fut.result().items()}
 
     def close(self) -> None:

@@ -29,12 +29,18 @@ HELP = "start/stop/status of the Kafka broker (embedded Apache Kafka, KAFKA_HOME
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     start = sub.add_parser("start", help="start a broker (foreground until Ctrl-C, or --detach)")
-    start.add_argument("--broker", choices=["auto", "kafka", "kafka-home", "tansu", "external"], default=None,
-                       help="which broker (default: settings/F1LIVE_BROKER, auto)")
+    start.add_argument(
+        "--broker",
+        choices=["auto", "kafka", "kafka-home", "tansu", "external"],
+        default=None,
+        help="which broker (default: settings/F1LIVE_BROKER, auto)",
+    )
     start.add_argument("--nodes", type=int, default=1, help="KRaft nodes (Apache Kafka only; default 1)")
     start.add_argument("--port", type=int, default=None, help="client port of the first node (default: a free port)")
     start.add_argument("--fresh", action="store_true", help="wipe this broker's data under the run dir first")
@@ -122,7 +128,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     pids = stop_recorded(settings)
     if pids:
-        print(f"stopped {state['kind']} broker at {state['bootstrap_servers']} (pids {pids}) in {time.monotonic() - t0:.1f} s")
+        print(
+            f"stopped {state['kind']} broker at {state['bootstrap_servers']} (pids {pids}) in {time.monotonic() - t0:.1f} s"
+        )
     else:
         print(f"the {state['kind']} broker at {state['bootstrap_servers']} was not running; state cleared")
     return 0

@@ -30,8 +30,12 @@ HELP = "serve the live dashboard with Voila (127.0.0.1) and print its URL"
 
 def add_dashboard_args(p: argparse.ArgumentParser) -> None:
     """All ``f1live dashboard`` options (session/source ones + :func:`add_server_args`)."""
-    p.add_argument("--speed", type=speed_arg, default=None,
-                   help="replay speed: 1 = real time ... 100, or 'max' (default: env F1LIVE_SPEED, 1)")
+    p.add_argument(
+        "--speed",
+        type=speed_arg,
+        default=None,
+        help="replay speed: 1 = real time ... 100, or 'max' (default: env F1LIVE_SPEED, 1)",
+    )
     p.add_argument("--source", default=None, help="auto | fastf1 | fastf1-csv | file | simulated (default: auto)")
     p.add_argument("--file", type=Path, default=None, help="replay this f1live export / FastF1 CSV folder")
     p.add_argument("--year", type=int, default=None, help="session year (default 2023)")
@@ -48,20 +52,37 @@ def add_server_args(p: argparse.ArgumentParser) -> None:
     add_kafka_args(p, default="one embedded broker started for the server")
     p.add_argument("--broker", default=None, help="embedded broker kind: auto | kafka | tansu (default: settings)")
     p.add_argument("--drivers", default=None, help="comma-separated driver codes (default: all)")
-    p.add_argument("--heartbeat-timeout", type=float, default=60.0,
-                   help="stop a page's pipeline when the page was silent this long (s; default 60)")
-    p.add_argument("--wait-for-page", type=float, default=20.0,
-                   help="a request whose page never displays (no heartbeat within this many s) "
-                        "starts nothing and is released (default 20)")
-    p.add_argument("--cull-idle-timeout", type=int, default=120,
-                   help="shut idle kernels (closed pages) down after this many seconds (default 120)")
-    p.add_argument("--no-train", action="store_true",
-                   help="do not train the models when models/ has none (the predictions panel then says why)")
+    p.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=60.0,
+        help="stop a page's pipeline when the page was silent this long (s; default 60)",
+    )
+    p.add_argument(
+        "--wait-for-page",
+        type=float,
+        default=20.0,
+        help="a request whose page never displays (no heartbeat within this many s) "
+        "starts nothing and is released (default 20)",
+    )
+    p.add_argument(
+        "--cull-idle-timeout",
+        type=int,
+        default=120,
+        help="shut idle kernels (closed pages) down after this many seconds (default 120)",
+    )
+    p.add_argument(
+        "--no-train",
+        action="store_true",
+        help="do not train the models when models/ has none (the predictions panel then says why)",
+    )
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_dashboard_args(p)
     p.set_defaults(func=run)
     return p
@@ -71,13 +92,21 @@ def kernel_env(args: argparse.Namespace) -> dict[str, str]:
     """The ``F1LIVE_*`` variables the Voila kernels read (``Dashboard.from_env``)."""
     env: dict[str, str] = {}
     start = args.replay_from or (f"lap {args.start_lap}" if getattr(args, "start_lap", None) else None)
-    pairs = {"F1LIVE_SPEED": args.speed, "F1LIVE_BOOTSTRAP_SERVERS": args.bootstrap_servers,
-             "F1LIVE_CLIENT": getattr(args, "client", None),
-             "F1LIVE_BROKER": args.broker, "F1LIVE_SOURCE": args.source, "F1LIVE_YEAR": args.year,
-             "F1LIVE_EVENT": args.event, "F1LIVE_SESSION": args.session, "F1LIVE_REPLAY_FROM": start,
-             "F1LIVE_DASHBOARD_DRIVERS": args.drivers, "F1LIVE_DASHBOARD_HEARTBEAT_S": args.heartbeat_timeout,
-             "F1LIVE_DASHBOARD_WAIT_FOR_PAGE_S": getattr(args, "wait_for_page", None),
-             "F1LIVE_DASHBOARD_PAGE_TOPIC": "1"}
+    pairs = {
+        "F1LIVE_SPEED": args.speed,
+        "F1LIVE_BOOTSTRAP_SERVERS": args.bootstrap_servers,
+        "F1LIVE_CLIENT": getattr(args, "client", None),
+        "F1LIVE_BROKER": args.broker,
+        "F1LIVE_SOURCE": args.source,
+        "F1LIVE_YEAR": args.year,
+        "F1LIVE_EVENT": args.event,
+        "F1LIVE_SESSION": args.session,
+        "F1LIVE_REPLAY_FROM": start,
+        "F1LIVE_DASHBOARD_DRIVERS": args.drivers,
+        "F1LIVE_DASHBOARD_HEARTBEAT_S": args.heartbeat_timeout,
+        "F1LIVE_DASHBOARD_WAIT_FOR_PAGE_S": getattr(args, "wait_for_page", None),
+        "F1LIVE_DASHBOARD_PAGE_TOPIC": "1",
+    }
     if args.file is not None:
         if not args.file.exists():
             raise FileNotFoundError(f"--file {args.file}: no such file or folder")
@@ -113,8 +142,10 @@ def serve(args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> 
         _stop_broker(broker, settings)
         raise
     print(f"f1live dashboard: {server.url}", flush=True)
-    print(f"each page view replays into its own topic on the {kind} broker at {bootstrap}; press Ctrl-C to stop",
-          file=sys.stderr)
+    print(
+        f"each page view replays into its own topic on the {kind} broker at {bootstrap}; press Ctrl-C to stop",
+        file=sys.stderr,
+    )
     if settings.source == "simulated":
         print("NOTE: the source is SIMULATED data, not a real session", file=sys.stderr)
     import signal
@@ -145,8 +176,11 @@ def ensure_first_run_models(settings: Any, *, train: bool = True) -> None:
     from f1live.model_setup import ensure_models, models_present
 
     if not models_present(settings) and train:
-        print(f"no models in {settings.models_dir}: training them on the {settings.event} training races "
-              "first (only this once) ...", file=sys.stderr)
+        print(
+            f"no models in {settings.models_dir}: training them on the {settings.event} training races "
+            "first (only this once) ...",
+            file=sys.stderr,
+        )
     status = ensure_models(settings.replace(source="auto", source_path=None), train=train, progress=True)
     print(status.message, file=sys.stderr)
 

@@ -18,8 +18,9 @@ HELP = "summarise an export file (rows, drivers, laps, measured frequency)"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("file", type=Path, help="an f1live export (.parquet, .csv, .csv.gz)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -35,11 +36,15 @@ def info(path: Path) -> dict[str, Any]:
     cache = ReplayCache.from_path(path)
     tel = cache.to_frame()
     side = dict(cache.meta)
-    side.update({
-        "rows": len(cache), "drivers": cache.drivers, "laps": max(cache.laps) if cache.laps else 0,
-        "source": side.get("source") or str(tel["source"].iloc[0]),
-        "simulated": bool(tel["simulated"].any()) or bool(side.get("simulated")),
-    })
+    side.update(
+        {
+            "rows": len(cache),
+            "drivers": cache.drivers,
+            "laps": max(cache.laps) if cache.laps else 0,
+            "source": side.get("source") or str(tel["source"].iloc[0]),
+            "simulated": bool(tel["simulated"].any()) or bool(side.get("simulated")),
+        }
+    )
     freq = session_frequency(tel)
     if side.get("frequency", {}).get("position"):
         freq["position"] = side["frequency"]["position"]

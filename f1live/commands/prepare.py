@@ -22,8 +22,9 @@ HELP = "load a session (FastF1 / export / raw dumps / simulated) and export CSV+
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_session_args(p)
     p.add_argument("--formats", default="csv,parquet", help="comma-separated: csv,parquet (default both)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (no progress bars)")
@@ -56,7 +57,9 @@ def summarize(side: dict[str, Any], files: dict[str, str], sidecar: str | None) 
         "label": "SIMULATED" if side.get("simulated") else "real",
         "source": side.get("source"),
         "simulated": bool(side.get("simulated")),
-        "year": side.get("year"), "event": side.get("event"), "session": side.get("session"),
+        "year": side.get("year"),
+        "event": side.get("event"),
+        "session": side.get("session"),
         "rows": side.get("rows"),
         "drivers": side.get("drivers"),
         "laps": side.get("laps"),
@@ -70,14 +73,18 @@ def summarize(side: dict[str, Any], files: dict[str, str], sidecar: str | None) 
 def print_summary(s: dict[str, Any]) -> None:
     if s["simulated"]:
         print("*** SIMULATED DATA -- not a real session ***")
-    print(f"{s['year']} {s['event']} {s['session']}  source={s['source']}  rows={s['rows']:,}  "
-          f"drivers={len(s['drivers'] or [])}  laps={s['laps']}")
+    print(
+        f"{s['year']} {s['event']} {s['session']}  source={s['source']}  rows={s['rows']:,}  "
+        f"drivers={len(s['drivers'] or [])}  laps={s['laps']}"
+    )
     if s["frequency"]:
         print("measured frequency (from timestamps):")
         print(f"  {'stream':<9}{'drivers':>8}{'samples':>11}{'mean ms':>9}{'median ms':>10}{'Hz/car':>8}{'rows/s':>9}")
         for r in s["frequency"]:
-            print(f"  {r['stream']:<9}{r['drivers']:>8}{r['samples']:>11,}{_f(r['mean_interval_ms'], 9, 1)}"
-                  f"{_f(r['median_interval_ms'], 10, 1)}{_f(r['hz_per_car'], 8, 2)}{_f(r['rows_per_s'], 9, 1)}")
+            print(
+                f"  {r['stream']:<9}{r['drivers']:>8}{r['samples']:>11,}{_f(r['mean_interval_ms'], 9, 1)}"
+                f"{_f(r['median_interval_ms'], 10, 1)}{_f(r['hz_per_car'], 8, 2)}{_f(r['rows_per_s'], 9, 1)}"
+            )
     files = s.get("files") or {}
     for fmt, path in files.items():
         if "." not in fmt:  # the telemetry; side tables are listed by name below

@@ -25,13 +25,19 @@ HELP = "replay telemetry into Kafka, paced by the data's timestamps"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--file", type=Path, default=None, help="f1live export (.parquet, .csv, .csv.gz) to replay")
     src.add_argument("--source", default=None, help="auto | fastf1 | fastf1-csv | file | simulated (default: settings)")
     p.add_argument("--drivers", default=None, help="comma-separated driver codes, e.g. VER,HAM (default: all)")
-    p.add_argument("--speed", type=speed_arg, default=None,
-                   help="replay speed: 1 = real time, 10, 0.5, or 'max' (default: env F1LIVE_SPEED, 1)")
+    p.add_argument(
+        "--speed",
+        type=speed_arg,
+        default=None,
+        help="replay speed: 1 = real time, 10, 0.5, or 'max' (default: env F1LIVE_SPEED, 1)",
+    )
     p.add_argument("--duration", type=float, default=None, help="seconds of wall time to stream (default: to the end)")
     p.add_argument("--max-messages", type=int, default=None, help="stop after this many messages")
     add_from_arg(p)
@@ -61,8 +67,11 @@ def run(args: argparse.Namespace) -> int:
     drivers = [d.strip().upper() for d in args.drivers.split(",") if d.strip()] if args.drivers else None
     servers, kind, owned = find_or_start_broker(settings)
     if owned is not None:
-        print(f"started an embedded {kind} broker at {servers} for this command "
-              "(use `f1live broker start --detach` to keep one running)", file=sys.stderr)
+        print(
+            f"started an embedded {kind} broker at {servers} for this command "
+            "(use `f1live broker start --detach` to keep one running)",
+            file=sys.stderr,
+        )
     if cache.meta.get("simulated"):
         print("NOTE: replaying SIMULATED data, not a real session", file=sys.stderr)
     try:
@@ -80,11 +89,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         lat = summary.lateness_ms
         label = " SIMULATED" if summary.simulated else ""
-        print(f"sent {summary.sent}, acked {summary.acked}, failed {summary.failed} to {summary.topic} "
-              f"at {summary.bootstrap_servers} ({summary.stopped_reason}){label}")
+        print(
+            f"sent {summary.sent}, acked {summary.acked}, failed {summary.failed} to {summary.topic} "
+            f"at {summary.bootstrap_servers} ({summary.stopped_reason}){label}"
+        )
         if summary.data_rate is not None:
-            print(f"rate {summary.achieved_rate:.2f} msg/s vs data {summary.data_rate:.2f} msg/s "
-                  f"({summary.rate_error_pct:+.3f} %), lateness p50 {lat['p50']:.3f} ms p99 {lat['p99']:.3f} ms")
+            print(
+                f"rate {summary.achieved_rate:.2f} msg/s vs data {summary.data_rate:.2f} msg/s "
+                f"({summary.rate_error_pct:+.3f} %), lateness p50 {lat['p50']:.3f} ms p99 {lat['p99']:.3f} ms"
+            )
         elif summary.achieved_rate is not None:
             print(f"rate {summary.achieved_rate:.1f} msg/s (max speed)")
         for e in summary.errors[:5]:

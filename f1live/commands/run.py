@@ -40,17 +40,24 @@ HELP = "main job: prepare the default session and serve the live dashboard (prin
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_session_args(p)
-    p.add_argument("--speed", type=speed_arg, default=1.0,
-                   help="replay speed: 1 = real time (default), 10, 0.5, or 'max' (= 0: as fast as possible)")
+    p.add_argument(
+        "--speed",
+        type=speed_arg,
+        default=1.0,
+        help="replay speed: 1 = real time (default), 10, 0.5, or 'max' (= 0: as fast as possible)",
+    )
     add_from_arg(p)
     p.add_argument("--from-lap", type=int, default=None, help=argparse.SUPPRESS)  # old spelling of --from "lap N"
     g = p.add_argument_group("dashboard")
     add_server_args(g)  # type: ignore[arg-type]
     c = p.add_argument_group("quick check (no Kafka, no UI)")
-    c.add_argument("--seconds", type=float, default=None, help="only replay this many wall-clock seconds from the cache")
+    c.add_argument(
+        "--seconds", type=float, default=None, help="only replay this many wall-clock seconds from the cache"
+    )
     c.add_argument("--json", action="store_true", help="with --seconds: print the result as JSON")
     p.set_defaults(func=run)
     return p
@@ -78,9 +85,14 @@ def replay(cache: ReplayCache, start: int, seconds: float, speed: float) -> dict
     from f1live.frequency import measure_frequency
 
     f = measure_frequency(np.array(times), np.array(drivers)) if times else None
-    return {"rows": len(times), "wall_s": wall, "rows_per_s": len(times) / wall if wall else None,
-            "session_time_s": [times[0], times[-1]] if times else None,
-            "drivers": len(set(drivers)), "hz_per_car": f["driver_median_hz"] if f else None}
+    return {
+        "rows": len(times),
+        "wall_s": wall,
+        "rows_per_s": len(times) / wall if wall else None,
+        "session_time_s": [times[0], times[-1]] if times else None,
+        "drivers": len(set(drivers)),
+        "hz_per_car": f["driver_median_hz"] if f else None,
+    }
 
 
 def prepare(args: argparse.Namespace, quiet: bool = False) -> tuple[str | Path, dict[str, Any]]:
@@ -112,8 +124,13 @@ def run(args: argparse.Namespace) -> int:
     if not side.get("frequency"):
         from f1live.frequency import session_frequency
 
-        side = dict(side, frequency=session_frequency(cache.to_frame()), rows=len(cache),
-                    drivers=cache.drivers, laps=max(cache.laps))
+        side = dict(
+            side,
+            frequency=session_frequency(cache.to_frame()),
+            rows=len(cache),
+            drivers=cache.drivers,
+            laps=max(cache.laps),
+        )
     summary = summarize(side, {"export": str(path)}, None)
     start_at = args.replay_from or (f"lap {args.from_lap}" if args.from_lap else None)
     if args.seconds is None:
@@ -128,9 +145,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print_summary(summary)
     label = "SIMULATED " if summary["simulated"] else ""
-    print(f"replayed {rep['rows']:,} {label}rows from {start_at or 'race'} in {rep['wall_s']:.2f} s wall "
-          f"at speed {f'x{args.speed:g}' if args.speed else 'max'}: {rep['rows_per_s']:.1f} rows/s, {rep['drivers']} drivers, "
-          f"{_hz(rep['hz_per_car'])} Hz per car (measured)")
+    print(
+        f"replayed {rep['rows']:,} {label}rows from {start_at or 'race'} in {rep['wall_s']:.2f} s wall "
+        f"at speed {f'x{args.speed:g}' if args.speed else 'max'}: {rep['rows_per_s']:.1f} rows/s, {rep['drivers']} drivers, "
+        f"{_hz(rep['hz_per_car'])} Hz per car (measured)"
+    )
     return 0
 
 
@@ -141,12 +160,25 @@ def _serve(args: argparse.Namespace, path: str | Path, simulated: bool, start_at
     from f1live.commands.dashboard import serve
 
     ns = argparse.Namespace(
-        speed=args.speed, source="file", file=Path(path), year=args.year, event=args.event,
-        session=args.session, replay_from=start_at, start_lap=None,
-        port=args.port, bootstrap_servers=args.bootstrap_servers, client=args.client, broker=args.broker,
+        speed=args.speed,
+        source="file",
+        file=Path(path),
+        year=args.year,
+        event=args.event,
+        session=args.session,
+        replay_from=start_at,
+        start_lap=None,
+        port=args.port,
+        bootstrap_servers=args.bootstrap_servers,
+        client=args.client,
+        broker=args.broker,
         drivers=args.drivers,
-        heartbeat_timeout=args.heartbeat_timeout, cull_idle_timeout=args.cull_idle_timeout,
-        wait_for_page=args.wait_for_page, no_train=args.no_train, no_browser=args.no_browser)
+        heartbeat_timeout=args.heartbeat_timeout,
+        cull_idle_timeout=args.cull_idle_timeout,
+        wait_for_page=args.wait_for_page,
+        no_train=args.no_train,
+        no_browser=args.no_browser,
+    )
     if simulated:
         print("NOTE: the prepared session is SIMULATED data (no real data was available)", file=sys.stderr)
     return serve(ns)

@@ -34,21 +34,37 @@ EXIT_MODELS_REFUSED = 2
 
 #: The columns of the predictions file, in order.
 COLUMNS: tuple[str, ...] = (
-    "driver", "session_time", "lap_number", "pit_stop_probability", "crash_risk", "tire_failure",
-    "pit_stop_probability_alert", "crash_risk_alert", "tire_failure_alert", "anomaly", "anomaly_reason",
-    "anomaly_source", "quality",
+    "driver",
+    "session_time",
+    "lap_number",
+    "pit_stop_probability",
+    "crash_risk",
+    "tire_failure",
+    "pit_stop_probability_alert",
+    "crash_risk_alert",
+    "tire_failure_alert",
+    "anomaly",
+    "anomaly_reason",
+    "anomaly_source",
+    "quality",
 )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--file", type=Path, required=True, help="an f1live export (.parquet or .csv, from `f1live prepare`)")
+    p = subparsers.add_parser(
+        NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--file", type=Path, required=True, help="an f1live export (.parquet or .csv, from `f1live prepare`)"
+    )
     p.add_argument("--models", type=Path, default=None, help="models directory (default: settings models_dir, models/)")
     p.add_argument("--out", type=Path, required=True, help="predictions file to write (.parquet)")
     p.add_argument("--batch", type=int, default=500, help="messages per processor call (a consumer poll; default 500)")
-    p.add_argument("--json", action="store_true",
-                   help="print a JSON summary (event-level when the session has laps and track status)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON summary (event-level when the session has laps and track status)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -68,9 +84,14 @@ def score_session(data: Any, models_dir: Path, *, batch: int = 500) -> Any:
     proc.start()
     tel = data.telemetry
     res = analyse_table(tel, proc, batch_size=batch)
-    out = pd.DataFrame({"driver": tel["driver"].astype(str).to_numpy(),
-                        "session_time": tel["session_time"].to_numpy(float),
-                        "lap_number": tel["lap_number"].astype("Int16").to_numpy()}, index=tel.index)
+    out = pd.DataFrame(
+        {
+            "driver": tel["driver"].astype(str).to_numpy(),
+            "session_time": tel["session_time"].to_numpy(float),
+            "lap_number": tel["lap_number"].astype("Int16").to_numpy(),
+        },
+        index=tel.index,
+    )
     for c in COLUMNS[3:]:
         out[c] = res[c].to_numpy() if c in res.columns else None
     order = out.sort_values("session_time", kind="stable").index
@@ -86,8 +107,12 @@ def summary(data: Any, pred: Any, proc: Any) -> dict[str, Any]:
     from f1live.labels import make_labels, strategic_stops
 
     thresholds = proc.thresholds
-    out: dict[str, Any] = {"rows": int(len(pred)), "drivers": sorted(pred["driver"].unique().tolist()),
-                           "thresholds": thresholds, "models": str(proc.models_dir)}
+    out: dict[str, Any] = {
+        "rows": int(len(pred)),
+        "drivers": sorted(pred["driver"].unique().tolist()),
+        "thresholds": thresholds,
+        "models": str(proc.models_dir),
+    }
     racing = pred["lap_number"].notna().to_numpy()
     race = data.telemetry[data.telemetry["lap_number"].notna()]
     hours = driver_hours(race) if len(race) else 0.0
@@ -97,8 +122,11 @@ def summary(data: Any, pred: Any, proc: Any) -> dict[str, Any]:
         "racing_driver_hours": hours,
         "alarms": int(flagged.sum()),
         "alarms_per_driver_hour": float(flagged.sum() / hours) if hours else None,
-        "episodes_per_driver_hour": (alarm_episodes(pred["session_time"].to_numpy(float)[flagged],
-                                                    pred["driver"].to_numpy()[flagged]) / hours) if hours else None,
+        "episodes_per_driver_hour": (
+            alarm_episodes(pred["session_time"].to_numpy(float)[flagged], pred["driver"].to_numpy()[flagged]) / hours
+        )
+        if hours
+        else None,
         "by_source": {str(k): int(v) for k, v in src.items()},
         "quality_notes": {str(k): int(v) for k, v in pred["quality"].value_counts().items()},
     }
@@ -112,24 +140,34 @@ def summary(data: Any, pred: Any, proc: Any) -> dict[str, Any]:
     stops = strategic_stops(laps, ts)
     stops = stops[stops["driver"].isin(out["drivers"])]
     pm = labels["pit_stop_probability"].notna().to_numpy()
-    rows = pd.DataFrame({"driver": pred["driver"][pm], "session_time": pred["session_time"][pm],
-                         "score": pred["pit_stop_probability"][pm]})
+    rows = pd.DataFrame(
+        {
+            "driver": pred["driver"][pm],
+            "session_time": pred["session_time"][pm],
+            "score": pred["pit_stop_probability"][pm],
+        }
+    )
     ev = pd.DataFrame({"driver": stops["driver"], "time": stops["pit_in"]})
     pit = event_metrics(rows, ev, thresholds.get("pit_stop_probability", 0.5), rules=rules, n_boot=1000)
     cm = labels["crash_risk"].notna().to_numpy()
-    crash_rows = pd.DataFrame({"driver": pred["driver"][cm], "session_time": pred["session_time"][cm],
-                               "score": pred["crash_risk"][cm]})
-    crash = incident_hits(crash_rows, incident_events(ts, laps[laps["Driver"].isin(out["drivers"])]),
-                          thresholds.get("crash_risk", 0.5))
+    crash_rows = pd.DataFrame(
+        {"driver": pred["driver"][cm], "session_time": pred["session_time"][cm], "score": pred["crash_risk"][cm]}
+    )
+    crash = incident_hits(
+        crash_rows, incident_events(ts, laps[laps["Driver"].isin(out["drivers"])]), thresholds.get("crash_risk", 0.5)
+    )
     tm = labels["tire_failure"].notna().to_numpy()
     yt = labels["tire_failure"].to_numpy()[tm].astype(int)
     at = pred["tire_failure_alert"].to_numpy(bool)[tm]
     out["events"] = {
         "pit_stop_probability": pit,
         "crash_risk": crash,
-        "tire_failure": {"rows": int(tm.sum()), "base_rate": float(yt.mean()) if len(yt) else None,
-                         "alert_precision": float((at & (yt == 1)).sum() / max(at.sum(), 1)),
-                         "alert_recall": float((at & (yt == 1)).sum() / max((yt == 1).sum(), 1))},
+        "tire_failure": {
+            "rows": int(tm.sum()),
+            "base_rate": float(yt.mean()) if len(yt) else None,
+            "alert_precision": float((at & (yt == 1)).sum() / max(at.sum(), 1)),
+            "alert_recall": float((at & (yt == 1)).sum() / max((yt == 1).sum(), 1)),
+        },
         "label_rows": {k: int(v) for k, v in labels.notna().sum().items()},
     }
     return out
@@ -159,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
         print(to_json(summary(data, pred, proc), indent=2))
     else:
         alerts = {c: int(pred[c].sum()) for c in COLUMNS if c.endswith("_alert")}
-        print(f"scored {len(pred):,} messages of {args.file} with the models in {models_dir}: "
-              f"{int(pred['anomaly'].sum())} anomalies, alerts {alerts}; wrote {out}")
+        print(
+            f"scored {len(pred):,} messages of {args.file} with the models in {models_dir}: "
+            f"{int(pred['anomaly'].sum())} anomalies, alerts {alerts}; wrote {out}"
+        )
     return 0
-

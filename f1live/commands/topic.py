@@ -25,7 +25,9 @@ HELP = "create (idempotently), describe, list or delete Kafka topics"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     c = sub.add_parser("create", help="create a topic (no NAME: all pipeline topics); same shape -> no-op")
@@ -76,8 +78,9 @@ def cmd_create(args: argparse.Namespace) -> int:
             for s in pipeline_topic_specs(settings)
         ]  # fmt: skip
     for s in specs:
-        info = ensure_topic(bootstrap, s.name, s.partitions, s.replication, recreate=args.recreate,
-                            client=settings.client)
+        info = ensure_topic(
+            bootstrap, s.name, s.partitions, s.replication, recreate=args.recreate, client=settings.client
+        )
         print(f"ok {info.summary()}")
     return 0
 

@@ -26,8 +26,9 @@ HELP = "run notebooks 01-08 (papermill) and the validation checklist with measur
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        NAME, help=HELP, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="CI-sized parameters (a few minutes on 2 cores)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/validate/<timestamp>)")
     add_kafka_args(p, default="an embedded broker for this run")
@@ -43,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(source=args.source, client=args.client)
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    report = run_validation(settings, quick=args.quick, out=args.out, bootstrap_servers=args.bootstrap_servers,
-                            progress=True, say=say)
+    report = run_validation(
+        settings, quick=args.quick, out=args.out, bootstrap_servers=args.bootstrap_servers, progress=True, say=say
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:

@@ -33,15 +33,42 @@ SOURCES: tuple[str, ...] = ("auto", "fastf1", "file", "fastf1-csv", "simulated")
 
 #: FastF1 ``session.laps`` columns kept in :attr:`SessionData.laps` (timedeltas as float seconds).
 LAP_COLUMNS: tuple[str, ...] = (
-    "Driver", "DriverNumber", "LapNumber", "LapTime", "LapStartTime", "Time", "PitInTime",
-    "PitOutTime", "Stint", "Compound", "TyreLife", "TrackStatus", "Position", "Team",
-    "Sector1Time", "Sector2Time", "Sector3Time", "SpeedI1", "SpeedI2", "SpeedFL", "SpeedST",
-    "IsPersonalBest", "FreshTyre", "Deleted", "IsAccurate",
+    "Driver",
+    "DriverNumber",
+    "LapNumber",
+    "LapTime",
+    "LapStartTime",
+    "Time",
+    "PitInTime",
+    "PitOutTime",
+    "Stint",
+    "Compound",
+    "TyreLife",
+    "TrackStatus",
+    "Position",
+    "Team",
+    "Sector1Time",
+    "Sector2Time",
+    "Sector3Time",
+    "SpeedI1",
+    "SpeedI2",
+    "SpeedFL",
+    "SpeedST",
+    "IsPersonalBest",
+    "FreshTyre",
+    "Deleted",
+    "IsAccurate",
 )
 #: Lap columns that are timedeltas in FastF1 and float seconds here.
 LAP_TIME_COLUMNS: tuple[str, ...] = (
-    "LapTime", "LapStartTime", "Time", "PitInTime", "PitOutTime",
-    "Sector1Time", "Sector2Time", "Sector3Time",
+    "LapTime",
+    "LapStartTime",
+    "Time",
+    "PitInTime",
+    "PitOutTime",
+    "Sector1Time",
+    "Sector2Time",
+    "Sector3Time",
 )
 
 
@@ -121,19 +148,29 @@ def restrict_drivers(data: SessionData, drivers: list[str] | None) -> SessionDat
     want = [d.upper() for d in drivers]
     missing = sorted(set(want) - set(data.telemetry["driver"].unique()))
     if missing:
-        raise ValueError(f"drivers {missing} not in the session; present: "
-                         f"{', '.join(sorted(data.telemetry['driver'].unique()))}")
+        raise ValueError(
+            f"drivers {missing} not in the session; present: {', '.join(sorted(data.telemetry['driver'].unique()))}"
+        )
     tel = data.telemetry[data.telemetry["driver"].isin(want)].reset_index(drop=True)
     laps = data.laps[data.laps["Driver"].isin(want)].reset_index(drop=True)
-    pos = data.position[data.position["driver"].isin(want)].reset_index(drop=True) \
-        if data.position is not None else None
+    pos = (
+        data.position[data.position["driver"].isin(want)].reset_index(drop=True) if data.position is not None else None
+    )
     meta = dict(data.meta, drivers=sorted(want))
-    return SessionData(telemetry=tel, laps=laps, track_status=data.track_status,
-                       race_control=data.race_control, position=pos, meta=meta, weather=data.weather)
+    return SessionData(
+        telemetry=tel,
+        laps=laps,
+        track_status=data.track_status,
+        race_control=data.race_control,
+        position=pos,
+        meta=meta,
+        weather=data.weather,
+    )
 
 
-def load_session(settings: Settings, *, progress: bool = True, drivers: list[str] | None = None,
-                 allow_simulated: bool = True) -> SessionData:
+def load_session(
+    settings: Settings, *, progress: bool = True, drivers: list[str] | None = None, allow_simulated: bool = True
+) -> SessionData:
     """Load the session described by ``settings`` from ``settings.source``.
 
     ``drivers`` (codes) keeps only those cars; the ``fastf1-csv`` source then reads only
@@ -213,8 +250,9 @@ def _load_auto(settings: Settings, *, progress: bool, allow_simulated: bool = Tr
         return load_fastf1_csv(settings.replace(source_path=dump), progress=progress)
     tried.append(f"no FastF1 CSV dump under {settings.shared_data / 'fastf1_csv_exports'}")
     if not allow_simulated:
-        raise SourceUnavailableError(f"no real data for {settings.year} {settings.event} {settings.session}: "
-                                     + "; ".join(tried))
+        raise SourceUnavailableError(
+            f"no real data for {settings.year} {settings.event} {settings.session}: " + "; ".join(tried)
+        )
     # 4. simulated, loudly
     from f1live.sources.simulated import simulate_session
 
@@ -222,7 +260,10 @@ def _load_auto(settings: Settings, *, progress: bool, allow_simulated: bool = Tr
         "!!! auto: NO REAL DATA for %s %s %s (%s). Falling back to a SIMULATED session. "
         "Give a FastF1 cache (--cache DIR), an export (--source file --path FILE), or "
         "choose --source simulated explicitly.",
-        settings.year, settings.event, settings.session, "; ".join(tried),
+        settings.year,
+        settings.event,
+        settings.session,
+        "; ".join(tried),
     )
     data = simulate_session(settings)
     data.meta["auto_fallback"] = tried

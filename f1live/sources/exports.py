@@ -113,11 +113,18 @@ def laps_from_telemetry(tel: pd.DataFrame) -> pd.DataFrame:
 
         return pd.DataFrame(columns=list(LAP_COLUMNS))
     g = t.groupby(["driver", "lap_number"], sort=True, observed=True)
-    laps = g.agg(DriverNumber=("driver_number", "first"), LapStartTime=("session_time", "min"),
-                 Time=("session_time", "max"), Stint=("stint", "first"), Compound=("compound", "first"),
-                 TyreLife=("tyre_life", "first"), TrackStatus=("track_status", "first"),
-                 Position=("position", "last"), Team=("team", "first"),
-                 _pout=("pit_out_lap", "any")).reset_index()
+    laps = g.agg(
+        DriverNumber=("driver_number", "first"),
+        LapStartTime=("session_time", "min"),
+        Time=("session_time", "max"),
+        Stint=("stint", "first"),
+        Compound=("compound", "first"),
+        TyreLife=("tyre_life", "first"),
+        TrackStatus=("track_status", "first"),
+        Position=("position", "last"),
+        Team=("team", "first"),
+        _pout=("pit_out_lap", "any"),
+    ).reset_index()
     laps = laps.rename(columns={"driver": "Driver", "lap_number": "LapNumber"})
     laps["LapTime"] = laps["Time"] - laps["LapStartTime"]
     pit = t[t["in_pit"]].groupby(["driver", "lap_number"], observed=True)["session_time"].agg(["min", "max"])
@@ -151,8 +158,9 @@ def read_side_table(path: str | Path, name: str, side: dict[str, Any] | None = N
                 except Exception as exc:  # name the file
                     raise ValueError(f"cannot read the {name} table {f}: {exc}") from None
                 return _typed(df, name, str(f))
-        raise FileNotFoundError(f"the sidecar of {p} lists a {name} table, but none of "
-                                f"{sorted(files.values())} is next to it")
+        raise FileNotFoundError(
+            f"the sidecar of {p} lists a {name} table, but none of {sorted(files.values())} is next to it"
+        )
     if name == "track_status" and side.get("track_status"):
         return _typed(pd.DataFrame(side["track_status"]), name, str(sidecar_path(p)))
     return None
@@ -177,8 +185,9 @@ def _typed(df: pd.DataFrame, name: str, origin: str) -> pd.DataFrame:
                 df[c] = df[c].astype("string")
         df["DriverNumber"] = df["DriverNumber"].astype("int64")
         return df
-    spec = {"track_status": TRACK_STATUS_COLUMNS, "race_control": RACE_CONTROL_COLUMNS,
-            "weather": WEATHER_COLUMNS}[name]
+    spec = {"track_status": TRACK_STATUS_COLUMNS, "race_control": RACE_CONTROL_COLUMNS, "weather": WEATHER_COLUMNS}[
+        name
+    ]
     return side_table(df, spec, origin=origin)
 
 
@@ -197,8 +206,9 @@ def load_export(path: str | Path, *, telemetry: bool = True) -> SessionData:
     laps = read_side_table(p, "laps", side)
     tel = read_export(p) if telemetry or laps is None else empty_frame()
     meta = dict(side.get("meta") or {})
-    meta.update({k: side[k] for k in ("source", "simulated", "fastf1_version", "year", "event", "session")
-                 if k in side})
+    meta.update(
+        {k: side[k] for k in ("source", "simulated", "fastf1_version", "year", "event", "session") if k in side}
+    )
     simulated = (bool(tel["simulated"].any()) if len(tel) else False) or bool(meta.get("simulated", False))
     meta.setdefault("source", str(tel["source"].iloc[0]) if len(tel) else "file")
     meta["simulated"] = simulated
@@ -209,16 +219,24 @@ def load_export(path: str | Path, *, telemetry: bool = True) -> SessionData:
         _log.warning("%s is not in time order; sorted by session_time then driver", p)
         tel = tel.take(order).reset_index(drop=True)
     if laps is None:
-        _log.warning("%s has no laps table (an older export): lap times and pit times are "
-                     "reconstructed from its telemetry rows (approximate)", p)
+        _log.warning(
+            "%s has no laps table (an older export): lap times and pit times are "
+            "reconstructed from its telemetry rows (approximate)",
+            p,
+        )
         laps = laps_from_telemetry(tel)
     if not telemetry:
         tel = empty_frame()
     track_status = read_side_table(p, "track_status", side)
-    return SessionData(telemetry=tel.reindex(columns=list(TELEMETRY_COLUMNS)), laps=laps,
-                       track_status=track_status if track_status is not None else empty_track_status(),
-                       race_control=read_side_table(p, "race_control", side), position=None, meta=meta,
-                       weather=read_side_table(p, "weather", side))
+    return SessionData(
+        telemetry=tel.reindex(columns=list(TELEMETRY_COLUMNS)),
+        laps=laps,
+        track_status=track_status if track_status is not None else empty_track_status(),
+        race_control=read_side_table(p, "race_control", side),
+        position=None,
+        meta=meta,
+        weather=read_side_table(p, "weather", side),
+    )
 
 
 def is_current(path: Path) -> bool:
@@ -232,8 +250,7 @@ def is_current(path: Path) -> bool:
     return version == SCHEMA_VERSION
 
 
-def find_export(data_dir: Path, year: int, event: str, session: str,
-                include_simulated: bool = False) -> Path | None:
+def find_export(data_dir: Path, year: int, event: str, session: str, include_simulated: bool = False) -> Path | None:
     """Newest export of that session in ``data_dir`` written with the current schema version
     (Parquet preferred over CSV), else None. Side-table files (``<stem>.laps.parquet``) are
     not exports."""
@@ -243,9 +260,11 @@ def find_export(data_dir: Path, year: int, event: str, session: str,
     prefix = f"{year}_{event.replace(' ', '-')}_{session}_"
     best: Path | None = None
     for suffix in (".parquet", ".csv", ".csv.gz"):
-        cands = [p for p in d.glob(prefix + "*" + suffix)
-                 if "." not in p.name[: -len(suffix)]
-                 and (include_simulated or "SIMULATED" not in p.name)]
+        cands = [
+            p
+            for p in d.glob(prefix + "*" + suffix)
+            if "." not in p.name[: -len(suffix)] and (include_simulated or "SIMULATED" not in p.name)
+        ]
         old = [p for p in cands if not is_current(p)]
         for p in old:
             _log.info("skipping %s: written with an older schema version", p.name)

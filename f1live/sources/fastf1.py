@@ -95,9 +95,13 @@ def _load(settings: Settings, cache_dir: Path, offline: bool) -> Any:
     if n_laps == 0:
         raise SourceUnavailableError(offline_help(settings, f"no lap timing in {'the cache' if offline else 'FastF1'}"))
     if not session.car_data:
-        raise SourceUnavailableError(offline_help(
-            settings, f"FastF1 loaded {n_laps} laps but no car telemetry "
-                      f"({'not in the cache ' + str(cache_dir) if offline else 'not downloadable'})"))
+        raise SourceUnavailableError(
+            offline_help(
+                settings,
+                f"FastF1 loaded {n_laps} laps but no car telemetry "
+                f"({'not in the cache ' + str(cache_dir) if offline else 'not downloadable'})",
+            )
+        )
     return session
 
 
@@ -109,10 +113,11 @@ def _require_cached_car_data(session: Any, cache_dir: Path, settings: Settings) 
     api_path = getattr(session, "api_path", None)
     if not isinstance(api_path, str) or not api_path.startswith("/static/"):
         return
-    folder = cache_dir / api_path[len("/static/"):]
+    folder = cache_dir / api_path[len("/static/") :]
     if folder.is_dir() and not (folder / "car_data.ff1pkl").exists():
-        raise SourceUnavailableError(offline_help(
-            settings, f"no car telemetry in the cache ({folder} has no car_data.ff1pkl)"))
+        raise SourceUnavailableError(
+            offline_help(settings, f"no car telemetry in the cache ({folder} has no car_data.ff1pkl)")
+        )
 
 
 def load_fastf1(settings: Settings, *, progress: bool = True) -> SessionData:
@@ -174,13 +179,18 @@ def race_control_frame(rc: pd.DataFrame | None, t0: pd.Timestamp) -> pd.DataFram
     when = pd.to_datetime(rc["Time"])
     when = when.dt.tz_localize("UTC") if when.dt.tz is None else when.dt.tz_convert("UTC")
     t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0
-    out = pd.DataFrame({
-        "session_time": (when - t0).dt.total_seconds().round(3),
-        "category": rc.get("Category"), "flag": rc.get("Flag"), "scope": rc.get("Scope"),
-        "sector": pd.to_numeric(rc.get("Sector"), errors="coerce"),
-        "driver_number": pd.to_numeric(rc.get("RacingNumber"), errors="coerce"),
-        "lap": pd.to_numeric(rc.get("Lap"), errors="coerce"), "message": rc.get("Message"),
-    })
+    out = pd.DataFrame(
+        {
+            "session_time": (when - t0).dt.total_seconds().round(3),
+            "category": rc.get("Category"),
+            "flag": rc.get("Flag"),
+            "scope": rc.get("Scope"),
+            "sector": pd.to_numeric(rc.get("Sector"), errors="coerce"),
+            "driver_number": pd.to_numeric(rc.get("RacingNumber"), errors="coerce"),
+            "lap": pd.to_numeric(rc.get("Lap"), errors="coerce"),
+            "message": rc.get("Message"),
+        }
+    )
     return side_table(out, RACE_CONTROL_COLUMNS, origin="race-control messages")
 
 
@@ -190,8 +200,15 @@ def weather_frame(wd: pd.DataFrame | None) -> pd.DataFrame | None:
         return None
     from f1live.sources.telemetry import parse_timedelta_seconds
 
-    names = {"AirTemp": "air_temp", "TrackTemp": "track_temp", "Humidity": "humidity", "Pressure": "pressure",
-             "Rainfall": "rainfall", "WindSpeed": "wind_speed", "WindDirection": "wind_direction"}
+    names = {
+        "AirTemp": "air_temp",
+        "TrackTemp": "track_temp",
+        "Humidity": "humidity",
+        "Pressure": "pressure",
+        "Rainfall": "rainfall",
+        "WindSpeed": "wind_speed",
+        "WindDirection": "wind_direction",
+    }
     out = pd.DataFrame({"session_time": parse_timedelta_seconds(wd["Time"])})
     for raw, name in names.items():
         if raw in wd.columns:
@@ -243,8 +260,14 @@ def timing_from_cache(settings: Settings, t0: pd.Timestamp) -> dict[str, pd.Data
         if wd is not None:
             found.setdefault("weather", wd)
         if found:
-            _log.info("timing tables %s of %s %s %s from the FastF1 cache %s", sorted(found), settings.year,
-                      settings.event, settings.session, base)
+            _log.info(
+                "timing tables %s of %s %s %s from the FastF1 cache %s",
+                sorted(found),
+                settings.year,
+                settings.event,
+                settings.session,
+                base,
+            )
             break
     return found
 
@@ -290,22 +313,29 @@ def session_to_data(session: Any, settings: Settings, *, progress: bool = True) 
     for num, g in laps.groupby("DriverNumber"):  # drivers missing from results
         drivers.setdefault(int(num), (str(g["Driver"].iloc[0]), g["Team"].iloc[0]))
     frames, pos_frames = [], []
-    for drv in tqdm(sorted(session.car_data, key=int), desc=f"{settings.year} {settings.event} FastF1",
-                    unit="driver", disable=not progress, leave=False):
+    for drv in tqdm(
+        sorted(session.car_data, key=int),
+        desc=f"{settings.year} {settings.event} FastF1",
+        unit="driver",
+        disable=not progress,
+        leave=False,
+    ):
         num = int(drv)
         drivers.setdefault(num, (f"#{num}", None))
         cd = session.car_data[drv]
-        f = pd.DataFrame({
-            "driver_number": np.full(len(cd), num, dtype=np.int16),
-            "date": pd.to_datetime(cd["Date"]).dt.tz_localize("UTC"),
-            "session_time": _td_seconds(cd["SessionTime"]),
-            "speed": cd["Speed"].to_numpy(dtype="float32"),
-            "rpm": cd["RPM"].to_numpy(dtype="float32"),
-            "gear": cd["nGear"].to_numpy(dtype="int16"),
-            "throttle": cd["Throttle"].to_numpy(dtype="float32"),
-            "brake": cd["Brake"].astype(bool).to_numpy(),
-            "drs": cd["DRS"].to_numpy(dtype="int16"),
-        })
+        f = pd.DataFrame(
+            {
+                "driver_number": np.full(len(cd), num, dtype=np.int16),
+                "date": pd.to_datetime(cd["Date"]).dt.tz_localize("UTC"),
+                "session_time": _td_seconds(cd["SessionTime"]),
+                "speed": cd["Speed"].to_numpy(dtype="float32"),
+                "rpm": cd["RPM"].to_numpy(dtype="float32"),
+                "gear": cd["nGear"].to_numpy(dtype="int16"),
+                "throttle": cd["Throttle"].to_numpy(dtype="float32"),
+                "brake": cd["Brake"].astype(bool).to_numpy(),
+                "drs": cd["DRS"].to_numpy(dtype="int16"),
+            }
+        )
         pdata = getattr(session, "pos_data", None) or {}
         if drv in pdata and len(pdata[drv]):
             pos = pdata[drv]
@@ -313,28 +343,51 @@ def session_to_data(session: Any, settings: Settings, *, progress: bool = True) 
             # FastF1 X/Y/Z are 1/10 m; car and position samples have their own clocks,
             # so position is interpolated at the car-data times (as FastF1's merge does)
             for axis in ("X", "Y", "Z"):
-                f[axis.lower()] = (np.interp(f["session_time"], pt, pos[axis].to_numpy(dtype=float)) / 10.0)
-            pos_frames.append(pd.DataFrame({"driver": drivers[num][0], "session_time": pt,
-                                            "x": pos["X"].to_numpy(dtype=float) / 10.0,
-                                            "y": pos["Y"].to_numpy(dtype=float) / 10.0,
-                                            "z": pos["Z"].to_numpy(dtype=float) / 10.0}))
+                f[axis.lower()] = np.interp(f["session_time"], pt, pos[axis].to_numpy(dtype=float)) / 10.0
+            pos_frames.append(
+                pd.DataFrame(
+                    {
+                        "driver": drivers[num][0],
+                        "session_time": pt,
+                        "x": pos["X"].to_numpy(dtype=float) / 10.0,
+                        "y": pos["Y"].to_numpy(dtype=float) / 10.0,
+                        "z": pos["Z"].to_numpy(dtype=float) / 10.0,
+                    }
+                )
+            )
         frames.append(f)
     car = pd.concat(frames, ignore_index=True)
     ts = session.track_status
-    track_status = (pd.DataFrame({"session_time": _td_seconds(ts["Time"]), "status": ts["Status"].astype("string"),
-                                  "message": ts["Message"].astype("string")})
-                    if ts is not None and len(ts) else empty_track_status())
+    track_status = (
+        pd.DataFrame(
+            {
+                "session_time": _td_seconds(ts["Time"]),
+                "status": ts["Status"].astype("string"),
+                "message": ts["Message"].astype("string"),
+            }
+        )
+        if ts is not None and len(ts)
+        else empty_track_status()
+    )
     rc = race_control_frame(_loaded(session, "race_control_messages"), t0)
     weather = weather_frame(_loaded(session, "weather_data"))
-    circuit = circuit_key_for_event(str(session.event.get("Location", settings.event))) or \
-        circuit_key_for_event(settings.event)
+    circuit = circuit_key_for_event(str(session.event.get("Location", settings.event))) or circuit_key_for_event(
+        settings.event
+    )
     try:
         total_laps = int(session.total_laps) if session.total_laps else None
     except Exception:
         total_laps = None
-    tel = build_telemetry(car, laps, drivers={n: drivers[n] for n in car["driver_number"].unique().tolist()},
-                          source=SOURCE, track_status=track_status, weather=weather, total_laps=total_laps,
-                          circuit_key=circuit)
+    tel = build_telemetry(
+        car,
+        laps,
+        drivers={n: drivers[n] for n in car["driver_number"].unique().tolist()},
+        source=SOURCE,
+        track_status=track_status,
+        weather=weather,
+        total_laps=total_laps,
+        circuit_key=circuit,
+    )
     position = pd.concat(pos_frames, ignore_index=True) if pos_frames else None
     meta = {
         "source": SOURCE,
@@ -347,8 +400,11 @@ def session_to_data(session: Any, settings: Settings, *, progress: bool = True) 
         "fastf1_version": fastf1.__version__,
         "fastf1_cache": str(cache_dir_for(settings)),
         "circuit_key": circuit,
-        "fastf1_circuit_key": (session.session_info.get("Meeting", {}).get("Circuit", {}).get("Key")
-                               if isinstance(getattr(session, "session_info", None), dict) else None),
+        "fastf1_circuit_key": (
+            session.session_info.get("Meeting", {}).get("Circuit", {}).get("Key")
+            if isinstance(getattr(session, "session_info", None), dict)
+            else None
+        ),
         "drivers": sorted(tel["driver"].unique().tolist()),
         "driver_numbers": {drivers[n][0]: int(n) for n in sorted(car["driver_number"].unique().tolist())},
         "t0_date": t0.tz_localize("UTC").isoformat() if t0.tzinfo is None else t0.isoformat(),
@@ -357,5 +413,12 @@ def session_to_data(session: Any, settings: Settings, *, progress: bool = True) 
         "has_position_data": position is not None,
         "position_estimated": position is None and circuit is not None,
     }
-    return SessionData(telemetry=tel, laps=laps, track_status=track_status, race_control=rc,
-                       position=position, meta=meta, weather=weather)
+    return SessionData(
+        telemetry=tel,
+        laps=laps,
+        track_status=track_status,
+        race_control=rc,
+        position=position,
+        meta=meta,
+        weather=weather,
+    )

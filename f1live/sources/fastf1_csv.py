@@ -45,8 +45,15 @@ from f1live.sources.telemetry import build_telemetry, parse_timedelta_seconds
 _log = logging.getLogger(__name__)
 
 SOURCE = "fastf1-csv"
-_SESSION_WORDS = {"R": "race", "Q": "qualifying", "S": "sprint", "SQ": "sprint_qualifying",
-                  "FP1": "practice_1", "FP2": "practice_2", "FP3": "practice_3"}
+_SESSION_WORDS = {
+    "R": "race",
+    "Q": "qualifying",
+    "S": "sprint",
+    "SQ": "sprint_qualifying",
+    "FP1": "practice_1",
+    "FP2": "practice_2",
+    "FP3": "practice_3",
+}
 _CAR_FILE = re.compile(r"car_data_(?:\d{4}_)?driver_(\d+)\.csv(?:\.gz)?$")
 _CAR_RAW = ("Time", "Date", "RPM", "Speed", "nGear", "Throttle", "Brake", "DRS")
 
@@ -88,26 +95,30 @@ def read_car_file(path: Path) -> pd.DataFrame:
         raise ValueError(f"missing columns {miss} in {path}; expected FastF1 car data {list(_CAR_RAW)}")
     if df.empty:
         raise ValueError(f"{path} has no rows")
-    date = pd.to_datetime(df["Date"], utc=True, format="ISO8601") if df["Date"].dtype == object \
+    date = (
+        pd.to_datetime(df["Date"], utc=True, format="ISO8601")
+        if df["Date"].dtype == object
         else pd.to_datetime(df["Date"], utc=True)
+    )
     if date.isna().any():
         raise ValueError(f"{int(date.isna().sum())} unparseable Date values in {path}")
-    return pd.DataFrame({
-        "date": date,
-        "stream_time": parse_timedelta_seconds(df["Time"]),
-        "speed": df["Speed"].to_numpy(dtype="float32"),
-        "rpm": df["RPM"].to_numpy(dtype="float32"),
-        "gear": df["nGear"].to_numpy(dtype="int16"),
-        "throttle": df["Throttle"].to_numpy(dtype="float32"),
-        "brake": df["Brake"].astype(bool).to_numpy(),
-        "drs": df["DRS"].to_numpy(dtype="int16"),
-    })
+    return pd.DataFrame(
+        {
+            "date": date,
+            "stream_time": parse_timedelta_seconds(df["Time"]),
+            "speed": df["Speed"].to_numpy(dtype="float32"),
+            "rpm": df["RPM"].to_numpy(dtype="float32"),
+            "gear": df["nGear"].to_numpy(dtype="int16"),
+            "throttle": df["Throttle"].to_numpy(dtype="float32"),
+            "brake": df["Brake"].astype(bool).to_numpy(),
+            "drs": df["DRS"].to_numpy(dtype="int16"),
+        }
+    )
 
 
 def read_laps(path: Path) -> pd.DataFrame:
     """``session.laps`` CSV -> laps with timedeltas as float seconds (see ``LAP_COLUMNS``)."""
-    df = pd.read_csv(path, dtype={"TrackStatus": "string", "Compound": "string", "Driver": "string",
-                                  "Team": "string"})
+    df = pd.read_csv(path, dtype={"TrackStatus": "string", "Compound": "string", "Driver": "string", "Team": "string"})
     miss = [c for c in ("Driver", "DriverNumber", "LapNumber", "LapStartTime", "Time") if c not in df.columns]
     if miss:
         raise ValueError(f"missing columns {miss} in {path}; expected FastF1 session.laps columns")
@@ -128,9 +139,13 @@ def read_track_status(path: Path | None) -> pd.DataFrame:
     if path is None:
         return empty_track_status()
     df = pd.read_csv(path, dtype={"Status": "string", "Message": "string"})
-    return side_table(pd.DataFrame({"session_time": parse_timedelta_seconds(df["Time"]),
-                                    "status": df["Status"], "message": df.get("Message")}),
-                      TRACK_STATUS_COLUMNS, origin=str(path))
+    return side_table(
+        pd.DataFrame(
+            {"session_time": parse_timedelta_seconds(df["Time"]), "status": df["Status"], "message": df.get("Message")}
+        ),
+        TRACK_STATUS_COLUMNS,
+        origin=str(path),
+    )
 
 
 def read_weather(path: Path | None) -> pd.DataFrame | None:
@@ -167,8 +182,9 @@ def read_driver_info(path: Path | None, laps: pd.DataFrame) -> dict[int, tuple[s
     return info
 
 
-def load_fastf1_csv(settings: Settings, *, path: Path | None = None, progress: bool = True,
-                    drivers: list[str] | None = None) -> SessionData:
+def load_fastf1_csv(
+    settings: Settings, *, path: Path | None = None, progress: bool = True, drivers: list[str] | None = None
+) -> SessionData:
     """Load a raw FastF1 CSV dump folder into the telemetry table.
 
     Args:
@@ -180,12 +196,19 @@ def load_fastf1_csv(settings: Settings, *, path: Path | None = None, progress: b
     given = path or settings.source_path
     found = Path(given) if given is not None else find_csv_dump(settings)
     if found is None or not found.is_dir():
-        where = found if found is not None else (
-            Path(settings.shared_data) / "fastf1_csv_exports"
-            / f"{settings.event.lower()}_{settings.year}_{session_word(settings.session)}")
+        where = (
+            found
+            if found is not None
+            else (
+                Path(settings.shared_data)
+                / "fastf1_csv_exports"
+                / f"{settings.event.lower()}_{settings.year}_{session_word(settings.session)}"
+            )
+        )
         raise SourceUnavailableError(
             f"no FastF1 CSV dump for {settings.year} {settings.event} {settings.session}: "
-            f"{where} is not a folder with car_data_*driver_<N>.csv files")
+            f"{where} is not a folder with car_data_*driver_<N>.csv files"
+        )
     folder = found
     car_files = {int(m.group(1)): p for p in folder.iterdir() if (m := _CAR_FILE.search(p.name))}
     if not car_files:
@@ -205,8 +228,9 @@ def load_fastf1_csv(settings: Settings, *, path: Path | None = None, progress: b
 
     frames = []
     t0 = None
-    for num in tqdm(numbers, desc=f"{settings.year} {settings.event} car data", unit="driver",
-                    disable=not progress, leave=False):
+    for num in tqdm(
+        numbers, desc=f"{settings.year} {settings.event} car data", unit="driver", disable=not progress, leave=False
+    ):
         f = read_car_file(car_files[num])
         # FastF1 Session._calculate_t0_date: the latest Date - Time is the least delayed
         off = (f["date"] - pd.to_timedelta(f["stream_time"], unit="s")).max()
@@ -238,9 +262,16 @@ def load_fastf1_csv(settings: Settings, *, path: Path | None = None, progress: b
     circuit = circuit_key_for_event(settings.event)
     lap_count = _one(folder, "lap_count*.csv", "lap count", required=False)
     total_laps = int(pd.read_csv(lap_count)["TotalLaps"].max()) if lap_count is not None else None
-    tel = build_telemetry(car, laps, drivers={n: info[n] for n in numbers}, source=SOURCE,
-                          track_status=track_status, weather=weather, total_laps=total_laps,
-                          circuit_key=circuit)
+    tel = build_telemetry(
+        car,
+        laps,
+        drivers={n: info[n] for n in numbers},
+        source=SOURCE,
+        track_status=track_status,
+        weather=weather,
+        total_laps=total_laps,
+        circuit_key=circuit,
+    )
     meta = {
         "source": SOURCE,
         "source_path": str(folder),
@@ -259,8 +290,15 @@ def load_fastf1_csv(settings: Settings, *, path: Path | None = None, progress: b
         "position_estimated": circuit is not None,
     }
     _log.info("loaded %s rows for %d drivers from %s", len(tel), len(numbers), folder)
-    return SessionData(telemetry=tel, laps=laps, track_status=track_status, race_control=race_control,
-                       position=None, meta=meta, weather=weather)
+    return SessionData(
+        telemetry=tel,
+        laps=laps,
+        track_status=track_status,
+        race_control=race_control,
+        position=None,
+        meta=meta,
+        weather=weather,
+    )
 
 
 def _fastf1_version() -> str | None:

@@ -34,13 +34,13 @@ _log = logging.getLogger(__name__)
 SOURCE = "simulated"
 CIRCUIT = "mc-1929"
 _STEP_M = 5.0
-_V_TOP = 290 / 3.6          # m/s
-_A_LAT = 26.0               # m/s^2 cornering limit (~2.7 g)
-_A_BRAKE = 38.0             # m/s^2 braking (~3.9 g)
-_V_PIT = 60 / 3.6           # Monaco pit-lane limit
-_PIT_ENTRY_M = 260.0        # distance before the line where the pit lane starts
-_PIT_EXIT_M = 320.0         # distance after the line where it ends
-_STOP_S = 2.6               # stationary time
+_V_TOP = 290 / 3.6  # m/s
+_A_LAT = 26.0  # m/s^2 cornering limit (~2.7 g)
+_A_BRAKE = 38.0  # m/s^2 braking (~3.9 g)
+_V_PIT = 60 / 3.6  # Monaco pit-lane limit
+_PIT_ENTRY_M = 260.0  # distance before the line where the pit lane starts
+_PIT_EXIT_M = 320.0  # distance after the line where it ends
+_STOP_S = 2.6  # stationary time
 _GEAR_TOP_KMH = np.array([0, 85, 120, 150, 180, 210, 240, 270, 330], dtype=float)  # top speed per gear 1..8
 _COMPOUNDS = ("SOFT", "MEDIUM", "HARD")
 
@@ -76,8 +76,9 @@ def _gear_rpm(speed_kmh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gear.astype(np.int16), rpm.astype(np.float32)
 
 
-def simulate_session(settings: Settings, *, n_laps: int = 78, drivers: int = 20, seed: int = 2023,
-                     sample_s: float = 0.265) -> SessionData:
+def simulate_session(
+    settings: Settings, *, n_laps: int = 78, drivers: int = 20, seed: int = 2023, sample_s: float = 0.265
+) -> SessionData:
     """A SIMULATED race of ``n_laps`` laps for ``drivers`` cars (deterministic for a seed)."""
     if n_laps < 1 or not 1 <= drivers <= 99:
         raise ValueError(f"n_laps must be >= 1 and drivers in 1..99 (got {n_laps}, {drivers})")
@@ -91,9 +92,9 @@ def simulate_session(settings: Settings, *, n_laps: int = 78, drivers: int = 20,
     start_t = 60.0  # the session clock starts 60 s before the lights
     codes = [f"SIM{i + 1:02d}" for i in range(drivers)]
     teams = [f"SIM Team {i // 2 + 1}" for i in range(drivers)]
-    pace = np.sort(rng.normal(0.0, 0.008, drivers))        # grid order = pace order
+    pace = np.sort(rng.normal(0.0, 0.008, drivers))  # grid order = pace order
     pit_lap = rng.integers(max(1, n_laps // 3), max(2, 2 * n_laps // 3) + 1, drivers)
-    first = rng.integers(0, 3, drivers)                    # starting compound index
+    first = rng.integers(0, 3, drivers)  # starting compound index
 
     knots_t, knots_d, knots_v, knots_thr, knots_brk = [], [], [], [], []
     lap_rows = []
@@ -110,8 +111,7 @@ def simulate_session(settings: Settings, *, n_laps: int = 78, drivers: int = 20,
             thr, brk = np.append(thr_base, thr_base[0]), np.append(brk_base, brk_base[0])
             if lap == 1:  # standing start: accelerate from 0 over the first 120 m
                 v = np.where(s_knots < 120, np.minimum(v, np.sqrt(2 * 12.0 * s_knots)), v)
-                lt = np.concatenate([[0.0], np.cumsum(np.diff(s_knots) / np.maximum(
-                    0.5 * (v[1:] + v[:-1]), 0.5))])
+                lt = np.concatenate([[0.0], np.cumsum(np.diff(s_knots) / np.maximum(0.5 * (v[1:] + v[:-1]), 0.5))])
             pit_in = pit_out = np.nan
             is_in, is_out = lap == pit_lap[i], lap == pit_lap[i] + 1
             if is_out:  # leave the box, pit-lane speed until the exit
@@ -131,13 +131,32 @@ def simulate_session(settings: Settings, *, n_laps: int = 78, drivers: int = 20,
             segs.append((t + lt[1:], d0 + s_knots[1:], v[1:], thr[1:], brk[1:]))
             lap_time = float(lt[-1])
             if is_in:  # stop in the box (speed 0) before the out-lap starts
-                segs.append((np.array([t + lap_time + 0.01, t + lap_time + _STOP_S]),
-                             np.array([d0 + length, d0 + length]), np.zeros(2), np.zeros(2),
-                             np.array([True, True])))
-            lap_rows.append({"Driver": codes[i], "DriverNumber": i + 1, "LapNumber": float(lap),
-                             "LapTime": lap_time, "LapStartTime": t, "Time": t + lap_time,
-                             "PitInTime": pit_in, "PitOutTime": pit_out, "Stint": float(stint),
-                             "Compound": comp, "TyreLife": life, "TrackStatus": "1", "Team": teams[i]})
+                segs.append(
+                    (
+                        np.array([t + lap_time + 0.01, t + lap_time + _STOP_S]),
+                        np.array([d0 + length, d0 + length]),
+                        np.zeros(2),
+                        np.zeros(2),
+                        np.array([True, True]),
+                    )
+                )
+            lap_rows.append(
+                {
+                    "Driver": codes[i],
+                    "DriverNumber": i + 1,
+                    "LapNumber": float(lap),
+                    "LapTime": lap_time,
+                    "LapStartTime": t,
+                    "Time": t + lap_time,
+                    "PitInTime": pit_in,
+                    "PitOutTime": pit_out,
+                    "Stint": float(stint),
+                    "Compound": comp,
+                    "TyreLife": life,
+                    "TrackStatus": "1",
+                    "Team": teams[i],
+                }
+            )
             t += lap_time
             life += 1.0
             if is_in:
@@ -145,8 +164,15 @@ def simulate_session(settings: Settings, *, n_laps: int = 78, drivers: int = 20,
                 comp = "HARD" if comp != "HARD" else "MEDIUM"
                 stint, life = stint + 1, 1.0
         # slow-down lap after the flag, then parked
-        segs.append((np.array([t + 40.0, t + 60.0]), np.array([n_laps * length + 1500.0] * 2),
-                     np.zeros(2), np.zeros(2), np.array([False, False])))
+        segs.append(
+            (
+                np.array([t + 40.0, t + 60.0]),
+                np.array([n_laps * length + 1500.0] * 2),
+                np.zeros(2),
+                np.zeros(2),
+                np.array([False, False]),
+            )
+        )
         kt, kd, kv, kth, kb = (np.concatenate(part) for part in zip(*segs, strict=True))
         knots_t.append(kt)
         knots_d.append(kd)
@@ -173,35 +199,62 @@ def simulate_session(settings: Settings, *, n_laps: int = 78, drivers: int = 20,
         gear, rpm = _gear_rpm(speed)
         thr = np.interp(grid, kt, knots_thr[i])
         brk = np.interp(grid, kt, knots_brk[i].astype(float)) > 0.5
-        frames.append(pd.DataFrame({
-            "driver_number": np.full(len(grid), i + 1, dtype=np.int16),
-            "date": date0 + pd.to_timedelta(grid, unit="s"),
-            "session_time": grid,
-            "speed": speed.astype(np.float32), "rpm": np.round(rpm).astype(np.float32), "gear": gear,
-            "throttle": np.round(thr).astype(np.float32), "brake": brk,
-            "drs": np.zeros(len(grid), dtype=np.int16),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "driver_number": np.full(len(grid), i + 1, dtype=np.int16),
+                    "date": date0 + pd.to_timedelta(grid, unit="s"),
+                    "session_time": grid,
+                    "speed": speed.astype(np.float32),
+                    "rpm": np.round(rpm).astype(np.float32),
+                    "gear": gear,
+                    "throttle": np.round(thr).astype(np.float32),
+                    "brake": brk,
+                    "drs": np.zeros(len(grid), dtype=np.int16),
+                }
+            )
+        )
     car = pd.concat(frames, ignore_index=True)
-    tel = build_telemetry(car, laps, drivers={i + 1: (codes[i], teams[i]) for i in range(drivers)},
-                          source=SOURCE, simulated=True, circuit_key=CIRCUIT,
-                          track_status=pd.DataFrame({"session_time": [0.0], "status": ["1"]}))
+    tel = build_telemetry(
+        car,
+        laps,
+        drivers={i + 1: (codes[i], teams[i]) for i in range(drivers)},
+        source=SOURCE,
+        simulated=True,
+        circuit_key=CIRCUIT,
+        track_status=pd.DataFrame({"session_time": [0.0], "status": ["1"]}),
+    )
     # DRS open on the start/finish straight from lap 3 when at full throttle and fast
     frac = tel["lap_fraction"].to_numpy(dtype=float)
     zone = ((frac > 0.93) | (frac < 0.02)) & (tel["lap_number"].fillna(0).to_numpy() >= 3)
     fast = (tel["throttle"].to_numpy() >= 99) & (tel["speed"].to_numpy() > 200)
     tel["drs"] = np.where(zone & fast, 12, np.where(zone, 8, 0)).astype(np.int16)
-    track_status = pd.DataFrame({"session_time": [0.0], "status": pd.array(["1"], dtype="string"),
-                                 "message": pd.array(["AllClear"], dtype="string")})
+    track_status = pd.DataFrame(
+        {
+            "session_time": [0.0],
+            "status": pd.array(["1"], dtype="string"),
+            "message": pd.array(["AllClear"], dtype="string"),
+        }
+    )
     meta = {
-        "source": SOURCE, "label": "SIMULATED", "simulated": True,
-        "year": int(settings.year), "event": settings.event, "session": settings.session,
-        "fastf1_version": None, "circuit_key": CIRCUIT, "drivers": sorted(codes),
-        "driver_numbers": {c: i + 1 for i, c in enumerate(codes)}, "seed": seed,
-        "t0_date": date0.isoformat(), "total_laps": n_laps, "race_start_session_time": start_t,
-        "has_position_data": False, "position_estimated": True,
+        "source": SOURCE,
+        "label": "SIMULATED",
+        "simulated": True,
+        "year": int(settings.year),
+        "event": settings.event,
+        "session": settings.session,
+        "fastf1_version": None,
+        "circuit_key": CIRCUIT,
+        "drivers": sorted(codes),
+        "driver_numbers": {c: i + 1 for i, c in enumerate(codes)},
+        "seed": seed,
+        "t0_date": date0.isoformat(),
+        "total_laps": n_laps,
+        "race_start_session_time": start_t,
+        "has_position_data": False,
+        "position_estimated": True,
         "base_lap_time_s": base_lap,
         "note": "SIMULATED session (not real data): Monaco outline, curvature speed profile, one pit stop per car",
     }
     _log.warning("SIMULATED session generated (%d cars, %d laps, seed %d): not real data", drivers, n_laps, seed)
-    return SessionData(telemetry=tel, laps=laps, track_status=track_status, race_control=None,
-                       position=None, meta=meta)
+    return SessionData(telemetry=tel, laps=laps, track_status=track_status, race_control=None, position=None, meta=meta)

@@ -58,8 +58,13 @@ def parse_timedelta_seconds(values: pd.Series) -> np.ndarray:
         b = raw[fixed].astype("S22")
         m = np.frombuffer(b.tobytes(), dtype=np.uint8).reshape(len(b), 22).astype(np.int64) - 48
         ok = (m[:, 1] == ord(" ") - 48) & (m[:, 9] == ord(":") - 48) & (m[:, 15] == ord(".") - 48)
-        secs = (m[:, 0] * 86400 + (m[:, 7] * 10 + m[:, 8]) * 3600 + (m[:, 10] * 10 + m[:, 11]) * 60
-                + m[:, 13] * 10 + m[:, 14])
+        secs = (
+            m[:, 0] * 86400
+            + (m[:, 7] * 10 + m[:, 8]) * 3600
+            + (m[:, 10] * 10 + m[:, 11]) * 60
+            + m[:, 13] * 10
+            + m[:, 14]
+        )
         micros = m[:, 16:22] @ np.array([100000, 10000, 1000, 100, 10, 1])
         vals = secs + micros / 1e6
         idx = np.flatnonzero(fixed)
@@ -76,8 +81,9 @@ def _asof(left_t: np.ndarray, left_key: np.ndarray, right: pd.DataFrame, on: str
     left = pd.DataFrame({"_t": left_t, "_k": left_key, "_i": np.arange(len(left_t))})
     left = left.sort_values("_t", kind="stable")
     r = right.dropna(subset=[on]).sort_values(on, kind="stable")
-    merged = pd.merge_asof(left, r, left_on="_t", right_on=on, left_by="_k", right_by=by,
-                           direction="backward", allow_exact_matches=True)
+    merged = pd.merge_asof(
+        left, r, left_on="_t", right_on=on, left_by="_k", right_by=by, direction="backward", allow_exact_matches=True
+    )
     merged = merged.sort_values("_i", kind="stable")
     return merged.reset_index(drop=True)
 
@@ -144,8 +150,7 @@ def build_telemetry(
     team_code = np.array([-1 if v is None else team_names.index(v) for v in team_arr], dtype=np.int64)
     out["team"] = _text(pd.Categorical.from_codes(team_code[code_rank], categories=team_names))
 
-    lap_cols = ["DriverNumber", "LapStartTime", "Time", "LapNumber", "Compound", "TyreLife", "Stint",
-                "PitOutTime"]
+    lap_cols = ["DriverNumber", "LapStartTime", "Time", "LapNumber", "Compound", "TyreLife", "Stint", "PitOutTime"]
     lp = laps[lap_cols].copy() if len(laps) else pd.DataFrame(columns=lap_cols)
     lp["DriverNumber"] = lp["DriverNumber"].astype(np.int64)
     lp = lp.dropna(subset=["LapStartTime", "LapNumber"])
@@ -153,6 +158,7 @@ def build_telemetry(
     lp = lp.rename(columns={"Time": "_lap_end"}).drop(columns=["PitOutTime"])
     j = _asof(t, num, lp, on="LapStartTime", by="DriverNumber")
     inside = (j["LapStartTime"].notna() & (t <= j["_lap_end"].to_numpy(dtype=float))).to_numpy()
+
     # samples past a lap's end with no next lap yet (after the flag, retirements) get no lap
     def lapcol(name: str, fill: object = None) -> pd.Series:
         s = j[name]
@@ -166,11 +172,15 @@ def build_telemetry(
     # What timing had published at the sample's time, never what the running lap will end with:
     # the live track status, and the position at the driver's last completed lap.
     out["track_status"] = _asof_table(t, track_status, "status").astype("string")
-    done = laps[["DriverNumber", "Time", "Position"]].dropna(subset=["Time"]) if len(laps) else \
-        pd.DataFrame(columns=["DriverNumber", "Time", "Position"])
+    done = (
+        laps[["DriverNumber", "Time", "Position"]].dropna(subset=["Time"])
+        if len(laps)
+        else pd.DataFrame(columns=["DriverNumber", "Time", "Position"])
+    )
     done = done.astype({"DriverNumber": np.int64})
-    out["position"] = _asof(t, num, done, on="Time", by="DriverNumber")["Position"] \
-        .astype("Float64").round().astype("Int16")
+    out["position"] = (
+        _asof(t, num, done, on="Time", by="DriverNumber")["Position"].astype("Float64").round().astype("Int16")
+    )
     out["pit_out_lap"] = lapcol("_pit_out", False).astype(bool).to_numpy()
     out["air_temp"] = _asof_table(t, weather, "air_temp").astype("float32")
     out["track_temp"] = _asof_table(t, weather, "track_temp").astype("float32")
@@ -183,8 +193,9 @@ def build_telemetry(
         from f1live.track import add_estimated_position
 
         df = add_estimated_position(df, laps, circuit_key)
-    return coerce_frame(df.reindex(columns=[c for c in TELEMETRY_COLUMNS if c in df.columns]),
-                        origin=f"{source} telemetry")
+    return coerce_frame(
+        df.reindex(columns=[c for c in TELEMETRY_COLUMNS if c in df.columns]), origin=f"{source} telemetry"
+    )
 
 
 def _asof_table(t: np.ndarray, table: pd.DataFrame | None, column: str) -> pd.Series:
@@ -223,8 +234,9 @@ def _in_pit(t: np.ndarray, num: np.ndarray, laps: pd.DataFrame) -> np.ndarray:
     lp["DriverNumber"] = lp["DriverNumber"].astype(np.int64)
     nxt = lp[["DriverNumber", "LapNumber", "PitOutTime"]].copy()
     nxt["LapNumber"] = nxt["LapNumber"] - 1  # lap k+1's pit exit, keyed by k
-    ins = lp.dropna(subset=["PitInTime"]).merge(nxt.rename(columns={"PitOutTime": "_next_out"}),
-                                                on=["DriverNumber", "LapNumber"], how="left")
+    ins = lp.dropna(subset=["PitInTime"]).merge(
+        nxt.rename(columns={"PitOutTime": "_next_out"}), on=["DriverNumber", "LapNumber"], how="left"
+    )
     ins["_end"] = ins["_next_out"].where(ins["_next_out"] > ins["PitInTime"], ins["Time"])
     ins = ins.rename(columns={"PitInTime": "_in"})[["DriverNumber", "_in", "_end"]]
     j = _asof(t, num, ins, on="_in", by="DriverNumber")

@@ -10,6 +10,7 @@ the broker and Chromium; nothing in the pipeline imports it.
 """
 
 from f1live.validate.base import (
+    CHROME_FLAGS,
     NOTEBOOKS,
     OBSERVER_JS,
     PROBE_TAG,
@@ -23,7 +24,18 @@ from f1live.validate.execute import count_run_messages, end_offsets, execute_not
 from f1live.validate.run import run_validation
 
 __all__ = [
-    "NOTEBOOKS", "OBSERVER_JS", "PROBE_TAG", "Check", "StepResult", "ValidationPlan", "ValidationReport",
+    "CHROME_FLAGS",
+    "NOTEBOOKS",
+    "OBSERVER_JS",
+    "PROBE_TAG",
+    "Check",
+    "StepResult",
+    "ValidationPlan",
+    "ValidationReport",
     "count_run_messages",
-    "end_offsets", "execute_notebook", "probe_cell_source", "record_evidence", "run_validation",
+    "end_offsets",
+    "execute_notebook",
+    "probe_cell_source",
+    "record_evidence",
+    "run_validation",
 ]

@@ -16,8 +16,14 @@ log = logging.getLogger(__name__)
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS: tuple[str, ...] = (
-    "01_data_preparation", "02_cache_setup", "03_kafka_producer", "04_kafka_topic_setup",
-    "05_kafka_consumer", "06_ml_model_training", "07_weak_scaling_demo", "08_live_dashboard",
+    "01_data_preparation",
+    "02_cache_setup",
+    "03_kafka_producer",
+    "04_kafka_topic_setup",
+    "05_kafka_consumer",
+    "06_ml_model_training",
+    "07_weak_scaling_demo",
+    "08_live_dashboard",
 )
 PROBE_TAG = "f1live-validation"
 #: Inference budget per message (seed: p99 < 10 ms).
@@ -35,7 +41,18 @@ new MutationObserver(() => {
 """
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
+#: Debian's chromium, headless, as a user's browser with nothing of its own running in the
+#: background (the validation, the dashboard benchmark, the screenshots and the tests).
+CHROME_FLAGS: tuple[str, ...] = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def _jsonable(x: Any) -> Any:
@@ -102,10 +119,13 @@ class ValidationReport:
         return d
 
     def text(self) -> str:
-        lines = [f"f1live validation ({'quick' if self.quick else 'full'}) in {self.run_dir}",
-                 f"broker {self.broker_kind} at {self.bootstrap_servers}; {self.cpu_count} CPUs, "
-                 f"load average {self.load_avg[0]:.1f} at start; {self.seconds:.0f} s", "",
-                 "notebooks:"]
+        lines = [
+            f"f1live validation ({'quick' if self.quick else 'full'}) in {self.run_dir}",
+            f"broker {self.broker_kind} at {self.bootstrap_servers}; {self.cpu_count} CPUs, "
+            f"load average {self.load_avg[0]:.1f} at start; {self.seconds:.0f} s",
+            "",
+            "notebooks:",
+        ]
         for s in self.steps:
             extra = f"  ERROR {s.error}" if s.error else ""
             lines.append(f"  {'ok  ' if s.ok else 'FAIL'} {s.notebook:24s} {s.seconds:6.1f} s{extra}")
@@ -139,11 +159,26 @@ class ValidationPlan:
     def for_mode(cls, quick: bool) -> ValidationPlan:
         if not quick:
             return cls()
-        return cls(quick=True, drivers="VER,HAM,LEC", speed=10.0, produce_s=6.0, scaling_consumers="1,2",
-                   scaling_rate="fixed", scaling_duration=6.0, scaling_messages=2000,
-                   scaling_drivers_per_stream=3, dashboard_s=6.0, browser_s=8.0,
-                   train_drivers="VER,HAM,LEC,ALO", notebook_timeout_s=900.0,
-                   train_params={"train_years": "2024", "cv_folds": 2, "max_iter": 30, "stride": 16,
-                                 "faults_per_type": 2, "fault_drivers": "VER"})
-
-
+        return cls(
+            quick=True,
+            drivers="VER,HAM,LEC",
+            speed=10.0,
+            produce_s=6.0,
+            scaling_consumers="1,2",
+            scaling_rate="fixed",
+            scaling_duration=6.0,
+            scaling_messages=2000,
+            scaling_drivers_per_stream=3,
+            dashboard_s=6.0,
+            browser_s=8.0,
+            train_drivers="VER,HAM,LEC,ALO",
+            notebook_timeout_s=900.0,
+            train_params={
+                "train_years": "2024",
+                "cv_folds": 2,
+                "max_iter": 30,
+                "stride": 16,
+                "faults_per_type": 2,
+                "fault_drivers": "VER",
+            },
+        )

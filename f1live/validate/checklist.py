@@ -98,12 +98,18 @@ def _check_export(steps: Mapping[str, StepResult]) -> Check:
         if fmt in counted and counted[fmt] != rows:
             problems.append(f"{fmt} has {counted[fmt]:,} rows, loaded {rows:,}")
     ok = rows > 0 and bool(counted) and not problems
-    files = ", ".join(f"{Path(f).name} ({ev['file_bytes'][k] / 1e6:.1f} MB, {counted.get(k, '?'):,} rows)"
-                      for k, f in telemetry.items())
+    files = ", ".join(
+        f"{Path(f).name} ({ev['file_bytes'][k] / 1e6:.1f} MB, {counted.get(k, '?'):,} rows)"
+        for k, f in telemetry.items()
+    )
     sim = " SIMULATED" if ev.get("simulated") else ""
     text = f"{rows:,} rows, {ev['drivers']} drivers from {ev['source']}{sim} -> {files}"
-    return Check(name, ok, text + ("; " + "; ".join(problems) if problems else ""),
-                 {"rows": rows, "file_rows": counted, "files": telemetry})
+    return Check(
+        name,
+        ok,
+        text + ("; " + "; ".join(problems) if problems else ""),
+        {"rows": rows, "file_rows": counted, "files": telemetry},
+    )
 
 
 def _check_cache(steps: Mapping[str, StepResult]) -> Check:
@@ -112,8 +118,13 @@ def _check_cache(steps: Mapping[str, StepResult]) -> Check:
     if "iterated" not in ev:
         return Check(name, False, _why(steps, "02_cache_setup"))
     ok = ev["iterated"] == ev["rows"] > 0 and ev["out_of_order"] == 0 and ev["negative_delays"] == 0
-    return Check(name, ok, f"{ev['iterated']:,}/{ev['rows']:,} rows iterated, {ev['out_of_order']} out of order, "
-                           f"{ev['negative_delays']} negative delays, {ev['rows_per_s']:,.0f} rows/s", ev)
+    return Check(
+        name,
+        ok,
+        f"{ev['iterated']:,}/{ev['rows']:,} rows iterated, {ev['out_of_order']} out of order, "
+        f"{ev['negative_delays']} negative delays, {ev['rows_per_s']:,.0f} rows/s",
+        ev,
+    )
 
 
 def _check_topic_messages(steps: Mapping[str, StepResult], read_back: dict[str, int] | None, err: str | None) -> Check:
@@ -125,21 +136,31 @@ def _check_topic_messages(steps: Mapping[str, StepResult], read_back: dict[str, 
         return Check(name, False, f"reading the topic back failed: {err}")
     n = sum(read_back.values())
     ok = ev["sent"] > 0 and n == ev["sent"] == ev["acked"] and ev["failed"] == 0 and read_back == ev["per_driver"]
-    return Check(name, ok, f"{n:,} messages of run {ev['run_id']} read back from {ev['topic']}; producer sent "
-                           f"{ev['sent']:,}, acked {ev['acked']:,}, failed {ev['failed']}; rate error "
-                           f"{ev['rate_error_pct']:+.2f} % at {ev['speed']:g}x",
-                 {"read_back": n, "per_driver": read_back, **{k: ev[k] for k in ("sent", "acked", "failed")}})
+    return Check(
+        name,
+        ok,
+        f"{n:,} messages of run {ev['run_id']} read back from {ev['topic']}; producer sent "
+        f"{ev['sent']:,}, acked {ev['acked']:,}, failed {ev['failed']}; rate error "
+        f"{ev['rate_error_pct']:+.2f} % at {ev['speed']:g}x",
+        {"read_back": n, "per_driver": read_back, **{k: ev[k] for k in ("sent", "acked", "failed")}},
+    )
 
 
 def _check_partitions(steps: Mapping[str, StepResult], info: Any, expected: int, topic: str, err: str | None) -> Check:
     name = "topic has the expected partitions"
     if info is None:
-        return Check(name, False, f"topic {topic} not described by the broker: {err or _why(steps, '04_kafka_topic_setup')}")
+        return Check(
+            name, False, f"topic {topic} not described by the broker: {err or _why(steps, '04_kafka_topic_setup')}"
+        )
     nb = {t["name"]: t["partitions"] for t in _ev(steps, "04_kafka_topic_setup").get("topics", [])}
     ok = info.partitions == expected and nb.get(topic) == expected and sorted(info.leaders) == list(range(expected))
-    return Check(name, ok, f"{topic}: {info.partitions} partitions with leaders {dict(sorted(info.leaders.items()))} "
-                           f"(broker metadata; notebook 04 saw {nb.get(topic)}), expected {expected}",
-                 {"partitions": info.partitions, "expected": expected, "notebook": nb})
+    return Check(
+        name,
+        ok,
+        f"{topic}: {info.partitions} partitions with leaders {dict(sorted(info.leaders.items()))} "
+        f"(broker metadata; notebook 04 saw {nb.get(topic)}), expected {expected}",
+        {"partitions": info.partitions, "expected": expected, "notebook": nb},
+    )
 
 
 def _check_consumer(steps: Mapping[str, StepResult]) -> Check:
@@ -150,11 +171,15 @@ def _check_consumer(steps: Mapping[str, StepResult]) -> Check:
     prod, cons = ev["produced_per_driver"], ev["consumed_per_driver"]
     produced, consumed = sum(prod.values()), sum(cons.values())
     ok = bool(ev["report_ok"]) and prod == cons and produced == ev["produced_acked"] > 0 and ev["dlq"] == 0
-    return Check(name, ok, f"produced {produced:,} = consumed {consumed:,} after dedup over {len(prod)} drivers "
-                           f"(duplicates {ev['duplicates']}, gaps {ev['gaps']}, DLQ {ev['dlq']}); consumer e2e p50 "
-                           f"{ev['e2e_ms'].get('p50')} ms, p99 {ev['e2e_ms'].get('p99')} ms (a new group: includes "
-                           "notebook 03's backlog)",
-                 {"produced": produced, "consumed": consumed, "e2e_ms": ev["e2e_ms"]})
+    return Check(
+        name,
+        ok,
+        f"produced {produced:,} = consumed {consumed:,} after dedup over {len(prod)} drivers "
+        f"(duplicates {ev['duplicates']}, gaps {ev['gaps']}, DLQ {ev['dlq']}); consumer e2e p50 "
+        f"{ev['e2e_ms'].get('p50')} ms, p99 {ev['e2e_ms'].get('p99')} ms (a new group: includes "
+        "notebook 03's backlog)",
+        {"produced": produced, "consumed": consumed, "e2e_ms": ev["e2e_ms"]},
+    )
 
 
 def _check_models(steps: Mapping[str, StepResult], inf: dict[str, Any] | None, err: str | None) -> Check:
@@ -164,9 +189,14 @@ def _check_models(steps: Mapping[str, StepResult], inf: dict[str, Any] | None, e
     step = steps.get("06_ml_model_training")
     ok = inf["p99_ms"] < INFERENCE_P99_MS and len(inf["models"]) == 3 and step is not None and step.ok
     note = "" if step is not None and step.ok else f" (but notebook 06: {_why(steps, '06_ml_model_training')})"
-    return Check(name, ok, f"{', '.join(inf['models'])} verified against manifest.json; per-message analytics "
-                           f"p50 {inf['p50_ms']:.2f} ms, p99 {inf['p99_ms']:.2f} ms over {inf['messages']:,} "
-                           f"real messages{note}", inf)
+    return Check(
+        name,
+        ok,
+        f"{', '.join(inf['models'])} verified against manifest.json; per-message analytics "
+        f"p50 {inf['p50_ms']:.2f} ms, p99 {inf['p99_ms']:.2f} ms over {inf['messages']:,} "
+        f"real messages{note}",
+        inf,
+    )
 
 
 def _check_scaling(steps: Mapping[str, StepResult]) -> Check:
@@ -184,25 +214,39 @@ def _check_scaling(steps: Mapping[str, StepResult]) -> Check:
         ok = ok and good and len(p99) >= 2
         vals = ", ".join(f"N={n}: {v:.1f}" for n, v in sorted(p99.items()))
         parts.append(f"{mode}: p99 ms {vals} -- {text}")
-    eff = [f"N={int(r['consumers'])}: {r['efficiency']:.2f}" for r in rows
-           if r["rate"] == "max" and r.get("efficiency") is not None]
+    eff = [
+        f"N={int(r['consumers'])}: {r['efficiency']:.2f}"
+        for r in rows
+        if r["rate"] == "max" and r.get("efficiency") is not None
+    ]
     delivery = "exactly once in every run" if all(r["delivery_ok"] for r in rows) else "DELIVERY FAILED"
-    return Check(name, ok, "; ".join(parts) + f"; {delivery}" + (f"; max-rate efficiency {', '.join(eff)}" if eff else ""),
-                 {"rows": rows})
+    return Check(
+        name,
+        ok,
+        "; ".join(parts) + f"; {delivery}" + (f"; max-rate efficiency {', '.join(eff)}" if eff else ""),
+        {"rows": rows},
+    )
 
 
-def _check_dashboard(steps: Mapping[str, StepResult], browser: dict[str, Any] | None, err: str | None,
-                     min_fps: float) -> Check:
+def _check_dashboard(
+    steps: Mapping[str, StepResult], browser: dict[str, Any] | None, err: str | None, min_fps: float
+) -> Check:
     name = "dashboard updates in real time (browser-measured)"
     ev = _ev(steps, "08_live_dashboard")
-    nb = (f"notebook 08 processed {ev['processed']:,} messages, kernel refresher "
-          f"{(ev['refresher'].get('applied_per_s') or 0):.1f} updates/s" if "processed" in ev
-          else f"notebook 08: {_why(steps, '08_live_dashboard')}")
+    nb = (
+        f"notebook 08 processed {ev['processed']:,} messages, kernel refresher "
+        f"{(ev['refresher'].get('applied_per_s') or 0):.1f} updates/s"
+        if "processed" in ev
+        else f"notebook 08: {_why(steps, '08_live_dashboard')}"
+    )
     if browser is None:
         return Check(name, False, f"browser measurement could not run: {err}; {nb}")
     ok = browser["updates_per_s"] >= min_fps and "processed" in ev and ev["processed"] > 0
-    return Check(name, ok, f"{browser['updates_per_s']:.1f} frames/s applied in headless Chromium over "
-                           f"{browser['window_s']:.1f} s (target >= {min_fps:g}), first data after "
-                           f"{browser['first_data_s']:.1f} s; {nb}", {"browser": browser, "notebook": ev})
-
-
+    return Check(
+        name,
+        ok,
+        f"{browser['updates_per_s']:.1f} frames/s applied in headless Chromium over "
+        f"{browser['window_s']:.1f} s (target >= {min_fps:g}), first data after "
+        f"{browser['first_data_s']:.1f} s; {nb}",
+        {"browser": browser, "notebook": ev},
+    )

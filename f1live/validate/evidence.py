@@ -61,7 +61,7 @@ PROBES: dict[str, str] = {
         "drivers": sorted(snap.get("latest", {})), "refresher": dash.refresher.stats()}""",
 }
 
-_ORDER_HELPER = '''
+_ORDER_HELPER = """
 def __f1_order(cache):
     import time as _t
     t0 = _t.perf_counter(); n = bad = neg = 0; prev = None
@@ -73,18 +73,18 @@ def __f1_order(cache):
             neg += 1
         prev = st; n += 1
     return n, bad, neg, _t.perf_counter() - t0
-'''
+"""
 
 
 def probe_cell_source(name: str, evidence_path: Path) -> str:
     """The code appended to notebook ``name`` in the executed copy."""
     expr = PROBES[name]
     helper = _ORDER_HELPER if name == "02_cache_setup" else ""
-    return (f"# {PROBE_TAG}: added by `f1live validate` (not part of the committed notebook)\n{helper}"
-            f"from f1live.validate.evidence import record_evidence\n"
-            f"try:\n    __f1_values = {expr}\n"
-            f"except Exception as __f1_exc:  # a renamed variable must show up as a failed line, not pass\n"
-            f"    __f1_values = {{'probe_error': repr(__f1_exc)}}\n"
-            f"record_evidence({str(evidence_path)!r}, __f1_values)\n")
-
-
+    return (
+        f"# {PROBE_TAG}: added by `f1live validate` (not part of the committed notebook)\n{helper}"
+        f"from f1live.validate.evidence import record_evidence\n"
+        f"try:\n    __f1_values = {expr}\n"
+        f"except Exception as __f1_exc:  # a renamed variable must show up as a failed line, not pass\n"
+        f"    __f1_values = {{'probe_error': repr(__f1_exc)}}\n"
+        f"record_evidence({str(evidence_path)!r}, __f1_values)\n"
+    )

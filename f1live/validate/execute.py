@@ -14,6 +14,7 @@ from typing import Any
 
 from f1live.config import PROJECT_ROOT, Settings
 from f1live.validate.base import (
+    CHROME_FLAGS,
     CHROMEDRIVER,
     CHROMIUM,
     NOTEBOOKS_DIR,
@@ -58,8 +59,15 @@ def execute_notebook(name: str, run_dir: Path, params: Mapping[str, Any], timeou
     nb.cells.append(cell)
     error = None
     try:
-        papermill.execute_notebook(nb, str(out), parameters=dict(params), kernel_name="python3",
-                                   cwd=str(PROJECT_ROOT), progress_bar=False, execution_timeout=int(timeout_s))
+        papermill.execute_notebook(
+            nb,
+            str(out),
+            parameters=dict(params),
+            kernel_name="python3",
+            cwd=str(PROJECT_ROOT),
+            progress_bar=False,
+            execution_timeout=int(timeout_s),
+        )
     except Exception as exc:  # papermill re-raises the cell's exception; keep the last lines
         text = str(exc).strip().splitlines()
         error = f"{type(exc).__name__}: " + " | ".join(t for t in text[-3:] if t.strip())[:600]
@@ -72,16 +80,23 @@ def execute_notebook(name: str, run_dir: Path, params: Mapping[str, Any], timeou
     return StepResult(name, error is None, time.monotonic() - t0, str(out), error, evidence)
 
 
-def count_run_messages(servers: str, topic: str, run_id: str, start: Mapping[int, int] | None = None,
-                       timeout_s: float = 30.0) -> dict[str, int]:
+def count_run_messages(
+    servers: str, topic: str, run_id: str, start: Mapping[int, int] | None = None, timeout_s: float = 30.0
+) -> dict[str, int]:
     """Read the topic back (from ``start`` offsets, default the beginning) and count
     the messages whose run header is ``run_id``, per driver key."""
     from kafka import KafkaConsumer, TopicPartition
 
     from f1live.schema import RUN_HEADER
 
-    c = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, group_id=None,
-                      consumer_timeout_ms=2000, fetch_max_wait_ms=50, request_timeout_ms=15000)
+    c = KafkaConsumer(
+        bootstrap_servers=servers,
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=2000,
+        fetch_max_wait_ms=50,
+        request_timeout_ms=15000,
+    )
     try:
         parts = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or [])]
         if not parts:
@@ -115,8 +130,9 @@ def end_offsets(servers: str, topic: str) -> dict[int, int]:
         c.close()
 
 
-def measure_inference(settings: Settings, export_path: str | Path, n: int = 2000,
-                      drivers: tuple[str, ...] = ("VER", "HAM", "LEC")) -> dict[str, Any]:
+def measure_inference(
+    settings: Settings, export_path: str | Path, n: int = 2000, drivers: tuple[str, ...] = ("VER", "HAM", "LEC")
+) -> dict[str, Any]:
     """Per-message analytics latency with the trained models: ``process_batch([msg])`` timed
     over ``n`` consecutive real messages (features + anomaly detection + three models).
 
@@ -138,20 +154,27 @@ def measure_inference(settings: Settings, export_path: str | Path, n: int = 2000
         proc.process_batch([row])
         times.append((time.perf_counter() - t) * 1000.0)
     a = np.asarray(times[50:] if len(times) > 100 else times)  # first calls warm caches up
-    return {"messages": len(a), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
-            "max_ms": float(a.max()), "models": sorted(proc._names)}
+    return {
+        "messages": len(a),
+        "p50_ms": float(np.percentile(a, 50)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "max_ms": float(a.max()),
+        "models": sorted(proc._names),
+    }
 
 
-def measure_dashboard_in_browser(env: Mapping[str, str], seconds: float, log_path: Path,
-                                 start_timeout_s: float = 150.0) -> dict[str, Any]:
+def measure_dashboard_in_browser(
+    env: Mapping[str, str], seconds: float, log_path: Path, start_timeout_s: float = 150.0
+) -> dict[str, Any]:
     """Serve the dashboard with Voila (127.0.0.1), open it in headless Chromium and count
     the distinct frames the page applied per second (MutationObserver on the header).
 
     Raises ``RuntimeError`` when no browser is installed or the page never shows data.
     """
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        raise RuntimeError(f"headless browser missing: need {CHROMIUM} and {CHROMEDRIVER} "
-                           "(scripts/bootstrap.sh --test installs them)")
+        raise RuntimeError(
+            f"headless browser missing: need {CHROMIUM} and {CHROMEDRIVER} (scripts/bootstrap.sh --test installs them)"
+        )
     import tempfile
 
     from selenium import webdriver
@@ -166,9 +189,7 @@ def measure_dashboard_in_browser(env: Mapping[str, str], seconds: float, log_pat
     try:
         srv.start()
         o = Options()
-        for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  f"--user-data-dir={profile}", "--window-size=1400,2000"):
+        for a in (*CHROME_FLAGS, f"--user-data-dir={profile}", "--window-size=1400,2000"):
             o.add_argument(a)
         o.binary_location = str(CHROMIUM)
         driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=o)
@@ -183,12 +204,18 @@ def measure_dashboard_in_browser(env: Mapping[str, str], seconds: float, log_pat
         driver.execute_script(OBSERVER_JS)
         time.sleep(seconds)
         frames, elapsed_ms = driver.execute_script(
-            "return [window.__f1frames.size, performance.now() - window.__f1start]")
+            "return [window.__f1frames.size, performance.now() - window.__f1start]"
+        )
         metrics = driver.execute_script(js) or {}
-        return {"updates_per_s": frames / (elapsed_ms / 1000.0), "frames": frames,
-                "window_s": elapsed_ms / 1000.0, "first_data_s": first_data_s,
-                "page_processed": metrics.get("processed"), "page_e2e_p99_ms": metrics.get("p99"),
-                "url": srv.url}
+        return {
+            "updates_per_s": frames / (elapsed_ms / 1000.0),
+            "frames": frames,
+            "window_s": elapsed_ms / 1000.0,
+            "first_data_s": first_data_s,
+            "page_processed": metrics.get("processed"),
+            "page_e2e_p99_ms": metrics.get("p99"),
+            "url": srv.url,
+        }
     finally:
         if driver is not None:
             try:
@@ -197,5 +224,3 @@ def measure_dashboard_in_browser(env: Mapping[str, str], seconds: float, log_pat
                 log.debug("chromium quit failed", exc_info=True)
         srv.stop()
         shutil.rmtree(profile, ignore_errors=True)
-
-

@@ -22,8 +22,9 @@ def timeline(view: View) -> list[dict[str, Any]]:
     ['event', 'anomaly']
     """
     items = [dict(a, kind="anomaly") for a in view.anomalies]
-    items += [dict(e, kind="event", driver=e.get("driver") or "", type=e.get("category") or "event")
-              for e in view.events]
+    items += [
+        dict(e, kind="event", driver=e.get("driver") or "", type=e.get("category") or "event") for e in view.events
+    ]
 
     def key(e: dict[str, Any]) -> float:
         t = e.get("session_time")
@@ -47,11 +48,13 @@ class AlertsPanel(Panel):
     """
 
     title = "Anomalies & race control"
-    help = ("Messages the anomaly detectors flagged (which detector: River's online model or a physical "
-            "rule; its reason and score) and the session's track-status / race-control events issued up "
-            "to the replay clock, on one session-time axis. Known raw-data artefacts (e.g. throttle 104, "
-            "gear codes above 8, cars not on a racing lap) are data-quality notes, counted per driver below, "
-            "not anomalies.")
+    help = (
+        "Messages the anomaly detectors flagged (which detector: River's online model or a physical "
+        "rule; its reason and score) and the session's track-status / race-control events issued up "
+        "to the replay clock, on one session-time axis. Known raw-data artefacts (e.g. throttle 104, "
+        "gear codes above 8, cars not on a racing lap) are data-quality notes, counted per driver below, "
+        "not anomalies."
+    )
 
     def __init__(self, max_rows: int = 300) -> None:
         super().__init__()
@@ -86,18 +89,26 @@ class AlertsPanel(Panel):
         rows = "".join(
             f"<tr><td><b>{esc(q.get('driver') or '')}</b></td><td>{esc(q.get('type') or '')}</td>"
             f"<td>{int(q.get('count') or 0):,}</td><td>{fmt_clock(q.get('first_session_time'))}</td>"
-            f'<td style="white-space:normal">{esc(q.get("reason") or "")}</td></tr>' for q in notes[:60])
+            f'<td style="white-space:normal">{esc(q.get("reason") or "")}</td></tr>'
+            for q in notes[:60]
+        )
         self.notes.value = (
-            f'<details><summary>Data-quality notes: {total:,} samples in {len(notes)} (driver, kind) groups '
+            f"<details><summary>Data-quality notes: {total:,} samples in {len(notes)} (driver, kind) groups "
             "— raw-data artefacts, not anomalies</summary>"
             '<div class="f1-scroll" style="max-height:180px"><table class="f1-table"><tr><th>Driver</th><th>Kind</th>'
-            f"<th>Samples</th><th>First at</th><th>What</th></tr>{rows}</table></div></details>")
+            f"<th>Samples</th><th>First at</th><th>What</th></tr>{rows}</table></div></details>"
+        )
 
     def update(self, view: View) -> None:
         self._update_notes(view)
         last = view.anomalies[-1] if view.anomalies else None
-        key = (len(view.anomalies), None if last is None else (last.get("session_time"), last.get("driver")),
-               len(view.events), self.driver.value, self.kind.value)
+        key = (
+            len(view.anomalies),
+            None if last is None else (last.get("session_time"), last.get("driver")),
+            len(view.events),
+            self.driver.value,
+            self.kind.value,
+        )
         if key == self._key:  # nothing new: skip re-rendering the log
             return
         self._key = key
@@ -108,34 +119,46 @@ class AlertsPanel(Panel):
         opts = self._options(self.kind.options, {str(e.get("type") or "") for e in items})
         if opts is not None:
             self.kind.options = opts
-        sel = [e for e in items
-               if (self.driver.value in (ALL, None) or e.get("driver") == self.driver.value)
-               and (self.kind.value in (ALL, None) or e.get("type") == self.kind.value)]
+        sel = [
+            e
+            for e in items
+            if (self.driver.value in (ALL, None) or e.get("driver") == self.driver.value)
+            and (self.kind.value in (ALL, None) or e.get("type") == self.kind.value)
+        ]
         n_anom = sum(1 for e in items if e["kind"] == "anomaly")
         river = sum(1 for e in items if e["kind"] == "anomaly" and "river" in str(e.get("detector") or ""))
-        self.summary.value = (f"{n_anom} anomalies ({river} by River) · {len(items) - n_anom} events · "
-                              f"showing {min(len(sel), self.max_rows)}")
+        self.summary.value = (
+            f"{n_anom} anomalies ({river} by River) · {len(items) - n_anom} events · "
+            f"showing {min(len(sel), self.max_rows)}"
+        )
         rows = []
         for e in sel[: self.max_rows]:
             if e["kind"] == "anomaly":
                 det = str(e.get("detector") or "")
                 label = {"river": "RIVER", "rule": "RULE", "river+rule": "RIVER+RULE"}.get(det, "ANOM")
-                badge = (f'<span class="f1-flag" style="background:#dc2626" title="flagged by {esc(det or "the detector")}">'
-                         f"{label}</span>")
+                badge = (
+                    f'<span class="f1-flag" style="background:#dc2626" title="flagged by {esc(det or "the detector")}">'
+                    f"{label}</span>"
+                )
                 text = esc(e.get("reason") or "")
                 score = fmt_num(e.get("score"), 2)
             else:
                 colour = {"Flag": "#ca8a04", "SafetyCar": "#d97706", "TrackStatus": "#2563eb"}.get(
-                    str(e.get("category")), "#4b5563")
+                    str(e.get("category")), "#4b5563"
+                )
                 badge = f'<span class="f1-flag" style="background:{colour}">{esc(e.get("category") or "EVENT")}</span>'
                 text = esc(e.get("message") or "")
                 score = ""
             lap = e.get("lap_number")
-            rows.append(f"<tr><td>{fmt_clock(e.get('session_time'))}</td><td>{badge}</td>"
-                        f"<td><b>{esc(e.get('driver') or '')}</b></td><td>{esc(e.get('type') or '')}</td>"
-                        f"<td>{'' if lap is None else 'L' + fmt_num(lap)}</td><td>{score}</td>"
-                        f'<td style="white-space:normal">{text}</td></tr>')
-        head = ("<tr><th>Session time</th><th></th><th>Driver</th><th>Type</th><th>Lap</th>"
-                "<th>Score</th><th>Reason / message</th></tr>")
+            rows.append(
+                f"<tr><td>{fmt_clock(e.get('session_time'))}</td><td>{badge}</td>"
+                f"<td><b>{esc(e.get('driver') or '')}</b></td><td>{esc(e.get('type') or '')}</td>"
+                f"<td>{'' if lap is None else 'L' + fmt_num(lap)}</td><td>{score}</td>"
+                f'<td style="white-space:normal">{text}</td></tr>'
+            )
+        head = (
+            "<tr><th>Session time</th><th></th><th>Driver</th><th>Type</th><th>Lap</th>"
+            "<th>Score</th><th>Reason / message</th></tr>"
+        )
         body = "".join(rows) or '<tr><td colspan="7" class="f1-note">nothing yet</td></tr>'
         self.log.value = f'<div class="f1-scroll"><table class="f1-table">{head}{body}</table></div>'

@@ -42,9 +42,11 @@ from f1live.widgets.header import HeaderPanel
 from f1live.widgets.health import HealthPanel
 from f1live.widgets.leaderboard import LeaderboardPanel
 from f1live.widgets.predictions import PredictionsPanel, label_definitions, model_evidence
+from f1live.widgets.race import RaceTab
 from f1live.widgets.refresher import Refresher
 from f1live.widgets.scaling import ScalingPanel, default_runner
 from f1live.widgets.style import CSS, esc, fmt_clock
+from f1live.widgets.summary import SummaryPanel, replay_ended
 from f1live.widgets.telemetry import TelemetryPanel
 from f1live.widgets.timeline import TimelinePanel
 from f1live.widgets.trackmap import TrackMapPanel
@@ -80,8 +82,11 @@ class Dashboard:
     Building it creates widgets only (no I/O, no threads):
 
     >>> d = Dashboard(Settings())
-    >>> len(d.panels), d.running
-    (8, False)
+    >>> len(d.panels), d.running, d.tabs.titles
+    (9, False, ('Live', 'Race analysis', 'Session summary'))
+    >>> d.tabs.selected_index = 1   # the race-analysis panels are built when their tab is first opened
+    >>> len(d.panels), d.race.visible
+    (14, True)
     >>> d.stop()  # idempotent, safe before start
     """
 
@@ -102,8 +107,9 @@ class Dashboard:
     ) -> None:
         if page_topic:
             page = uuid.uuid4().hex[:8]
-            settings = settings.replace(topic=f"{settings.topic}.page-{page}",
-                                        dlq_topic=f"{settings.topic}.page-{page}.dlq")
+            settings = settings.replace(
+                topic=f"{settings.topic}.page-{page}", dlq_topic=f"{settings.topic}.page-{page}.dlq"
+            )
         self.settings = settings
         self.page_topic = page_topic
         self.drivers = tuple(d.upper() for d in drivers)
@@ -131,17 +137,28 @@ class Dashboard:
         self.alerts = AlertsPanel()
         self.health = HealthPanel()
         self.scaling = ScalingPanel(settings.run_dir, runner=None)
-        self.panels = [self.header, self.timeline, self.telemetry, self.trackmap, self.leaderboard,
-                       self.predictions, self.alerts, self.health]
+        self.race: RaceTab | None = None  # built when its tab is first opened (see _on_tab)
+        self.summary = SummaryPanel()
+        self._summary_shown = False
+        self._live_panels = [
+            self.header,
+            self.timeline,
+            self.telemetry,
+            self.trackmap,
+            self.leaderboard,
+            self.predictions,
+            self.alerts,
+            self.health,
+        ]
         # Browser-side heartbeat: the Play widget's timer runs in the page and sends value
         # changes back; a closed page stops it.  Hidden: it is machinery, not UI.
         # It ticks every 250 ms until the first tick arrives (the page-gated start waits for it),
         # then every second.
-        self.heartbeat = w.Play(value=0, min=0, max=10**9, step=1, interval=250, repeat=True,
-                                layout=w.Layout(display="none"))
+        self.heartbeat = w.Play(
+            value=0, min=0, max=10**9, step=1, interval=250, repeat=True, layout=w.Layout(display="none")
+        )
         self.heartbeat.observe(self._on_heartbeat, names="value")
-        self.refresher = Refresher(self._snapshot, self._apply, period_ms=settings.ui_refresh_ms,
-                                   changed=self._changed)
+        self.refresher = Refresher(self._snapshot, self._apply, period_ms=settings.ui_refresh_ms, changed=self._changed)
         self.refresher.on_tick.append(self._watch_heartbeat)
         self._last_key: Any = None
         self._kick_at = 0.0
@@ -150,20 +167,49 @@ class Dashboard:
         self.panel_errors = 0
         self._wire_controls()
         row = {"flex_flow": "row wrap", "align_items": "stretch", "width": "100%"}
-        for panel, flex in ((self.trackmap, "1 1 380px"), (self.telemetry, "2 1 520px"),
-                            (self.leaderboard, "3 1 640px"), (self.predictions, "1 1 360px"),
-                            (self.alerts, "1 1 420px"), (self.health, "1 1 420px")):
+        for panel, flex in (
+            (self.trackmap, "1 1 380px"),
+            (self.telemetry, "2 1 520px"),
+            (self.leaderboard, "3 1 640px"),
+            (self.predictions, "1 1 360px"),
+            (self.alerts, "1 1 420px"),
+            (self.health, "1 1 420px"),
+        ):
             panel.widget.layout.flex = flex
         self.scaling.widget.layout.flex = "0 0 auto"
         self.timeline.widget.layout.flex = "0 0 auto"
-        self.widget = w.VBox([
-            w.HTML(CSS), self.header.widget, self.controls.widget, self.timeline.widget,
-            w.HBox([self.trackmap.widget, self.telemetry.widget], layout=w.Layout(**row)),
-            w.HBox([self.leaderboard.widget, self.predictions.widget], layout=w.Layout(**row)),
-            w.HBox([self.alerts.widget, self.health.widget], layout=w.Layout(**row)),
-            self.scaling.widget,
-            self.heartbeat,
-        ], layout=w.Layout(width="100%"))
+        live = w.VBox(
+            [
+                w.HBox([self.trackmap.widget, self.telemetry.widget], layout=w.Layout(**row)),
+                w.HBox([self.leaderboard.widget, self.predictions.widget], layout=w.Layout(**row)),
+                w.HBox([self.alerts.widget, self.health.widget], layout=w.Layout(**row)),
+                self.scaling.widget,
+            ],
+            layout=w.Layout(width="100%"),
+        )
+        # The race-analysis panels sit in tabs: the page fits 1366 px without horizontal
+        # scrolling, and hidden panels cost the browser nothing (they draw only when shown).
+        # A tab's panels are built and put in it when it is first opened: a bqplot figure
+        # rendered in a hidden tab has no size (negative SVG widths, errors in the console),
+        # and a page that never opens the tab loads no widget models for it.
+        self.tabs = w.Tab(
+            children=[live, w.VBox(), w.VBox()],
+            titles=("Live", "Race analysis", "Session summary"),
+            layout=w.Layout(width="100%"),
+        )
+        self.tabs.add_class("f1-tabs")
+        self.tabs.observe(self._on_tab, names="selected_index")
+        self.widget = w.VBox(
+            [
+                w.HTML(CSS),
+                self.header.widget,
+                self.controls.widget,
+                self.timeline.widget,
+                self.tabs,
+                self.heartbeat,
+            ],
+            layout=w.Layout(width="100%"),
+        )
         self.widget.add_class("f1-root")
 
     @classmethod
@@ -189,11 +235,14 @@ class Dashboard:
         lap = env.get("F1LIVE_DASHBOARD_START_LAP", "")
         hb = float(env.get("F1LIVE_DASHBOARD_HEARTBEAT_S", "60") or 0)
         wait = float(env.get("F1LIVE_DASHBOARD_WAIT_FOR_PAGE_S", "0") or 0)
-        kw: dict[str, Any] = {"drivers": drivers, "start_lap": int(lap) if lap else None,
-                              "heartbeat_timeout_s": hb if hb > 0 else None,
-                              "wait_for_page_s": wait if wait > 0 else None,
-                              "page_topic": env.get("F1LIVE_DASHBOARD_PAGE_TOPIC", "") in ("1", "true", "yes"),
-                              "bootstrap_servers": settings.bootstrap_servers}
+        kw: dict[str, Any] = {
+            "drivers": drivers,
+            "start_lap": int(lap) if lap else None,
+            "heartbeat_timeout_s": hb if hb > 0 else None,
+            "wait_for_page_s": wait if wait > 0 else None,
+            "page_topic": env.get("F1LIVE_DASHBOARD_PAGE_TOPIC", "") in ("1", "true", "yes"),
+            "bootstrap_servers": settings.bootstrap_servers,
+        }
         kw.update(overrides)
         return cls(settings, **kw)
 
@@ -230,8 +279,13 @@ class Dashboard:
     def _new_pipeline(self, settings: Settings) -> Any:
         from f1live.pipeline import Pipeline
 
-        return Pipeline(settings, bootstrap_servers=self.bootstrap_servers, drivers=self.drivers or None,
-                        start=self.start_at, delete_topics=self.page_topic)
+        return Pipeline(
+            settings,
+            bootstrap_servers=self.bootstrap_servers,
+            drivers=self.drivers or None,
+            start=self.start_at,
+            delete_topics=self.page_topic,
+        )
 
     def start(self, background: bool = True) -> Dashboard:
         """Arm the dashboard: the refresher and the session's loading start now; the pipeline
@@ -253,6 +307,7 @@ class Dashboard:
 
                 defs = dict(LABEL_DEFINITIONS)
             self.predictions.set_definitions(defs, model_evidence(self.settings.models_dir))
+            self.summary.set_evidence(model_evidence(self.settings.models_dir))
             self.scaling.runner = default_runner(self.settings)
             self.scaling.button.disabled = self.scaling.runner is None
             if self.scaling.runner is not None:
@@ -265,8 +320,9 @@ class Dashboard:
                 sys.setswitchinterval(min(self._saved_switch, self.switch_interval_s))
             pipeline = self.pipeline
             self._background = background
-            self._preparer = threading.Thread(target=self._prepare, args=(pipeline,), name="f1live-session-load",
-                                              daemon=True)
+            self._preparer = threading.Thread(
+                target=self._prepare, args=(pipeline,), name="f1live-session-load", daemon=True
+            )
             self._preparer.start()
             self.refresher.start()
             if self.wait_for_page_s is None:
@@ -363,21 +419,39 @@ class Dashboard:
             except Exception as exc:  # a control must never kill the kernel's handler
                 log.warning("control failed: %s", exc)
                 self._message(f"<b style='color:#dc2626'>{esc(exc)}</b>")
+
         return run
 
     def _wire_controls(self) -> None:
         c = self.controls
+
+        def pause() -> None:
+            self._need().pause()
+            self._message("paused")
+
+        def resume() -> None:
+            self._need().resume()
+            self._message("running")
+
+        def seek_lap() -> None:
+            self._need().seek(int(c.lap.value))
+            self._message(f"seeking to lap {int(c.lap.value)}")
+
+        def seek_time(t: float) -> None:
+            self._need().seek(session_time=t)
+            self._message(f"seeking to {fmt_clock(t)}")
+
         c.on("start", self._guard(self._on_start))
-        c.on("pause", self._guard(lambda: (self._need().pause(), self._message("paused"))))
-        c.on("resume", self._guard(lambda: (self._need().resume(), self._message("running"))))
+        c.on("pause", self._guard(pause))
+        c.on("resume", self._guard(resume))
         c.on("stop", self._guard(self._on_stop))
-        c.on("seek", self._guard(lambda: (self._need().seek(int(c.lap.value)),
-                                          self._message(f"seeking to lap {int(c.lap.value)}"))))
-        self.timeline.on_seek(lambda t: self._guard(lambda: (self._need().seek(session_time=t),
-                                                             self._message(f"seeking to {fmt_clock(t)}")))())
+        c.on("seek", self._guard(seek_lap))
+        self.timeline.on_seek(lambda t: self._guard(lambda: seek_time(t))())
         c.live_ui.observe(lambda ch: self._guard(lambda: self.set_live(bool(ch["new"])))(), names="value")
-        c.speed.observe(lambda ch: self._guard(lambda: self._need().set_speed(SPEEDS[ch["new"]]))()
-                        if self.running else None, names="value")
+        c.speed.observe(
+            lambda ch: self._guard(lambda: self._need().set_speed(SPEEDS[ch["new"]]))() if self.running else None,
+            names="value",
+        )
 
     def set_live(self, live: bool) -> None:
         """Freeze (``False``) or resume the screen updates; the pipeline keeps streaming."""
@@ -389,6 +463,27 @@ class Dashboard:
             self.refresher.stop()
             self.refresher.join(2)
             self._message("screen frozen (the stream goes on)")
+
+    @property
+    def panels(self) -> list[Any]:
+        """Every panel built so far (the race-analysis ones once their tab was opened)."""
+        return [*self._live_panels, *(self.race.panels if self.race is not None else []), self.summary]
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        holder = self.tabs.children[change["new"]]
+        if change["new"] == 1 and self.race is None:
+            self.race = RaceTab(on_select=self._select_driver)
+        content = {1: self.race.widget if self.race is not None else None, 2: self.summary.widget}.get(change["new"])
+        if content is not None and not holder.children:
+            holder.children = [content]
+        if self.race is not None:
+            self.race.visible = change["new"] == 1
+        self._slow_at = float("-inf")  # draw the tab now, not at the next full frame
+
+    def _select_driver(self, code: str) -> None:
+        """A driver picked in the race-analysis tab is the selected driver everywhere."""
+        if code in self.telemetry.driver.options:
+            self.telemetry.driver.value = code
 
     def _need(self) -> Any:
         if not self.running:
@@ -423,16 +518,24 @@ class Dashboard:
         if self._heartbeats == 1:
             self.heartbeat.interval = 1000
         if self._armed_at is not None and not self._stopped:
-            log.info("the page is displayed (first heartbeat after %.1f s): starting the pipeline",
-                     time.monotonic() - self._armed_at)
+            log.info(
+                "the page is displayed (first heartbeat after %.1f s): starting the pipeline",
+                time.monotonic() - self._armed_at,
+            )
             self._launch()
 
     def _watch_heartbeat(self) -> None:
         now = time.monotonic()
-        if self._armed_at is not None and self.wait_for_page_s is not None \
-                and now - self._armed_at > self.wait_for_page_s:
-            log.warning("no page displayed within %.0f s of the request (a health check or a preview?): "
-                        "releasing the session, nothing was started", self.wait_for_page_s)
+        if (
+            self._armed_at is not None
+            and self.wait_for_page_s is not None
+            and now - self._armed_at > self.wait_for_page_s
+        ):
+            log.warning(
+                "no page displayed within %.0f s of the request (a health check or a preview?): "
+                "releasing the session, nothing was started",
+                self.wait_for_page_s,
+            )
             self._armed_at = None
             threading.Thread(target=self.stop, name="f1live-dashboard-stop", daemon=True).start()
             self.refresher.stop()
@@ -457,10 +560,11 @@ class Dashboard:
         if p is None:
             return {"status": {"pipeline": "not started"}}
         if time.monotonic() - self._slow_at >= self.settings.ui_slow_refresh_ms / 1000.0:
-            snap = p.snapshot()
+            race = self.race if self.race is not None and self.race.visible else None
+            snap = p.snapshot(race=True, traces=race.request() if race is not None else None)
             snap["frame"] = "full"
         else:
-            selected = self.telemetry.selected
+            selected = self.telemetry.selected if self.tabs.selected_index == 0 else None  # its trace is hidden
             snap = p.snapshot(history=[selected] if selected else False, latency=False, timing=False)
             snap["frame"] = "live"
         return snap
@@ -481,14 +585,25 @@ class Dashboard:
         # after a start or an unfreeze: _snapshot decided which, and took a full snapshot
         # (all histories, latency percentiles) only for those frames.
         slow = snap.get("frame", "full") == "full"
-        steps = [lambda: self.header.update(view), lambda: self.telemetry.update(view),
-                 lambda: self.trackmap.update(view, selected), lambda: self.timeline.update(view)]
+        # Panels of a hidden tab are not drawn (the header, timeline and health always are:
+        # the clock, the seek bar, the page's own metrics); opening a tab forces a full frame.
+        live_tab = self.tabs.selected_index == 0
+        steps = [lambda: self.header.update(view), lambda: self.timeline.update(view)]
+        if live_tab:
+            steps += [lambda: self.telemetry.update(view), lambda: self.trackmap.update(view, selected)]
         if slow:
             self._slow_at = time.monotonic()
             self.slow_frames += 1
-            steps += [lambda: self.leaderboard.update(view, selected),
-                      lambda: self.predictions.update(view, selected), lambda: self.alerts.update(view),
-                      lambda: self.health.update(view)]
+            if live_tab:
+                steps += [
+                    lambda: self.leaderboard.update(view, selected),
+                    lambda: self.predictions.update(view, selected),
+                    lambda: self.alerts.update(view),
+                ]
+            steps += [lambda: self.health.update(view), lambda: self._update_summary(view)]
+            race = self.race if self.race is not None and self.race.visible else None
+            if race is not None:
+                steps.append(lambda: race.update(view, selected))
         for step in steps:
             try:
                 step()
@@ -499,3 +614,16 @@ class Dashboard:
             time.sleep(0)  # hand the GIL to the consumer between panels: the stream has priority
         if view.meta.get("total_laps") and self.controls.lap.max != int(view.meta["total_laps"]):
             self.controls.lap.max = int(view.meta["total_laps"])
+
+    def _update_summary(self, view: View) -> None:
+        """The summary draws when its tab is shown or the replay has ended; at the end it is
+        shown once by itself (the tab is selected), as a replay tool shows its results."""
+        ended = replay_ended(view) and view.race is not None
+        if not ended:
+            self._summary_shown = False  # a new replay (a seek back, a new start) may end again
+            if self.tabs.selected_index != 2:
+                return
+        self.summary.update(view)
+        if ended and self.summary.final and not self._summary_shown:
+            self._summary_shown = True
+            self.tabs.selected_index = 2

@@ -32,8 +32,8 @@ class HeaderPanel(Panel):
         self.bar = w.HTML()
         self.bar.add_class("f1-header-html")
         self.banner = w.HTML(
-            '<div class="f1-simulated">⚠ SIMULATED DATA — NOT A REAL SESSION ⚠</div>',
-            layout=w.Layout(display="none"))
+            '<div class="f1-simulated">⚠ SIMULATED DATA — NOT A REAL SESSION ⚠</div>', layout=w.Layout(display="none")
+        )
         self.banner.add_class("f1-simulated-banner")
         self.frame = 0
         self.widget = w.VBox([self.bar, self.banner])
@@ -51,11 +51,11 @@ class HeaderPanel(Panel):
             '<div class="f1-header">'
             '<span class="f1-brand">F1<b>LIVE</b></span>'
             f'<span class="f1-meta">{esc(title)} {esc(session)}'
-            f'{" · source: " + esc(source) if source else ""}{" · SIMULATED" if sim else ""}</span>'
+            f"{' · source: ' + esc(source) if source else ''}{' · SIMULATED' if sim else ''}</span>"
             f'<span class="f1-clock" title="replay clock: the leader\'s lap and the session time of the newest '
             f'message of this replay segment">'
             f'<span class="f1-session-time">{esc(clock_text(view))}</span></span>'
-            f'{status_chip(view.track_status)}'
+            f"{status_chip(view.track_status)}"
             f'<span class="f1-meta">msgs <span class="f1-msgcount">{n}</span>'
             f' · frame <span class="f1-frame">{self.frame}</span></span></div>'
         )

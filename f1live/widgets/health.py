@@ -54,8 +54,10 @@ class HealthPanel(Panel):
     """
 
     title = "Pipeline health"
-    help = ("End-to-end latency = consumer finished processing − producer send time (wall clock). "
-            "Lag = high watermark − next offset, summed over partitions.")
+    help = (
+        "End-to-end latency = consumer finished processing − producer send time (wall clock). "
+        "Lag = high watermark − next offset, summed over partitions."
+    )
 
     def __init__(self, window_s: int = 120) -> None:
         super().__init__()
@@ -68,25 +70,52 @@ class HealthPanel(Panel):
         xs = self.xs = bq.LinearScale(min=-float(window_s), max=0.0)
         ys = self.ys = bq.LinearScale(min=0.0, max=1.0)
         rs = self.rs = bq.LinearScale(min=0.0, max=1.0)
-        self.p50 = bq.Lines(x=[], y=[], scales={"x": xs, "y": ys}, colors=["#2563eb"], labels=["p50 ms"],
-                            display_legend=True, stroke_width=2)
-        self.p99 = bq.Lines(x=[], y=[], scales={"x": xs, "y": ys}, colors=["#dc2626"], labels=["p99 ms"],
-                            display_legend=True, stroke_width=2)
-        self.rate = bq.Lines(x=[], y=[], scales={"x": xs, "y": rs}, colors=["#9ca3af"], labels=["msgs/s"],
-                             display_legend=True, line_style="dashed")
-        axes = [bq.Axis(scale=xs, label="seconds ago", num_ticks=5, grid_color="#eee"),
-                bq.Axis(scale=ys, orientation="vertical", label="e2e ms", num_ticks=4, grid_color="#eee"),
-                bq.Axis(scale=rs, orientation="vertical", side="right", label="msgs/s", num_ticks=4,
-                        grid_lines="none")]
-        self.figure = bq.Figure(marks=[self.rate, self.p50, self.p99], axes=axes, animation_duration=0,
-                                legend_location="top-left", legend_style={"stroke-width": 0},
-                                fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 55},
-                                layout=w.Layout(height="210px", width="100%"))
+        self.p50 = bq.Lines(
+            x=[],
+            y=[],
+            scales={"x": xs, "y": ys},
+            colors=["#2563eb"],
+            labels=["p50 ms"],
+            display_legend=True,
+            stroke_width=2,
+        )
+        self.p99 = bq.Lines(
+            x=[],
+            y=[],
+            scales={"x": xs, "y": ys},
+            colors=["#dc2626"],
+            labels=["p99 ms"],
+            display_legend=True,
+            stroke_width=2,
+        )
+        self.rate = bq.Lines(
+            x=[],
+            y=[],
+            scales={"x": xs, "y": rs},
+            colors=["#9ca3af"],
+            labels=["msgs/s"],
+            display_legend=True,
+            line_style="dashed",
+        )
+        axes = [
+            bq.Axis(scale=xs, label="seconds ago", num_ticks=5, grid_color="#eee"),
+            bq.Axis(scale=ys, orientation="vertical", label="e2e ms", num_ticks=4, grid_color="#eee"),
+            bq.Axis(scale=rs, orientation="vertical", side="right", label="msgs/s", num_ticks=4, grid_lines="none"),
+        ]
+        self.figure = bq.Figure(
+            marks=[self.rate, self.p50, self.p99],
+            axes=axes,
+            animation_duration=0,
+            legend_location="top-left",
+            legend_style={"stroke-width": 0},
+            fig_margin={"top": 10, "bottom": 40, "left": 55, "right": 55},
+            layout=w.Layout(height="210px", width="100%"),
+        )
         self.widget = self.card(self.chips, self.numbers, self.figure)
 
     def update(self, view: View) -> None:
         c, lat = view.counters, view.latency
-        e2e = lat.get("e2e_ms") or {}
+        e2e: dict[str, Any] = dict(lat.get("e2e_ms") or {})
         lag = total_lag(c.get("lag"))
         consumed = c.get("consumed", c.get("processed"))
         tiles = [
@@ -96,17 +125,27 @@ class HealthPanel(Panel):
             tile("Lag", fmt_num(lag), "msgs", colour="#d97706" if (lag or 0) > 1000 else None),
             tile("DLQ", fmt_num(c.get("dlq", 0)), colour="#dc2626" if c.get("dlq") else None),
             f'<span data-consumed="{int(consumed or 0)}" style="display:contents">'
-            + tile("Consumed", f'<span class="f1-consumed">{int(consumed or 0)}</span>') + "</span>",
-            tile("UI frames/s", fmt_num(self.ui_stats.get("applied_per_s"), 1),
-                 title="dashboard refreshes applied per second (kernel side)"),
-            tile("UI CPU", fmt_num(100 * self.ui_stats.get("cpu_share", float("nan")), 1), "%",
-                 title="CPU time of the refresher thread / wall time"),
+            + tile("Consumed", f'<span class="f1-consumed">{int(consumed or 0)}</span>')
+            + "</span>",
+            tile(
+                "UI frames/s",
+                fmt_num(self.ui_stats.get("applied_per_s"), 1),
+                title="dashboard refreshes applied per second (kernel side)",
+            ),
+            tile(
+                "UI CPU",
+                fmt_num(100 * self.ui_stats.get("cpu_share", float("nan")), 1),
+                "%",
+                title="CPU time of the refresher thread / wall time",
+            ),
         ]
         # machine-readable copy of the shown numbers (benchmarks and tests read these)
-        data = (f'<span class="f1-metrics" style="display:none" data-p50="{e2e.get("p50", "")}" '
-                f'data-p99="{e2e.get("p99", "")}" data-rate="{e2e.get("rate", "")}" '
-                f'data-ui-fps="{self.ui_stats.get("applied_per_s", "")}" '
-                f'data-ui-cpu="{self.ui_stats.get("cpu_share", "")}" data-processed="{int(c.get("processed", 0) or 0)}"></span>')
+        data = (
+            f'<span class="f1-metrics" style="display:none" data-p50="{e2e.get("p50", "")}" '
+            f'data-p99="{e2e.get("p99", "")}" data-rate="{e2e.get("rate", "")}" '
+            f'data-ui-fps="{self.ui_stats.get("applied_per_s", "")}" '
+            f'data-ui-cpu="{self.ui_stats.get("cpu_share", "")}" data-processed="{int(c.get("processed", 0) or 0)}"></span>'
+        )
         self.numbers.value = f'{data}<div class="f1-tiles">{"".join(tiles)}</div>'
         comps = []
         for name in ("broker", "producer", "consumer", "models"):
@@ -122,9 +161,9 @@ class HealthPanel(Panel):
         if len(t):
             keep = t >= t.max() - self.window_s
             x = t[keep] - t.max()
-            p50 = floats(lat.get("p50_ms") or [])[-len(t):][keep]
-            p99 = floats(lat.get("p99_ms") or [])[-len(t):][keep]
-            n = floats(lat.get("msgs_per_s") or [])[-len(t):][keep]
+            p50 = floats(lat.get("p50_ms") or [])[-len(t) :][keep]
+            p99 = floats(lat.get("p99_ms") or [])[-len(t) :][keep]
+            n = floats(lat.get("msgs_per_s") or [])[-len(t) :][keep]
         else:
             x = p50 = p99 = n = np.array([])
         set_domain(self.xs, np.array([-float(self.window_s), 0.0]), pad=0)

@@ -45,8 +45,7 @@ def status_chip(code: str | None) -> str:
 
 def _tyre(compound: Any, age: Any) -> str:
     colour = COMPOUND_COLOURS.get(str(compound), "#999")
-    return (f'<span class="f1-tyre" style="border-color:{colour}"></span>'
-            f'{esc((compound or "—")[:1])} · {fmt_num(age)}')
+    return f'<span class="f1-tyre" style="border-color:{colour}"></span>{esc((compound or "—")[:1])} · {fmt_num(age)}'
 
 
 class LeaderboardPanel(Panel):
@@ -69,11 +68,13 @@ class LeaderboardPanel(Panel):
     """
 
     title = "Leaderboard"
-    help = ("Timing as of the replay clock: the order at the timing line (laps completed, then when), "
-            "updated at each line crossing, never the end of a lap still running. Gap to the leader and "
-            "interval to the car ahead are line-crossing differences after the same number of laps; "
-            "tyre and age are those of the lap being run; pits are pit-lane entries so far (not under a red "
-            "flag). P(pit) is the latest model output.")
+    help = (
+        "Timing as of the replay clock: the order at the timing line (laps completed, then when), "
+        "updated at each line crossing, never the end of a lap still running. Gap to the leader and "
+        "interval to the car ahead are line-crossing differences after the same number of laps; "
+        "tyre and age are those of the lap being run; pits are pit-lane entries so far (not under a red "
+        "flag). P(pit) is the latest model output."
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -99,38 +100,89 @@ class LeaderboardPanel(Panel):
                     flags += flag("OUT", "#4b5563", "no line crossing for a long time: stopped or retired")
                 if a.get("anomaly"):
                     flags += flag("ANOM", "#dc2626", str(a.get("anomaly_reason") or "anomaly"))
-                rows.append(self._row(view, code, selected, fmt_num(r.get("position")), fmt_num(r.get("lap")),
-                                      esc(r.get("gap") or "—"), esc(r.get("interval") or ""),
-                                      fmt_laptime(r.get("last_lap_s")), fmt_laptime(r.get("best_lap_s")),
-                                      _tyre(r.get("compound"), r.get("tyre_age")), str(r.get("pits", 0)), p, flags))
+                rows.append(
+                    self._row(
+                        view,
+                        code,
+                        selected,
+                        fmt_num(r.get("position")),
+                        fmt_num(r.get("lap")),
+                        esc(r.get("gap") or "—"),
+                        esc(r.get("interval") or ""),
+                        fmt_laptime(r.get("last_lap_s")),
+                        fmt_laptime(r.get("best_lap_s")),
+                        _tyre(r.get("compound"), r.get("tyre_age")),
+                        str(r.get("pits", 0)),
+                        p,
+                        flags,
+                    )
+                )
         else:  # no timing tables (e.g. an old export): what the messages carry
             for code in view.driver_codes:
                 m, a = view.latest(code), view.analysis(code)
-                rows.append(self._row(view, code, selected, fmt_num(m.get("position")), fmt_num(m.get("lap_number")),
-                                      "—", "", "—", "—", _tyre(m.get("compound"), m.get("tyre_life")), "—",
-                                      a.get("pit_stop_probability"), ""))
-        head = ("<tr><th>Pos</th><th>Driver</th><th>Lap</th><th>Gap</th><th>Int</th><th>Last</th><th>Best</th>"
-                "<th>Tyre · age</th><th>Pits</th><th>P(pit)</th><th>Flags</th></tr>")
+                rows.append(
+                    self._row(
+                        view,
+                        code,
+                        selected,
+                        fmt_num(m.get("position")),
+                        fmt_num(m.get("lap_number")),
+                        "—",
+                        "",
+                        "—",
+                        "—",
+                        _tyre(m.get("compound"), m.get("tyre_life")),
+                        "—",
+                        a.get("pit_stop_probability"),
+                        "",
+                    )
+                )
+        head = (
+            "<tr><th>Pos</th><th>Driver</th><th>Lap</th><th>Gap</th><th>Int</th><th>Last</th><th>Best</th>"
+            "<th>Tyre · age</th><th>Pits</th><th>P(pit)</th><th>Flags</th></tr>"
+        )
         body = "".join(rows) or '<tr><td colspan="11" class="f1-note">no cars yet</td></tr>'
         html = f'<div class="f1-scroll" style="max-height:440px"><table class="f1-table">{head}{body}</table></div>'
         if html != self.table.value:  # one string per frame, sent only when it changed
             self.table.value = html
         chip = status_chip(view.track_status)
-        note = "" if lb else ('<span class="f1-note">no timing tables in this source: positions are '
-                              "those the messages carry</span>")
+        note = (
+            ""
+            if lb
+            else (
+                '<span class="f1-note">no timing tables in this source: positions are those the messages carry</span>'
+            )
+        )
         text = f'<span class="f1-note">Track</span> {chip}{note}' if chip else note
         if text != self.status.value:
             self.status.value = text
 
     @staticmethod
-    def _row(view: View, code: str, selected: str | None, pos: str, lap: str, gap: str, interval: str,
-             last: str, best: str, tyre: str, pits: str, p: Any, flags: str) -> str:
+    def _row(
+        view: View,
+        code: str,
+        selected: str | None,
+        pos: str,
+        lap: str,
+        gap: str,
+        interval: str,
+        last: str,
+        best: str,
+        tyre: str,
+        pits: str,
+        p: Any,
+        flags: str,
+    ) -> str:
         bar = ""
         if p is not None:
-            bar = (f'<span class="f1-bar" style="width:{max(2, int(40 * float(p)))}px;'
-                   f'background:{risk_colour(p)}"></span> ')
+            bar = (
+                f'<span class="f1-bar" style="width:{max(2, int(40 * float(p)))}px;'
+                f'background:{risk_colour(p)}"></span> '
+            )
         sel = ' class="sel"' if code == selected else ""
-        return (f"<tr{sel}><td>{pos}</td>"
-                f'<td><span class="f1-swatch" style="background:{view.colour(code)}"></span><b>{esc(code)}</b></td>'
-                f"<td>{lap}</td><td>{gap}</td><td>{interval}</td><td>{last}</td><td>{best}</td><td>{tyre}</td>"
-                f"<td>{pits}</td><td>{bar}{fmt_pct(p)}</td><td>{flags}</td></tr>")
+        return (
+            f"<tr{sel}><td>{pos}</td>"
+            f'<td><span class="f1-swatch" style="background:{view.colour(code)}"></span><b>{esc(code)}</b></td>'
+            f"<td>{lap}</td><td>{gap}</td><td>{interval}</td><td>{last}</td><td>{best}</td><td>{tyre}</td>"
+            f"<td>{pits}</td><td>{bar}{fmt_pct(p)}</td><td>{flags}</td></tr>"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,11 @@ def model_evidence(models_dir: Path) -> dict[str, str]:
     models = manifest.get("models") if isinstance(manifest, dict) else None
     if not isinstance(models, dict):
         return {}
-    return {str(k): str(v["evidence"]) for k, v in models.items()
-            if k in MODELS and isinstance(v, dict) and v.get("evidence")}
+    return {
+        str(k): str(v["evidence"])
+        for k, v in models.items()
+        if k in MODELS and isinstance(v, dict) and v.get("evidence")
+    }
 
 
 def label_definitions(models_dir: Path) -> dict[str, str]:
@@ -65,6 +69,7 @@ def label_definitions(models_dir: Path) -> dict[str, str]:
         return {}
     models = manifest.get("models", manifest) if isinstance(manifest, dict) else {}
     out: dict[str, str] = {}
+    items: Iterable[tuple[Any, Any]]
     if isinstance(models, dict):
         items = models.items()
     elif isinstance(models, list):
@@ -105,15 +110,26 @@ class PredictionsPanel(Panel):
         self.numbers.add_class("f1-predictions-numbers")
         self.xs = xs = bq.LinearScale(min=0.0, max=1.0)
         ys = bq.LinearScale(min=0.0, max=1.0)
-        self.lines = bq.Lines(x=[], y=[[], [], []], scales={"x": xs, "y": ys},
-                              colors=[c for _, c in MODELS.values()], labels=[n for n, _ in MODELS.values()],
-                              display_legend=True, stroke_width=2)
+        self.lines = bq.Lines(
+            x=[],
+            y=[[], [], []],
+            scales={"x": xs, "y": ys},
+            colors=[c for _, c in MODELS.values()],
+            labels=[n for n, _ in MODELS.values()],
+            display_legend=True,
+            stroke_width=2,
+        )
         ax = bq.Axis(scale=xs, label="session time (s)", num_ticks=5, grid_color="#eee")
         ay = bq.Axis(scale=ys, orientation="vertical", tick_format=".0%", num_ticks=5, grid_color="#eee")
-        self.figure = bq.Figure(marks=[self.lines], axes=[ax, ay], animation_duration=0,
-                                legend_location="top-left", legend_style={"stroke-width": 0},
-                                fig_margin={"top": 10, "bottom": 40, "left": 50, "right": 10},
-                                layout=w.Layout(height="200px", width="100%"))
+        self.figure = bq.Figure(
+            marks=[self.lines],
+            axes=[ax, ay],
+            animation_duration=0,
+            legend_location="top-left",
+            legend_style={"stroke-width": 0},
+            fig_margin={"top": 10, "bottom": 40, "left": 50, "right": 10},
+            layout=w.Layout(height="200px", width="100%"),
+        )
         self.help_box = w.HTML()
         self.help_box.add_class("f1-note")
         self.widget = self.card(self.numbers, self.figure, self.help_box)
@@ -126,9 +142,10 @@ class PredictionsPanel(Panel):
         items = "".join(f"<li><b>{esc(MODELS[k][0])}</b>: {esc(v)}</li>" for k, v in self.definitions.items())
         proof = "".join(f"<li><b>{esc(MODELS[k][0])}</b>: {esc(v)}</li>" for k, v in self.evidence.items())
         self.help_box.value = (
-            (f'<div class="f1-evidence"><b>How well they do on a race they never saw</b><ul>{proof}</ul></div>'
-             if proof else "")
-            + (f"<details><summary>What the labels mean</summary><ul>{items}</ul></details>" if items else ""))
+            f'<div class="f1-evidence"><b>How well they do on a race they never saw</b><ul>{proof}</ul></div>'
+            if proof
+            else ""
+        ) + (f"<details><summary>What the labels mean</summary><ul>{items}</ul></details>" if items else "")
 
     def update(self, view: View, selected: str | None = None) -> None:
         a: dict[str, Any] = view.analysis(selected) if selected else {}
@@ -136,8 +153,10 @@ class PredictionsPanel(Panel):
         self.figure.layout.display = "none" if missing else None
         if missing:
             note = view.meta.get("models_note")
-            self.numbers.value = (f'<div class="f1-note f1-models-missing" style="font-size:14px">'
-                                  f'{esc(note) if note else NO_MODELS}</div>')
+            self.numbers.value = (
+                f'<div class="f1-note f1-models-missing" style="font-size:14px">'
+                f"{esc(note) if note else NO_MODELS}</div>"
+            )
         else:
             tiles = []
             for name, (label, _) in MODELS.items():
@@ -151,7 +170,7 @@ class PredictionsPanel(Panel):
         if missing:  # the chart is hidden: nothing to compute
             return
         t = floats(view.series(selected, "session_time")) if selected else floats([])
-        ys = [floats(view.series(selected, name))[-len(t):] if selected else floats([]) for name in MODELS]
+        ys = [floats(view.series(selected, name))[-len(t) :] if selected else floats([]) for name in MODELS]
         ys = [y if len(y) == len(t) else floats([None] * len(t)) for y in ys]
         if not any(np.isfinite(y).any() for y in ys):  # an all-NaN path is invalid SVG
             t, ys = floats([]), [floats([]) for _ in ys]

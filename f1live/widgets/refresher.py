@@ -122,8 +122,14 @@ class Refresher:
         """applied_per_s and cpu_share over the last ``window_s``, plus totals."""
         with self._lock:
             samples = list(self._samples)
-        out: dict[str, float] = {"applied": self.applied, "skipped": self.skipped, "dropped": self.dropped,
-                                 "errors": self.errors, "applied_per_s": float("nan"), "cpu_share": float("nan")}
+        out: dict[str, float] = {
+            "applied": self.applied,
+            "skipped": self.skipped,
+            "dropped": self.dropped,
+            "errors": self.errors,
+            "applied_per_s": float("nan"),
+            "cpu_share": float("nan"),
+        }
         if len(samples) >= 2:
             t1, c1, a1 = samples[-1]
             old = [s for s in samples if s[0] >= t1 - self.window_s]

@@ -44,9 +44,26 @@ COMPOUND_COLOURS: dict[str, str] = {
 
 #: Fallback palette for drivers whose team is unknown (e.g. simulated sessions).
 PALETTE = (
-    "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0",
-    "#f032e6", "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#800000",
-    "#aaffc3", "#808000", "#ffd8b1", "#000075", "#808080", "#ff7f7f",
+    "#e6194b",
+    "#3cb44b",
+    "#ffe119",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#46f0f0",
+    "#f032e6",
+    "#bcf60c",
+    "#fabebe",
+    "#008080",
+    "#e6beff",
+    "#9a6324",
+    "#800000",
+    "#aaffc3",
+    "#808000",
+    "#ffd8b1",
+    "#000075",
+    "#808080",
+    "#ff7f7f",
 )
 
 ACCENT = "#e10600"  # F1 red

@@ -19,7 +19,7 @@ def drs_label(code: object) -> str:
     ('OPEN', 'ELIGIBLE', 'OFF', '—')
     """
     try:
-        c = int(code)  # type: ignore[arg-type]
+        c = int(code)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return "—"
     if c in (10, 12, 14):
@@ -59,13 +59,18 @@ class TelemetryPanel(Panel):
         self.xs = xs = bq.LinearScale(min=-float(window_s), max=0.0)  # fixed: see the class docstring
         ys = bq.LinearScale(min=0, max=340)
         self.trace = bq.Lines(x=[], y=[], scales={"x": xs, "y": ys}, colors=["#111827"], stroke_width=2)
-        self.marks = bq.Scatter(x=[], y=[], scales={"x": xs, "y": ys}, colors=["#dc2626"],
-                                default_size=48, marker="circle", stroke="white")
+        self.marks = bq.Scatter(
+            x=[], y=[], scales={"x": xs, "y": ys}, colors=["#dc2626"], default_size=48, marker="circle", stroke="white"
+        )
         ax = bq.Axis(scale=xs, label="seconds before the newest sample", num_ticks=5, grid_color="#eee")
         ay = bq.Axis(scale=ys, orientation="vertical", label="km/h", num_ticks=5, grid_color="#eee")
-        self.figure = bq.Figure(marks=[self.trace, self.marks], axes=[ax, ay], animation_duration=0,
-                                fig_margin={"top": 10, "bottom": 40, "left": 50, "right": 10},
-                                layout=w.Layout(height="210px", width="100%"))
+        self.figure = bq.Figure(
+            marks=[self.trace, self.marks],
+            axes=[ax, ay],
+            animation_duration=0,
+            fig_margin={"top": 10, "bottom": 40, "left": 50, "right": 10},
+            layout=w.Layout(height="210px", width="100%"),
+        )
         self.widget = self.card(self.driver, self.numbers, self.figure)
 
     @property
@@ -90,25 +95,37 @@ class TelemetryPanel(Panel):
             return
         row = view.latest(code)
         compound = row.get("compound")
-        tyre = (f'<span class="f1-tyre" style="border-color:{COMPOUND_COLOURS.get(str(compound), "#999")}"></span>'
-                f"{esc(compound or '—')}")
+        tyre = (
+            f'<span class="f1-tyre" style="border-color:{COMPOUND_COLOURS.get(str(compound), "#999")}"></span>'
+            f"{esc(compound or '—')}"
+        )
         brake = row.get("brake")
         tiles = [
             tile("Speed", fmt_num(row.get("speed")), FIELDS["speed"].unit, title=FIELDS["speed"].description),
             tile("Gear", fmt_num(row.get("gear")), title=FIELDS["gear"].description),
             tile("RPM", fmt_num(row.get("rpm")), title=FIELDS["rpm"].description),
             tile("Throttle", fmt_num(row.get("throttle")), "%", title=FIELDS["throttle"].description),
-            tile("Brake", "ON" if brake else ("off" if brake is not None else "—"),
-                 colour="#dc2626" if brake else None, title=FIELDS["brake"].description),
-            tile("DRS", drs_label(row.get("drs")), colour="#16a34a" if drs_label(row.get("drs")) == "OPEN" else None,
-                 title=FIELDS["drs"].description),
+            tile(
+                "Brake",
+                "ON" if brake else ("off" if brake is not None else "—"),
+                colour="#dc2626" if brake else None,
+                title=FIELDS["brake"].description,
+            ),
+            tile(
+                "DRS",
+                drs_label(row.get("drs")),
+                colour="#16a34a" if drs_label(row.get("drs")) == "OPEN" else None,
+                title=FIELDS["drs"].description,
+            ),
             tile("Lap", fmt_num(row.get("lap_number")), title=FIELDS["lap_number"].description),
             tile("Tyre", tyre, title=FIELDS["compound"].description),
             tile("Tyre life", fmt_num(row.get("tyre_life")), "laps", title=FIELDS["tyre_life"].description),
         ]
         colour = view.colour(code)
-        self.numbers.value = (f'<div style="border-left:6px solid {colour};padding-left:8px">'
-                              f'<div class="f1-tiles">{"".join(tiles)}</div></div>')
+        self.numbers.value = (
+            f'<div style="border-left:6px solid {colour};padding-left:8px">'
+            f'<div class="f1-tiles">{"".join(tiles)}</div></div>'
+        )
         t = floats(view.series(code, "session_time"))
         v = floats(view.series(code, "speed"))
         n = min(len(t), len(v))
@@ -116,8 +133,8 @@ class TelemetryPanel(Panel):
         if n:
             keep = t >= (np.nanmax(t) - self.window_s)
             t, v = t[keep], v[keep]
-        flags = view.series(code, "anomaly")[-n:] if n else []
-        flags = np.array([bool(f) for f in flags], dtype=bool)
+        raw_flags = view.series(code, "anomaly")[-n:] if n else []
+        flags = np.array([bool(f) for f in raw_flags], dtype=bool)
         if len(flags) == n and n:
             flags = flags[keep]
         else:

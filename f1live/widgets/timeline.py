@@ -53,6 +53,11 @@ class TimelinePanel(Panel):
     ...               events=[{"session_time": 150.0, "category": "Flag", "flag": "YELLOW"}]))
     >>> p.cursor.x.tolist(), "Lap 1/2" in p.label.value, p.flags.x.tolist(), p.slider.value
     ([160.0, 160.0], True, [150.0], 100.0)
+    >>> np.atleast_2d(p.periods.x).tolist()   # the SC period so far, not to its end at 170 s
+    [[150.0, 160.0]]
+    >>> p.update(View(session_time=120.0, meta=meta, extra={"lap": 1}))  # after a seek back
+    >>> len(p.periods.x)
+    0
     >>> seeks = []; p.on_seek(seeks.append)
     >>> p.slider.value = 400.0   # as a user's drag would
     >>> seeks
@@ -60,35 +65,51 @@ class TimelinePanel(Panel):
     """
 
     title = "Timeline"
-    help = ("Session time with a tick at every lap start (the leader's), flag periods (yellow, SC, "
-            "VSC, red), race-control flags and a cursor at the replay clock. Drag the slider below it "
-            "and release to seek the replay there.")
+    help = (
+        "Session time with a tick at every lap start (the leader's), flag periods (yellow, SC, "
+        "VSC, red), race-control flags and a cursor at the replay clock. Drag the slider below it "
+        "and release to seek the replay there."
+    )
 
     def __init__(self) -> None:
         super().__init__()
         self.xs = bq.LinearScale(min=0.0, max=1.0)
         ys = bq.LinearScale(min=0.0, max=1.0)
         sc = {"x": self.xs, "y": ys}
-        self.periods = bq.Lines(x=[[0.0, 0.0]], y=[[0.5, 0.5]], scales=sc, stroke_width=14, colors=["#ffffff"],
-                                opacities=[0.0])
-        self.ticks = bq.Scatter(x=[], y=[], scales=sc, marker="rectangle", default_size=12, colors=["#6b7280"],
-                                stroke="#6b7280")
-        self.tick_labels = bq.Label(x=[], y=[], text=[], scales=sc, colors=["#374151"], font_size=10,
-                                    align="middle", default_size=10)
-        self.flags = bq.Scatter(x=[], y=[], scales=sc, marker="triangle-down", default_size=28,
-                                colors=["#2563eb"])
+        self.periods = bq.Lines(
+            x=[[0.0, 0.0]], y=[[0.5, 0.5]], scales=sc, stroke_width=14, colors=["#ffffff"], opacities=[0.0]
+        )
+        self.ticks = bq.Scatter(
+            x=[], y=[], scales=sc, marker="rectangle", default_size=12, colors=["#6b7280"], stroke="#6b7280"
+        )
+        self.tick_labels = bq.Label(
+            x=[], y=[], text=[], scales=sc, colors=["#374151"], font_size=10, align="middle", default_size=10
+        )
+        self.flags = bq.Scatter(x=[], y=[], scales=sc, marker="triangle-down", default_size=28, colors=["#2563eb"])
         self.cursor = bq.Lines(x=[0.0, 0.0], y=[0.0, 1.0], scales=sc, colors=["#111827"], stroke_width=2)
-        self.figure = bq.Figure(marks=[self.periods, self.ticks, self.tick_labels, self.flags, self.cursor],
-                                animation_duration=0, fig_margin={"top": 2, "bottom": 2, "left": 12, "right": 12},
-                                layout=w.Layout(height="62px", width="100%"))
-        self.slider = w.FloatSlider(value=0.0, min=0.0, max=1.0, step=1.0, readout=False, continuous_update=False,
-                                    layout=w.Layout(width="100%", margin="0 6px"))
+        self.figure = bq.Figure(
+            marks=[self.periods, self.ticks, self.tick_labels, self.flags, self.cursor],
+            animation_duration=0,
+            fig_margin={"top": 2, "bottom": 2, "left": 12, "right": 12},
+            layout=w.Layout(height="62px", width="100%"),
+        )
+        self.slider = w.FloatSlider(
+            value=0.0,
+            min=0.0,
+            max=1.0,
+            step=1.0,
+            readout=False,
+            continuous_update=False,
+            layout=w.Layout(width="100%", margin="0 6px"),
+        )
         self.slider.add_class("f1-timeline-slider")
         self.label = w.HTML()
         self.label.add_class("f1-timeline-clock")
         self._callbacks: list[Callable[[float], Any]] = []
         self._syncing = False
         self._key: Any = None
+        self._periods: list[tuple[float, float, str]] = []
+        self._shown_periods: tuple[tuple[float, float, str], ...] | None = None
         self.slider.observe(self._on_slider, names="value")
         self.widget = self.card(self.label, self.figure, self.slider)
 
@@ -109,13 +130,12 @@ class TimelinePanel(Panel):
         start, end = float(tl["start"]), float(tl["end"])
         with self.xs.hold_sync():
             self.xs.min, self.xs.max = start, end
-        periods = [m for m in tl.get("markers") or [] if m.get("status") in STATUS_COLOURS]
-        if periods:
-            with self.periods.hold_sync():
-                self.periods.x = [[m["start"], m["end"] if m.get("end") is not None else end] for m in periods]
-                self.periods.y = [[0.62, 0.62]] * len(periods)
-                self.periods.colors = [STATUS_COLOURS[m["status"]] for m in periods]
-                self.periods.opacities = [0.9] * len(periods)
+        self._periods = [
+            (float(m["start"]), float(m["end"]) if m.get("end") is not None else end, STATUS_COLOURS[m["status"]])
+            for m in tl.get("markers") or []
+            if m.get("status") in STATUS_COLOURS
+        ]
+        self._shown_periods = None
         laps = [(int(k), float(t)) for k, t in tl.get("laps") or [] if t is not None]
         if laps:
             with self.ticks.hold_sync():
@@ -149,8 +169,12 @@ class TimelinePanel(Panel):
         if key != self._key:
             self._key = key
             self._draw_session(tl)
-        flags = [e for e in view.events if e.get("category") == "Flag"
-                 and str(e.get("flag") or "").upper() in ("RED", "YELLOW", "DOUBLE YELLOW", "CHEQUERED")]
+        flags = [
+            e
+            for e in view.events
+            if e.get("category") == "Flag"
+            and str(e.get("flag") or "").upper() in ("RED", "YELLOW", "DOUBLE YELLOW", "CHEQUERED")
+        ]
         if view.timing and len(flags) != len(self.flags.x):  # events come with the full frames
             with self.flags.hold_sync():
                 self.flags.x = np.array([float(e["session_time"]) for e in flags])
@@ -161,3 +185,18 @@ class TimelinePanel(Panel):
             return
         with self.cursor.hold_sync():
             self.cursor.x = [float(t), float(t)]
+        self._draw_periods(float(t))
+
+    def _draw_periods(self, t: float) -> None:
+        """Flag periods as far as they have happened at the replay clock (one still running
+        ends at the clock; later ones are not shown: the page never tells the future)."""
+        shown = tuple((a, min(b, t), c) for a, b, c in self._periods if a <= t)
+        key = tuple((a, round(b), c) for a, b, c in shown)
+        if key == self._shown_periods:
+            return
+        self._shown_periods = key
+        with self.periods.hold_sync():
+            self.periods.x = [[a, b] for a, b, _ in shown]
+            self.periods.y = [[0.62, 0.62]] * len(shown)
+            self.periods.colors = [c for _, _, c in shown] or ["#000000"]
+            self.periods.opacities = [0.9] * len(shown)

@@ -36,16 +36,30 @@ class TrackMapPanel(Panel):
         self.xs, self.ys = bq.LinearScale(min=-1.0, max=1.0), bq.LinearScale(min=-1.0, max=1.0)
         sc = {"x": self.xs, "y": self.ys}
         self.outline = bq.Lines(x=[], y=[], scales=sc, colors=["#9ca3af"], stroke_width=7, opacity=[0.5])
-        self.cars = bq.Scatter(x=[], y=[], scales=sc, names=[], display_names=True, default_size=110,
-                               stroke="#111827", stroke_width=1.0, colors=["#888888"],
-                               labels=["cars"], selected_style={"stroke": "#e10600", "stroke-width": 5})
+        self.cars = bq.Scatter(
+            x=[],
+            y=[],
+            scales=sc,
+            names=[],
+            display_names=True,
+            default_size=110,
+            stroke="#111827",
+            stroke_width=1.0,
+            colors=["#888888"],
+            labels=["cars"],
+            selected_style={"stroke": "#e10600", "stroke-width": 5},
+        )
         # The selected car is styled by index (sent only when the selection or the car
         # order changes), not drawn by a second mark moved on every frame.
         self._selected_key: object = None
-        self.figure = bq.Figure(marks=[self.outline, self.cars], animation_duration=0,
-                                fig_margin={"top": 8, "bottom": 8, "left": 8, "right": 8},
-                                min_aspect_ratio=1.0, max_aspect_ratio=1.0,
-                                layout=w.Layout(height="360px", width="100%"))
+        self.figure = bq.Figure(
+            marks=[self.outline, self.cars],
+            animation_duration=0,
+            fig_margin={"top": 8, "bottom": 8, "left": 8, "right": 8},
+            min_aspect_ratio=1.0,
+            max_aspect_ratio=1.0,
+            layout=w.Layout(height="360px", width="100%"),
+        )
         self.note = w.HTML()
         self.note.add_class("f1-note")
         self._outline_key: Any = None
@@ -108,6 +122,8 @@ class TrackMapPanel(Panel):
         if circuit:
             text = f"{circuit} · {text}"
         if estimated:
-            text += (" · <b>positions estimated</b> from lap distance on the circuit outline"
-                     " (the session has no measured X/Y)")
+            text += (
+                " · <b>positions estimated</b> from lap distance on the circuit outline"
+                " (the session has no measured X/Y)"
+            )
         self.note.value = text

@@ -22,6 +22,9 @@ added by the pipeline; all keys optional)::
       "timing": {"lap", "total_laps", "leaderboard": [...], "track_status", "weather"},
       "lap": int, "track_status": str,          # at the replay clock (every frame)
       "quality": [{"driver", "type", "count", "first_session_time", "reason"}],
+      "anomaly_counts": {code: int},            # anomalies flagged per driver in this segment
+      "race": RaceAt,                           # f1live.race_analysis at the clock (full frames)
+      "traces": {code: LapTrace | None}, "trace_laps": {code: [lap, ...]},   # lap comparison
       "counters": {"consumed", "processed", "dlq", ...},
       "partitions": {partition: {"offset", "lag"}},
       "latency": {"e2e_ms": {"p50", "p99", "rate", ...}, "series": [(unix s, msgs, p50, p99)]},
@@ -66,11 +69,15 @@ class View:
     anomalies: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, Any] = field(default_factory=dict)
-    latency: dict[str, Sequence[float]] = field(default_factory=dict)
+    latency: dict[str, Any] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
     history_fields: tuple[str, ...] = ()
     timing: dict[str, Any] = field(default_factory=dict)
     quality: list[dict[str, Any]] = field(default_factory=list)
+    anomaly_counts: dict[str, int] = field(default_factory=dict)
+    race: Any = None  # f1live.race_analysis.RaceAt, or None (live frames, no timing tables)
+    traces: dict[str, Any] = field(default_factory=dict)
+    trace_laps: dict[str, list[int]] = field(default_factory=dict)
     _columns: dict[tuple[str, str], list[Any]] = field(default_factory=dict, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -107,11 +114,12 @@ class View:
             return sorted(codes, key=lambda c: (order.get(c, 999), c))
 
         def key(code: str) -> tuple[int, str]:
-            pos = self.latest(code).get("position")
+            pos: Any = self.latest(code).get("position")
             try:
                 return (int(pos), code)
             except (TypeError, ValueError):
                 return (999, code)
+
         return sorted(codes, key=key)
 
     def latest(self, code: str) -> dict[str, Any]:
@@ -151,7 +159,7 @@ class View:
         c = normalise_hex(info.get("team_colour"), "")
         if c:
             return c
-        team = info.get("team") or self.latest(code).get("team")
+        team = info.get("team") or self.latest(code).get("team") or (getattr(self.race, "teams", None) or {}).get(code)
         return team_colour(team, fallback)
 
 
@@ -201,9 +209,29 @@ def to_view(snapshot: Mapping[str, Any] | None, status: Mapping[str, str] | None
         times = [t for t in times if isinstance(t, (int, float))]
         session_time = max(times) if times else None
     version = _get(s, "version", "updated_at", default=0) or 0
-    known = {"version", "updated_at", "session_time", "meta", "drivers", "latest", "history",
-             "history_fields", "anomalies", "events", "counters", "stats", "partitions", "latency", "status",
-             "timing", "quality"}
+    known = {
+        "version",
+        "updated_at",
+        "session_time",
+        "meta",
+        "drivers",
+        "latest",
+        "history",
+        "history_fields",
+        "anomalies",
+        "events",
+        "counters",
+        "stats",
+        "partitions",
+        "latency",
+        "status",
+        "timing",
+        "quality",
+        "anomaly_counts",
+        "race",
+        "traces",
+        "trace_laps",
+    }
     return View(
         version=version,
         session_time=session_time,
@@ -218,5 +246,9 @@ def to_view(snapshot: Mapping[str, Any] | None, status: Mapping[str, str] | None
         status={str(k): str(v) for k, v in st.items()},
         timing=dict(_get(s, "timing", default={}) or {}),
         quality=list(_get(s, "quality", default=[]) or []),
+        anomaly_counts=dict(_get(s, "anomaly_counts", default={}) or {}),
+        race=_get(s, "race"),
+        traces=dict(_get(s, "traces", default={}) or {}),
+        trace_laps=dict(_get(s, "trace_laps", default={}) or {}),
         extra={k: v for k, v in s.items() if k not in known},
     )
