@@ -424,6 +424,29 @@ def _parabola_weights(ts: Sequence[float], t0: float) -> tuple[float, ...] | Non
     return tuple((c0 + c1 * u + c2 * u * u) / det for u in us)
 
 
+def _parabola4(a: float, b: float, c: float, d: float) -> tuple[float, float, float, float] | None:
+    """:func:`_parabola_weights` of four times given relative to ``t0`` (the per-message path, unrolled).
+
+    >>> _parabola4(-2.0, -1.0, 1.0, 2.0) == _parabola_weights((0.0, 1.0, 3.0, 4.0), 2.0)
+    True
+    """
+    a2, b2, c2_, d2 = a * a, b * b, c * c, d * d
+    s1 = a + b + c + d
+    s2 = a2 + b2 + c2_ + d2
+    s3 = a2 * a + b2 * b + c2_ * c + d2 * d
+    s4 = a2 * a2 + b2 * b2 + c2_ * c2_ + d2 * d2
+    k0, k1, k2 = s2 * s4 - s3 * s3, s2 * s3 - s1 * s4, s1 * s3 - s2 * s2
+    det = 4 * k0 + s1 * k1 + s2 * k2
+    if abs(det) < 1e-12:
+        return None
+    return (
+        (k0 + k1 * a + k2 * a2) / det,
+        (k0 + k1 * b + k2 * b2) / det,
+        (k0 + k1 * c + k2 * c2_) / det,
+        (k0 + k1 * d + k2 * d2) / det,
+    )
+
+
 def _bump(p: Sequence[float], q: Sequence[float], r: Sequence[float], j: int) -> float:
     """How far ``q[j]`` lies off the line from ``p[j]`` to ``r[j]`` (in time, index 0).
 
@@ -443,6 +466,9 @@ RIVER_RESIDUALS: dict[tuple[str, str], str] = {
     ("stuck_sensor", "speed"): "stuck",
     ("stuck_sensor", "rpm"): "stuck",
 }
+
+
+_RESIDUAL_KEYS = tuple(RIVER_RESIDUALS)
 
 
 class RiverAlarm(NamedTuple):
@@ -488,7 +514,7 @@ class ResidualModel(RiverAnomalyDetector):
     def __init__(self, limits: RiverLimits | None = None) -> None:
         self.limits = lim = limits or RiverLimits()
         self._buf: deque[tuple[float, float, float, float, float]] = deque(
-            maxlen=5
+            maxlen=4
         )  # t, log speed, log rpm, gear, speed
         self._noise = (
             stats.RollingQuantile(q=0.5, window_size=lim.noise_window),
@@ -496,10 +522,8 @@ class ResidualModel(RiverAnomalyDetector):
         )
         self._drift = stats.RollingQuantile(q=0.5, window_size=lim.drift_window)
         self._counts = [0, 0, 0]  # samples in the noise (speed, rpm) and drift windows
-        self._runs: list[list[float]] = [
-            [math.nan, 0, 0.0],
-            [math.nan, 0, 0.0],
-        ]  # speed, rpm: value, run, ratio at start
+        # speed, rpm: the value, how many samples it has been kept, log(rpm/speed) when it was taken
+        self._runs: list[list[float]] = [[math.nan, 0, 0.0], [math.nan, 0, 0.0]]
         self._levels: dict[int, Any] = {}  # gear -> River stats.Mean, then stats.EWMean
         self._level_n: dict[int, int] = {}
         self._lines = tuple(getattr(lim, f) for f in RIVER_RESIDUALS.values())
@@ -507,100 +531,107 @@ class ResidualModel(RiverAnomalyDetector):
         self._used = self._lines
         self._windowed = [0.0, 0.0, 0.0]  # noise speed, noise rpm, drift: raw window values
         self._burst: deque[bool] = deque(maxlen=lim.noise_burst_window - 1)  # rpm peaks past a fraction of their line
-        self._episodes = [[True, 1 << 30] for _ in RIVER_RESIDUALS]  # armed, samples since its last alarm
+        self._burst_n = 0
+        # alarm episodes per residual: armed (fell below `rearm` since its last alarm), sample of its last alarm
+        self._armed = [True] * len(RIVER_RESIDUALS)
+        self._all_armed = True
+        self._fired_at = [-(1 << 30)] * len(RIVER_RESIDUALS)
+        self._n = 0
         self._cache: tuple[Any, ...] | None = None
         #: the residuals of the last scored sample over their lines (keys of RIVER_RESIDUALS, in order)
         self.parts: tuple[float, ...] = (0.0,) * len(RIVER_RESIDUALS)
         self.last: tuple[str, float, str] = ("", 0.0, "")  # (kind, score, channel) of the largest residual
         self.alarm: RiverAlarm | None = None
 
-    def _centre(self, x: Mapping[str, float]) -> tuple[float, ...] | None:
-        """Residuals of the sample two before ``x``: (t, e speed, e rpm, spike speed, spike rpm, log ratio, steady gear,
-        speed, gear)."""
+    def _centre(self, new: tuple[float, float, float, float, float]) -> tuple[float, ...] | None:
+        """Residuals of the sample two before ``new`` (t, log speed, log rpm, gear, speed): (t, e speed,
+        e rpm, spike speed, spike rpm, log ratio, steady gear, speed, gear)."""
         buf = self._buf
         if len(buf) < 4:
             return None
         lim = self.limits
-        t, speed = x.get("t", math.nan), x["speed"]
-        w = [*buf, (t, math.log(max(speed, 1.0)), math.log(max(x["rpm"], 1.0)), x["gear"], speed)]
-        w = w[-5:]
-        if len(w) < 5:
+        w0, a, c, b = buf
+        w4 = new
+        tc, md = c[0], lim.max_dt
+        if not (
+            0.0 < a[0] - w0[0] <= md and 0.0 < tc - a[0] <= md and 0.0 < b[0] - tc <= md and 0.0 < w4[0] - b[0] <= md
+        ):
             return None
-        for i in range(4):
-            if not 0.0 < w[i + 1][0] - w[i][0] <= lim.max_dt:
-                return None
-        nb = (w[0], w[1], w[3], w[4])
-        if min(s[4] for s in nb) < lim.min_speed:
+        if min(w0[4], a[4], b[4], w4[4]) < lim.min_speed:
             return None
-        c = w[2]
-        wt = _parabola_weights([s[0] for s in nb], c[0])
+        wt = _parabola4(w0[0] - tc, a[0] - tc, b[0] - tc, w4[0] - tc)
         if wt is None:
             return None
-        e_s = c[1] - sum(wi * s[1] for wi, s in zip(wt, nb, strict=True))
-        e_r = c[2] - sum(wi * s[2] for wi, s in zip(wt, nb, strict=True))
-        a, b = w[1], w[3]
+        k0, k1, k3, k4 = wt
+        e_s = c[1] - (k0 * w0[1] + k1 * a[1] + k3 * b[1] + k4 * w4[1])
+        e_r = c[2] - (k0 * w0[2] + k1 * a[2] + k3 * b[2] + k4 * w4[2])
         # a peak or dip that sticks out more than either neighbour does from its own neighbours
         # (a glitch also pulls the parabola of the samples next to it: they are not to blame)
-        peak_s = ((c[1] > a[1] and c[1] > b[1]) or (c[1] < a[1] and c[1] < b[1])) and abs(e_s) >= max(
-            _bump(w[0], a, c, 1), _bump(c, b, w[4], 1)
-        )
-        peak_r = ((c[2] > a[2] and c[2] > b[2]) or (c[2] < a[2] and c[2] < b[2])) and abs(e_r) >= max(
-            _bump(w[0], a, c, 2), _bump(c, b, w[4], 2)
-        )
+        spike_s = spike_r = 0.0
+        if (c[1] > a[1] and c[1] > b[1]) or (c[1] < a[1] and c[1] < b[1]):
+            if abs(e_s) >= max(_bump(w0, a, c, 1), _bump(c, b, w4, 1)):
+                spike_s = abs(e_s)
         ratio = c[2] - c[1]
-        apart = min(abs(ratio - (a[2] - a[1])), abs(ratio - (b[2] - b[1])))
+        if (c[2] > a[2] and c[2] > b[2]) or (c[2] < a[2] and c[2] < b[2]):
+            if abs(e_r) >= max(_bump(w0, a, c, 2), _bump(c, b, w4, 2)):
+                spike_r = min(abs(e_r), abs(ratio - (a[2] - a[1])), abs(ratio - (b[2] - b[1])))
         gear = c[3] if a[3] == c[3] == b[3] else math.nan
-        return (
-            c[0],
-            e_s,
-            e_r,
-            abs(e_s) if peak_s else 0.0,
-            min(abs(e_r), apart) if peak_r else 0.0,
-            ratio,
-            gear,
-            c[4],
-            c[3],
-        )
+        return (tc, e_s, e_r, spike_s, spike_r, ratio, gear, c[4], c[3])
 
     def score_one(self, x: Mapping[str, float]) -> float:  # type: ignore[override]
-        c = self._centre(x)
+        speed, rpm, gear = x["speed"], x["rpm"], x["gear"]
+        new = (x.get("t", math.nan), math.log(max(speed, 1.0)), math.log(max(rpm, 1.0)), gear, speed)
+        c = self._centre(new)
+        lim = self.limits
+        lines = self._lines if c is not None and c[8] >= lim.high_gear else self._lines_low
+        self._used = lines
         ws, wr, wd = self._windowed
-        raw = (c[3] if c else 0.0, c[4] if c else 0.0, ws, wr, abs(wd), *self._stuck(x))
-        self._used = lines = self._lines if c is not None and c[8] >= self.limits.high_gear else self._lines_low
-        parts = tuple(v / line for v, line in zip(raw, lines, strict=True))
-        burst = (sum(self._burst) + (parts[1] >= self.limits.noise_burst_fraction)) / self.limits.noise_burst
-        if burst > parts[3]:
-            parts = (*parts[:3], burst, *parts[4:])
-        self._cache = (x, c, parts)
+        stuck_s, stuck_r = self._stuck(x, new)
+        spike_r = c[4] / lines[1] if c is not None else 0.0
+        noise_r = wr / lines[3]
+        burst = (self._burst_n + (spike_r >= lim.noise_burst_fraction)) / lim.noise_burst
+        parts = (
+            c[3] / lines[0] if c is not None else 0.0,
+            spike_r,
+            ws / lines[2],
+            burst if burst > noise_r else noise_r,
+            abs(wd) / lines[4],
+            stuck_s / lines[5],
+            stuck_r / lines[6],
+        )
+        self._cache = (x, new, c, parts)
         self.parts = parts
-        i = max(range(len(parts)), key=parts.__getitem__)
-        kind, channel = list(RIVER_RESIDUALS)[i]
-        self.last = (kind, parts[i], channel)
-        return parts[i]
+        i, best = 0, parts[0]
+        for j in range(1, len(parts)):
+            if parts[j] > best:
+                i, best = j, parts[j]
+        kind, channel = _RESIDUAL_KEYS[i]
+        self.last = (kind, best, channel)
+        return best
 
-    def _stuck(self, x: Mapping[str, float]) -> tuple[float, float]:
+    def _stuck(self, x: Mapping[str, float], new: tuple[float, float, float, float, float]) -> tuple[float, float]:
         """How far the speed/rpm ratio moved since speed (rpm) took the value it has kept for ``stuck_samples``.
 
         Also how far it is from the ratio learnt for the gear (when learnt): a speed that
         stands still at an apex while the driver changes gear keeps the ratio of a gear.
         """
         lim = self.limits
-        if not x["speed"] >= lim.min_speed:
+        speed = new[4]
+        if not speed >= lim.min_speed:
             return 0.0, 0.0
-        ratio = math.log(max(x["rpm"], 1.0)) - math.log(max(x["speed"], 1.0))
-        gear = x["gear"]
-        level = self._levels.get(int(gear)) if gear == gear else None
-        off = (
-            abs(ratio - level.get())
-            if level is not None and self._level_n.get(int(gear), 0) >= lim.warmup
-            else math.inf
-        )
-        out = [0.0, 0.0]
-        for j, v in enumerate((x["speed"], x["rpm"])):
-            value, run, start = self._runs[j]
-            if v == value and run + 1 >= lim.stuck_samples:
-                out[j] = min(abs(ratio - start), off)
-        return out[0], out[1]
+        need = lim.stuck_samples - 1
+        (vs, ns, start_s), (vr, nr, start_r) = self._runs
+        hold_s = speed == vs and ns >= need
+        hold_r = x["rpm"] == vr and nr >= need
+        if not (hold_s or hold_r):
+            return 0.0, 0.0
+        ratio, gear = new[2] - new[1], new[3]
+        off = math.inf
+        if gear == gear:
+            level = self._levels.get(int(gear))
+            if level is not None and self._level_n.get(int(gear), 0) >= lim.warmup:
+                off = abs(ratio - level.get())
+        return (min(abs(ratio - start_s), off) if hold_s else 0.0, min(abs(ratio - start_r), off) if hold_r else 0.0)
 
     def learn_one(self, x: Mapping[str, float]) -> None:  # type: ignore[override]
         lim = self.limits
@@ -609,42 +640,58 @@ class ResidualModel(RiverAnomalyDetector):
             self.score_one(x)
             cache = self._cache
         assert cache is not None
-        _, c, parts = cache
+        _, new, c, parts = cache
         self._cache = None
+        self._n += 1
         # alarm episodes: one alarm when a residual crosses its line, again every `repeat` samples it stays up
         fired = -1
-        for i, v in enumerate(parts):
-            ep = self._episodes[i]
-            ep[1] += 1
-            if v >= 1.0:
-                if (ep[0] and ep[1] > lim.quiet) or ep[1] >= lim.repeat:
-                    ep[0], ep[1] = False, 0
-                    if fired < 0 or v > parts[fired]:
-                        fired = i
-            elif v < lim.rearm:
-                ep[0] = True
+        rearm = lim.rearm
+        if max(parts) < rearm:
+            if not self._all_armed:
+                self._armed = [True] * len(parts)
+                self._all_armed = True
+        else:
+            self._all_armed = False
+            for i, v in enumerate(parts):
+                if v >= 1.0:
+                    since = self._n - self._fired_at[i]
+                    if (self._armed[i] and since > lim.quiet) or since >= lim.repeat:
+                        self._armed[i], self._fired_at[i] = False, self._n
+                        if fired < 0 or v > parts[fired]:
+                            fired = i
+                elif v < rearm:
+                    self._armed[i] = True
         self.alarm = self._alarm(fired, parts[fired], c) if fired >= 0 else None
-        self._burst.append(parts[1] >= lim.noise_burst_fraction)
+        burst = self._burst
+        if len(burst) == burst.maxlen and burst[0]:
+            self._burst_n -= 1
+        peak = parts[1] >= lim.noise_burst_fraction
+        burst.append(peak)
+        self._burst_n += peak
         if c is not None:
-            for j, (q, e) in enumerate(zip(self._noise, (c[1], c[2]), strict=True)):
-                if j and c[6] != c[6]:
-                    continue  # rpm jumps at a gear change: its jitter counts with the gear unchanged
-                q.update(abs(e))
-                self._counts[j] += 1
-                self._windowed[j] = (q.get() or 0.0) if self._counts[j] >= q.window_size else 0.0
+            q = self._noise[0]
+            q.update(abs(c[1]))
+            self._counts[0] += 1
+            self._windowed[0] = (q.get() or 0.0) if self._counts[0] >= lim.noise_window else 0.0
             g = c[6]
-            if g == g and 1 <= g <= 8 and c[7] >= lim.drift_min_speed:
-                self._learn_ratio(int(g), c[5])
-        t = x.get("t", math.nan)
-        if self._buf and not t - self._buf[-1][0] <= 3 * lim.max_dt:
-            self._buf.clear()
-        ls, lr = math.log(max(x["speed"], 1.0)), math.log(max(x["rpm"], 1.0))
-        self._buf.append((t, ls, lr, x["gear"], x["speed"]))
+            if g == g:  # rpm jumps at a gear change: its jitter counts with the gear unchanged
+                q = self._noise[1]
+                q.update(abs(c[2]))
+                self._counts[1] += 1
+                self._windowed[1] = (q.get() or 0.0) if self._counts[1] >= lim.noise_window_rpm else 0.0
+                if 1 <= g <= 8 and c[7] >= lim.drift_min_speed:
+                    self._learn_ratio(int(g), c[5])
+        buf = self._buf
+        t = new[0]
+        if buf and not t - buf[-1][0] <= 3 * lim.max_dt:
+            buf.clear()
+        buf.append(new)
+        ratio = new[2] - new[1]
         for run, v in zip(self._runs, (x["speed"], x["rpm"]), strict=True):
             if v == run[0]:
                 run[1] += 1
             else:
-                run[0], run[1], run[2] = v, 1, lr - ls
+                run[0], run[1], run[2] = v, 1, ratio
 
     def _learn_ratio(self, g: int, ratio: float) -> None:
         lim = self.limits
@@ -667,7 +714,7 @@ class ResidualModel(RiverAnomalyDetector):
         level.update(ratio)
 
     def _alarm(self, i: int, score: float, c: tuple[float, ...] | None) -> RiverAlarm:
-        kind, channel = list(RIVER_RESIDUALS)[i]
+        kind, channel = _RESIDUAL_KEYS[i]
         raw = score * self._used[i]
         if kind == "spike" and c is not None:
             text = f"{channel} at t={c[0]:.2f} s sticks out of its neighbours by {math.expm1(raw):.0%}" + (
@@ -675,7 +722,7 @@ class ResidualModel(RiverAnomalyDetector):
             )
         elif kind == "noise" and channel == "rpm" and score > self._windowed[1] / self._used[i]:
             text = (
-                f"rpm has {sum(self._burst) + 1} peaks past {self.limits.noise_burst_fraction:.0%} of its spike "
+                f"rpm has {self._burst_n + 1} peaks past {self.limits.noise_burst_fraction:.0%} of its spike "
                 f"line within {self.limits.noise_burst_window} samples"
             )
         elif kind == "noise":
