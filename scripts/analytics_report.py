@@ -280,7 +280,7 @@ def bench_section(before: dict[str, Any] | None, after: dict[str, Any] | None) -
 
     body = []
     if before:
-        body += rows(before, "before (108403c)")
+        body += rows(before, before.get("label", "before"))
     body += rows(after, "after")
     load = [
         f"{lbl} load average {res['host']['loadavg_1m']:.1f}"
