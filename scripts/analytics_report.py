@@ -725,11 +725,31 @@ def anomaly_markdown(
     return anomaly, bench
 
 
-def anomaly_only(args: argparse.Namespace, bb: dict[str, Any] | None, ba: dict[str, Any] | None) -> int:
-    """Regenerate only the anomaly (and cost) sections of ``args.out`` from the held-out race."""
+def held_out_anomaly(
+    args: argparse.Namespace, work: Path
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]] | None]:
+    """Step 4 on the held-out 2023 race: graded faults, whole-race false alarms, the curve (``--curve``); JSON kept."""
     from f1live.config import Settings
     from f1live.faults import FaultSpec, clean_alarms, evaluate_grades, line_curve
     from f1live.models import load_sessions
+
+    settings = Settings.from_env()
+    held = load_sessions(
+        settings.replace(source=settings.source if settings.source != "auto" else "fastf1-csv"), [2023]
+    )[0]
+    drivers = sorted(held.telemetry["driver"].astype(str).unique())[: args.fault_drivers]
+    spec = FaultSpec(per_type=args.faults_per_type)
+    faults = evaluate_grades(held.telemetry, spec=spec, drivers=drivers)
+    whole = clean_alarms(held.telemetry)
+    curve = line_curve(held.telemetry, spec=spec, drivers=drivers) if args.curve else None
+    for k, v in (("faults", faults), ("whole", whole), ("curve", curve)):
+        if v is not None:
+            (work / f"{k}.json").write_text(json.dumps(v, indent=1, default=str))
+    return faults, whole, curve
+
+
+def anomaly_only(args: argparse.Namespace, bb: dict[str, Any] | None, ba: dict[str, Any] | None) -> int:
+    """Regenerate only the anomaly (and cost) sections of ``args.out`` from the held-out race."""
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -738,18 +758,7 @@ def anomaly_only(args: argparse.Namespace, bb: dict[str, Any] | None, ba: dict[s
         faults, whole = (json.loads(paths[k].read_text()) for k in ("faults", "whole"))
         curve = json.loads(paths["curve"].read_text()) if paths["curve"].exists() else None
     else:
-        settings = Settings.from_env()
-        held = load_sessions(
-            settings.replace(source=settings.source if settings.source != "auto" else "fastf1-csv"), [2023]
-        )[0]
-        drivers = sorted(held.telemetry["driver"].astype(str).unique())[: args.fault_drivers]
-        spec = FaultSpec(per_type=args.faults_per_type)
-        faults = evaluate_grades(held.telemetry, spec=spec, drivers=drivers)
-        whole = clean_alarms(held.telemetry)
-        curve = line_curve(held.telemetry, spec=spec, drivers=drivers) if args.curve else None
-        for k, v in (("faults", faults), ("whole", whole), ("curve", curve)):
-            if v is not None:
-                paths[k].write_text(json.dumps(v, indent=1, default=str))
+        faults, whole, curve = held_out_anomaly(args, work)
     score = json.loads(args.score_json.read_text()) if args.score_json else None
     anomaly, bench = anomaly_markdown(faults, whole, score, curve, bb, ba)
     doc = replace_section(args.out.read_text(), ANOMALY_HEADING, BENCH_HEADING, anomaly)
@@ -792,8 +801,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from f1live.config import Settings
-    from f1live.faults import FaultSpec, clean_alarms, evaluate_grades, line_curve
-    from f1live.models import load_sessions
 
     bb = json.loads(args.bench_before.read_text()) if args.bench_before else None
     ba = json.loads(args.bench_after.read_text()) if args.bench_after else None
@@ -872,18 +879,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     score = json.loads(out)
     (work / "score.json").write_text(json.dumps(score, indent=1))
-    held = load_sessions(
-        settings.replace(source=settings.source if settings.source != "auto" else "fastf1-csv"), [2023]
-    )[0]
-    drivers = sorted(held.telemetry["driver"].astype(str).unique())[: args.fault_drivers]
-    spec = FaultSpec(per_type=args.faults_per_type)
-    faults = evaluate_grades(held.telemetry, spec=spec, drivers=drivers)
-    (work / "faults.json").write_text(json.dumps(faults, indent=1, default=str))
-    whole = clean_alarms(held.telemetry)
-    (work / "whole.json").write_text(json.dumps(whole, indent=1, default=str))
-    curve = line_curve(held.telemetry, spec=spec, drivers=drivers) if args.curve else None
-    if curve is not None:
-        (work / "curve.json").write_text(json.dumps(curve, indent=1, default=str))
+    faults, whole, curve = held_out_anomaly(args, work)
     manifest = json.loads((Path(models) / "manifest.json").read_text())
     args.out.write_text(render(train, train_s, score, faults, bb, ba, manifest, loadavg, loadavg_end, whole, curve))
     print(f"wrote {args.out} (train {train_s:.0f} s; outputs in {work})")
