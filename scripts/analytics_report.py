@@ -750,7 +750,6 @@ def held_out_anomaly(
 
 def anomaly_only(args: argparse.Namespace, bb: dict[str, Any] | None, ba: dict[str, Any] | None) -> int:
     """Regenerate only the anomaly (and cost) sections of ``args.out`` from the held-out race."""
-
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     paths = {k: work / f"{k}.json" for k in ("faults", "whole", "curve")}
