@@ -400,35 +400,15 @@ class RuleChecker(PerDriverState):
         return hits
 
 
-def _parabola_weights(ts: Sequence[float], t0: float) -> tuple[float, ...] | None:
-    """Weights ``w`` such that ``sum(w[i] * y[i])`` is the least-squares parabola through ``(ts[i], y[i])`` at ``t0``.
-
-    None when the times cannot carry a parabola (fewer than three distinct times).
-
-    >>> w = _parabola_weights((0.0, 1.0, 3.0, 4.0), 2.0)
-    >>> round(sum(wi * t * t for wi, t in zip(w, (0.0, 1.0, 3.0, 4.0))), 9), round(sum(w), 9)
-    (4.0, 1.0)
-    """
-    s1 = s2 = s3 = s4 = 0.0
-    us = [t - t0 for t in ts]
-    for u in us:
-        u2 = u * u
-        s1 += u
-        s2 += u2
-        s3 += u2 * u
-        s4 += u2 * u2
-    c0, c1, c2 = s2 * s4 - s3 * s3, s2 * s3 - s1 * s4, s1 * s3 - s2 * s2  # first row of the cofactors
-    det = len(us) * c0 + s1 * c1 + s2 * c2
-    if abs(det) < 1e-12:
-        return None
-    return tuple((c0 + c1 * u + c2 * u * u) / det for u in us)
-
-
 def _parabola4(a: float, b: float, c: float, d: float) -> tuple[float, float, float, float] | None:
-    """:func:`_parabola_weights` of four times given relative to ``t0`` (the per-message path, unrolled).
+    """Weights ``w`` such that ``sum(w[i] * y[i])`` is the least-squares parabola through four samples at
+    times ``a, b, c, d`` (relative to the sample judged), evaluated at 0; None if no parabola fits.
 
-    >>> _parabola4(-2.0, -1.0, 1.0, 2.0) == _parabola_weights((0.0, 1.0, 3.0, 4.0), 2.0)
-    True
+    >>> w = _parabola4(-2.0, -1.0, 1.0, 2.0)
+    >>> round(sum(wi * t * t for wi, t in zip(w, (-2.0, -1.0, 1.0, 2.0))), 9), round(sum(w), 9)
+    (0.0, 1.0)
+    >>> [round(x, 3) for x in _parabola4(-0.5, -0.25, 0.25, 0.5)]
+    [-0.167, 0.667, 0.667, -0.167]
     """
     a2, b2, c2_, d2 = a * a, b * b, c * c, d * d
     s1 = a + b + c + d
