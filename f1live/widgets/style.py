@@ -175,6 +175,7 @@ CSS = f"""
 .f1-table td {{ padding: 2px 6px; border-bottom: 1px solid #f3f4f6; white-space: nowrap; }}
 .f1-table tr.sel td {{ background: #fef2f2; }}
 .f1-scroll {{ max-height: 300px; overflow-y: auto; }}
+.f1-tabs {{ width: auto !important; }}  /* ipywidgets: width 100% plus its margin overflowed the page by 2 px */
 .f1-swatch {{ display: inline-block; width: 4px; height: 14px; border-radius: 2px; vertical-align: middle; margin-right: 6px; }}
 .f1-tyre {{ display: inline-block; width: 14px; height: 14px; border-radius: 50%; border: 3px solid; box-sizing: border-box;
   vertical-align: middle; margin-right: 4px; background: #111; }}
