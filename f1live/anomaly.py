@@ -10,27 +10,36 @@ Three layers, in this order:
   samples that are not on a racing lap (garage, grid, formation lap, cool-down: no
   ``lap_number``). A note is counted per driver by the live state and shown once; a
   sample that is not on a racing lap is not checked further.
-* **River** (:class:`RiverDetector`, one per driver, ``learn_one``/``score_one``): three
-  residuals of the speed and rpm channels against what the recent samples predict,
-  each normalised by its limit so that 1.0 is the alarm line (River ``ThresholdFilter``):
+* **River** (:class:`RiverDetector`, one :class:`ResidualModel` per driver,
+  ``score_one``/``learn_one``): residuals of the speed and rpm channels against their
+  neighbours and against each other, each over its alarm line (1.0 = the line). A
+  sample is judged when the second sample after it arrives (a one-sample look-ahead on
+  each side):
 
-  - *spike*: how far the previous sample sticks out of the line between its neighbours
-    when it is a peak or a dip (log units): a real car's speed and rpm rise and fall
-    smoothly between 0.25 s samples;
-  - *noise*: the mean over the last 12 samples of the smaller step into and out of each
-    peak or dip (a median-of-three residual; 0 on every rise or fall);
-  - *drift*: the speed/rpm ratio against the ratio learnt for the gear (River
-    ``stats.EWMean`` per gear, not updated while an alarm stands), as the median over
-    the last 9 steady-gear samples: a drifting or stuck sensor breaks the gearbox's
-    fixed ratio.
+  - *spike*: how far log speed (log rpm) sticks out of the least-squares parabola
+    through the two samples on each side, when it is a peak or a dip; for rpm also how
+    far the speed/rpm ratio jumps from both neighbours' ratios (a gear change moves the
+    ratio for good, a glitch for one sample). Lines per gear band (below 4th gear
+    braking, downshifts and wheelspin make both channels jumpier);
+  - *noise*: the median of the absolute residual over a window (River
+    ``stats.RollingQuantile``; for rpm only with the gear unchanged), or for rpm a burst
+    of peaks past half the spike line;
+  - *drift*: the median over steady-gear samples of the speed/rpm ratio against the
+    ratio learnt for the gear (River ``stats.EWMean`` per gear, not updated while it
+    drifts): a drifting sensor breaks the gearbox's fixed ratio;
+  - *stuck*: a channel that keeps one value for five samples while the speed/rpm ratio
+    moves away from where it was and from the gear's ratio.
 
-  Limits (:class:`RiverLimits`) were set on the clean training races (2022 + 2024
-  Monaco) for a false-alarm rate of a few per driver-hour; the held-out 2023 race
-  measures it (``docs/analytics.md``).
+  An alarm is an *episode*: raised when a residual crosses its line, again only every
+  ``repeat`` samples while it stays up. The lines (:class:`RiverLimits`) were set on the
+  training races (2022 + 2024 Monaco: false alarms on the clean races, recall on faults
+  injected into them); the held-out 2023 race measures them (``docs/analytics.md``).
 * **Rules** (:class:`RuleChecker`): physically impossible values and changes -- speed,
   rpm or throttle out of range, a speed change faster than a car can brake or
   accelerate, an rpm jump, speed and rpm that no gear ratio joins, a sample dropout
-  (gap), a frozen reading while the car moves, a position jump -- labelled as rules.
+  (a gap, or sample times of the stream that the other cars have and this car lacks:
+  live timing sends every car in each entry), a frozen reading while the car moves, a
+  position jump -- labelled as rules.
 
 >>> from f1live.features import OnlineFeatures
 >>> fx, det = OnlineFeatures(), AnomalyDetector()
@@ -49,14 +58,15 @@ False
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, NamedTuple
 
-from river import anomaly, stats
+from river import stats
 from river.base import AnomalyDetector as RiverAnomalyDetector
 
 from f1live.processors import PerDriverState
@@ -102,6 +112,9 @@ class RuleLimits:
     rpm_step_max: float = 4_500.0  # |d rpm| between two samples
     dropout_factor: float = 5.0  # gap > factor x typical interval ...
     dropout_min_s: float = 1.4  # ... and > this many seconds (real data: max gap 1.28 s)
+    dropout_samples: int = 2  # or this many of the stream's sample times missing (other cars have them) ...
+    dropout_shared: int = 20  # ... once this many samples in a row showed that the cars share sample times
+    stamps_kept: int = 64  # sample times remembered for that (~16 s)
     stuck_samples: int = 6  # identical value this many samples in a row
     stuck_repeat: int = 20  # ... one alarm then, and again every this many samples it lasts
     stuck_min_speed: float = 90.0  # ... speed frozen above this (pit-lane limiters hold 60-80 km/h)
@@ -121,36 +134,84 @@ class RuleLimits:
 class RiverLimits:
     """Alarm lines of the River residuals (log units: 0.1 is about 10 %) and their context.
 
-    Set on the clean training races (2022 + 2024 Monaco, racing laps, every driver):
-    ``scripts/analytics_report.py`` prints the residual quantiles they come from.
+    Set on the training races (2022 + 2024 Monaco, racing laps, every driver): the
+    combination with the best recall on medium faults injected into them at about 3.5
+    alarms per driver-hour (River and rules) on the clean races; never on the held-out
+    2023 race. :meth:`scaled` moves all lines together (the trade-off curve in
+    ``docs/analytics.md``).
 
     Attributes:
-        spike: how far a peak/dip of speed or rpm sticks out of the line between its neighbours.
-        noise: mean over ``noise_window`` samples of the median-of-three residual of speed or rpm.
-        ratio: median over ``ratio_window`` steady-gear samples of log(rpm/speed) minus
-            the gear's learnt value.
-        min_speed: below this speed (km/h) River neither scores nor learns (standing
-            starts, pit limiter, clutch slip).
-        spike_rpm_any_gear: also score rpm peaks across a gear change (off: the last sample
-            before an upshift is a real rpm peak).
-        ratio_min_gear, ratio_min_throttle: the ratio is learnt and scored only in this gear
-            or higher, at this throttle (%) or more, off the brake: there it is tight (wheel
-            slip and the gear channel's lag spread it elsewhere).
-        ratio_fading: fading factor of the per-gear ratio mean (~1/samples remembered).
+        spike_speed: how far a peak/dip of log speed sticks out of the parabola through its
+            two neighbours on each side, in gear ``high_gear`` or higher.
+        spike_rpm: the same for log rpm, and at least as far from the speed/rpm ratio of both
+            neighbours (a gear change moves the ratio for good, a glitch for one sample).
+        spike_speed_low, spike_rpm_low: the same below ``high_gear``: braking into slow
+            corners, downshifts and wheelspin make both channels jumpier there.
+        noise_speed, noise_rpm: median over ``noise_window`` (``noise_window_rpm``) samples of
+            the absolute speed (rpm) residual; rpm only with the gear unchanged.
+        noise_burst, noise_burst_window, noise_burst_fraction: rpm noise also when this many
+            rpm peaks within this many samples pass this fraction of their spike line.
+        drift: median over ``drift_window`` steady-gear samples of log(rpm/speed) minus the
+            value learnt for the gear (River ``stats.EWMean`` per gear).
+        stuck: how far log(rpm/speed) moved since a channel took the value it has kept for
+            ``stuck_samples`` samples (and how far it is from the gear's learnt value).
+        min_speed: a sample is scored only when its four neighbours are at least this fast
+            (km/h; standing starts, pit limiter and clutch slip are not).
+        max_dt: ... and at most this far apart (s).
+        drift_min_gear, drift_min_speed: the ratio is learnt and scored in this gear or
+            higher, at this speed or faster, with the gear unchanged over three samples.
+        level_fading: fading factor of the per-gear ratio mean (~1/samples remembered).
         warmup: samples of a gear before its ratio is scored.
+        rearm: an alarm ends when its residual falls below this fraction of the line ...
+        quiet: ... and no new alarm of the same kind is raised for this many samples;
+        repeat: an alarm that lasts is raised again every this many samples.
     """
 
-    spike: float = 0.18
-    noise: float = 0.035
-    ratio: float = 0.08
-    min_speed: float = 80.0
-    spike_rpm_any_gear: bool = False
-    ratio_min_gear: int = 4
-    ratio_min_throttle: float = 90.0
-    noise_window: int = 12
-    ratio_window: int = 9
-    ratio_fading: float = 0.005
-    warmup: int = 40
+    spike_speed: float = 0.13
+    spike_rpm: float = 0.13
+    spike_speed_low: float = 0.16
+    spike_rpm_low: float = 0.17
+    high_gear: int = 4
+    noise_speed: float = 0.06
+    noise_rpm: float = 0.05
+    drift: float = 0.14
+    stuck: float = 0.06
+    stuck_samples: int = 5
+    min_speed: float = 40.0
+    max_dt: float = 0.6
+    noise_window: int = 20
+    noise_window_rpm: int = 30
+    noise_burst: int = 4
+    noise_burst_window: int = 20
+    noise_burst_fraction: float = 0.5
+    drift_window: int = 15
+    drift_min_gear: int = 1
+    drift_min_speed: float = 50.0
+    level_fading: float = 0.005
+    warmup: int = 20
+    rearm: float = 0.8
+    quiet: int = 8
+    repeat: int = 40
+
+    #: the fields that are alarm lines (log units), scaled together by :meth:`scaled`
+    LINES: ClassVar[tuple[str, ...]] = (
+        "spike_speed",
+        "spike_rpm",
+        "spike_speed_low",
+        "spike_rpm_low",
+        "noise_speed",
+        "noise_rpm",
+        "drift",
+        "stuck",
+    )
+
+    def scaled(self, factor: float) -> RiverLimits:
+        """These limits with every alarm line multiplied by ``factor`` (for a recall/false-alarm curve).
+
+        >>> RiverLimits().scaled(2.0).drift == 2 * RiverLimits().drift
+        True
+        """
+        return replace(self, **{f: getattr(self, f) * factor for f in self.LINES})
 
 
 class _RuleState:
@@ -165,6 +226,8 @@ class _RuleState:
         "prev_rpm",
         "prev_speed",
         "speed_flagged",
+        "last_t",
+        "shared_run",
     )
 
     def __init__(self) -> None:
@@ -178,20 +241,55 @@ class _RuleState:
         self.prev_rpm = math.nan
         self.prev_speed = math.nan
         self.speed_flagged = 0  # samples of the current frozen-speed run already recognised
+        self.last_t: float | None = None
+        self.shared_run = 0  # samples in a row with none of the stream's sample times missing
 
 
 class RuleChecker(PerDriverState):
-    """Physical rule checks with a little per-driver state (previous position, runs)."""
+    """Physical rule checks with a little per-driver state (previous position, runs).
+
+    The sample times of the stream (every car's, for the dropout rule) are shared, not per
+    driver: a consumer that takes a driver over learns them again from its own stream.
+    """
 
     _per_driver_attr = "_state"
 
     def __init__(self, limits: RuleLimits | None = None) -> None:
         self.limits = limits or RuleLimits()
         self._state: dict[str, _RuleState] = {}
+        self._stamps: list[float] = []  # recent sample times of any car, sorted
 
     def reset(self) -> None:
         """Forget every driver's state."""
         self._state.clear()
+        self._stamps.clear()
+
+    def _driver(self, msg: Mapping[str, Any]) -> _RuleState:
+        drv = str(msg.get("driver"))
+        st = self._state.get(drv)
+        if st is None:
+            st = self._state[drv] = _RuleState()
+        return st
+
+    def observe(self, msg: Mapping[str, Any]) -> None:
+        """Note the time of a message that is not checked (not on a racing lap), for the dropout rule."""
+        self._missed(self._driver(msg), msg.get("session_time"))
+
+    def _missed(self, st: _RuleState, t: Any) -> int:
+        """Sample times other cars had since this car's previous sample (live timing sends every car at once)."""
+        if t is None or t != t:
+            return 0
+        stamps, prev = self._stamps, st.last_t
+        missed = 0
+        if prev is not None and t > prev:
+            missed = bisect.bisect_left(stamps, t) - bisect.bisect_right(stamps, prev)
+        st.last_t = t
+        i = bisect.bisect_left(stamps, t)
+        if i == len(stamps) or stamps[i] != t:
+            stamps.insert(i, t)
+            if len(stamps) > 2 * self.limits.stamps_kept:
+                del stamps[: len(stamps) - self.limits.stamps_kept]
+        return missed
 
     def check(self, msg: Mapping[str, Any], feats: Mapping[str, float]) -> list[tuple[str, str]]:
         """(type, reason) of every rule the message breaks, highest priority first; updates state.
@@ -200,10 +298,7 @@ class RuleChecker(PerDriverState):
         (:meth:`AnomalyDetector.update`), not rule hits.
         """
         lim = self.limits
-        drv = msg.get("driver")
-        st = self._state.get(drv)  # type: ignore[arg-type]
-        if st is None:
-            st = self._state[drv] = _RuleState()  # type: ignore[index]
+        st = self._driver(msg)
         hits: list[tuple[str, str]] = []
         speed, rpm, gear, thr = feats["speed"], feats["rpm"], feats["gear"], feats["throttle"]
         dt = feats["dt"]
@@ -223,10 +318,21 @@ class RuleChecker(PerDriverState):
         elif speed >= lim.fast_min_speed and 0 <= rpm < lim.fast_max_rpm:
             hits.append(("speed_rpm_mismatch", f"speed {speed:.0f} km/h with the engine at {rpm:.0f} rpm"))
         typical = st.dt_mean.get()
+        missed = self._missed(st, msg.get("session_time"))
         if dt > 0 and typical > 0 and dt > max(lim.dropout_factor * typical, lim.dropout_min_s):
             hits.append(("dropout", f"no sample for {dt:.2f} s ({dt / typical:.0f}x the usual {typical:.2f} s)"))
-        elif dt > 0:
-            st.dt_mean.update(dt)
+        else:
+            if dt > 0:
+                st.dt_mean.update(dt)
+            # a car missing from entries of the stream the other cars are in (only where the cars share times)
+            if missed >= lim.dropout_samples and st.shared_run >= lim.dropout_shared:
+                hits.append(
+                    (
+                        "dropout",
+                        f"{missed} samples missing before this one ({dt:.2f} s gap; the other cars' stream has them)",
+                    )
+                )
+        st.shared_run = st.shared_run + 1 if missed == 0 else 0
         if dt > 0 and dt <= lim.dropout_min_s:
             acc = feats["accel"]
             if abs(acc) > lim.accel_max:
@@ -294,156 +400,330 @@ class RuleChecker(PerDriverState):
         return hits
 
 
-def _med3(a: float, b: float, c: float) -> float:
-    """Median of three numbers.
+def _parabola4(a: float, b: float, c: float, d: float) -> tuple[float, float, float, float] | None:
+    """Weights ``w`` such that ``sum(w[i] * y[i])`` is the least-squares parabola through four samples at
+    times ``a, b, c, d`` (relative to the sample judged), evaluated at 0; None if no parabola fits.
 
-    >>> _med3(3.0, 1.0, 2.0)
-    2.0
+    >>> w = _parabola4(-2.0, -1.0, 1.0, 2.0)
+    >>> round(sum(wi * t * t for wi, t in zip(w, (-2.0, -1.0, 1.0, 2.0))), 9), round(sum(w), 9)
+    (0.0, 1.0)
+    >>> [round(x, 3) for x in _parabola4(-0.5, -0.25, 0.25, 0.5)]
+    [-0.167, 0.667, 0.667, -0.167]
     """
-    if a > b:
-        a, b = b, a
-    return b if b <= c else (c if a <= c else a)
+    a2, b2, c2_, d2 = a * a, b * b, c * c, d * d
+    s1 = a + b + c + d
+    s2 = a2 + b2 + c2_ + d2
+    s3 = a2 * a + b2 * b + c2_ * c + d2 * d
+    s4 = a2 * a2 + b2 * b2 + c2_ * c2_ + d2 * d2
+    k0, k1, k2 = s2 * s4 - s3 * s3, s2 * s3 - s1 * s4, s1 * s3 - s2 * s2
+    det = 4 * k0 + s1 * k1 + s2 * k2
+    if abs(det) < 1e-12:
+        return None
+    return (
+        (k0 + k1 * a + k2 * a2) / det,
+        (k0 + k1 * b + k2 * b2) / det,
+        (k0 + k1 * c + k2 * c2_) / det,
+        (k0 + k1 * d + k2 * d2) / det,
+    )
 
 
-def _bump(a: float, b: float, c: float, w: float = 0.5) -> float:
-    """How far ``b`` sticks out of the line from ``a`` to ``c`` (``w``: b's position, 0-1), if it is a peak or a dip.
+def _bump(p: Sequence[float], q: Sequence[float], r: Sequence[float], j: int) -> float:
+    """How far ``q[j]`` lies off the line from ``p[j]`` to ``r[j]`` (in time, index 0).
 
-    A value between its neighbours is part of a rise or a fall, whatever the slope: 0.
-
-    >>> _bump(1.0, 3.0, 1.0), _bump(1.0, 2.0, 3.0), _bump(1.0, 0.0, 3.0)
-    (2.0, 0.0, 2.0)
+    >>> _bump((0.0, 1.0), (1.0, 3.0), (2.0, 1.0), 1), _bump((0.0, 1.0), (1.0, 2.0), (4.0, 5.0), 1)
+    (2.0, 0.0)
     """
-    if (b > a and b > c) or (b < a and b < c):
-        return abs(b - (a + (c - a) * w))
-    return 0.0
+    return abs(q[j] - p[j] - (r[j] - p[j]) * (q[0] - p[0]) / (r[0] - p[0]))
+
+
+#: The River residuals: (kind, channel) -> the RiverLimits field holding its alarm line.
+RIVER_RESIDUALS: dict[tuple[str, str], str] = {
+    ("spike", "speed"): "spike_speed",
+    ("spike", "rpm"): "spike_rpm",
+    ("noise", "speed"): "noise_speed",
+    ("noise", "rpm"): "noise_rpm",
+    ("drift", "speed/rpm"): "drift",
+    ("stuck_sensor", "speed"): "stuck",
+    ("stuck_sensor", "rpm"): "stuck",
+}
+
+
+_RESIDUAL_KEYS = tuple(RIVER_RESIDUALS)
+
+
+class RiverAlarm(NamedTuple):
+    """One River alarm: which residual, how far past its line, and a sentence for the anomaly log."""
+
+    kind: str
+    channel: str
+    score: float
+    text: str
 
 
 class ResidualModel(RiverAnomalyDetector):
-    """One driver's River residual detector (speed and rpm against what recent samples predict).
+    """One driver's River residual detector: speed and rpm against their neighbours and each other.
 
-    ``x`` is a dict with ``speed`` (km/h), ``rpm``, ``gear``, ``throttle`` (%), ``brake`` (0/1)
-    and, optionally, ``t`` (s: the line between two neighbours is then drawn in time, not in samples). :meth:`score_one` returns
-    the largest residual divided by its limit (1.0 = the alarm line) and keeps which
-    residual it was in :attr:`last`; :meth:`learn_one` moves the windows and, unless the
-    sample is alarming, the gear's learnt speed/rpm ratio (River ``stats.EWMean``).
-    Samples below ``limits.min_speed`` restart the windows (neither scored nor learnt).
+    ``x`` is a dict with ``speed`` (km/h), ``rpm``, ``gear``, ``t`` (s) and, optionally,
+    ``throttle`` and ``brake``. A sample is judged when the second sample after it has
+    arrived (the consumer flags two messages late; a fault counts as found within two
+    samples after it): its log speed and log rpm are compared with the least-squares
+    parabola through the two samples on each side (*spike*, and the window median of the
+    absolute residual: *noise*), its speed/rpm ratio with its neighbours' (a gear change
+    moves the ratio for good, a glitch for one sample) and with the ratio learnt for the
+    gear (River ``stats.EWMean``, not updated while it drifts; the window median:
+    *drift*). The windows are River ``stats.RollingQuantile``. :meth:`score_one` returns
+    the largest residual over its line (1.0 = the line, :attr:`last` says which);
+    :meth:`learn_one` moves the windows and sets :attr:`alarm` when an alarm *episode*
+    starts: a residual crossing its line after it was below ``rearm`` of it and ``quiet``
+    samples after the last alarm of its kind, again every ``repeat`` samples it stays up.
 
     >>> m = ResidualModel()
-    >>> xs = [{"speed": 150.0 + i, "rpm": 9000.0 + 60 * i, "gear": 4} for i in range(60)]
+    >>> xs = [{"speed": 150.0 + i, "rpm": 9000.0 + 60 * i, "gear": 4, "t": 0.25 * i} for i in range(60)]
     >>> for x in xs:
     ...     _ = m.score_one(x); m.learn_one(x)
-    >>> m.score_one({"speed": 210.0, "rpm": 12600.0, "gear": 4}) < 1.0
-    True
-    >>> spike = {"speed": 290.0, "rpm": 12660.0, "gear": 4}
-    >>> _ = m.score_one(spike); m.learn_one(spike)
-    >>> after = {"speed": 211.0, "rpm": 12720.0, "gear": 4}
-    >>> m.score_one(after) > 1.0, m.last[0], m.last[2]
-    (True, 'spike', 'speed')
+    >>> m.alarm is None, m.score_one({"speed": 210.0, "rpm": 12600.0, "gear": 4, "t": 15.0}) < 1.0
+    (True, True)
+    >>> for x in ({"speed": 252.0, "rpm": 12600.0, "gear": 4, "t": 15.0},   # speed glitch: +20 %
+    ...           {"speed": 211.0, "rpm": 12660.0, "gear": 4, "t": 15.25},
+    ...           {"speed": 212.0, "rpm": 12720.0, "gear": 4, "t": 15.5}):
+    ...     _ = m.score_one(x); m.learn_one(x)
+    >>> m.alarm.kind, m.alarm.channel, m.alarm.score > 1.0
+    ('spike', 'speed', True)
     """
 
     def __init__(self, limits: RiverLimits | None = None) -> None:
-        self.limits = limits or RiverLimits()
-        self._ls: deque[float] = deque(maxlen=2)  # log speed of the last two samples
-        self._lr: deque[float] = deque(maxlen=2)  # log rpm of the last two samples
-        self._gears: deque[float] = deque(maxlen=2)
-        self._ts: deque[float] = deque(maxlen=2)
-        self._noise: deque[float] = deque(maxlen=self.limits.noise_window - 1)
-        self._ratio: deque[float] = deque(maxlen=self.limits.ratio_window - 1)
-        self._gear_ratio: dict[int, Any] = {}  # River stats.Mean, then stats.EWMean
-        self._gear_n: dict[int, int] = {}
-        self.last: tuple[str, float, str] = ("", 0.0, "")  # (kind, score, channel or gear)
-        self._cache: tuple[Any, ...] | None = None
-
-    def _parts(self, x: Mapping[str, float]) -> tuple[float, float, bool, float, str, float]:
-        """(spike residual, ratio residual, steady gear, log ratio, spike channel, noise residual) of ``x``."""
-        ls, lr = math.log(max(x["speed"], 1.0)), math.log(max(x["rpm"], 1.0))
-        gear = x["gear"]
-        gs = self._gears
-        steady = len(gs) == 2 and gs[0] == gs[1] == gear
-        spike, channel, jitter = 0.0, "", 0.0
-        if len(self._ls) == 2:
-            t = x.get("t", math.nan)
-            ts = self._ts
-            w = (ts[1] - ts[0]) / (t - ts[0]) if len(ts) == 2 and t - ts[0] > 0 else 0.5
-            rs = _bump(self._ls[0], self._ls[1], ls, w)
-            rr = _bump(self._lr[0], self._lr[1], lr, w) if self.limits.spike_rpm_any_gear or steady else 0.0
-            spike, channel = (rs, "speed") if rs >= rr else (rr, "rpm")
-            # jitter: the smaller step into and out of a peak/dip (0 on a rise or fall)
-            js = abs(self._ls[1] - _med3(self._ls[0], self._ls[1], ls))
-            jr = abs(self._lr[1] - _med3(self._lr[0], self._lr[1], lr)) if steady else 0.0
-            jitter = max(js, jr)
-        ratio = 0.0
-        g = int(gear) if gear == gear else -1
-        # the ratio is tight only with the clutch closed and no wheel slip: full throttle in a high gear
-        steady = (
-            steady
-            and g >= self.limits.ratio_min_gear
-            and x.get("throttle", 0.0) >= self.limits.ratio_min_throttle
-            and not x.get("brake", 0.0)
+        self.limits = lim = limits or RiverLimits()
+        self._buf: deque[tuple[float, float, float, float, float]] = deque(
+            maxlen=4
+        )  # t, log speed, log rpm, gear, speed
+        self._noise = (
+            stats.RollingQuantile(q=0.5, window_size=lim.noise_window),
+            stats.RollingQuantile(q=0.5, window_size=lim.noise_window_rpm),
         )
-        mean = self._gear_ratio.get(g)
-        if steady and mean is not None and self._gear_n.get(g, 0) >= self.limits.warmup:
-            ratio = abs(lr - ls - mean.get())
-        return spike, ratio, steady, lr - ls, channel, jitter
+        self._drift = stats.RollingQuantile(q=0.5, window_size=lim.drift_window)
+        self._counts = [0, 0, 0]  # samples in the noise (speed, rpm) and drift windows
+        # speed, rpm: the value, how many samples it has been kept, log(rpm/speed) when it was taken
+        self._runs: list[list[float]] = [[math.nan, 0, 0.0], [math.nan, 0, 0.0]]
+        self._levels: dict[int, Any] = {}  # gear -> River stats.Mean, then stats.EWMean
+        self._level_n: dict[int, int] = {}
+        self._lines = tuple(getattr(lim, f) for f in RIVER_RESIDUALS.values())
+        self._lines_low = (lim.spike_speed_low, lim.spike_rpm_low, *self._lines[2:])
+        self._used = self._lines
+        self._windowed = [0.0, 0.0, 0.0]  # noise speed, noise rpm, drift: raw window values
+        self._burst: deque[bool] = deque(maxlen=lim.noise_burst_window - 1)  # rpm peaks past a fraction of their line
+        self._burst_n = 0
+        # alarm episodes per residual: armed (fell below `rearm` since its last alarm), sample of its last alarm
+        self._armed = [True] * len(RIVER_RESIDUALS)
+        self._all_armed = True
+        self._fired_at = [-(1 << 30)] * len(RIVER_RESIDUALS)
+        self._n = 0
+        self._cache: tuple[Any, ...] | None = None
+        #: the residuals of the last scored sample over their lines (keys of RIVER_RESIDUALS, in order)
+        self.parts: tuple[float, ...] = (0.0,) * len(RIVER_RESIDUALS)
+        self.last: tuple[str, float, str] = ("", 0.0, "")  # (kind, score, channel) of the largest residual
+        self.alarm: RiverAlarm | None = None
+
+    def _centre(self, new: tuple[float, float, float, float, float]) -> tuple[float, ...] | None:
+        """Residuals of the sample two before ``new`` (t, log speed, log rpm, gear, speed): (t, e speed,
+        e rpm, spike speed, spike rpm, log ratio, steady gear, speed, gear)."""
+        buf = self._buf
+        if len(buf) < 4:
+            return None
+        lim = self.limits
+        w0, a, c, b = buf
+        w4 = new
+        tc, md = c[0], lim.max_dt
+        if not (
+            0.0 < a[0] - w0[0] <= md and 0.0 < tc - a[0] <= md and 0.0 < b[0] - tc <= md and 0.0 < w4[0] - b[0] <= md
+        ):
+            return None
+        if min(w0[4], a[4], b[4], w4[4]) < lim.min_speed:
+            return None
+        wt = _parabola4(w0[0] - tc, a[0] - tc, b[0] - tc, w4[0] - tc)
+        if wt is None:
+            return None
+        k0, k1, k3, k4 = wt
+        e_s = c[1] - (k0 * w0[1] + k1 * a[1] + k3 * b[1] + k4 * w4[1])
+        e_r = c[2] - (k0 * w0[2] + k1 * a[2] + k3 * b[2] + k4 * w4[2])
+        # a peak or dip that sticks out more than either neighbour does from its own neighbours
+        # (a glitch also pulls the parabola of the samples next to it: they are not to blame)
+        spike_s = spike_r = 0.0
+        if (c[1] > a[1] and c[1] > b[1]) or (c[1] < a[1] and c[1] < b[1]):
+            if abs(e_s) >= max(_bump(w0, a, c, 1), _bump(c, b, w4, 1)):
+                spike_s = abs(e_s)
+        ratio = c[2] - c[1]
+        if (c[2] > a[2] and c[2] > b[2]) or (c[2] < a[2] and c[2] < b[2]):
+            if abs(e_r) >= max(_bump(w0, a, c, 2), _bump(c, b, w4, 2)):
+                spike_r = min(abs(e_r), abs(ratio - (a[2] - a[1])), abs(ratio - (b[2] - b[1])))
+        gear = c[3] if a[3] == c[3] == b[3] else math.nan
+        return (tc, e_s, e_r, spike_s, spike_r, ratio, gear, c[4], c[3])
 
     def score_one(self, x: Mapping[str, float]) -> float:  # type: ignore[override]
+        speed, rpm, gear = x["speed"], x["rpm"], x["gear"]
+        new = (x.get("t", math.nan), math.log(max(speed, 1.0)), math.log(max(rpm, 1.0)), gear, speed)
+        c = self._centre(new)
         lim = self.limits
-        if not x["speed"] >= lim.min_speed:
-            self.last = ("", 0.0, "")
-            self._cache = None
-            return 0.0
-        spike, ratio, steady, log_ratio, channel, jitter = parts = self._parts(x)
-        self._cache = (x, parts)
-        noise = (sum(self._noise) + jitter) / lim.noise_window if len(self._noise) == self._noise.maxlen else 0.0
-        med = 0.0
-        if ratio > 0 and len(self._ratio) == self._ratio.maxlen:
-            vals = sorted([*self._ratio, ratio])
-            med = vals[len(vals) // 2]
-        best = ("spike", spike / lim.spike, channel)
-        if noise / lim.noise > best[1]:
-            best = ("noise", noise / lim.noise, "speed/rpm")
-        if med / lim.ratio > best[1]:
-            best = ("drift", med / lim.ratio, f"gear {int(x['gear'])}")
-        self.last = best
-        return best[1]
+        lines = self._lines if c is not None and c[8] >= lim.high_gear else self._lines_low
+        self._used = lines
+        ws, wr, wd = self._windowed
+        stuck_s, stuck_r = self._stuck(x, new)
+        spike_r = c[4] / lines[1] if c is not None else 0.0
+        noise_r = wr / lines[3]
+        burst = (self._burst_n + (spike_r >= lim.noise_burst_fraction)) / lim.noise_burst
+        parts = (
+            c[3] / lines[0] if c is not None else 0.0,
+            spike_r,
+            ws / lines[2],
+            burst if burst > noise_r else noise_r,
+            abs(wd) / lines[4],
+            stuck_s / lines[5],
+            stuck_r / lines[6],
+        )
+        self._cache = (x, new, c, parts)
+        self.parts = parts
+        i, best = 0, parts[0]
+        for j in range(1, len(parts)):
+            if parts[j] > best:
+                i, best = j, parts[j]
+        kind, channel = _RESIDUAL_KEYS[i]
+        self.last = (kind, best, channel)
+        return best
+
+    def _stuck(self, x: Mapping[str, float], new: tuple[float, float, float, float, float]) -> tuple[float, float]:
+        """How far the speed/rpm ratio moved since speed (rpm) took the value it has kept for ``stuck_samples``.
+
+        Also how far it is from the ratio learnt for the gear (when learnt): a speed that
+        stands still at an apex while the driver changes gear keeps the ratio of a gear.
+        """
+        lim = self.limits
+        speed = new[4]
+        if not speed >= lim.min_speed:
+            return 0.0, 0.0
+        need = lim.stuck_samples - 1
+        (vs, ns, start_s), (vr, nr, start_r) = self._runs
+        hold_s = speed == vs and ns >= need
+        hold_r = x["rpm"] == vr and nr >= need
+        if not (hold_s or hold_r):
+            return 0.0, 0.0
+        ratio, gear = new[2] - new[1], new[3]
+        off = math.inf
+        if gear == gear:
+            level = self._levels.get(int(gear))
+            if level is not None and self._level_n.get(int(gear), 0) >= lim.warmup:
+                off = abs(ratio - level.get())
+        return (min(abs(ratio - start_s), off) if hold_s else 0.0, min(abs(ratio - start_r), off) if hold_r else 0.0)
 
     def learn_one(self, x: Mapping[str, float]) -> None:  # type: ignore[override]
         lim = self.limits
-        if not x["speed"] >= lim.min_speed:
-            self._ls.clear()
-            self._lr.clear()
-            self._gears.clear()
-            self._ts.clear()
-            return
         cache = self._cache
-        spike, ratio, steady, log_ratio, _, jitter = cache[1] if cache is not None and cache[0] is x else self._parts(x)
+        if cache is None or cache[0] is not x:
+            self.score_one(x)
+            cache = self._cache
+        assert cache is not None
+        _, new, c, parts = cache
         self._cache = None
-        if len(self._ls) == 2:
-            self._noise.append(jitter)
-        if ratio > 0:
-            self._ratio.append(ratio)
-        gear = x["gear"]
-        g = int(gear) if gear == gear else -1
-        if steady and g <= 8 and self.last[1] < 1.0:
-            n = self._gear_n[g] = self._gear_n.get(g, 0) + 1
-            mean = self._gear_ratio.get(g)
-            if mean is None:
-                mean = self._gear_ratio[g] = stats.Mean()
-            elif n == int(1.0 / lim.ratio_fading):
-                # a plain average of the first samples, then a slow exponential fade (River EWMean
-                # starts at its first value): a drift must not be learnt away
-                ew = stats.EWMean(fading_factor=lim.ratio_fading)
-                ew.update(mean.get())
-                mean = self._gear_ratio[g] = ew
-            mean.update(log_ratio)
-        self._ts.append(x.get("t", math.nan))
-        self._ls.append(math.log(max(x["speed"], 1.0)))
-        self._lr.append(math.log(max(x["rpm"], 1.0)))
-        self._gears.append(gear)
+        self._n += 1
+        # alarm episodes: one alarm when a residual crosses its line, again every `repeat` samples it stays up
+        fired = -1
+        rearm = lim.rearm
+        if max(parts) < rearm:
+            if not self._all_armed:
+                self._armed = [True] * len(parts)
+                self._all_armed = True
+        else:
+            self._all_armed = False
+            for i, v in enumerate(parts):
+                if v >= 1.0:
+                    since = self._n - self._fired_at[i]
+                    if (self._armed[i] and since > lim.quiet) or since >= lim.repeat:
+                        self._armed[i], self._fired_at[i] = False, self._n
+                        if fired < 0 or v > parts[fired]:
+                            fired = i
+                elif v < rearm:
+                    self._armed[i] = True
+        self.alarm = self._alarm(fired, parts[fired], c) if fired >= 0 else None
+        burst = self._burst
+        if len(burst) == burst.maxlen and burst[0]:
+            self._burst_n -= 1
+        peak = parts[1] >= lim.noise_burst_fraction
+        burst.append(peak)
+        self._burst_n += peak
+        if c is not None:
+            q = self._noise[0]
+            q.update(abs(c[1]))
+            self._counts[0] += 1
+            self._windowed[0] = (q.get() or 0.0) if self._counts[0] >= lim.noise_window else 0.0
+            g = c[6]
+            if g == g:  # rpm jumps at a gear change: its jitter counts with the gear unchanged
+                q = self._noise[1]
+                q.update(abs(c[2]))
+                self._counts[1] += 1
+                self._windowed[1] = (q.get() or 0.0) if self._counts[1] >= lim.noise_window_rpm else 0.0
+                if 1 <= g <= 8 and c[7] >= lim.drift_min_speed:
+                    self._learn_ratio(int(g), c[5])
+        buf = self._buf
+        t = new[0]
+        if buf and not t - buf[-1][0] <= 3 * lim.max_dt:
+            buf.clear()
+        buf.append(new)
+        ratio = new[2] - new[1]
+        for run, v in zip(self._runs, (x["speed"], x["rpm"]), strict=True):
+            if v == run[0]:
+                run[1] += 1
+            else:
+                run[0], run[1], run[2] = v, 1, ratio
+
+    def _learn_ratio(self, g: int, ratio: float) -> None:
+        lim = self.limits
+        level = self._levels.get(g)
+        n = self._level_n.get(g, 0)
+        if level is not None and n >= lim.warmup and g >= lim.drift_min_gear:
+            self._drift.update(ratio - level.get())
+            self._counts[2] += 1
+            self._windowed[2] = (self._drift.get() or 0.0) if self._counts[2] >= lim.drift_window else 0.0
+        if abs(self._windowed[2]) >= 0.5 * lim.drift:
+            return  # a drift must not be learnt away
+        self._level_n[g] = n = n + 1
+        if level is None:
+            level = self._levels[g] = stats.Mean()
+        elif n == int(1.0 / lim.level_fading):
+            # a plain average of the first samples, then a slow exponential fade
+            ew = stats.EWMean(fading_factor=lim.level_fading)
+            ew.update(level.get())
+            level = self._levels[g] = ew
+        level.update(ratio)
+
+    def _alarm(self, i: int, score: float, c: tuple[float, ...] | None) -> RiverAlarm:
+        kind, channel = _RESIDUAL_KEYS[i]
+        raw = score * self._used[i]
+        if kind == "spike" and c is not None:
+            text = f"{channel} at t={c[0]:.2f} s sticks out of its neighbours by {math.expm1(raw):.0%}" + (
+                " and of their speed/rpm ratio" if channel == "rpm" else ""
+            )
+        elif kind == "noise" and channel == "rpm" and score > self._windowed[1] / self._used[i]:
+            text = (
+                f"rpm has {self._burst_n + 1} peaks past {self.limits.noise_burst_fraction:.0%} of its spike "
+                f"line within {self.limits.noise_burst_window} samples"
+            )
+        elif kind == "noise":
+            n = self.limits.noise_window if channel == "speed" else self.limits.noise_window_rpm
+            text = f"{channel} jitters by {math.expm1(raw):.1%} (median over {n} samples)"
+        elif kind == "stuck_sensor":
+            run = self._runs[0 if channel == "speed" else 1]
+            text = (
+                f"{channel} has kept the value {run[0]:g} for {int(run[1]) + 1} samples while the speed/rpm "
+                f"ratio moved {math.expm1(raw):.0%}"
+            )
+        else:
+            text = (
+                f"speed/rpm ratio is {math.expm1(abs(self._windowed[2])):.0%} off the value learnt for "
+                f"each gear (median over {self.limits.drift_window} steady-gear samples)"
+            )
+        return RiverAlarm(kind, channel, score, f"River: {text} ({score:.1f}x its alarm line)")
 
 
 class RiverDetector(PerDriverState):
-    """One :class:`ResidualModel` per driver behind a River ``ThresholdFilter`` (alarm at 1.0).
+    """One :class:`ResidualModel` per driver.
 
     Args:
         limits: the residuals' alarm lines.
@@ -453,23 +733,25 @@ class RiverDetector(PerDriverState):
 
     def __init__(self, limits: RiverLimits | None = None) -> None:
         self.limits = limits or RiverLimits()
-        self._models: dict[str, anomaly.ThresholdFilter] = {}
+        self._models: dict[str, ResidualModel] = {}
 
     def reset(self) -> None:
         """Forget every driver's model."""
         self._models.clear()
 
-    def update(self, driver: str, x: Mapping[str, float]) -> tuple[float, bool, tuple[str, float, str]]:
-        """Score ``x`` then learn it: (score in units of the alarm line, flagged, (kind, score, channel))."""
-        f = self._models.get(driver)
-        if f is None:
-            f = self._models[driver] = anomaly.ThresholdFilter(ResidualModel(self.limits), threshold=1.0)
-        model = f.anomaly_detector
-        assert isinstance(model, ResidualModel)
+    def model(self, driver: str) -> ResidualModel:
+        """The driver's model (made on first use)."""
+        m = self._models.get(driver)
+        if m is None:
+            m = self._models[driver] = ResidualModel(self.limits)
+        return m
+
+    def update(self, driver: str, x: Mapping[str, float]) -> tuple[float, RiverAlarm | None]:
+        """Score ``x`` then learn it: (largest residual over its line, the alarm raised on this sample or None)."""
+        model = self.model(driver)
         score = model.score_one(x)
-        flagged = score >= f.threshold
         model.learn_one(x)
-        return score, flagged, model.last
+        return score, model.alarm
 
 
 def _float(v: Any) -> float:
@@ -491,13 +773,6 @@ def _unit(score: float) -> float:
     (0.0, 0.5, 0.75)
     """
     return score / (1.0 + score) if score > 0 else 0.0
-
-
-_DRIFT_TEXT = {
-    "spike": "sticks out of its neighbours by {r:.0%}",
-    "noise": "jitters by {r:.1%} on average",
-    "drift": "speed/rpm ratio is {r:.0%} off the learnt value for",
-}
 
 
 class AnomalyDetector:
@@ -546,6 +821,7 @@ class AnomalyDetector:
         """Result dict for one message (see the module docstring for the keys)."""
         quality: str | None = None
         if msg.get("lap_number") is None:
+            self.rules.observe(msg)
             return {
                 "anomaly": False,
                 "anomaly_score": 0.0,
@@ -562,7 +838,7 @@ class AnomalyDetector:
         elif thr == THROTTLE_SENTINEL:
             quality = "throttle_sentinel"
         hits = self.rules.check(msg, feats) if self.use_rules else []
-        score, river_flag, detail = 0.0, False, ("", 0.0, "")
+        score, alarm = 0.0, None
         if self.river is not None and not msg.get("in_pit"):
             x = {
                 "speed": feats["speed"],
@@ -572,7 +848,7 @@ class AnomalyDetector:
                 "brake": feats["brake"],
                 "t": _float(msg.get("session_time")),
             }
-            score, river_flag, detail = self.river.update(str(msg.get("driver")), x)
+            score, alarm = self.river.update(str(msg.get("driver")), x)
         out: dict[str, Any] = {
             "anomaly": False,
             "anomaly_score": _unit(score),
@@ -582,29 +858,16 @@ class AnomalyDetector:
             "quality": quality,
             "quality_reason": QUALITY_NOTES[quality] if quality else None,
         }
-        if not hits and not river_flag:
+        if not hits and alarm is None:
             return out
         reasons = [h[1] for h in hits]
         kinds = [h[0] for h in hits]
-        if river_flag and self.river is not None:
-            kind, s, ch = detail
-            text = _DRIFT_TEXT[kind].format(
-                r=s
-                * {
-                    "spike": self.river.limits.spike,
-                    "noise": self.river.limits.noise,
-                    "drift": self.river.limits.ratio,
-                }[kind]
-            )
-            what = f"{ch}" if kind != "drift" else ch
-            reasons.append(
-                f"River: {what} {text} ({s:.1f}x its alarm line)"
-                if kind != "drift"
-                else f"River: {text} {what} ({s:.1f}x its alarm line)"
-            )
-            kinds.append(kind)
+        if alarm is not None:
+            reasons.append(alarm.text)
+            kinds.append(alarm.kind)
+            score = max(score, alarm.score)
         kinds = sorted(set(kinds), key=ANOMALY_TYPES.index)
-        source = "river+rule" if (hits and river_flag) else ("rule" if hits else "river")
+        source = "river+rule" if (hits and alarm) else ("rule" if hits else "river")
         out.update(
             anomaly=True,
             anomaly_score=1.0 if hits else _unit(score),

@@ -6,7 +6,8 @@ places with one of five sensor faults at one of five magnitudes (:data:`GRADES`,
 replays clean and corrupted tables through :class:`f1live.features.OnlineFeatures` and
 three detectors -- River only, rules only, both (the shipped configuration) -- exactly
 as the consumer does, and reports per fault type and magnitude how many faults each
-found, plus false alarms per driver-hour on the clean table.
+found, plus false alarms per driver-hour on the clean table. :func:`line_curve` measures the
+trade-off of the River alarm lines (all scaled together) on a race.
 
 Fault types (on the speed or the rpm channel, chosen at random, or all channels for a dropout):
 
@@ -338,6 +339,7 @@ def evaluate_grades(
     tolerance: int = 2,
     limits: RuleLimits | None = None,
     river_limits: RiverLimits | None = None,
+    clean_drivers: bool = True,
 ) -> dict[str, Any]:
     """Recall per fault type and grade for River, rules and both; precision; clean false alarms.
 
@@ -347,7 +349,7 @@ def evaluate_grades(
     ``recall_all[variant][grade]`` (with a bootstrap 95 % interval over faults),
     ``river_only[grade]`` (faults River found and the rules missed), ``precision[variant][grade]``
     (flagged messages inside a fault window / all flagged messages), ``delay_s_median``,
-    ``clean`` (see :func:`clean_alarms`) and the settings.
+    ``clean`` (see :func:`clean_alarms`; skipped with ``clean_drivers=False``) and the settings.
     """
     t0 = time.perf_counter()
     race = racing_rows(clean)
@@ -414,10 +416,67 @@ def evaluate_grades(
         "river_only": river_only,
         "precision": precision,
         "delay_s_median": {k: (float(np.median(v)) if v else None) for k, v in delays.items()},
-        "clean": clean_alarms(clean if drivers is None else clean[clean["driver"].isin(list(drivers))], **kw),
+        "clean": (
+            clean_alarms(clean if drivers is None else clean[clean["driver"].isin(list(drivers))], **kw)
+            if clean_drivers
+            else None
+        ),
         "spec": asdict(spec),
         "seed": seed,
         "tolerance_samples": tolerance,
         "drivers": sorted(race["driver"].astype(str).unique().tolist()),
         "seconds": time.perf_counter() - t0,
     }
+
+
+def line_curve(
+    clean: pd.DataFrame,
+    factors: Sequence[float] = (0.8, 0.9, 1.0, 1.15, 1.3, 1.5),
+    *,
+    grade: int = 2,
+    spec: FaultSpec = FaultSpec(),
+    seed: int = 7,
+    drivers: Iterable[str] | None = None,
+    limits: RuleLimits | None = None,
+    river_limits: RiverLimits | None = None,
+) -> list[dict[str, Any]]:
+    """The trade-off of the River alarm lines: every line scaled by each factor (:meth:`RiverLimits.scaled`).
+
+    Per factor: recall at ``grade`` of River and of both (faults injected into
+    ``drivers``), and alarms / episodes per driver-hour of both on the whole clean
+    ``clean`` (every driver, racing laps).
+    """
+    rl = river_limits or RiverLimits()
+    out = []
+    for k in factors:
+        scaled = rl.scaled(k)
+        ev = evaluate_grades(
+            clean,
+            spec=spec,
+            seed=seed,
+            drivers=drivers,
+            grades=(grade,),
+            limits=limits,
+            river_limits=scaled,
+            clean_drivers=False,
+        )
+        fa = clean_alarms(clean, ("river", "both"), limits=limits, river_limits=scaled)
+        name = GRADE_NAMES[grade]
+        out.append(
+            {
+                "factor": k,
+                "recall_both": ev["recall_all"]["both"][name]["recall"],
+                "recall_river": ev["recall_all"]["river"][name]["recall"],
+                "recall_by_type": {f: ev["recall"]["both"][f][name] for f in FAULT_TYPES},
+                "alarms_per_driver_hour": fa["both"]["alarms_per_driver_hour"],
+                "river_alarms_per_driver_hour": fa["river"]["alarms_per_driver_hour"],
+                "episodes_per_driver_hour": fa["both"]["episodes_per_driver_hour"],
+            }
+        )
+        logger.info(
+            "lines x%.2f: recall %.3f at %.2f alarms per driver-hour",
+            k,
+            out[-1]["recall_both"],
+            out[-1]["alarms_per_driver_hour"],
+        )
+    return out

@@ -23,6 +23,10 @@ from f1live.faults import (
 #: The false-alarm budget of issue 17/18 (alarms per driver-hour on a clean real race).
 FALSE_ALARMS_PER_DRIVER_HOUR = 5.0
 
+#: Eight drivers of the repository's real slice of the 2023 race (tests/data: lights out + 42 min).
+SLICE_FAULT_DRIVERS = ("ALO", "GAS", "HAM", "LEC", "OCO", "RUS", "SAI", "VER")
+SLICE_END_S = 6242.9  # the slice's last session time: the same rows with the full data present
+
 
 @pytest.fixture(scope="module")
 def graded(eval_2023) -> dict:
@@ -30,6 +34,37 @@ def graded(eval_2023) -> dict:
     return evaluate_grades(
         eval_2023.telemetry, spec=FaultSpec(per_type=3), seed=11, drivers=("VER", "HAM"), grades=(0, 2, 4)
     )
+
+
+@pytest.fixture(scope="module")
+def slice_medium(slice_settings) -> dict:
+    """Medium faults (2 of each type per driver) in 8 drivers of the real 2023 slice; runs without the full data."""
+    from f1live.sources.fastf1_csv import load_fastf1_csv
+
+    tel = load_fastf1_csv(slice_settings, progress=False, drivers=list(SLICE_FAULT_DRIVERS)).telemetry
+    tel = tel[tel["session_time"] <= SLICE_END_S].reset_index(drop=True)
+    return evaluate_grades(tel, spec=FaultSpec(per_type=2), seed=3, grades=(2,))
+
+
+def test_medium_faults_in_the_real_slice_river_finds_what_the_rules_miss(slice_medium: dict) -> None:
+    ev = slice_medium
+    print(json.dumps({k: ev[k] for k in ("recall", "recall_all", "river_only", "clean")}, indent=1, default=str))
+    assert ev["faults_per_grade"]["medium"] == 2 * len(SLICE_FAULT_DRIVERS) * len(FAULT_TYPES)
+    rec = {v: ev["recall"][v] for v in ("river", "rules", "both")}
+    both = ev["recall_all"]["both"]["medium"]["recall"]
+    # issue 18's target is recall >= 0.9 at medium; measured 0.96 here (80 faults, 95 % CI 0.93-1.0; the
+    # lines were set on the 2022 + 2024 races); the previous detector found 0.64 of the 2023 race's medium faults
+    assert both >= 0.85, ev["recall_all"]
+    # River finds the glitches the rules' physical limits cannot see ...
+    for fault in ("spike", "drift", "noise"):
+        assert rec["river"][fault]["medium"] >= rec["rules"][fault]["medium"] + 0.4, fault
+    assert ev["river_only"]["medium"] >= 30  # measured 45 of 80
+    # ... and the rules own the stream gaps (another car's stream entries this car lacks)
+    assert rec["rules"]["dropout"]["medium"] == 1.0
+    clean = ev["clean"]
+    assert clean["driver_hours"] > 4
+    # measured 1.96 per driver-hour (11 alarms in 5.6 driver-hours)
+    assert clean["both"]["alarms_per_driver_hour"] <= FALSE_ALARMS_PER_DRIVER_HOUR, clean["both"]
 
 
 def test_graded_faults_recall_per_magnitude_and_detector(graded: dict) -> None:
@@ -123,3 +158,91 @@ def test_fault_injection_is_seeded_and_on_racing_laps(eval_2023) -> None:
             for ch in set(fa["channel"]):
                 changed = ~np.isclose(a[ch].to_numpy(float), orig[ch].to_numpy(float))
                 assert changed.any(), (fault, ch)
+
+
+# --------------------------------------------------------------------------- River and the dropout rule, unit level
+def _lap(n: int, t0: float = 0.0, drivers: tuple[str, ...] = ("VER",), dt: float = 0.25) -> list[dict]:
+    """A smooth real-looking trace: accelerating in 5th gear (rpm proportional to speed), all cars on one clock."""
+    out = []
+    for i in range(n):
+        for k, d in enumerate(drivers):
+            speed = 150.0 + 0.5 * i + 3 * k
+            out.append(
+                {
+                    "driver": d,
+                    "session_time": t0 + dt * i,
+                    "speed": speed,
+                    "rpm": 60.0 * speed,
+                    "gear": 5,
+                    "throttle": 100.0,
+                    "brake": False,
+                    "drs": 0,
+                    "lap_number": 5,
+                }
+            )
+    return out
+
+
+def _run(msgs: list[dict], **kw) -> list[dict]:
+    from f1live.features import OnlineFeatures
+
+    fx, det = OnlineFeatures(), AnomalyDetector(**kw)
+    return [det.update(m, fx.update(m)) for m in msgs]
+
+
+def test_river_finds_a_one_sample_glitch_on_either_channel_two_samples_late() -> None:
+    for ch in ("speed", "rpm"):
+        msgs = _lap(120)
+        msgs[80] = dict(msgs[80], **{ch: msgs[80][ch] * 0.8})  # -20 % on one sample of one channel
+        out = _run(msgs, rules=False)
+        flagged = [i for i, r in enumerate(out) if r["anomaly"]]
+        assert flagged == [82], (ch, flagged)  # judged when the second sample after it arrives
+        r = out[82]
+        assert r["anomaly_source"] == "river" and r["anomaly_type"] == "spike"
+        assert r["anomaly_reason"].startswith(f"River: {ch} at t=20.00 s sticks out")
+    assert not any(r["anomaly"] for r in _run(_lap(120), rules=False))
+
+
+def test_river_alarm_is_an_episode_not_every_sample() -> None:
+    from f1live.anomaly import RiverLimits
+
+    msgs = _lap(400)
+    for i in range(150, 400):  # rpm drifts to +25 % over 40 samples and stays there
+        msgs[i] = dict(msgs[i], rpm=msgs[i]["rpm"] * (1 + 0.25 * min(1.0, (i - 150) / 40)))
+    out = _run(msgs, rules=False)
+    flagged = [i for i, r in enumerate(out) if r["anomaly"]]
+    assert flagged and all(out[i]["anomaly_type"] == "drift" for i in flagged)
+    assert 150 < flagged[0] < 190
+    # one alarm when it starts, repeated every `repeat` samples while it lasts -- not 200 alarms
+    repeat = RiverLimits().repeat
+    assert len(flagged) <= (400 - flagged[0]) // repeat + 1
+    assert all(b - a >= repeat for a, b in zip(flagged, flagged[1:], strict=False))
+
+
+def test_river_stuck_channel_while_the_ratio_moves() -> None:
+    msgs = _lap(200)
+    for i in range(110, 200):  # out of a corner: +3 km/h per sample in one gear
+        speed = msgs[110]["speed"] + 3 * (i - 110)
+        msgs[i] = dict(msgs[i], speed=speed, rpm=60.0 * speed)
+    for i in range(120, 128):  # speed frozen for 8 samples while the car accelerates (rpm goes on)
+        msgs[i] = dict(msgs[i], speed=msgs[119]["speed"])
+    out = _run(msgs, rules=False)
+    flagged = [i for i, r in enumerate(out) if r["anomaly"]]
+    assert flagged and 120 < flagged[0] <= 129
+    assert out[flagged[0]]["anomaly_type"] in {"stuck_sensor", "spike"}
+    assert any(out[i]["anomaly_type"] == "stuck_sensor" for i in flagged)
+
+
+def test_dropout_rule_counts_the_stream_times_other_cars_have() -> None:
+    msgs = _lap(200, drivers=("VER", "HAM", "LEC"))
+    gap = {(d, t) for d, t in (("HAM", 0.25 * i) for i in range(100, 103))}  # 3 samples (0.75 s) missing
+    msgs = [m for m in msgs if (m["driver"], m["session_time"]) not in gap]
+    out = _run(msgs, river=False)
+    flagged = [(m["driver"], m["session_time"], r) for m, r in zip(msgs, out, strict=True) if r["anomaly"]]
+    assert [(d, t) for d, t, _ in flagged] == [("HAM", 25.75)]
+    r = flagged[0][2]
+    assert r["anomaly_type"] == "dropout" and r["anomaly_source"] == "rule"
+    assert "3 samples missing" in r["anomaly_reason"]
+    # cars on their own clocks (not one stream entry per time): the rule stays silent
+    own = [dict(m, session_time=m["session_time"] + 0.01 * ("VER", "HAM", "LEC").index(m["driver"])) for m in msgs]
+    assert not any(r["anomaly"] for r in _run(own, river=False))
