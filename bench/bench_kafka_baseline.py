@@ -6,9 +6,10 @@ every 240 ms at 1x, every 24 ms at 10x) with the bare client (``--client conflue
 with f1live's settings (:func:`f1live.clients.producer_config`, translated for librdkafka)
 to a fresh embedded broker. The bare consumer of the same library reads it back in a child
 process (as ``bench_streaming.py``'s consumer runs), one ``poll`` at a time, and measures
-end-to-end latency (received - the send time written into the value; the first two bursts,
-the consumer's start-up, are left out: :data:`WARMUP_MESSAGES`). It prints ack
-p50/p99 and end-to-end p50/p99 per pattern, so the f1live numbers can be set against the
+end-to-end latency (received - the send time written into the value; the first
+:data:`WARMUP_S` seconds of traffic, the consumer's start-up, are reported apart:
+:func:`warmup_messages`). It prints ack p50/p99, end-to-end p50/p99 per pattern and the
+start-up's p99/max, so the f1live numbers can be set against the
 floor that the client library and the machine set. ``bench_streaming.py --baseline`` runs
 :func:`run_pattern` on its own broker between its f1live replays: the ratio in its report
 comes from one run.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -39,11 +41,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 BURST = 20
 #: Seconds between bursts at 1x (the car-data rate, ~4 Hz).
 PERIOD_S = 0.24
-#: Messages left out of the latency percentiles, here and in ``bench_streaming.py``: the first
-#: two bursts after a consumer starts. librdkafka's first fetches of a just-created topic take
-#: ~250 ms (measured: the worst message of a confluent run is always in the first burst),
-#: a start-up cost, not the stream's latency.
-WARMUP_MESSAGES = 2 * BURST
+#: Seconds of traffic after a consumer starts that are reported apart from the stream's
+#: latency, here and in ``bench_streaming.py``: the start-up. A fresh topic's first fetches
+#: are slow on both sides (librdkafka's and kafka-python's fetch sessions, the broker's first
+#: reads of the new partitions). Measured (confluent, 1x, 30 s rounds, quiet machine): the
+#: first 2-4 bursts after the consumer joined took 9-66 ms per message for f1live and 9-14 ms
+#: for the bare client, every later burst 2-6 ms; two bursts (the earlier rule) left up to
+#: 70 slow messages in the percentiles, 5 % of a 10 s round at 1x: the "p99" was start-up.
+WARMUP_S = 2.0
+
+
+def warmup_messages(speed: float) -> int:
+    """Messages in the first :data:`WARMUP_S` seconds of the pattern at ``speed`` (whole bursts).
+
+    >>> warmup_messages(1.0), warmup_messages(10.0)
+    (180, 1680)
+    """
+    return BURST * math.ceil(WARMUP_S * speed / PERIOD_S)
 
 
 def _pcts(xs: list[float]) -> dict[str, float]:
@@ -54,8 +68,13 @@ def _pcts(xs: list[float]) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- bare consumer (child)
-def consumer_child(bootstrap: str, client: str, kind: str, topic: str, expect: int, timeout: float) -> None:
-    """Read ``expect`` records of ``topic`` with the bare client; print READY, then a JSON line."""
+def consumer_child(
+    bootstrap: str, client: str, kind: str, topic: str, expect: int, timeout: float, warmup: int
+) -> None:
+    """Read ``expect`` records of ``topic`` with the bare client; print READY, then a JSON line.
+
+    The first ``warmup`` records (the start-up) are reported apart (``startup``).
+    """
     from f1live.clients import consumer_config
 
     cfg = consumer_config(kind)
@@ -101,11 +120,12 @@ def consumer_child(bootstrap: str, client: str, kind: str, topic: str, expect: i
         json.dumps(
             {
                 "received": len(e2e),
-                "e2e": _pcts(e2e[WARMUP_MESSAGES:]),
+                "e2e": _pcts(e2e[warmup:]),
                 "e2e_all": _pcts(e2e),
+                "startup": {**_pcts(e2e[:warmup]), "max": round(max(e2e[:warmup]), 3) if e2e[:warmup] else None},
                 "worst_index": worst,
                 "worst_ms": None if worst is None else round(e2e[worst], 3),
-                "samples": [round(x, 4) for x in e2e[WARMUP_MESSAGES:]],
+                "samples": [round(x, 4) for x in e2e[warmup:]],
             }
         ),
         flush=True,
@@ -177,9 +197,10 @@ def run_pattern(
     ensure_topic(bootstrap, topic, 4)
     bursts = max(int(seconds * speed / PERIOD_S), 1)
     expect = bursts * BURST
+    warmup = min(warmup_messages(speed), expect // 2)
     child = subprocess.Popen([sys.executable, __file__, "--consumer-child", "--bootstrap", bootstrap,
                               "--client", client, "--kind", kind, "--topic", topic, "--expect", str(expect),
-                              "--timeout", str(seconds + 60)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+                              "--timeout", str(seconds + 60), "--warmup", str(warmup)], stdout=subprocess.PIPE, text=True)  # fmt: skip
     assert child.stdout is not None
     if "READY" not in child.stdout.readline():
         child.kill()
@@ -214,6 +235,9 @@ def run_pattern(
         "e2e_p50_ms": res["e2e"]["p50"],
         "e2e_p99_ms": res["e2e"]["p99"],
         "e2e_p99_ms_with_startup": res["e2e_all"]["p99"],
+        "warmup_messages": warmup,
+        "startup_p99_ms": res["startup"]["p99"],
+        "startup_max_ms": res["startup"]["max"],
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 
@@ -250,13 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--topic", help=argparse.SUPPRESS)
     ap.add_argument("--expect", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--timeout", type=float, default=120.0, help=argparse.SUPPRESS)
+    ap.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     if a.consumer_child:
-        consumer_child(a.bootstrap, a.client, a.kind, a.topic, a.expect, a.timeout)
+        consumer_child(a.bootstrap, a.client, a.kind, a.topic, a.expect, a.timeout, a.warmup)
         return 0
     out = []
     speeds = [float(s) for s in a.speeds.split(",")]
@@ -270,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"{r['client']:<13}{r['broker']:<7}{r['speed']:>4g}x  ack p50 {r['ack_p50_ms']:8.3f} "
                         f"p99 {r['ack_p99_ms']:8.3f} ms | e2e p50 {r['e2e_p50_ms']:8.3f} p99 {r['e2e_p99_ms']:8.3f} ms"
+                        f" | start-up ({WARMUP_S:g} s) p99 {r['startup_p99_ms']:8.3f} max {r['startup_max_ms']:8.3f} ms"
                         f" | {r['received']}/{r['messages']} received, load {r['load_avg_1m']}",
                         flush=True,
                     )

@@ -9,9 +9,12 @@ For each broker kind (a fresh embedded broker each, free ports) and each client
 * ``consume_max``: a fresh group reads those messages back -> msg/s;
 * ``e2e_max``: producer at max while a consumer runs -> msg/s from first send to last processed;
 * ``1x`` / ``10x``: replay from lap 30 for ``--duration`` s while a consumer runs ->
-  end-to-end latency p50/p95/p99 (processed - ``produced_at_ns``; the first two bursts, the
-  consumer's start-up, left out as in the baseline), achieved rate vs data rate, schedule
-  lateness p50/p99;
+  end-to-end latency p50/p95/p99 (processed - ``produced_at_ns``; the first 2 s of traffic
+  after the consumer joined, its start-up, reported apart as in the baseline:
+  ``bench_kafka_baseline.WARMUP_S``), achieved rate vs data rate, schedule lateness p50/p99;
+* ``1x analysed`` (``--analyse``, on in ``run_all.py``): the 1x replay again with the consumer's
+  default analysis (features, River + rules, the trained models of ``--models`` when present),
+  as the dashboard's consumer runs it; set against the same run's bare client;
 * ``bare 1x`` / ``bare 10x`` (on by default; ``--no-baseline`` skips them): the paced replay
   runs in ``--rounds`` rounds, each followed by the bare client library with the same
   settings sending the same pattern (bursts of 20, every 240 ms / 24 ms) for as long on the
@@ -23,7 +26,7 @@ The consumer runs in a child process (as a separate service would), so producer 
 consumer do not share a GIL. Prints a table (targets beside the numbers) and one JSON line.
 
     .venv/bin/python bench/bench_streaming.py            # ~4 min
-    .venv/bin/python bench/bench_streaming.py --quick    # ~1.5 min: 10k messages, 10 s replays
+    .venv/bin/python bench/bench_streaming.py --quick    # ~2 min: 10k messages, 20 s replays
     .venv/bin/python bench/bench_streaming.py --brokers kafka --client confluent --json-out bench/results/streaming.json
 """
 
@@ -64,7 +67,9 @@ def consumer_child(a: argparse.Namespace) -> None:
     from f1live.consumer import RealTimeConsumer
 
     s = Settings(topic=a.topic, consumer_group=a.group, dlq_topic=a.topic + ".dlq", client=a.client)
-    cons = RealTimeConsumer(s, bootstrap_servers=a.bootstrap, broker_kind=a.kind, analyse=False)
+    if a.models:
+        s = s.replace(models_dir=Path(a.models))
+    cons = RealTimeConsumer(s, bootstrap_servers=a.bootstrap, broker_kind=a.kind, analyse=a.analyse)
     cons.start(a.timeout, max_messages=a.expect or None, idle_timeout=a.idle)
     t0 = time.monotonic()
     while cons.join_s is None and time.monotonic() - t0 < 30 and cons.running:
@@ -81,17 +86,20 @@ def consumer_child(a: argparse.Namespace) -> None:
         first_wall = time.time() - (time.monotonic() - cons._first_batch_t)
     out = res.to_dict()
     out.pop("per_driver", None)
-    # Leave the consumer's start-up out of the percentiles, as the bare baseline does.
-    from bench_kafka_baseline import WARMUP_MESSAGES
-
+    # The consumer's start-up (the first a.warmup messages) is reported apart, as the bare baseline does.
     from f1live.metrics import percentiles
 
-    vals = cons.e2e_ms.window_values()[WARMUP_MESSAGES:]
+    every = cons.e2e_ms.window_values()
+    vals = every[a.warmup :]
     out["e2e_samples"] = [round(float(x), 4) for x in vals]
+    out["startup_samples"] = [round(float(x), 4) for x in every[: a.warmup]]
     if len(vals):
         out["e2e_ms_with_startup"] = out["e2e_ms"]
         out["e2e_ms"] = {**percentiles(vals, (50, 95, 99)), "max": float(vals.max()), "count": int(len(vals))}
     out.update(first_batch_wall=first_wall, last_batch_wall=last_wall)
+    if a.analyse:
+        meta = [p.metadata() for p in cons.processors or () if hasattr(p, "metadata")]
+        out["models"] = sorted(m for md in meta for m in md.get("models", {}))
     print(json.dumps(out, default=str), flush=True)
 
 
@@ -106,10 +114,14 @@ class ChildConsumer:
         expect: int = 0,
         timeout: float = 120.0,
         idle: float = 4.0,
+        warmup: int = 0,
+        analyse: bool = False,
+        models: str | None = None,
     ) -> None:
         cmd = [sys.executable, __file__, "--consumer-child", "--bootstrap", bootstrap, "--kind", kind, "--client", client,
                "--topic", topic, "--group", f"bench-{uuid.uuid4().hex[:8]}", "--expect", str(expect),
-               "--timeout", str(timeout), "--idle", str(idle)]  # fmt: skip
+               "--timeout", str(timeout), "--idle", str(idle), "--warmup", str(warmup),
+               *(["--analyse"] if analyse else []), *(["--models", models] if models else [])]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -158,6 +170,8 @@ def run_broker(
     clients: list[str],
     baseline: bool,
     rounds: int = 2,
+    analyse: bool = False,
+    models: str | None = None,
 ) -> list[dict[str, Any]]:
     """Start one broker of ``kind``; run every client's series on it (see the module docstring)."""
     from f1live.broker import start_broker
@@ -166,7 +180,10 @@ def run_broker(
     settings = Settings.from_env().replace(run_dir=run_dir / kind, bootstrap_servers=None, broker="auto")
     broker = start_broker(settings, kind=kind, fresh=True)
     try:
-        return [run_client(kind, client, broker, cache, n_max, duration, baseline, rounds) for client in clients]
+        return [
+            run_client(kind, client, broker, cache, n_max, duration, baseline, rounds, analyse, models)
+            for client in clients
+        ]
     finally:
         broker.stop()
 
@@ -177,9 +194,18 @@ def _mean(xs: list[float | None], digits: int = 3) -> float | None:
 
 
 def run_client(
-    kind: str, client: str, broker: Any, cache: Any, n_max: int, duration: float, baseline: bool, rounds: int = 2
+    kind: str,
+    client: str,
+    broker: Any,
+    cache: Any,
+    n_max: int,
+    duration: float,
+    baseline: bool,
+    rounds: int = 2,
+    analyse: bool = False,
+    models: str | None = None,
 ) -> dict[str, Any]:
-    from bench_kafka_baseline import run_pattern
+    from bench_kafka_baseline import run_pattern, warmup_messages
 
     bs = broker.bootstrap_servers
     res: dict[str, Any] = {
@@ -221,19 +247,25 @@ def run_client(
     # long, repeated; each side's samples are pooled, so a drift in the machine's load hits both.
     from f1live.metrics import percentiles
 
-    for speed in (1.0, 10.0):
-        tag = f"{speed:g}x"
+    runs = [(1.0, False), (10.0, False), *([(1.0, True)] if analyse else [])]
+    for speed, analysed in runs:
+        tag = f"{speed:g}x" + ("_analysed" if analysed else "")
+        with_bare = baseline and not analysed  # the analysed replay is set against the 1x bare rounds
         seg = duration / rounds
         pos = lap30
         f1: list[float] = []
         bare_s: list[float] = []
+        f1_start: list[float] = []
+        bare_start: list[float] = []
         sums = []
         consumed = 0
         bare_got = bare_sent = 0
         bare_acks = []
         for _ in range(rounds):
             topic = _topic(bs)
-            child = ChildConsumer(bs, kind, client, topic)
+            child = ChildConsumer(
+                bs, kind, client, topic, warmup=warmup_messages(speed), analyse=analysed, models=models
+            )
             prod = _producer(bs, kind, client, topic).load_cache(cache)
             prod._pos = pos
             ps = prod.stream_at_frequency(duration_seconds=seg, speed=speed)
@@ -243,9 +275,13 @@ def run_client(
             sums.append(ps)
             consumed += cs["processed"]
             f1 += cs["e2e_samples"]
-            if baseline:  # the bare client, same pattern and broker, right after f1live's round
+            f1_start += cs["startup_samples"]
+            if analysed:
+                res["models_analysed"] = cs.get("models")
+            if with_bare:  # the bare client, same pattern and broker, right after f1live's round
                 bare = run_pattern(bs, kind, client, speed=speed, seconds=seg)
                 bare_s += bare["samples"]
+                bare_start.append(bare["startup_max_ms"])
                 bare_got += bare["received"]
                 bare_sent += bare["messages"]
                 bare_acks.append(bare["ack_p50_ms"])
@@ -261,14 +297,22 @@ def run_client(
         for q in ("p50", "p95", "p99"):
             res[f"e2e_{q}_ms_{tag}"] = round(pf[q], 3)
         res[f"e2e_max_ms_{tag}"] = round(max(f1), 3) if f1 else None
+        res[f"e2e_startup_p99_ms_{tag}"] = round(percentiles(f1_start, (99,))["p99"], 3) if f1_start else None
+        res[f"e2e_startup_max_ms_{tag}"] = round(max(f1_start), 3) if f1_start else None
+        res[f"warmup_messages_{tag}"] = warmup_messages(speed)
         res[f"load_avg_1m_{tag}"] = round(os.getloadavg()[0], 2)
         res[f"rounds_{tag}"] = rounds
-        if baseline:
+        if analysed and res.get("bare_e2e_p50_ms_1x"):
+            for q in ("p50", "p99"):
+                f, b = res[f"e2e_{q}_ms_{tag}"], res[f"bare_e2e_{q}_ms_1x"]
+                res[f"e2e_{q}_ratio_{tag}"] = round(f / b, 2) if b and b == b and f == f else None
+        if with_bare:
             pb = percentiles(bare_s, (50, 99))
             res[f"bare_e2e_p50_ms_{tag}"] = round(pb["p50"], 3)
             res[f"bare_e2e_p99_ms_{tag}"] = round(pb["p99"], 3)
             res[f"bare_ack_p50_ms_{tag}"] = _mean(bare_acks)
             res[f"bare_received_{tag}"] = f"{bare_got}/{bare_sent}"
+            res[f"bare_startup_max_ms_{tag}"] = max((x for x in bare_start if x is not None), default=None)
             for q in ("p50", "p99"):
                 f, b = res[f"e2e_{q}_ms_{tag}"], res[f"bare_e2e_{q}_ms_{tag}"]
                 res[f"e2e_{q}_ratio_{tag}"] = round(f / b, 2) if b and b == b and f == f else None
@@ -290,15 +334,23 @@ ROWS = [
     ("e2e_p95_ms_1x", "e2e p95 1x ms"),
     ("e2e_p99_ms_1x", "e2e p99 1x ms"),
     ("e2e_max_ms_1x", "e2e max 1x ms"),
+    ("e2e_startup_p99_ms_1x", "e2e p99 1x, first 2 s of a consumer ms"),
+    ("e2e_startup_max_ms_1x", "e2e max 1x, first 2 s of a consumer ms"),
+    ("bare_startup_max_ms_1x", "bare client e2e max 1x, first 2 s ms"),
     ("rate_error_pct_10x", "rate error 10x %"),
     ("lateness_p99_ms_10x", "lateness p99 10x ms"),
     ("e2e_p50_ms_10x", "e2e p50 10x ms"),
     ("e2e_p95_ms_10x", "e2e p95 10x ms"),
     ("e2e_p99_ms_10x", "e2e p99 10x ms"),
+    ("e2e_p50_ms_1x_analysed", "e2e p50 1x with analysis ms"),
+    ("e2e_p99_ms_1x_analysed", "e2e p99 1x with analysis ms"),
+    ("e2e_startup_max_ms_1x_analysed", "e2e max 1x with analysis, first 2 s ms"),
     ("bare_e2e_p50_ms_1x", "bare client e2e p50 1x ms"),
     ("bare_e2e_p99_ms_1x", "bare client e2e p99 1x ms"),
     ("e2e_p50_ratio_1x", "f1live/bare e2e p50 1x"),
     ("e2e_p99_ratio_1x", "f1live/bare e2e p99 1x"),
+    ("e2e_p50_ratio_1x_analysed", "f1live with analysis/bare e2e p50 1x"),
+    ("e2e_p99_ratio_1x_analysed", "f1live with analysis/bare e2e p99 1x"),
     ("bare_e2e_p50_ms_10x", "bare client e2e p50 10x ms"),
     ("bare_e2e_p99_ms_10x", "bare client e2e p99 10x ms"),
     ("e2e_p50_ratio_10x", "f1live/bare e2e p50 10x"),
@@ -309,21 +361,22 @@ ROWS = [
 
 def table(results: list[dict[str, Any]]) -> str:
     kinds = [f"{r['broker']}/{r.get('client', '')}" for r in results]
-    head = f"{'metric':<28}{'target':<16}" + "".join(f"{k:>22}" for k in kinds)
+    w = max(len(label) for _, label in ROWS) + 2
+    head = f"{'metric':<{w}}{'target':<16}" + "".join(f"{k:>22}" for k in kinds)
     lines = [head, "-" * len(head)]
     for key, label in ROWS:
         vals = []
         for r in results:
             v = r.get(key)
             vals.append(f"{v:>22.3f}" if isinstance(v, float) else f"{v!s:>22}")
-        lines.append(f"{label:<28}{TARGETS.get(key, ''):<16}" + "".join(vals))
+        lines.append(f"{label:<{w}}{TARGETS.get(key, ''):<16}" + "".join(vals))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--brokers", default="kafka,tansu", help="comma-separated: kafka, tansu")
-    ap.add_argument("--quick", action="store_true", help="10k messages and 10 s replays")
+    ap.add_argument("--quick", action="store_true", help="10k messages and 20 s replays")
     ap.add_argument("--messages", type=int, default=None, help="messages for the max-speed runs (default 50k)")
     ap.add_argument("--duration", type=float, default=None, help="seconds per paced replay (default 30)")
     ap.add_argument(
@@ -351,6 +404,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--expect", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--timeout", type=float, default=120.0, help=argparse.SUPPRESS)
     ap.add_argument("--idle", type=float, default=4.0, help=argparse.SUPPRESS)
+    ap.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--analyse",
+        action="store_true",
+        help="also replay 1x with the consumer's default analysis (features, River + rules, models of --models)",
+    )
+    ap.add_argument("--models", default=None, help="trained models for --analyse (default: the settings' models/)")
     a = ap.parse_args(argv)
     if a.consumer_child:
         consumer_child(a)
@@ -363,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.linger_ms is not None:
         PRODUCER_OVERRIDES["linger_ms"] = a.linger_ms
     n_max = a.messages or (10_000 if a.quick else 50_000)
-    duration = a.duration or (10.0 if a.quick else 30.0)
+    duration = a.duration or (20.0 if a.quick else 30.0)
     from f1live.cache import ReplayCache
     from f1live.config import Settings
     from f1live.sources.fastf1_csv import load_fastf1_csv
@@ -382,7 +442,16 @@ def main(argv: list[str] | None = None) -> int:
         clients = [c.strip() for c in a.client.split(",") if c.strip()]
         for kind in [k.strip() for k in a.brokers.split(",") if k.strip()]:
             for r in run_broker(
-                kind, cache, n_max, duration, Path(tmp), clients, not a.no_baseline, a.rounds or (2 if a.quick else 3)
+                kind,
+                cache,
+                n_max,
+                duration,
+                Path(tmp),
+                clients,
+                not a.no_baseline,
+                a.rounds or (2 if a.quick else 3),
+                a.analyse,
+                a.models,
             ):
                 r["load_avg_1m"] = round(os.getloadavg()[0], 2)
                 results.append(r)

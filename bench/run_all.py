@@ -48,7 +48,16 @@ def commands(quick: bool, soak_minutes: float | None, models: Path | None) -> di
         "cache": ["--repeats", "2" if quick else "3"],
         # Both clients on one broker, each paced replay followed by the bare client's same pattern
         # (bench_kafka_baseline.run_pattern): the f1live/bare ratios come from one run.
-        "streaming": ["--brokers", "kafka", "--client", "confluent,kafka-python", *(["--quick"] if quick else [])],
+        # --analyse: the 1x replay once more with the consumer's analysis and the models.
+        "streaming": [
+            "--brokers",
+            "kafka",
+            "--client",
+            "confluent,kafka-python",
+            "--analyse",
+            *(["--quick"] if quick else []),
+            *mod,
+        ],
         "broker": ["--kinds", "kafka,tansu", "--messages", "100" if quick else "200"],
         "inference": ["--messages", "5000" if quick else "20000", *mod],
         "scaling": ["--quick", "--repeats", "1"] if quick else [],
@@ -159,8 +168,33 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
             "streaming",
             digits=2,
         )
+    start_p99, start_max = _get(s, "e2e_startup_p99_ms_1x"), _get(s, "e2e_startup_max_ms_1x")
+    if start_max is not None:
+        add(
+            "e2e p99 / max at 1x in a consumer's first 2 s, start-up, left out above (ms, confluent)",
+            f"{start_p99:.2f} / {start_max:.2f}",
+            "-",
+            None,
+            "streaming",
+        )
     for r in streams:
         client = r.get("client", "kafka-python")
+        fa, ba = _get(r, "e2e_p50_ms_1x_analysed"), _get(r, "bare_e2e_p50_ms_1x")
+        if fa is not None and ba is not None:
+            for q in ("p50", "p99"):
+                f, b, ratio = (
+                    _get(r, f"e2e_{q}_ms_1x_analysed"),
+                    _get(r, f"bare_e2e_{q}_ms_1x"),
+                    _get(r, f"e2e_{q}_ratio_1x_analysed"),
+                )
+                n = len(_get(r, "models_analysed") or [])
+                add(
+                    f"e2e {q} at 1x with the analysis ({n} models), f1live / bare {client} (ms, same run)",
+                    None if f is None or b is None else f"{f:.2f} / {b:.2f} = {ratio:.2f}x",
+                    "-",
+                    None,
+                    "streaming",
+                )
         for speed in ("1x", "10x"):
             for q in ("p50", "p99"):
                 f, b, ratio = (
