@@ -132,11 +132,23 @@ def test_notebook_08_in_jupyterlab_shows_the_voila_panels(test_data: Path, tmp_p
         )
         cell = b.find_element(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell")
         ActionChains(b).click(cell).send_keys(Keys.ESCAPE).perform()
-        # run the cells one after the other with Shift+Enter, as a user would
+
+        def active() -> int:
+            return int(
+                b.execute_script(
+                    "return Array.from(document.querySelectorAll('.jp-Notebook .jp-Cell'))"
+                    ".findIndex(c => c.classList.contains('jp-mod-active'));"
+                )
+            )
+
+        # run the cells one after the other with Shift+Enter, as a user would: the next key once
+        # the notebook has moved to the next cell (on a busy machine a key sent earlier lands on a
+        # cell that is not active yet, and the parameters cell was skipped)
+        wait_for(lambda: active() == 0, 30, "the first cell selected")
         n_cells = len(json.loads((PROJECT_ROOT / "notebooks" / "08_live_dashboard.ipynb").read_text())["cells"])
-        for _ in range(n_cells):
+        for i in range(n_cells):
             ActionChains(b).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
-            time.sleep(0.4)
+            wait_for(lambda i=i: active() == i + 1, 30, f"the notebook to move past cell {i}")
         try:
             wait_for(lambda: msgcount(b) > 100, 120, "messages on the dashboard inside JupyterLab")
         except BaseException:
