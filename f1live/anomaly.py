@@ -138,7 +138,7 @@ class RiverLimits:
     Set on the training races (2022 + 2024 Monaco, racing laps, every driver): the
     combination with the best recall on medium faults injected into them at about 3.5
     alarms per driver-hour (River and rules) on the clean races; never on the held-out
-    2023 race. :meth:`scaled` moves all lines together (the trade-off curve in
+    2023 race (``scripts/river_line_search.py`` reproduces the choice). :meth:`scaled` moves all lines together (the trade-off curve in
     ``docs/analytics.md``).
 
     Attributes:

@@ -249,7 +249,8 @@ def run_detectors(
 
 
 #: River limits with every alarm line at 1.0: :attr:`f1live.anomaly.ResidualModel.parts` are then the raw residuals.
-UNIT_LINES = replace(RiverLimits(), **dict.fromkeys(RiverLimits.LINES, 1.0))
+_UNIT: dict[str, Any] = dict.fromkeys(RiverLimits.LINES, 1.0)
+UNIT_LINES = replace(RiverLimits(), **_UNIT)
 
 
 def river_residuals(telemetry: pd.DataFrame, river_limits: RiverLimits = UNIT_LINES) -> pd.DataFrame:

@@ -18,10 +18,15 @@ Stages:
    ``ResidualModel.learn_one``); a combination of lines alarms where any of its
    residuals does. Coordinate ascent over :data:`GRID` (one line group at a time, the
    best feasible candidate, until nothing changes) from two starts: the middle of the
-   old search and the shipped lines.
+   old search and the shipped lines; the better result is chosen. (On 2026-12-02 the
+   shipped lines were a fixed point and the better result; from the middle the ascent
+   stopped at a local optimum with less recall. The start at the shipped lines checks
+   that no single group's change within the budget improves them; it does not find
+   them from scratch.)
 3. (exact) the real detector with the chosen lines and with the shipped ``RiverLimits()``:
    :func:`f1live.faults.evaluate_grades` (medium, both seeds) and
-   :func:`f1live.faults.clean_alarms` on each training race.
+   :func:`f1live.faults.clean_alarms` on each training race; also each start's result
+   when it differs (cached per set of lines in ``--out``).
 
 Where the surrogate is approximate (stage 3 measures what ships):
 
@@ -38,7 +43,7 @@ Where the surrogate is approximate (stage 3 measures what ships):
 
 Usage::
 
-    python scripts/river_line_search.py                # full search, ~30 min on one core
+    python scripts/river_line_search.py                # ~30 min: stage 1 ~8, 2 ~1, 3 ~10 per set of lines
     python scripts/river_line_search.py --quick        # 3 drivers per race: a smoke run
     python scripts/river_line_search.py --json > lines.json
 """
