@@ -66,6 +66,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 from river import stats
 from river.base import AnomalyDetector as RiverAnomalyDetector
 
@@ -137,7 +138,7 @@ class RiverLimits:
     Set on the training races (2022 + 2024 Monaco, racing laps, every driver): the
     combination with the best recall on medium faults injected into them at about 3.5
     alarms per driver-hour (River and rules) on the clean races; never on the held-out
-    2023 race. :meth:`scaled` moves all lines together (the trade-off curve in
+    2023 race (``scripts/river_line_search.py`` reproduces the choice). :meth:`scaled` moves all lines together (the trade-off curve in
     ``docs/analytics.md``).
 
     Attributes:
@@ -523,6 +524,11 @@ class ResidualModel(RiverAnomalyDetector):
         self.last: tuple[str, float, str] = ("", 0.0, "")  # (kind, score, channel) of the largest residual
         self.alarm: RiverAlarm | None = None
 
+    @property
+    def high_band(self) -> bool:
+        """Whether the last scored sample was judged against the lines of ``high_gear`` and up (else the ``_low`` ones)."""
+        return self._used is self._lines
+
     def _centre(self, new: tuple[float, float, float, float, float]) -> tuple[float, ...] | None:
         """Residuals of the sample two before ``new`` (t, log speed, log rpm, gear, speed): (t, e speed,
         e rpm, spike speed, spike rpm, log ratio, steady gear, speed, gear)."""
@@ -720,6 +726,34 @@ class ResidualModel(RiverAnomalyDetector):
                 f"each gear (median over {self.limits.drift_window} steady-gear samples)"
             )
         return RiverAlarm(kind, channel, score, f"River: {text} ({score:.1f}x its alarm line)")
+
+
+def episode_alarms(parts: np.ndarray, limits: RiverLimits | None = None) -> np.ndarray:
+    """Where one residual raises an alarm, replayed offline as :meth:`ResidualModel.learn_one` does it.
+
+    ``parts`` holds one residual over its line (:attr:`ResidualModel.parts`, one column)
+    on one driver's consecutive learnt samples. A sample alarms when the residual
+    reaches its line and either it fell below ``limits.rearm`` of the line since its
+    last alarm and more than ``limits.quiet`` samples passed, or ``limits.repeat``
+    samples passed. Residuals are independent here: the streaming model raises one
+    alarm per sample (the largest residual that fires) but whether a sample alarms is
+    the OR of its residuals. A NaN residual neither alarms nor rearms. The loop runs
+    over the samples at or past the line only.
+
+    >>> v = np.array([1.2, 0.9, 1.1, 0.5, 1.3] + [0.0] * 4 + [1.0] + [1.5] * 45)
+    >>> np.flatnonzero(episode_alarms(v)).tolist()  # 2: not rearmed; 4: within `quiet`; 49: `repeat` up
+    [0, 9, 49]
+    """
+    lim = limits or RiverLimits()
+    v = np.asarray(parts, dtype=float)
+    out = np.zeros(len(v), dtype=bool)
+    below = np.cumsum(v < lim.rearm)  # below[i]: samples under the rearm fraction up to i
+    fired = -1
+    for i in np.flatnonzero(v >= 1.0).tolist():
+        if fired < 0 or ((below[i] > below[fired] and i - fired > lim.quiet) or i - fired >= lim.repeat):
+            out[i] = True
+            fired = i
+    return out
 
 
 class RiverDetector(PerDriverState):

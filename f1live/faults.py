@@ -38,13 +38,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from f1live.anomaly import AnomalyDetector, RiverLimits, RuleLimits
+from f1live.anomaly import RIVER_RESIDUALS, AnomalyDetector, RiverDetector, RiverLimits, RuleLimits
 from f1live.features import OnlineFeatures, table_messages
 
 logger = logging.getLogger(__name__)
@@ -246,6 +246,61 @@ def run_detectors(
         out[v + "_type"] = kinds[:, j]
     out["quality"] = quality
     return out.loc[telemetry.index]
+
+
+#: River limits with every alarm line at 1.0: :attr:`f1live.anomaly.ResidualModel.parts` are then the raw residuals.
+_UNIT: dict[str, Any] = dict.fromkeys(RiverLimits.LINES, 1.0)
+UNIT_LINES = replace(RiverLimits(), **_UNIT)
+
+
+def river_residuals(telemetry: pd.DataFrame, river_limits: RiverLimits = UNIT_LINES) -> pd.DataFrame:
+    """Every residual of every sample River learns, over its line (raw residuals with :data:`UNIT_LINES`).
+
+    Replays ``telemetry`` in time order through a :class:`f1live.anomaly.RiverDetector`
+    with the samples and inputs :class:`f1live.anomaly.AnomalyDetector` gives it (racing
+    laps outside the pit lane; a gear outside 0-``gear_max`` is missing). Returns one row
+    per such sample, in each driver's learning order: ``row`` (its index label in
+    ``telemetry``), ``driver``, ``t``, one column per :data:`f1live.anomaly.RIVER_RESIDUALS`
+    key (``kind_channel``), ``high`` (judged against the lines of ``high_gear`` and up)
+    and ``alarm`` (the detector raised an alarm on it with these lines).
+
+    >>> df = pd.DataFrame({"driver": "A", "session_time": np.arange(80) * 0.25, "speed": 150.0 + np.arange(80),
+    ...     "rpm": 9000.0, "gear": 5, "throttle": 80.0, "brake": False, "lap_number": 3, "in_pit": False})
+    >>> r = river_residuals(df.assign(in_pit=np.arange(80) >= 70))
+    >>> len(r), list(r.columns[3:6]), bool(r["high"].iloc[-1]), round(float(r["spike_speed"].max()), 6)
+    (70, ['spike_speed', 'spike_rpm', 'noise_speed'], True, 0.0)
+    """
+    tab = telemetry.sort_values("session_time", kind="stable")
+    ok = tab["lap_number"].notna().to_numpy()
+    if "in_pit" in tab:
+        ok &= ~tab["in_pit"].fillna(False).astype(bool).to_numpy()
+    tab = tab[ok]
+    gear = tab["gear"].to_numpy(float)
+    gear = np.where((gear >= 0) & (gear <= RuleLimits().gear_max), gear, np.nan)
+    drivers = tab["driver"].astype(str).to_numpy()
+    t = tab["session_time"].to_numpy(float)
+    speed, rpm = tab["speed"].to_numpy(float), tab["rpm"].to_numpy(float)
+    thr, brake = tab["throttle"].to_numpy(float), tab["brake"].fillna(False).astype(float).to_numpy()
+    det = RiverDetector(river_limits)
+    parts = np.zeros((len(tab), len(RIVER_RESIDUALS)))
+    high = np.zeros(len(tab), dtype=bool)
+    alarm = np.zeros(len(tab), dtype=bool)
+    for i in range(len(tab)):
+        x = {"speed": speed[i], "rpm": rpm[i], "gear": gear[i], "throttle": thr[i], "brake": brake[i], "t": t[i]}
+        m = det.model(drivers[i])
+        m.score_one(x)
+        parts[i] = m.parts
+        high[i] = m.high_band
+        m.learn_one(x)
+        alarm[i] = m.alarm is not None
+    out = pd.DataFrame(parts, columns=[f"{k}_{c}" for k, c in RIVER_RESIDUALS])
+    out.insert(0, "t", t)
+    out.insert(0, "driver", drivers)
+    out.insert(0, "row", tab.index.to_numpy())
+    out["high"] = high
+    out["alarm"] = alarm
+    order = np.argsort(pd.factorize(drivers, sort=True)[0], kind="stable")
+    return out.iloc[order].reset_index(drop=True)
 
 
 def driver_hours(telemetry: pd.DataFrame, max_gap_s: float = 5.0) -> float:

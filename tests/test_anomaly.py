@@ -233,6 +233,30 @@ def test_river_stuck_channel_while_the_ratio_moves() -> None:
     assert any(out[i]["anomaly_type"] == "stuck_sensor" for i in flagged)
 
 
+def test_offline_episode_replay_matches_the_streaming_alarms(monaco_2023_slice) -> None:
+    """The line search's offline replay (per residual, OR over residuals) gives the streaming model's alarms."""
+    from f1live.anomaly import RIVER_RESIDUALS, RiverLimits, episode_alarms
+    from f1live.faults import river_residuals
+
+    race = racing_rows(monaco_2023_slice.telemetry)
+    race = race.groupby("driver", observed=True).head(300)  # a few hundred real samples per driver
+    limits = RiverLimits().scaled(0.4)  # low lines: real samples raise a fair number of alarms
+    res = river_residuals(race, limits)
+    cols = [f"{k}_{c}" for k, c in RIVER_RESIDUALS]
+    replay = np.zeros(len(res), dtype=bool)
+    for _, idx in res.groupby("driver").indices.items():
+        for c in cols:
+            replay[idx] |= episode_alarms(res[c].to_numpy()[idx], limits)
+    streamed = res["alarm"].to_numpy()
+    assert streamed.sum() >= 5, streamed.sum()
+    assert (replay == streamed).all(), (np.flatnonzero(replay != streamed), streamed.sum())
+    # the spike residuals do not depend on the lines: raw residuals (unit lines) over the banded line
+    raw = river_residuals(race)
+    assert (raw["row"].to_numpy() == res["row"].to_numpy()).all()
+    line = np.where(raw["high"], limits.spike_speed, limits.spike_speed_low)
+    assert np.allclose(raw["spike_speed"] / line, res["spike_speed"])
+
+
 def test_dropout_rule_counts_the_stream_times_other_cars_have() -> None:
     msgs = _lap(200, drivers=("VER", "HAM", "LEC"))
     gap = {(d, t) for d, t in (("HAM", 0.25 * i) for i in range(100, 103))}  # 3 samples (0.75 s) missing
