@@ -10,6 +10,7 @@ by hand -- and written next to their targets to ``report.md`` and ``report.json`
     .venv/bin/python bench/run_all.py                   # full sizes, 30 min soak (~1 h)
     .venv/bin/python bench/run_all.py --quick --soak-minutes 10 --docs
     .venv/bin/python bench/run_all.py --only cache,inference
+    .venv/bin/python bench/run_all.py --out bench/results/<stamp> --report-only --docs --readme
 
 A benchmark that fails is reported as such (its log tail is in the report), the others
 still run. The machine's CPU count and load average are recorded: numbers taken while
@@ -377,8 +378,46 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+_MARK = {True: "yes", False: "**no**", None: "-"}
+#: README.md's benchmark table sits between these lines (``--readme`` rewrites it).
+README_START, README_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
+
+
+def table_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The headline rows as a Markdown table."""
+    out = ["| metric | measured | target | met | benchmark |", "|---|---:|---|---|---|"]
+    for r in rows:
+        out.append(
+            f"| {r['metric']} | {r['shown']} | {r['target']} | {_MARK[r['met']]} | `bench/{script(r['bench'])}` |"
+        )
+    return out
+
+
+def readme_block(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """README's table: which run, its load, then the rows (what ``--readme`` writes between the markers)."""
+    load = (meta["load_avg_start"][0], meta["load_avg_end"][0])
+    when = datetime.strptime(meta["started"], "%Y%m%dT%H%M%SZ").strftime("%Y-%m-%d %H:%M UTC")
+    head = (
+        f"From one `bench/run_all.py{' --quick' if meta['quick'] else ''}` run ({when}; "
+        + ("the quick sizes and the " + meta["soak"] if meta["quick"] else meta["soak"])
+        + f") on this project's {meta['cpu_count']}-CPU machine, load average {load[0]:.1f} at the start and "
+        f"{load[1]:.1f} at the end (each benchmark's start load, details and raw JSON: "
+        "[docs/benchmarks.md](docs/benchmarks.md)). Missed targets are shown as missed. Written by "
+        "`bench/run_all.py --readme`."
+    )
+    return "\n".join([README_START, head, "", *table_lines(rows), README_END])
+
+
+def write_readme(path: Path, block: str) -> None:
+    """Replace the text between :data:`README_START` and :data:`README_END` in ``path``."""
+    text = path.read_text()
+    a, b = text.find(README_START), text.find(README_END)
+    if a < 0 or b < a:
+        raise SystemExit(f"{path}: no {README_START} ... {README_END} lines to replace")
+    path.write_text(text[:a] + block + text[b + len(README_END) :])
+
+
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    mark = {True: "yes", False: "**no**", None: "-"}
     lines = [
         "# Benchmarks",
         "",
@@ -393,13 +432,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         ),
         "Soak: " + (meta["soak"]) + ".",
         "",
-        "| metric | measured | target | met | benchmark |",
-        "|---|---:|---|---|---|",
+        *table_lines(rows),
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['metric']} | {r['shown']} | {r['target']} | {mark[r['met']]} | `bench/{script(r['bench'])}` |"
-        )
     lines += ["", "Benchmarks run (seconds, exit status):", ""]
     for name, st in meta["runs"].items():
         load = f", load average {st['load_avg_1m_start']:.1f} at its start" if "load_avg_1m_start" in st else ""
@@ -430,6 +464,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", type=Path, default=None, help="trained models for inference/soak (default: models/)")
     ap.add_argument("--out", type=Path, default=None, help="results dir (default bench/results/<timestamp>)")
     ap.add_argument("--docs", action="store_true", help="also write docs/benchmarks.md")
+    ap.add_argument("--readme", action="store_true", help="also rewrite README.md's benchmark table")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="with --out: run nothing, rebuild the report (and --docs/--readme) from the JSON already there",
+    )
     ap.add_argument("--timeout", type=float, default=5400.0, help="seconds one benchmark may take")
     ap.add_argument(
         "--reuse",
@@ -437,6 +477,16 @@ def main(argv: list[str] | None = None) -> int:
         help="with --out and --only: keep the other benchmarks' JSON already in --out in the report",
     )
     args = ap.parse_args(argv)
+    if args.report_only:
+        if args.out is None or not (args.out / "report.json").is_file():
+            ap.error("--report-only needs --out with a finished run (report.json)")
+        meta = json.loads((args.out / "report.json").read_text())["meta"]
+        results = {
+            n: json.loads((args.out / f"{n}.json").read_text())
+            for n in meta["runs"]
+            if (args.out / f"{n}.json").is_file()
+        }
+        return _report(args, args.out, results, meta)
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or BENCH / "results" / stamp
@@ -504,12 +554,18 @@ def main(argv: list[str] | None = None) -> int:
         if so
         else "not run",
     }
+    return _report(args, out, results, meta)
+
+
+def _report(args: argparse.Namespace, out: Path, results: dict[str, Any], meta: dict[str, Any]) -> int:
     rows = headline(results)
     md = markdown(rows, meta)
     (out / "report.md").write_text(md)
     (out / "report.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=float))
     if args.docs:
         shutil.copy(out / "report.md", ROOT / "docs" / "benchmarks.md")
+    if args.readme:
+        write_readme(ROOT / "README.md", readme_block(rows, meta))
     print(md)
     return 0
 
