@@ -165,6 +165,23 @@ def test_corrupted_messages_same_value_or_same_error(slice_cache: Any) -> None:
     ), outcomes
 
 
+def test_a_shape_seen_valid_still_checks_what_the_shape_does_not_decide(slice_cache: Any) -> None:
+    """The fast path remembers message shapes (keys and value types); the schema version and a
+    float's range are values, checked on every message of a shape already accepted."""
+    raw = _real_messages(slice_cache, 1)[0]
+    assert decode_message(raw)["schema_version"] == SCHEMA_VERSION  # its shape is now known
+    obj = json.loads(raw)
+    other = json.dumps(dict(obj, schema_version=SCHEMA_VERSION + 1)).encode()
+    with pytest.raises(MessageError, match="schema-version"):
+        decode_message(other)
+    floats = [k for k, v in obj.items() if type(v) is float]
+    for huge in (1e19, -3e20):  # floats orjson may have read from integers beyond 64 bits
+        big = json.dumps(dict(obj, **{floats[0]: huge})).encode()
+        assert _outcome(decode_message, big) == _outcome(_reference, big)
+    big_int = json.dumps(obj).replace(f'"{floats[0]}": ', f'"{floats[0]}": 123456789012345678901234567890, "_x": ')
+    assert _outcome(decode_message, big_int.encode()) == _outcome(_reference, big_int.encode())
+
+
 def test_size_and_empty_checks_come_first() -> None:
     with pytest.raises(MessageError, match="empty"):
         decode_message(None)
