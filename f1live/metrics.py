@@ -76,8 +76,34 @@ class LatencyStats:
             self._last_t = now
 
     def extend(self, values: Iterable[float]) -> None:
-        for v in values:
-            self.add(float(v))
+        """Add several samples under one lock (one clock reading: they arrived together).
+
+        >>> s = LatencyStats(window=4); s.extend([3.0, 1.0, 2.0]); s.extend([5.0, 4.0])
+        >>> s.count, s.max, s.min, s.window_values().tolist()
+        (5, 5.0, 1.0, [1.0, 2.0, 5.0, 4.0])
+        """
+        vals = [float(v) for v in values]
+        if not vals:
+            return
+        with self._lock:
+            buf, size = self._buf, self._buf.size
+            i = self._n % size
+            if i + len(vals) <= size:
+                buf[i : i + len(vals)] = vals
+            else:
+                for k, v in enumerate(vals):
+                    buf[(i + k) % size] = v
+            self._n += len(vals)
+            self._sum += sum(vals)
+            hi, lo = max(vals), min(vals)
+            if hi > self._max:
+                self._max = hi
+            if lo < self._min:
+                self._min = lo
+            now = self._clock()
+            if self._first_t is None:
+                self._first_t = now
+            self._last_t = now
 
     @property
     def count(self) -> int:

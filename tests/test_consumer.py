@@ -182,6 +182,61 @@ def test_stats_log_lines_count_every_message_once(
 
 
 @CLIENTS
+def test_offsets_are_committed_after_each_burst_not_inside_it(kafka_broker: Any, stream_topic: Any) -> None:
+    """Bursts of 20 messages every 240 ms (the 1x pattern): the processed offsets are committed
+    in the quiet gap after a burst, while the consumer runs, and not between the fetches of one
+    burst (a commit there delays the fetch of the burst's rest: ``COMMIT_IDLE_S``)."""
+    from f1live.clients import make_admin, make_producer
+    from f1live.schema import encode_message
+
+    s = stream_topic(kafka_broker)
+    cons = RealTimeConsumer(s, analyse=False)
+    at_commit: list[int] = []
+    commit = cons._commit_pending
+
+    def counted(consumer: Any) -> None:
+        at_commit.append(cons.processed)
+        commit(consumer)
+
+    cons._commit_pending = counted  # type: ignore[method-assign]
+    cons.start(timeout_seconds=90)
+    t0 = time.monotonic()
+    while cons.join_s is None and time.monotonic() - t0 < 20:
+        time.sleep(0.05)
+    prod = make_producer(kafka_broker.bootstrap_servers, client=s.client)
+    bursts, size = 8, 20
+    try:
+        for b in range(bursts):
+            for k in range(size):
+                row = {"date": "2023-05-28T13:00:00+00:00", "session_time": b * 0.24, "driver": f"D{k:02d}",
+                       "driver_number": k + 1, "speed": 200.0 + k, "rpm": 11000.0, "gear": 7, "throttle": 99.0,
+                       "brake": False, "drs": 0, "source": "file", "simulated": False}  # fmt: skip
+                env = {"seq": b, "gseq": b * size + k, "event_time_ns": 0, "produced_at_ns": time.time_ns()}
+                prod.send(s.topic, encode_message(row, envelope=env), f"D{k:02d}".encode())
+            time.sleep(0.24)
+        prod.flush(10)
+        admin = make_admin(kafka_broker.bootstrap_servers, client=s.client)
+        try:
+            deadline = time.monotonic() + 10
+            committed = 0
+            while committed < bursts * size and time.monotonic() < deadline:
+                committed = sum(max(o, 0) for o in admin.committed(s.consumer_group).values())
+                time.sleep(0.1)
+        finally:
+            admin.close()
+        assert cons.running  # committed by the running consumer, not by its stop
+    finally:
+        prod.close()
+        cons.stop()
+        cons.join(10)
+    assert cons.processed == bursts * size
+    assert committed == bursts * size, (committed, at_commit)
+    assert len(at_commit) >= bursts // 2, at_commit  # one per quiet gap, give or take a late fetch
+    inside = [n for n in at_commit if n % size]
+    assert len(inside) <= 1, at_commit  # committing whenever a poll came back empty: several per burst
+
+
+@CLIENTS
 def test_analysis_results_do_not_depend_on_the_batch_size(
     trained: Any, kafka_broker: Any, stream_topic: Any, slice_cache: Any
 ) -> None:
