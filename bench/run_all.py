@@ -399,7 +399,8 @@ def readme_block(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     when = datetime.strptime(meta["started"], "%Y%m%dT%H%M%SZ").strftime("%Y-%m-%d %H:%M UTC")
     head = (
         f"From one `bench/run_all.py{' --quick' if meta['quick'] else ''}` run ({when}; "
-        + ("the quick sizes and the " + meta["soak"] if meta["quick"] else meta["soak"])
+        + ("the quick sizes; soak: " if meta["quick"] else "soak: ")
+        + meta["soak"]
         + f") on this project's {meta['cpu_count']}-CPU machine, load average {load[0]:.1f} at the start and "
         f"{load[1]:.1f} at the end (each benchmark's start load, details and raw JSON: "
         "[docs/benchmarks.md](docs/benchmarks.md)). Missed targets are shown as missed. Written by "
