@@ -1,7 +1,8 @@
 """Three-node KRaft cluster: replication 3, min ISR 2, acks=all; one broker killed mid-stream.
 
-Nothing acknowledged may be lost, producing and consuming must carry on. Slow (three JVMs),
-still part of the suite.
+Nothing acknowledged may be lost, producing and consuming must carry on, with each Kafka
+client library f1live has (through ``f1live.clients``, interleaved in one cluster). Slow
+(three JVMs), still part of the suite.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 import pytest
 
 from f1live.broker import cluster_metadata, start_broker
+from f1live.clients import CLIENTS, make_consumer, make_producer
 from f1live.config import Settings
 from f1live.topics import describe_topic, ensure_topic
 from tests.broker_helpers import procs_with, wait_gone
@@ -24,8 +26,6 @@ KILL_AFTER = 1000
 
 
 def test_three_node_cluster_survives_a_killed_broker(tmp_path):
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
     settings = Settings(run_dir=tmp_path / "runs")
     with start_broker(settings, kind="kafka", nodes=3, fresh=True) as cluster:
         print(f"3-node cluster ready in {cluster.start_seconds:.1f} s at {cluster.bootstrap_servers}")
@@ -36,63 +36,73 @@ def test_three_node_cluster_survives_a_killed_broker(tmp_path):
         rss = sum(p.memory_info().rss for p in javas) / 2**20
         print(f"3 brokers: {rss:.0f} MB resident in total (heap cap 384 MB each)")
 
-        topic = "f1-speed-stream"
-        info = ensure_topic(bs, topic, 4, replication=3)
-        assert info.replication == 3 and all(len(isr) == 3 for isr in info.isr.values())
+        # Both client libraries through f1live's seam (f1live.clients), each with its own
+        # topic, producer (f1live's settings: acks=all, idempotent) and reader, interleaved.
+        names = list(CLIENTS)
+        topics = {c: f"f1-speed-stream-{c}" for c in names}
+        for topic in topics.values():
+            info = ensure_topic(bs, topic, 4, replication=3)
+            assert info.replication == 3 and all(len(isr) == 3 for isr in info.isr.values())
 
-        received: list[int] = []
+        received: dict[str, list[int]] = {c: [] for c in names}
         done = threading.Event()
 
-        def consume() -> None:
-            consumer = KafkaConsumer(bootstrap_servers=bs, enable_auto_commit=False, group_id=None)
-            parts = [TopicPartition(topic, p) for p in range(4)]
-            consumer.assign(parts)
-            consumer.seek_to_beginning(*parts)
+        def consume(client: str) -> None:
+            consumer = make_consumer(bs, client=client, kind="kafka", group_id=None)
+            consumer.assign(topics[client], range(4))  # no group: from the earliest offsets
             while not done.is_set():
-                for records in consumer.poll(timeout_ms=200).values():
-                    received.extend(int(r.value) for r in records)
+                received[client].extend(int(r.value) for r in consumer.poll(0.2, 500))
             consumer.close()
 
-        reader = threading.Thread(target=consume, name="cluster-test-consumer")
-        reader.start()
-        producer = KafkaProducer(bootstrap_servers=bs, acks="all", linger_ms=5)
-        acked: set[int] = set()
+        readers = [threading.Thread(target=consume, args=(c,), name=f"cluster-test-{c}") for c in names]
+        for r in readers:
+            r.start()
+        producers = {c: make_producer(bs, client=c, kind="kafka", linger_ms=5) for c in names}
+        acked: dict[str, set[int]] = {c: set() for c in names}
         failed: list[BaseException] = []
         lock = threading.Lock()
 
-        def on_ok(seq: int):
-            def cb(_md) -> None:
+        def on_delivery(client: str, seq: int):
+            def cb(err: BaseException | None) -> None:
                 with lock:
-                    acked.add(seq)
+                    if err is None:
+                        acked[client].add(seq)
+                    else:
+                        failed.append(err)
 
             return cb
 
         victim = None
         for seq in range(TOTAL):
-            fut = producer.send(topic, key=f"driver-{seq % 20}".encode(), value=str(seq).encode())
-            fut.add_callback(on_ok(seq))
-            fut.add_errback(failed.append)
+            for c, prod in producers.items():
+                prod.send(topics[c], str(seq).encode(), f"driver-{seq % 20}".encode(), on_delivery=on_delivery(c, seq))
             if seq == KILL_AFTER:
-                producer.flush(60)
-                victim = describe_topic(bs, topic).leaders[0]  # the leader of partition 0: worst case
+                for prod in producers.values():
+                    prod.flush(60)
+                victim = describe_topic(bs, topics[names[0]]).leaders[0]  # a partition leader: worst case
                 cluster.kill_node(victim, signal.SIGKILL)
-                print(f"killed broker {victim} after {len(acked)} acknowledged messages")
+                print(f"killed broker {victim} after {[len(v) for v in acked.values()]} acknowledged messages")
             time.sleep(0.001)
-        producer.flush(120)
-        producer.close()
+        for prod in producers.values():
+            prod.flush(120)
+            prod.close()
 
         assert victim is not None and not [n for n in cluster.nodes if n.node_id == victim][0].alive()
         assert not failed, f"sends failed after the kill: {failed[:3]}"
-        assert len(acked) == TOTAL  # acks=all with min ISR 2 still succeeds on 2 brokers
-        assert {s for s in acked if s > KILL_AFTER}, "nothing was acknowledged after the kill"
+        for c in names:
+            assert len(acked[c]) == TOTAL, c  # acks=all with min ISR 2 still succeeds on 2 brokers
+            assert {s for s in acked[c] if s > KILL_AFTER}, f"{c}: nothing was acknowledged after the kill"
 
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not acked <= set(received):
+        while time.monotonic() < deadline and not all(acked[c] <= set(received[c]) for c in names):
             time.sleep(0.2)
         done.set()
-        reader.join(30)
-        lost = acked - set(received)
-        assert not lost, f"{len(lost)} acknowledged messages lost, e.g. {sorted(lost)[:5]}"
+        for r in readers:
+            r.join(30)
+        for c in names:
+            lost = acked[c] - set(received[c])
+            assert not lost, f"{c}: {len(lost)} acknowledged messages lost, e.g. {sorted(lost)[:5]}"
+        topic = topics[names[0]]
         after = describe_topic(bs, topic)
         assert all(leader != victim and leader >= 0 for leader in after.leaders.values())
         assert all(victim not in isr and len(isr) == 2 for isr in after.isr.values())
