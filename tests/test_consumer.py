@@ -207,14 +207,20 @@ def test_offsets_are_committed_after_each_burst_not_inside_it(kafka_broker: Any,
     bursts, size = 8, 20
     try:
         for b in range(bursts):
+            burst = []  # encoded first, then sent back to back, as the replay sends a burst
             for k in range(size):
                 row = {"date": "2023-05-28T13:00:00+00:00", "session_time": b * 0.24, "driver": f"D{k:02d}",
                        "driver_number": k + 1, "speed": 200.0 + k, "rpm": 11000.0, "gear": 7, "throttle": 99.0,
                        "brake": False, "drs": 0, "source": "file", "simulated": False}  # fmt: skip
                 env = {"seq": b, "gseq": b * size + k, "event_time_ns": 0, "produced_at_ns": time.time_ns()}
-                prod.send(s.topic, encode_message(row, envelope=env), f"D{k:02d}".encode())
+                burst.append((encode_message(row, envelope=env), f"D{k:02d}".encode()))
+            for value, key in burst:
+                prod.send(s.topic, value, key)
             time.sleep(0.24)
         prod.flush(10)
+        deadline = time.monotonic() + 30
+        while cons.processed < bursts * size and time.monotonic() < deadline:
+            time.sleep(0.05)
         admin = make_admin(kafka_broker.bootstrap_servers, client=s.client)
         try:
             deadline = time.monotonic() + 10
