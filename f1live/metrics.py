@@ -64,16 +64,20 @@ class LatencyStats:
     def add(self, value: float) -> None:
         with self._lock:
             self._buf[self._n % self._buf.size] = value
-            self._n += 1
-            self._sum += value
-            if value > self._max:
-                self._max = value
-            if value < self._min:
-                self._min = value
-            now = self._clock()
-            if self._first_t is None:
-                self._first_t = now
-            self._last_t = now
+            self._counted(1, value, value, value)
+
+    def _counted(self, n: int, total: float, hi: float, lo: float) -> None:
+        """Account for ``n`` samples just written to the window (caller holds the lock)."""
+        self._n += n
+        self._sum += total
+        if hi > self._max:
+            self._max = hi
+        if lo < self._min:
+            self._min = lo
+        now = self._clock()
+        if self._first_t is None:
+            self._first_t = now
+        self._last_t = now
 
     def extend(self, values: Iterable[float]) -> None:
         """Add several samples under one lock (one clock reading: they arrived together).
@@ -93,17 +97,7 @@ class LatencyStats:
             else:
                 for k, v in enumerate(vals):
                     buf[(i + k) % size] = v
-            self._n += len(vals)
-            self._sum += sum(vals)
-            hi, lo = max(vals), min(vals)
-            if hi > self._max:
-                self._max = hi
-            if lo < self._min:
-                self._min = lo
-            now = self._clock()
-            if self._first_t is None:
-                self._first_t = now
-            self._last_t = now
+            self._counted(len(vals), sum(vals), max(vals), min(vals))
 
     @property
     def count(self) -> int:

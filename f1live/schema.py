@@ -647,7 +647,11 @@ def _valid_fast(obj: dict[str, Any]) -> bool:
     return max(map(abs, floats(vals))) < _INT64_EDGE  # orjson reads no NaN or infinity
 
 
-def _pick(idx: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+#: Picks a message's float values out of its values (see :func:`_pick`).
+_FloatPick = Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+def _pick(idx: tuple[int, ...]) -> _FloatPick:
     """A function returning the values at ``idx`` (always a tuple)."""
     if len(idx) == 1:
         i = idx[0]
@@ -655,7 +659,7 @@ def _pick(idx: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
     return operator.itemgetter(*idx)
 
 
-def _shape_valid(obj: dict[str, Any], types: tuple[type, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | bool:
+def _shape_valid(obj: dict[str, Any], types: tuple[type, ...]) -> _FloatPick | bool:
     """The checks of :func:`_valid_fast` that depend on the shape only: ``False`` (let the
     reference decide), ``True`` (valid, no floats) or the floats' positions to range-check."""
     if type(obj["schema_version"]) is not int:  # its value is checked per message
@@ -680,7 +684,7 @@ def _shape_valid(obj: dict[str, Any], types: tuple[type, ...]) -> Callable[[tupl
 
 
 #: Shapes seen -> :func:`_shape_valid`'s answer (cleared when it holds :data:`_MAX_SHAPES`).
-_SHAPES: dict[tuple[tuple[str, ...], tuple[type, ...]], Callable[[tuple[Any, ...]], tuple[Any, ...]] | bool] = {}
+_SHAPES: dict[tuple[tuple[str, ...], tuple[type, ...]], _FloatPick | bool] = {}
 _MAX_SHAPES = 1024
 
 
